@@ -1,0 +1,31 @@
+"""The project's exception types.
+
+Every error a user can cause (bad input, a missing model, an unavailable device)
+is a :class:`MultiscError`. Its message says what was wrong, what was expected and
+what to do; the CLI prints it on one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MultiscError(Exception):
+    """Base class of every error multisc raises on purpose."""
+
+
+class InvalidInputError(MultiscError, ValueError):
+    """An argument, file or setting has a value multisc cannot use."""
+
+
+class DeviceUnavailableError(MultiscError, RuntimeError):
+    """The requested compute device (e.g. ``cuda``) does not exist on this machine."""
+
+
+def choices_error(
+    what: str, value: object, choices: list[str] | tuple[str, ...]
+) -> InvalidInputError:
+    """Build the error for a value that is not one of a fixed set of choices.
+
+    >>> str(choices_error("modulation", "8psk", ["bpsk", "qpsk"]))
+    "unknown modulation '8psk': choose one of bpsk, qpsk"
+    """
+    return InvalidInputError(f"unknown {what} {value!r}: choose one of {', '.join(choices)}")

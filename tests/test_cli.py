@@ -1,0 +1,104 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from multisc import __version__
+from multisc.cli import main
+
+
+def run_json(capsys, *argv: str) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_channel_json_fields_and_values(capsys):
+    data = run_json(
+        capsys,
+        "channel",
+        "--text",
+        "a dog on the grass",
+        "--snr",
+        "30",
+        "--modulation",
+        "qpsk",
+        "--fec",
+        "ldpc",
+        "--seed",
+        "3",
+    )
+    for field in ("sent", "received", "bits", "bit_errors", "ber", "channel_uses", "snr_db"):
+        assert field in data
+    assert data["received"] == data["sent"] == "a dog on the grass"
+    assert (data["bits"], data["bit_errors"], data["ber"]) == (144, 0, 0.0)
+    assert data["channel_uses"] == 144 and data["snr_db"] == 30.0
+
+
+def test_channel_low_snr_misspells_and_is_reproducible(capsys):
+    args = ("channel", "--text", "a brown dog runs across the field", "--snr", "0", "--seed", "5")
+    first, second = run_json(capsys, *args), run_json(capsys, *args)
+    assert first == second
+    assert first["received"] != first["sent"] and first["bit_errors"] > 0
+    assert first["ber"] == pytest.approx(first["bit_errors"] / first["bits"])
+
+
+def test_ber_json_uncoded_matches_theory(capsys):
+    data = run_json(
+        capsys, "ber", "--modulation", "bpsk", "--fec", "none", "--snr", "2", "--bits", "300000"
+    )
+    assert data["bits"] == 300000 and data["bler"] is None
+    assert data["channel_uses"] == 300000
+    assert data["ber"] == pytest.approx(data["ber_theory_uncoded"], rel=0.1)
+
+
+def test_ber_json_ldpc_reports_bler(capsys):
+    data = run_json(
+        capsys,
+        "ber",
+        "--modulation",
+        "16qam",
+        "--fec",
+        "ldpc",
+        "--snr",
+        "6",
+        "--bits",
+        "20000",
+        "--block-bits",
+        "1000",
+    )
+    assert data["bits"] == 20000 and data["blocks"] == 20
+    assert data["bler"] > 0.3 and data["ber"] > 0
+    assert data["channel_uses"] == 20 * 500
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["channel", "--text", "x", "--snr", "nan"], "finite"),
+        (["channel", "--text", "x", "--snr", "1", "--modulation", "8psk"], "bpsk, qpsk"),
+        (
+            ["channel", "--text", "x", "--snr", "1", "--fec", "ldpc", "--code-rate", "1.2"],
+            "between 0 and 1",
+        ),
+        (["ber", "--modulation", "bpsk", "--fec", "none", "--snr", "1", "--bits", "0"], "--bits"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(capsys, argv, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+    assert len([line for line in captured.err.splitlines() if line.strip()]) == 1
+
+
+def test_console_script_version_and_error_exit_code():
+    version = subprocess.run(
+        [sys.executable, "-m", "multisc.cli", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0 and __version__ in version.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "multisc.cli", "channel", "--text", "x", "--snr", "inf"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "finite" in bad.stderr
