@@ -102,3 +102,76 @@ def test_console_script_version_and_error_exit_code():
         text=True,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "finite" in bad.stderr
+
+
+def test_jscc_train_then_eval_and_resume(capsys, tmp_path):
+    out = tmp_path / "ckpt"
+    args = [
+        "jscc",
+        "train",
+        "--data",
+        "samples",
+        "--snr",
+        "10",
+        "--ratio",
+        "1/12",
+        "--out",
+        str(out),
+        "--steps",
+        "4",
+        "--batch",
+        "2",
+        "--crop",
+        "16",
+    ]
+    first = run_json(capsys, *args)
+    assert first["channels"] == 8 and first["steps"] == 4 and first["resumed_from_step"] == 0
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    args[args.index("--steps") + 1] = "6"
+    assert run_json(capsys, *args)["resumed_from_step"] == 4
+    rows = run_json(capsys, "jscc", "eval", "--checkpoint", str(out), "--snr", "0", "--snr", "20")
+    assert [r["snr_db"] for r in rows["results"]] == [0.0, 20.0]
+    assert rows["results"][0]["channel_uses_per_image"] > 0
+
+
+@pytest.mark.parametrize("ratio", ["1/0", "3/2"])
+def test_jscc_bad_ratio_is_a_clear_error(capsys, tmp_path, ratio):
+    assert (
+        main(
+            [
+                "jscc",
+                "train",
+                "--data",
+                "samples",
+                "--snr",
+                "10",
+                "--ratio",
+                ratio,
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "ratio" in capsys.readouterr().err
+
+
+def test_jscc_missing_data_folder(capsys, tmp_path):
+    assert (
+        main(
+            [
+                "jscc",
+                "train",
+                "--data",
+                str(tmp_path / "none"),
+                "--snr",
+                "10",
+                "--ratio",
+                "1/6",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "neither" in capsys.readouterr().err

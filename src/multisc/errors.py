@@ -29,3 +29,15 @@ def choices_error(
     "unknown modulation '8psk': choose one of bpsk, qpsk"
     """
     return InvalidInputError(f"unknown {what} {value!r}: choose one of {', '.join(choices)}")
+
+
+class ModelNotAvailableError(MultiscError, RuntimeError):
+    """Pretrained weights are not on this machine and cannot be fetched."""
+
+
+class DecodeFailure(MultiscError):
+    """A received stream could not be decoded (a normal outcome of a noisy channel)."""
+
+
+class BudgetTooSmallError(MultiscError, ValueError):
+    """Even the lowest quality of a codec does not fit the bit budget."""

@@ -19,8 +19,8 @@ class AnalogTransmission:
         noisy tensor.
     :ivar power: ``[batch]``: average power per complex symbol of each item before
         normalisation (the scale sent as side information).
-    :ivar channel_uses: complex symbols per item: ``ceil(numel / 2)`` plus 1 for the
-        power factor.
+    :ivar channel_uses: complex symbols per item: ``ceil(numel / 2)``, plus 1 for the
+        power factor when the link normalises.
     """
 
     received: torch.Tensor
@@ -41,6 +41,12 @@ class AnalogLink:
     ``conj(h) y / (|h|^2 + N0)`` (perfect CSI): zero forcing would have unbounded mean
     error in deep fades, which no analog receiver would accept.
 
+    With ``normalize=False`` the caller guarantees unit average power per item (deep JSCC
+    normalises inside its encoder): nothing is scaled and no side information is sent.
+
+    The link is differentiable (noise and fading are drawn without gradients), so learned
+    codecs train with the channel inside the graph.
+
     .. rubric:: Examples
 
     >>> import torch
@@ -50,6 +56,9 @@ class AnalogLink:
     >>> out.received.shape, out.channel_uses
     (torch.Size([2, 3, 8, 8]), 97)
     """
+
+    def __init__(self, normalize: bool = True) -> None:
+        self.normalize = normalize
 
     def send(
         self, x: torch.Tensor, spec: ChannelSpec, generator: torch.Generator
@@ -65,7 +74,7 @@ class AnalogLink:
         if x.dim() == 0:
             x = x.reshape(1, 1)
         batch = x.shape[0]
-        flat = x.detach().reshape(batch, -1).to(torch.float32)
+        flat = x.reshape(batch, -1).to(torch.float32)
         numel = flat.shape[1]
         if numel == 0:
             return AnalogTransmission(x.to(torch.float32).clone(), torch.zeros(batch), 0)
@@ -74,9 +83,14 @@ class AnalogLink:
             flat = torch.nn.functional.pad(flat, (0, 1))
         s = torch.view_as_complex(flat.reshape(batch, symbols_count, 2).contiguous())
         power = (s.real**2 + s.imag**2).mean(dim=-1)
-        scale = power.clamp_min(1e-20).sqrt().unsqueeze(-1)
-        y, h = propagate(s / scale, spec, generator)
+        if self.normalize:
+            scale = power.clamp_min(1e-20).sqrt().unsqueeze(-1)
+            s = s / scale
+        y, h = propagate(s, spec, generator)
         if h is not None:
             y = h.conj() * y / (h.real**2 + h.imag**2 + spec.noise_variance)
-        received = torch.view_as_real(y * scale).reshape(batch, -1)[:, :numel]
-        return AnalogTransmission(received.reshape(x.shape), power, symbols_count + 1)
+        if self.normalize:
+            y = y * scale
+        received = torch.view_as_real(y).reshape(batch, -1)[:, :numel]
+        side_info = 1 if self.normalize else 0
+        return AnalogTransmission(received.reshape(x.shape), power, symbols_count + side_info)

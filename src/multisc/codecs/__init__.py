@@ -1,0 +1,1 @@
+"""Image codecs used by the baselines: HEVC intra (BPG's codec) and deep JSCC."""

@@ -1,0 +1,119 @@
+"""HEVC intra coding, the codec inside BPG, through libheif (pillow-heif, x265 encoder).
+
+The stream is a complete HEIF file, so what is counted is what a receiver needs to
+decode it, container included (about 300-400 bytes of HEIF boxes next to the HEVC
+parameter sets and slice data; BPG's own header is smaller, so at very small budgets
+this is a slight handicap for HEVC-based baselines).
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pillow_heif
+from PIL import Image
+
+from multisc.errors import BudgetTooSmallError, DecodeFailure, InvalidInputError
+from multisc.imaging import ImageLike, to_rgb
+
+MIN_QUALITY = 0
+MAX_QUALITY = 100
+CHROMAS = ("420", "444")
+
+# libheif and libde265 are C code: a corrupted stream can crash or hang the process that
+# decodes it. Untrusted streams are therefore decoded in a child Python process with a
+# timeout; it imports only pillow-heif and numpy, so it starts in a fraction of a second.
+_CHILD_DECODER = """
+import io, sys
+import numpy as np, pillow_heif
+data = sys.stdin.buffer.read()
+heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+array = np.ascontiguousarray(np.asarray(heif)[..., :3], dtype=np.uint8)
+sys.stdout.buffer.write(np.array(array.shape[:2], dtype=">u4").tobytes() + array.tobytes())
+"""
+
+
+def encode(image: ImageLike, quality: int, chroma: str = "420") -> bytes:
+    """Encode ``image`` as HEVC intra (HEIF file) at ``quality`` in [0, 100].
+
+    :param chroma: ``"420"`` (BPG's default) or ``"444"``.
+    :output: the stream, ``8 * len(...)`` bits.
+    """
+    if not MIN_QUALITY <= int(quality) <= MAX_QUALITY:
+        raise InvalidInputError(f"HEVC quality must lie in [0, 100], got {quality!r}")
+    if chroma not in CHROMAS:
+        raise InvalidInputError(f"unknown chroma {chroma!r}: choose one of {', '.join(CHROMAS)}")
+    rgb = to_rgb(image)
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(rgb).save(buffer, quality=int(quality), chroma=int(chroma))
+    return buffer.getvalue()
+
+
+def decode(data: bytes, *, isolate: bool = True, timeout_s: float = 20.0) -> Image.Image:
+    """Decode a stream from :func:`encode` to an RGB image of the encoded size.
+
+    :param isolate: decode in a child process (for streams that went through a channel);
+        ``False`` decodes in this process, for streams known to be intact.
+    :raises DecodeFailure: the stream is corrupt, the decoder crashed or timed out.
+    """
+    if not data:
+        raise DecodeFailure("empty HEVC stream")
+    if not isolate:
+        try:
+            heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+            return Image.fromarray(np.asarray(heif)[..., :3].copy())
+        except Exception as exc:  # libheif raises a variety of errors on bad input
+            raise DecodeFailure(f"HEVC stream could not be decoded: {exc}") from exc
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD_DECODER],
+            input=data,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeFailure(f"HEVC decoder did not finish within {timeout_s:g} s") from exc
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        raise DecodeFailure(
+            f"HEVC stream could not be decoded (exit {done.returncode}): "
+            f"{reason[-1] if reason else 'no message'}"
+        )
+    out = done.stdout
+    height, width = (int(v) for v in np.frombuffer(out[:8], dtype=">u4"))
+    pixels = np.frombuffer(out[8:], dtype=np.uint8)
+    if pixels.size != height * width * 3:
+        raise DecodeFailure("HEVC decoder returned a truncated image")
+    return Image.fromarray(pixels.reshape(height, width, 3))
+
+
+def encode_within(image: ImageLike, max_bits: int, chroma: str = "420") -> tuple[bytes, int]:
+    """The highest quality whose stream fits ``max_bits``, found by bisection.
+
+    Stream size grows with quality (monotone in practice; the search keeps the best
+    quality it actually saw fit, so the result never exceeds the budget).
+
+    :output: ``(stream, quality)`` with ``8 * len(stream) <= max_bits``.
+    :raises BudgetTooSmallError: even quality 0 does not fit.
+    """
+    rgb = to_rgb(image)
+    lowest = encode(rgb, MIN_QUALITY, chroma)
+    if 8 * len(lowest) > max_bits:
+        raise BudgetTooSmallError(
+            f"HEVC needs at least {8 * len(lowest)} bits for this {rgb.width}x{rgb.height} "
+            f"image, the budget is {max_bits}"
+        )
+    best, best_quality = lowest, MIN_QUALITY
+    lo, hi = MIN_QUALITY + 1, MAX_QUALITY
+    while lo <= hi:  # about 7 encodes
+        mid = (lo + hi) // 2
+        stream = encode(rgb, mid, chroma)
+        if 8 * len(stream) <= max_bits:
+            best, best_quality, lo = stream, mid, mid + 1
+        else:
+            hi = mid - 1
+    return best, best_quality

@@ -1,0 +1,210 @@
+"""Deep joint source-channel coding (Bourtsoulatze, Kurka and Gündüz, ICASSP 2019).
+
+Encoder: five 5x5 convolutions (16 stride 2, 32 stride 2, 32, 32, c), PReLU after each,
+then per-image power normalisation; the real outputs travel in pairs as complex symbols
+through :class:`~multisc.channel.AnalogLink`. Decoder: the mirrored transposed
+convolutions, PReLU, and a sigmoid at the output.
+
+Bandwidth ratio k/n = channel uses / source dimensions (H·W·3). The encoder downsamples
+by 4, so it emits c·(H/4)·(W/4) reals = c·H·W/32 complex symbols, and k/n = c/96:
+``ratio = 1/6`` means c = 16, ``1/12`` means c = 8.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from multisc.channel import AnalogLink, ChannelSpec
+from multisc.channel.spec import FADINGS
+from multisc.errors import InvalidInputError, choices_error
+
+DOWNSAMPLE = 4  # two stride-2 convolutions
+SOURCE_TO_SYMBOLS = 96  # k/n = c / 96 (see the module docstring)
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def parse_ratio(text: str | Fraction) -> Fraction:
+    """Parse a bandwidth ratio ``"K/N"`` (e.g. ``"1/6"``) into a fraction in (0, 1]."""
+    if isinstance(text, Fraction):
+        ratio = text
+    else:
+        try:
+            num, _, den = str(text).partition("/")
+            ratio = Fraction(int(num), int(den or 1))
+        except (ValueError, ZeroDivisionError) as exc:
+            raise InvalidInputError(
+                f"bandwidth ratio must look like K/N with N > 0 (e.g. 1/6), got {text!r}"
+            ) from exc
+    if not 0 < ratio <= 1:
+        raise InvalidInputError(
+            f"bandwidth ratio K/N must lie in (0, 1] (channel uses per source dimension), "
+            f"got {text}"
+        )
+    return ratio
+
+
+def channels_for_ratio(ratio: Fraction) -> int:
+    """Encoder output channels c for a bandwidth ratio (k/n = c / 96)."""
+    channels = ratio * SOURCE_TO_SYMBOLS
+    if channels.denominator != 1:
+        raise InvalidInputError(
+            f"deep JSCC realises ratios c/96 for whole c; {ratio} is not one "
+            f"(nearest: {round(channels)}/96)"
+        )
+    return int(channels)
+
+
+@dataclass(frozen=True)
+class JSCCConfig:
+    """What a deep JSCC checkpoint is: its bandwidth ratio and the channel it trained on."""
+
+    ratio: str
+    train_snr_db: float
+    fading: str = "awgn"
+
+    def __post_init__(self) -> None:
+        parse_ratio(self.ratio)
+        channels_for_ratio(parse_ratio(self.ratio))
+        if self.fading not in FADINGS:
+            raise choices_error("fading", self.fading, FADINGS)
+        ChannelSpec(self.train_snr_db)  # validates the SNR
+
+    @property
+    def channels(self) -> int:
+        return channels_for_ratio(parse_ratio(self.ratio))
+
+
+def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 5, stride=stride, padding=2), nn.PReLU())
+
+
+def _deconv(cin: int, cout: int, stride: int, last: bool = False) -> nn.Sequential:
+    layer = nn.ConvTranspose2d(cin, cout, 5, stride=stride, padding=2, output_padding=stride - 1)
+    return nn.Sequential(layer, nn.Sigmoid() if last else nn.PReLU())
+
+
+class DeepJSCC(nn.Module):
+    """The encoder/decoder pair. Images are ``[batch, 3, H, W]`` in [0, 1].
+
+    .. rubric:: Examples
+
+    >>> import torch
+    >>> from multisc.channel import ChannelSpec
+    >>> model = DeepJSCC(JSCCConfig("1/6", train_snr_db=10.0))
+    >>> x = torch.rand(2, 3, 32, 32)
+    >>> x_hat, uses = model(x, ChannelSpec(10.0), torch.Generator().manual_seed(0))
+    >>> x_hat.shape, uses, 32 * 32 * 3 // 6
+    (torch.Size([2, 3, 32, 32]), 512, 512)
+    """
+
+    def __init__(self, config: JSCCConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.channels
+        self.encoder = nn.Sequential(
+            _conv(3, 16, 2), _conv(16, 32, 2), _conv(32, 32, 1), _conv(32, 32, 1), _conv(32, c, 1)
+        )
+        self.decoder = nn.Sequential(
+            _deconv(c, 32, 1),
+            _deconv(32, 32, 1),
+            _deconv(32, 32, 1),
+            _deconv(32, 16, 2),
+            _deconv(16, 3, 2, last=True),
+        )
+        self.link = AnalogLink(normalize=False)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` (H, W multiples of 4) -> ``[B, c, H/4, W/4]`` reals, each image
+        normalised to unit average power per complex symbol (pairs of reals)."""
+        z = self.encoder(x)
+        power = 2.0 * z.pow(2).flatten(1).mean(dim=1)  # per complex symbol
+        return z / power.clamp_min(1e-12).sqrt().view(-1, 1, 1, 1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``[B, c, H/4, W/4]`` -> ``[B, 3, H, W]`` in [0, 1]."""
+        return self.decoder(z)
+
+    def forward(
+        self, x: torch.Tensor, spec: ChannelSpec, generator: torch.Generator
+    ) -> tuple[torch.Tensor, int]:
+        """Encode, send over the channel, decode.
+
+        Sizes that are not multiples of 4 are padded (edge replication) and the output is
+        cropped back; the channel uses count what was sent, i.e. the padded size.
+
+        :input x: ``[B, 3, H, W]`` in [0, 1].
+        :output x_hat: ``[B, 3, H, W]`` in [0, 1].
+        :output channel_uses: complex symbols per image (= k/n · H'·W'·3, H', W' padded).
+        """
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise InvalidInputError(f"expected images [B, 3, H, W], got {tuple(x.shape)}")
+        height, width = x.shape[-2:]
+        pad_h, pad_w = -height % DOWNSAMPLE, -width % DOWNSAMPLE
+        if pad_h or pad_w:
+            x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        z = self.encode(x)
+        sent = self.link.send(z, spec, generator)
+        x_hat = self.decode(sent.received)
+        return x_hat[..., :height, :width], sent.channel_uses
+
+
+def save_checkpoint(model: DeepJSCC, directory: str | Path) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (atomically)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = directory / (WEIGHTS_FILE + ".tmp")
+    save_file(weights, str(tmp))
+    tmp.replace(directory / WEIGHTS_FILE)
+    config = {**asdict(model.config), "channels": model.config.channels, "format": "multisc-jscc-1"}
+    tmp = directory / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    tmp.replace(directory / CONFIG_FILE)
+    return directory
+
+
+def read_config(directory: str | Path) -> JSCCConfig:
+    """The :class:`JSCCConfig` of a checkpoint directory."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise InvalidInputError(
+            f"no deep JSCC checkpoint at {directory}: {CONFIG_FILE} is missing "
+            "(train one with `multisc jscc train`)"
+        )
+    try:
+        raw = json.loads(path.read_text())
+        return JSCCConfig(
+            ratio=str(raw["ratio"]),
+            train_snr_db=float(raw["train_snr_db"]),
+            fading=str(raw.get("fading", "awgn")),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidInputError(f"{path} is not a deep JSCC config: {exc}") from exc
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> DeepJSCC:
+    """Load a checkpoint written by :func:`save_checkpoint`, with clear errors when the
+    weights are missing or do not fit the architecture its config describes."""
+    config = read_config(directory)
+    weights_path = Path(directory) / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise InvalidInputError(f"no deep JSCC weights at {weights_path}")
+    model = DeepJSCC(config)
+    state = load_file(str(weights_path))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise InvalidInputError(
+            f"checkpoint {directory} does not fit deep JSCC with ratio {config.ratio} "
+            f"(c={config.channels}): {first[1].strip() if len(first) > 1 else first[0]}"
+        ) from exc
+    return model.to(device).eval()

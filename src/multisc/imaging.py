@@ -1,0 +1,79 @@
+"""Image conversions shared by every stage: anything PIL opens -> 8-bit RGB, and tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multisc.errors import InvalidInputError
+
+ImageLike = Image.Image | np.ndarray
+
+
+def to_rgb(image: ImageLike) -> Image.Image:
+    """Convert grayscale, RGBA, palette, 16-bit or float images to 8-bit RGB.
+
+    Alpha is composited on white; 16-bit and 32-bit integer images are scaled down by
+    their bit depth (not clipped); float arrays are taken as [0, 1].
+    """
+    if isinstance(image, np.ndarray):
+        image = _array_to_pil(image)
+    if not isinstance(image, Image.Image):
+        raise InvalidInputError(
+            f"expected a PIL image or a numpy array, got {type(image).__name__}"
+        )
+    if image.width == 0 or image.height == 0:
+        raise InvalidInputError(f"image has no pixels ({image.width}x{image.height})")
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return _gray_array_to_rgb(np.asarray(image).astype(np.float64) / 65535.0)
+    if mode == "I":
+        array = np.asarray(image).astype(np.float64)
+        top = 65535.0 if array.max() > 255 else 255.0
+        return _gray_array_to_rgb(array / top)
+    if mode == "F":
+        return _gray_array_to_rgb(np.asarray(image).astype(np.float64))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _gray_array_to_rgb(array: np.ndarray) -> Image.Image:
+    gray = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(gray).convert("RGB")
+
+
+def _array_to_pil(array: np.ndarray) -> Image.Image:
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise InvalidInputError(f"expected an HxW, HxWx3 or HxWx4 array, got shape {array.shape}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.dtype == np.uint8:
+        return Image.fromarray(array)
+    if array.dtype == np.uint16:
+        scaled = (array.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+        return Image.fromarray(scaled)
+    if np.issubdtype(array.dtype, np.floating):
+        return Image.fromarray((np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    if np.issubdtype(array.dtype, np.bool_):
+        return Image.fromarray(array.astype(np.uint8) * 255)
+    raise InvalidInputError(f"unsupported image array dtype {array.dtype}")
+
+
+def to_tensor(image: ImageLike) -> torch.Tensor:
+    """RGB image -> ``[3, H, W]`` float32 tensor in [0, 1]."""
+    array = np.asarray(to_rgb(image), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    """``[3, H, W]`` tensor in [0, 1] -> 8-bit RGB image (values clipped, rounded)."""
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise InvalidInputError(f"expected a [3, H, W] tensor, got shape {tuple(tensor.shape)}")
+    array = (tensor.detach().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0)
+    return Image.fromarray(array.cpu().numpy())

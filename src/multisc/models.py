@@ -1,0 +1,158 @@
+"""The one registry of pretrained components: what to load, from where, and clear errors.
+
+Each component has a default Hugging Face id (the paper's setting, DESIGN.md "Defaults").
+Loading follows the usual Hugging Face conventions: the HF cache, ``HF_HUB_OFFLINE=1``
+and ``local_files_only``. A ``models_dir`` (``--models DIR``) overrides every id with
+``DIR/<component name>``, the layout ``multisc models make-tiny`` writes.
+
+Weights that are neither local nor fetchable raise :class:`ModelNotAvailableError`
+naming the id and what to do, never a stack trace from deep inside a library.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+from multisc.errors import ModelNotAvailableError, choices_error
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One pretrained component.
+
+    :ivar name: short name used by ``--models DIR/<name>`` and ``multisc models``.
+    :ivar repo_id: default Hugging Face id.
+    :ivar revision: git revision on the hub (``None``: the default branch).
+    :ivar purpose: what it does in multisc.
+    """
+
+    name: str
+    repo_id: str
+    revision: str | None
+    purpose: str
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry(
+            "captioner",
+            "llava-hf/llava-interleave-qwen-0.5b-hf",
+            None,
+            "LLaVA with a Qwen1.5-0.5B language model: one caption per block",
+        ),
+        ModelEntry(
+            "vlm_captioner",
+            "Salesforce/blip-image-captioning-base",
+            None,
+            "BLIP captioner of VLM-CSC",
+        ),
+        ModelEntry(
+            "corrector",
+            "oliverguhr/spelling-correction-english-base",
+            None,
+            "BART spelling corrector at the receiver",
+        ),
+        ModelEntry(
+            "generator",
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            None,
+            "Stable Diffusion 1.5: image generation at the receiver",
+        ),
+        ModelEntry(
+            "ip_adapter",
+            "h94/IP-Adapter",
+            None,
+            "IP-Adapter for SD 1.5 (models/ip-adapter_sd15.safetensors, models/image_encoder)",
+        ),
+        ModelEntry(
+            "clip",
+            "openai/clip-vit-base-patch32",
+            None,
+            "CLIP image embeddings for the image cosine similarity metric",
+        ),
+    )
+}
+
+
+def entry(name: str) -> ModelEntry:
+    """The registry entry called ``name``."""
+    if name not in REGISTRY:
+        raise choices_error("model component", name, tuple(REGISTRY))
+    return REGISTRY[name]
+
+
+def offline() -> bool:
+    """True when Hugging Face Hub access is switched off (``HF_HUB_OFFLINE=1``)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def source(name: str, models_dir: str | Path | None = None) -> str:
+    """Where component ``name`` loads from: ``models_dir/<name>`` when given, else its id."""
+    if models_dir is not None:
+        return str(Path(models_dir) / name)
+    return entry(name).repo_id
+
+
+def missing_error(
+    name: str, where: str, cause: BaseException | None = None
+) -> ModelNotAvailableError:
+    """The one error for weights that are not here and cannot be fetched."""
+    detail = f" ({type(cause).__name__}: {str(cause).splitlines()[0][:200]})" if cause else ""
+    return ModelNotAvailableError(
+        f"weights of {name!r} not available: {where!r} is neither a local directory nor in "
+        f"the Hugging Face cache, and could not be downloaded{detail}. Run "
+        f"`multisc models pull {name}` on a machine with network, or pass --models DIR "
+        "with a directory holding it"
+    )
+
+
+def load_pretrained(
+    name: str,
+    loader: Callable[..., T],
+    models_dir: str | Path | None = None,
+    **kwargs: object,
+) -> T:
+    """Call ``loader(source, local_files_only=..., revision=..., **kwargs)`` the HF way.
+
+    A local directory loads directly. A hub id is tried from the cache first; only when
+    it is not cached and the hub is not switched off does it try to download.
+    ``trust_remote_code`` is never set.
+    """
+    where = source(name, models_dir)
+    path = Path(where)
+    if models_dir is not None or path.exists():
+        if not path.is_dir():
+            raise missing_error(name, where)
+        try:
+            return loader(str(path), local_files_only=True, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise missing_error(name, where, exc) from exc
+    revision = entry(name).revision
+    try:
+        return loader(where, local_files_only=True, revision=revision, **kwargs)
+    except (OSError, ValueError) as cached_exc:
+        if offline():
+            raise missing_error(name, where, cached_exc) from cached_exc
+    try:
+        return loader(where, local_files_only=False, revision=revision, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise missing_error(name, where, exc) from exc
+
+
+def torch_hub_checkpoint(filename: str) -> Path:
+    """Path of a file in the torch hub checkpoint cache (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """fp16 on CUDA, fp32 on CPU."""
+    return torch.float16 if device.type == "cuda" else torch.float32

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import sacrebleu
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from multisc.codecs import hevc
+from multisc.data.sources import sample_photos
+from multisc.errors import ModelNotAvailableError
+from multisc.imaging import to_tensor
+from multisc.metrics import LPIPS, ClipImageCosine, ImageMetrics, TextMetrics, bleu, psnr, ssim
+from multisc.testing import save_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    photos = [image for _, image in sample_photos()]
+    return photos, [hevc.decode(hevc.encode(image, 15), isolate=False) for image in photos]
+
+
+@pytest.fixture(scope="module")
+def text_metrics():
+    return TextMetrics()
+
+
+def test_psnr_and_ssim_equal_scikit_image(pairs):
+    for reference, reconstruction in zip(*pairs, strict=True):
+        a = np.asarray(reference) / 255.0
+        b = np.asarray(reconstruction) / 255.0
+        ours_psnr = float(psnr(to_tensor(reference)[None], to_tensor(reconstruction)[None])[0])
+        ours_ssim = float(ssim(to_tensor(reference)[None], to_tensor(reconstruction)[None])[0])
+        assert ours_psnr == pytest.approx(peak_signal_noise_ratio(a, b, data_range=1.0), abs=1e-3)
+        reference_ssim = structural_similarity(
+            a,
+            b,
+            data_range=1.0,
+            channel_axis=-1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert ours_ssim == pytest.approx(reference_ssim, abs=1e-3)
+
+
+def test_batched_compute_resizes_and_converts(pairs):
+    photos, recs = pairs
+    metrics = ImageMetrics(("psnr", "ssim", "lpips"), lpips_backbone="random")
+    smaller = recs[0].resize((recs[0].width // 2, recs[0].height // 2))
+    result = metrics.compute(
+        [photos[0], photos[1].convert("L"), photos[2]], [smaller, recs[1].convert("RGBA"), recs[2]]
+    )
+    assert set(result) == {"psnr", "ssim", "lpips"} and all(len(v) == 3 for v in result.values())
+    single = metrics.compute([photos[2]], [recs[2]])
+    assert result["psnr"][2] == pytest.approx(single["psnr"][0])
+    assert result["psnr"][0] < single["psnr"][0] + 10  # resized, still a real number
+    identical = metrics.compute([photos[0]], [photos[0]])
+    assert identical["lpips"][0] == pytest.approx(0.0, abs=1e-6)
+    assert identical["ssim"][0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_lpips_of_image_with_itself_is_zero_and_grows_with_damage(pairs):
+    photos, _ = pairs
+    lpips = LPIPS(backbone="random")
+    x = to_tensor(photos[0])[None]
+    noisy = (x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    values = lpips(torch.cat([x, x]), torch.cat([x, noisy]))
+    assert float(values[0]) == pytest.approx(0.0, abs=1e-7) and float(values[1]) > 0
+
+
+def test_lpips_without_alexnet_weights_names_the_file(tmp_path):
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        with pytest.raises(ModelNotAvailableError, match=r"alexnet-owt-7be5be79\.pth"):
+            LPIPS()
+    finally:
+        torch.hub.set_dir(previous)
+
+
+def test_clip_cosine_with_tiny_clip_through_the_registry_path(tmp_path, pairs):
+    photos, recs = pairs
+    save_tiny_clip(tmp_path / "clip")
+    clip = ClipImageCosine(models_dir=tmp_path)
+    a = to_tensor(photos[0])[None]
+    b = to_tensor(recs[1].resize(photos[0].size))[None]
+    values = clip(torch.cat([a, a]), torch.cat([a, b]))
+    assert float(values[0]) == pytest.approx(1.0, abs=1e-5)
+    assert -1.0 <= float(values[1]) < 1.0
+    metrics = ImageMetrics(("clip_cosine",), models_dir=tmp_path)
+    assert metrics.compute([photos[0]], [photos[0]])["clip_cosine"][0] == pytest.approx(
+        1.0, abs=1e-5
+    )
+
+
+def test_clip_missing_weights_is_one_clear_error(tmp_path):
+    with pytest.raises(ModelNotAvailableError, match="multisc models pull clip"):
+        ClipImageCosine(models_dir=tmp_path)
+
+
+def test_bleu_equals_sacrebleu_and_is_100_for_identical_strings():
+    pairs = [
+        ("a dog runs on the grass", "a dgo runs on teh grass"),
+        ("two people ride bicycles along a city street", "two people ride bicycles on a street"),
+        ("a red car", "a blue bus parked near the station"),
+    ]
+    for reference, hypothesis in pairs:
+        assert bleu(reference, hypothesis) == pytest.approx(
+            sacrebleu.sentence_bleu(hypothesis, [reference]).score
+        )
+    assert bleu("a dog runs on the grass", "a dog runs on the grass") == pytest.approx(100.0)
+
+
+def test_text_similarity_orders_meaning(text_metrics):
+    result = text_metrics.compute(
+        ["a dog runs on the grass"] * 3,
+        ["a dog runs on the grass", "a dgo runs on teh grass", "a red car parked on a street"],
+    )
+    same, misspelled, other = result["text_similarity"]
+    assert same == pytest.approx(1.0, abs=1e-5)
+    assert misspelled > other
+    assert result["bleu"][0] == pytest.approx(100.0)
