@@ -175,3 +175,33 @@ def test_jscc_missing_data_folder(capsys, tmp_path):
         == 2
     )
     assert "neither" in capsys.readouterr().err
+
+
+def test_models_list_reports_the_tiny_set_available(capsys, tiny_models, tmp_path):
+    rows = run_json(capsys, "models", "list", "--models", str(tiny_models))
+    by_name = {row["name"]: row for row in rows}
+    for name in (
+        "segmenter",
+        "captioner",
+        "vlm_captioner",
+        "corrector",
+        "generator",
+        "ip_adapter",
+        "clip",
+    ):
+        assert by_name[name]["available"], name
+        assert by_name[name]["source"] == str(tiny_models / name)
+    empty = {
+        row["name"]: row["available"]
+        for row in run_json(capsys, "models", "list", "--models", str(tmp_path))
+    }
+    assert not any(v for k, v in empty.items() if k != "lpips")
+
+
+def test_models_pull_without_network_is_one_clear_error(capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["models", "pull", "clip"]) == 2
+    err = capsys.readouterr().err
+    assert "could not download 'clip'" in err and "Traceback" not in err
+    assert main(["models", "pull", "nonsense"]) == 2
+    assert "segmenter, captioner" in capsys.readouterr().err

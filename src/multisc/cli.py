@@ -277,6 +277,86 @@ def jscc_eval(
     out.print(table)
 
 
+models_app = typer.Typer(help="Pretrained components: list, pull, make tiny ones.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(
+    models: Path | None = typer.Option(None, "--models", help="Directory overriding every id."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Each component, where it loads from, and whether it is available offline."""
+    from multisc import models as registry
+
+    rows = [
+        {
+            "name": item.name,
+            "source": registry.source(item.name, models)
+            if item.marker or models is None
+            else item.repo_id,
+            "available": registry.is_available(item.name, models),
+            "purpose": item.purpose,
+        }
+        for item in registry.REGISTRY.values()
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title="multisc components" + (f" (--models {models})" if models else ""))
+    for column in ("name", "source", "available", "purpose"):
+        table.add_column(column)
+    for row in rows:
+        mark = "[green]yes[/]" if row["available"] else "[red]no[/]"
+        table.add_row(row["name"], row["source"], mark, row["purpose"])
+    out.print(table)
+    missing = [row["name"] for row in rows if not row["available"]]
+    if missing:
+        err.print(
+            f"missing: {', '.join(missing)} — `multisc models pull` on a machine with network"
+        )
+
+
+@models_app.command("pull")
+def models_pull(
+    names: list[str] = typer.Argument(None, help="Components to download (default: all)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Download components into the Hugging Face / torch hub caches (needs network)."""
+    from multisc import models as registry
+
+    chosen = names or list(registry.REGISTRY)
+    for name in chosen:
+        registry.entry(name)  # unknown names fail before any download
+    done = {}
+    for name in chosen:
+        err.print(f"pulling {name} ({registry.entry(name).repo_id})")
+        done[name] = registry.pull(name)
+    _emit(done, as_json, "pulled")
+
+
+@models_app.command("make-tiny")
+def models_make_tiny(
+    directory: Path = typer.Argument(..., help="Where to write the tiny component set."),
+    seed: int = typer.Option(0, help="Seed of the random weights."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write tiny random models of every component's real class (for offline smoke runs
+    with --models DIR; their outputs mean nothing)."""
+    from multisc.testing import TINY_BUILDERS
+
+    written = {}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), console=err, transient=True
+    ) as progress:
+        task = progress.add_task("tiny models", total=len(TINY_BUILDERS))
+        for name, build in TINY_BUILDERS.items():
+            progress.update(task, description=f"tiny {name}")
+            written[name] = str(build(directory / name, seed=seed))
+            progress.advance(task)
+    _emit(written, as_json, f"tiny components in {directory}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. A :class:`MultiscError` is printed on one line (exit 2), never a traceback;
     usage errors are typer's own (exit 2)."""

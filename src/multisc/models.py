@@ -32,17 +32,38 @@ class ModelEntry:
     :ivar repo_id: default Hugging Face id.
     :ivar revision: git revision on the hub (``None``: the default branch).
     :ivar purpose: what it does in multisc.
+    :ivar marker: a file whose presence means the component is there (in the HF cache,
+        or in ``DIR/<name>``).
+    :ivar patterns: what ``multisc models pull`` downloads (not whole repositories: SD 1.5's
+        holds several checkpoint formats).
+    :ivar url: for torch hub files (``repo_id`` is then the file name), where to get it.
     """
 
     name: str
     repo_id: str
     revision: str | None
     purpose: str
+    marker: str = "config.json"
+    patterns: tuple[str, ...] = ("*.json", "*.safetensors", "*.txt", "*.jinja", "*.model")
+    url: str | None = None
+
+    @property
+    def on_torch_hub(self) -> bool:
+        """True for files of torch hub's checkpoint cache rather than Hugging Face repos."""
+        return self.url is not None
 
 
 REGISTRY: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in (
+        ModelEntry(
+            "segmenter",
+            "fcn_resnet50_coco-1167a1af.pth",
+            None,
+            "torchvision FCN-ResNet50 (COCO_WITH_VOC_LABELS_V1): the main-object slice",
+            marker="model.safetensors",
+            url="https://download.pytorch.org/models/fcn_resnet50_coco-1167a1af.pth",
+        ),
         ModelEntry(
             "captioner",
             "llava-hf/llava-interleave-qwen-0.5b-hf",
@@ -66,18 +87,39 @@ REGISTRY: dict[str, ModelEntry] = {
             "stable-diffusion-v1-5/stable-diffusion-v1-5",
             None,
             "Stable Diffusion 1.5: image generation at the receiver",
+            marker="model_index.json",
+            patterns=(
+                "model_index.json",
+                "*/config.json",
+                "scheduler/*",
+                "tokenizer/*",
+                "feature_extractor/*",
+                "unet/diffusion_pytorch_model.safetensors",
+                "vae/diffusion_pytorch_model.safetensors",
+                "text_encoder/model.safetensors",
+            ),
         ),
         ModelEntry(
             "ip_adapter",
             "h94/IP-Adapter",
             None,
             "IP-Adapter for SD 1.5 (models/ip-adapter_sd15.safetensors, models/image_encoder)",
+            marker="models/ip-adapter_sd15.safetensors",
+            patterns=("models/ip-adapter_sd15.safetensors", "models/image_encoder/*"),
         ),
         ModelEntry(
             "clip",
             "openai/clip-vit-base-patch32",
             None,
             "CLIP image embeddings for the image cosine similarity metric",
+        ),
+        ModelEntry(
+            "lpips",
+            "alexnet-owt-7be5be79.pth",
+            None,
+            "torchvision AlexNet (ImageNet): the LPIPS backbone",
+            marker="",
+            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
         ),
     )
 }
@@ -146,6 +188,59 @@ def load_pretrained(
         return loader(where, local_files_only=False, revision=revision, **kwargs)
     except (OSError, ValueError) as exc:
         raise missing_error(name, where, exc) from exc
+
+
+def is_available(name: str, models_dir: str | Path | None = None) -> bool:
+    """Whether component ``name`` can be loaded without network."""
+    item = entry(name)
+    if models_dir is not None and item.marker:
+        return (Path(models_dir) / name / item.marker).is_file()
+    if item.on_torch_hub:
+        return torch_hub_checkpoint(item.repo_id).is_file()
+    if Path(item.repo_id).is_dir():
+        return (Path(item.repo_id) / item.marker).is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(item.repo_id, item.marker, revision=item.revision)
+    return isinstance(cached, str)
+
+
+def pull(name: str) -> str:
+    """Download component ``name`` into the HF cache (or torch hub cache), with progress.
+
+    :output: where it now lies.
+    :raises ModelNotAvailableError: the download failed (no network, hub switched off).
+    """
+    item = entry(name)
+    if item.on_torch_hub:
+        path = torch_hub_checkpoint(item.repo_id)
+        if path.is_file():
+            return str(path)
+        if offline():
+            raise _download_error(name, item.repo_id, RuntimeError("HF_HUB_OFFLINE is set"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(item.url, str(path), progress=True)
+        except Exception as exc:  # URLError, HTTPError, timeouts
+            raise _download_error(name, item.url or item.repo_id, exc) from exc
+        return str(path)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(
+            item.repo_id, revision=item.revision, allow_patterns=list(item.patterns)
+        )
+    except Exception as exc:  # OfflineModeIsEnabled, connection errors, 404s
+        raise _download_error(name, item.repo_id, exc) from exc
+
+
+def _download_error(name: str, where: str, cause: BaseException) -> ModelNotAvailableError:
+    first = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
+    return ModelNotAvailableError(
+        f"could not download {name!r} from {where!r}: {first}. This needs network access to "
+        "the Hugging Face Hub / download.pytorch.org (and HF_HUB_OFFLINE unset); on a machine "
+        "without it, copy the caches or pass --models DIR"
+    )
 
 
 def torch_hub_checkpoint(filename: str) -> Path:

@@ -4,6 +4,11 @@ In the spirit of diffusers' ``get_dummy_components``: the same classes as the
 pretrained components, a few layers wide, saved with ``save_pretrained`` so they load
 back through exactly the path users take (``--models DIR`` -> ``DIR/<component>``).
 Their outputs mean nothing; their code paths are the real ones.
+
+Tokenizers are trained offline on a few sentences (``tokenizers`` BPE) and handed to
+each model's own tokenizer class. Weights use a large init range (0.5): with the
+default 0.02, tiny decoders repeat one token forever and batched-vs-unbatched checks
+would prove nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +17,56 @@ from pathlib import Path
 
 import torch
 
+CORPUS = [
+    "a brown dog runs across a green field of grass",
+    "two people ride bicycles along a city street at dusk",
+    "a red sailboat floats on a calm blue lake under the sky",
+    "a plate of pasta with tomato sauce on a wooden table",
+    "an old stone bridge over a narrow river in autumn",
+    "the cat sleeps on a sofa next to a window",
+    "a man in a white shirt stands near a tall building",
+    "relay a brief, clear account of the picture shown.",
+    "top left top right bottom left bottom right",
+]
+INIT_RANGE = 0.5
+
+
+def _train_bpe(
+    vocab_size: int, special_tokens: list[str], end_of_word_suffix: str | None = None
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A byte-level BPE trained on :data:`CORPUS`: (vocab, merges)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    bpe = models.BPE(end_of_word_suffix=end_of_word_suffix) if end_of_word_suffix else models.BPE()
+    tokenizer = Tokenizer(bpe)
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    extra = {"end_of_word_suffix": end_of_word_suffix} if end_of_word_suffix else {}
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+        **extra,
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    state = tokenizer.model.__getstate__()
+    import json
+
+    raw = json.loads(state)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in raw["merges"]]
+    return raw["vocab"], merges
+
+
+def _seed(seed: int) -> None:
+    torch.manual_seed(seed)
+
 
 def save_tiny_clip(directory: str | Path, seed: int = 0) -> Path:
-    """A tiny ``CLIPModel`` (2 layers, width 32, 32x32 images) + its image processor.
-
-    Writes ``directory`` in the layout of ``openai/clip-vit-base-patch32``.
-    """
+    """A tiny ``CLIPModel`` (2 layers, width 32, 32x32 images) + its image processor, in
+    the layout of ``openai/clip-vit-base-patch32``."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    torch.manual_seed(seed)
+    _seed(seed)
     config = CLIPConfig(
         text_config={
             "vocab_size": 99,
@@ -29,6 +75,9 @@ def save_tiny_clip(directory: str | Path, seed: int = 0) -> Path:
             "num_hidden_layers": 2,
             "num_attention_heads": 4,
             "max_position_embeddings": 77,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+            "pad_token_id": 1,
         },
         vision_config={
             "image_size": 32,
@@ -45,4 +94,347 @@ def save_tiny_clip(directory: str | Path, seed: int = 0) -> Path:
     CLIPImageProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     ).save_pretrained(directory)
+    return directory
+
+
+def save_tiny_segmenter(directory: str | Path, seed: int = 0) -> Path:
+    """torchvision's FCN-ResNet50 (the real architecture: it has no smaller variant) with
+    random weights, as ``model.safetensors``."""
+    from safetensors.torch import save_file
+
+    from multisc.transmitter.segmentation import WEIGHTS_FILE, build_fcn
+
+    _seed(seed)
+    model = build_fcn()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(directory / WEIGHTS_FILE)
+    )
+    return directory
+
+
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
+    "{{ '<image>' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ '\n' + content['text'] }}{% endfor %}{{'<|im_end|>\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)  # the layout of llava-interleave-qwen's template
+
+
+def save_tiny_llava(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny LLaVA: SigLIP vision tower + Qwen2 language model, with its processor
+    (Qwen2 tokenizer, SigLIP image processor, the chat template)."""
+    from transformers import (
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        Qwen2Config,
+        Qwen2Tokenizer,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+    )
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+    vocab, merges = _train_bpe(300, specials)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges)
+    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+    image_processor = SiglipImageProcessor(size={"height": 32, "width": 32})
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="full",
+        chat_template=LLAVA_CHAT_TEMPLATE,
+        num_additional_image_tokens=0,
+    )
+    vision = SiglipVisionConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+    )
+    text = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        initializer_range=INIT_RANGE,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=image_token_id,
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+        projector_hidden_act="gelu",
+        initializer_range=INIT_RANGE,
+    )
+    _seed(seed)
+    model = LlavaForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = text.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def save_tiny_blip(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny BLIP captioner with a WordPiece tokenizer over the corpus' words."""
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    words = sorted({w.strip(".,") for line in CORPUS for w in line.split()})
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+    vocab_file = directory / "vocab.txt"
+    vocab_file.write_text("\n".join(specials + words + list(".,")) + "\n")
+    tokenizer = BertTokenizer(str(vocab_file), bos_token="[DEC]")
+    vocab_file.unlink()
+    processor = BlipProcessor(
+        image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer
+    )
+    config = BlipConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "encoder_hidden_size": 32,
+            "initializer_range": INIT_RANGE,
+            "bos_token_id": tokenizer.convert_tokens_to_ids("[DEC]"),
+            "sep_token_id": tokenizer.sep_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            "eos_token_id": tokenizer.sep_token_id,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "initializer_range": INIT_RANGE,
+        },
+        projection_dim=16,
+        initializer_range=INIT_RANGE,
+    )
+    _seed(seed)
+    model = BlipForConditionalGeneration(config).eval()
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def save_tiny_bart(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny BART seq2seq (the corrector's class) with a byte-level BPE tokenizer."""
+    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    vocab, merges = _train_bpe(400, specials)
+    tokenizer = BartTokenizer(vocab=vocab, merges=merges)
+    config = BartConfig(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        max_position_embeddings=256,
+        init_std=INIT_RANGE,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    _seed(seed)
+    model = BartForConditionalGeneration(config).eval()
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+#: Width of the tiny UNet's blocks and of its text and image-prompt tokens.
+TINY_UNET_CHANNELS = (32, 64)
+TINY_CROSS_ATTENTION = 32
+
+
+def save_tiny_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny ``StableDiffusionPipeline`` (UNet, VAE, CLIP text encoder and tokenizer,
+    PNDM scheduler), in the layout of ``stable-diffusion-v1-5``."""
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    _seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=TINY_UNET_CHANNELS,
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TINY_CROSS_ATTENTION,
+        norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[16, 32],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=16,
+        sample_size=32,
+    )
+    vocab, merges = _train_bpe(300, ["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>")
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=TINY_CROSS_ATTENTION,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler = PNDMScheduler(skip_prk_steps=True, steps_offset=1)
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    directory = Path(directory)
+    pipe.save_pretrained(directory)
+    return directory
+
+
+def save_tiny_ip_adapter(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny IP-Adapter for the tiny UNet, in the ``h94/IP-Adapter`` layout:
+    ``models/ip-adapter_sd15.safetensors`` (``image_proj.*`` and one ``to_k_ip``/``to_v_ip``
+    pair per cross-attention processor, numbered 1, 3, 5, ...) beside
+    ``models/image_encoder`` (``CLIPVisionModelWithProjection``)."""
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    _seed(seed)
+    image_embed_dim = 24
+    tokens = 4  # IP-Adapter (not Plus) projects one image embedding to 4 tokens
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            projection_dim=image_embed_dim,
+        )
+    )
+    directory = Path(directory)
+    models = directory / "models"
+    encoder.save_pretrained(models / "image_encoder")
+    std = 0.2
+    weights = {
+        "image_proj.proj.weight": torch.randn(TINY_CROSS_ATTENTION * tokens, image_embed_dim) * std,
+        "image_proj.proj.bias": torch.randn(TINY_CROSS_ATTENTION * tokens) * std,
+        "image_proj.norm.weight": torch.ones(TINY_CROSS_ATTENTION),
+        "image_proj.norm.bias": torch.zeros(TINY_CROSS_ATTENTION),
+    }
+    for key_id, hidden in enumerate(_cross_attention_widths(), start=0):
+        index = 2 * key_id + 1
+        for name in ("to_k_ip", "to_v_ip"):
+            weights[f"ip_adapter.{index}.{name}.weight"] = (
+                torch.randn(hidden, TINY_CROSS_ATTENTION) * std
+            )
+    save_file(weights, str(models / "ip-adapter_sd15.safetensors"))
+    return directory
+
+
+def _cross_attention_widths() -> list[int]:
+    """Widths of the tiny UNet's cross-attention layers, in ``unet.attn_processors`` order."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel(
+        block_out_channels=TINY_UNET_CHANNELS,
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TINY_CROSS_ATTENTION,
+        norm_num_groups=16,
+    )
+    widths = []
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            widths.append(unet.config.block_out_channels[-1])
+        elif name.startswith("up_blocks"):
+            block = int(name[len("up_blocks.")])
+            widths.append(list(reversed(unet.config.block_out_channels))[block])
+        else:
+            block = int(name[len("down_blocks.")])
+            widths.append(unet.config.block_out_channels[block])
+    return widths
+
+
+#: component name -> builder; ``make_tiny_set`` writes each into ``DIR/<name>``.
+TINY_BUILDERS = {
+    "segmenter": save_tiny_segmenter,
+    "captioner": save_tiny_llava,
+    "vlm_captioner": save_tiny_blip,
+    "corrector": save_tiny_bart,
+    "generator": save_tiny_stable_diffusion,
+    "ip_adapter": save_tiny_ip_adapter,
+    "clip": save_tiny_clip,
+}
+
+
+def make_tiny_set(directory: str | Path, names: list[str] | None = None, seed: int = 0) -> Path:
+    """Write the whole tiny component set (or ``names`` of it) into ``directory``, in the
+    layout ``--models DIR`` reads."""
+    directory = Path(directory)
+    for name in names or list(TINY_BUILDERS):
+        TINY_BUILDERS[name](directory / name, seed=seed)
     return directory

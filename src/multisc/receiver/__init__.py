@@ -1,0 +1,1 @@
+"""Receiver: text correction, fusion of block texts, image generation."""

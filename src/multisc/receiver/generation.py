@@ -1,0 +1,204 @@
+"""Image generation at the receiver: Stable Diffusion + IP-Adapter (Multi-SC) or text only.
+
+The IP-Adapter's decoupled cross-attention adds ``lambda`` times the image-prompt
+attention (from the received slice) to the text attention; ``lambda = 0`` is plain
+text-to-image. Text-only generation (VLM-CSC) on a pipeline whose UNet carries the
+adapter passes zero image embeddings at scale 0, which adds exactly nothing, so one
+loaded UNet serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from multisc.devices import resolve_device
+from multisc.errors import InvalidInputError
+from multisc.models import default_dtype, load_pretrained
+
+IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
+IP_ADAPTER_SUBFOLDER = "models"
+
+
+def _pipeline_class():
+    from diffusers import StableDiffusionPipeline
+
+    class PerPromptImagePipeline(StableDiffusionPipeline):
+        """``StableDiffusionPipeline`` taking one IP-Adapter image prompt *per prompt*.
+
+        diffusers (0.42) assumes one image prompt shared by the whole batch: it tiles
+        given ``ip_adapter_image_embeds`` ``batch_size`` times, so per-prompt embeddings
+        would be reshaped across samples (one image's slice leaking into another's
+        generation). Here the embeddings arrive already laid out per sample,
+        ``[2B, 1, D]`` (unconditional half first) with guidance or ``[B, 1, D]`` without,
+        and are used as given.
+        """
+
+        def prepare_ip_adapter_image_embeds(
+            self,
+            ip_adapter_image,
+            ip_adapter_image_embeds,
+            device,
+            num_images_per_prompt,
+            do_classifier_free_guidance,
+        ):
+            if ip_adapter_image_embeds is None:
+                return super().prepare_ip_adapter_image_embeds(
+                    ip_adapter_image,
+                    ip_adapter_image_embeds,
+                    device,
+                    num_images_per_prompt,
+                    do_classifier_free_guidance,
+                )
+            return [embeds.to(device) for embeds in ip_adapter_image_embeds]
+
+    return PerPromptImagePipeline
+
+
+class ImageGenerator:
+    """Generates images from prompts (and optionally image prompts), batched.
+
+    :param pipe: a ``StableDiffusionPipeline`` (with the IP-Adapter loaded when
+        ``has_ip_adapter``).
+    :param scale: the IP-Adapter weight lambda (paper: 0.5).
+    :param steps: denoising steps; ``guidance``: classifier-free guidance scale.
+    :param size: generation resolution (square, multiple of 8); outputs are resized to
+        the size each caller asks for.
+    """
+
+    def __init__(
+        self,
+        pipe,
+        has_ip_adapter: bool,
+        scale: float = 0.5,
+        steps: int = 30,
+        guidance: float = 7.5,
+        size: int = 512,
+    ) -> None:
+        if size % 8:
+            raise InvalidInputError(f"generation size must be a multiple of 8, got {size}")
+        self.pipe = pipe
+        self.pipe.set_progress_bar_config(disable=True)
+        self.has_ip_adapter = has_ip_adapter
+        self.scale = float(scale)
+        self.steps = int(steps)
+        self.guidance = float(guidance)
+        self.size = int(size)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        models_dir: str | Path | None = None,
+        device: torch.device | str | None = None,
+        ip_adapter: bool = True,
+        **kwargs,
+    ) -> ImageGenerator:
+        """SD 1.5 (registry ``generator``) and, when ``ip_adapter``, the registry's
+        ``ip_adapter`` (``models/ip-adapter_sd15.safetensors`` + ``models/image_encoder``).
+
+        The safety checker is not loaded: it blanks images it flags, which would corrupt
+        the metrics of a transmission study.
+        """
+        device = resolve_device(device)
+        dtype = default_dtype(device)
+        pipe = load_pretrained(
+            "generator",
+            _pipeline_class().from_pretrained,
+            models_dir,
+            dtype=dtype,
+            safety_checker=None,
+            requires_safety_checker=False,
+        )
+        if ip_adapter:
+
+            def load_adapter(source: str, **options):
+                # the image encoder takes the pipeline's dtype
+                pipe.load_ip_adapter(
+                    source,
+                    subfolder=IP_ADAPTER_SUBFOLDER,
+                    weight_name=IP_ADAPTER_WEIGHTS,
+                    **options,
+                )
+                return pipe
+
+            load_pretrained("ip_adapter", load_adapter, models_dir)
+        return cls(pipe.to(device), ip_adapter, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipe.unet.device
+
+    def _image_embeds(self, slices: Sequence[Image.Image] | None, batch: int) -> list[torch.Tensor]:
+        """Per-prompt IP-Adapter embeddings ``[2B, 1, D]`` (zeros for the unconditional half)."""
+        encoder = self.pipe.image_encoder
+        if slices is None:
+            dim = encoder.config.projection_dim
+            positive = torch.zeros(batch, 1, dim, device=self.device, dtype=encoder.dtype)
+        else:
+            pixels = self.pipe.feature_extractor(list(slices), return_tensors="pt").pixel_values
+            with torch.no_grad():
+                embeds = encoder(pixels.to(self.device, encoder.dtype)).image_embeds
+            positive = embeds[:, None, :]
+        negative = torch.zeros_like(positive)
+        if self.guidance > 1.0:
+            return [torch.cat([negative, positive])]
+        return [positive]
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        generators: Sequence[torch.Generator],
+        slices: Sequence[Image.Image] | None = None,
+        output_sizes: Sequence[tuple[int, int]] | None = None,
+        scale: float | None = None,
+    ) -> list[Image.Image]:
+        """One image per prompt, all in one diffusion call.
+
+        :param prompts: text prompts (an empty prompt is valid).
+        :param generators: one seeded generator per prompt (each sample's noise comes from
+            its own generator, so a batch gives the same images as one-by-one calls).
+        :param slices: one image prompt per prompt (needs the IP-Adapter); ``None`` for
+            text-only generation.
+        :param output_sizes: ``(width, height)`` per prompt to resize to (bicubic).
+        :param scale: IP-Adapter lambda for this call (default: ``self.scale``).
+        """
+        n = len(prompts)
+        if len(generators) != n:
+            raise InvalidInputError(f"{n} prompts but {len(generators)} generators")
+        if slices is not None and len(slices) != n:
+            raise InvalidInputError(f"{n} prompts but {len(slices)} slices")
+        if output_sizes is not None and len(output_sizes) != n:
+            raise InvalidInputError(f"{n} prompts but {len(output_sizes)} output sizes")
+        if slices is not None and not self.has_ip_adapter:
+            raise InvalidInputError(
+                "image prompts need the IP-Adapter: load it with ip_adapter=True"
+            )
+        if n == 0:
+            return []
+        options = {}
+        if self.has_ip_adapter:
+            lam = 0.0 if slices is None else (self.scale if scale is None else float(scale))
+            self.pipe.set_ip_adapter_scale(lam)
+            options["ip_adapter_image_embeds"] = self._image_embeds(slices, n)
+        images = self.pipe(
+            prompt=list(prompts),
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance,
+            height=self.size,
+            width=self.size,
+            generator=list(generators),
+            output_type="pil",
+            **options,
+        ).images
+        if output_sizes is not None:
+            images = [
+                image
+                if image.size == tuple(size)
+                else image.resize(tuple(size), Image.Resampling.BICUBIC)
+                for image, size in zip(images, output_sizes, strict=True)
+            ]
+        return images

@@ -1,0 +1,1 @@
+"""Transmitter: main-object segmentation (the slice), block splitting, captioning."""

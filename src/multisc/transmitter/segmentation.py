@@ -1,0 +1,212 @@
+"""Main-object segmentation with torchvision's FCN-ResNet50 (VOC labels): the *slice*."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+
+from multisc.devices import resolve_device
+from multisc.errors import InvalidInputError, ModelNotAvailableError
+from multisc.imaging import to_rgb
+from multisc.models import default_dtype, offline, torch_hub_checkpoint
+
+#: The 21 PASCAL VOC labels of torchvision's COCO_WITH_VOC_LABELS_V1 weights.
+VOC_CLASSES: tuple[str, ...] = (
+    "__background__",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
+FCN_FILE = "fcn_resnet50_coco-1167a1af.pth"
+FCN_URL = "https://download.pytorch.org/models/" + FCN_FILE
+WEIGHTS_FILE = "model.safetensors"  # in --models DIR/segmenter/
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The main object of an image.
+
+    :ivar mask: ``[H, W]`` bool, the main object's pixels.
+    :ivar class_id: VOC class index (0 when nothing was found).
+    :ivar class_name: its name ("__background__" when nothing was found).
+    :ivar box: ``(left, top, right, bottom)``, right/bottom exclusive.
+    :ivar slice: the box crop of the image with every pixel outside the mask zeroed.
+    :ivar found: False when only background was found: then ``box`` is a centred box of
+        half the image's width and height, ``mask`` fills that box, and the slice is
+        that crop.
+    """
+
+    mask: np.ndarray
+    class_id: int
+    class_name: str
+    box: tuple[int, int, int, int]
+    slice: Image.Image
+    found: bool
+
+
+def build_fcn() -> torch.nn.Module:
+    """torchvision's FCN-ResNet50 with the auxiliary classifier (the real checkpoint has
+    ``aux_classifier`` keys), 21 VOC classes, randomly initialised."""
+    from torchvision.models.segmentation import fcn_resnet50
+
+    return fcn_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
+
+
+def load_fcn_state(models_dir: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The FCN weights: ``models_dir/segmenter/model.safetensors`` if given, else the torch
+    hub cache (``$TORCH_HOME/hub/checkpoints/fcn_resnet50_coco-1167a1af.pth``), downloaded
+    there first when missing and the network is allowed."""
+    if models_dir is not None:
+        path = Path(models_dir) / "segmenter" / WEIGHTS_FILE
+        if not path.is_file():
+            raise ModelNotAvailableError(
+                f"weights of 'segmenter' not available: {path} does not exist. Write a model "
+                "set with `multisc models make-tiny DIR`, or drop --models to use the real one"
+            )
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    path = torch_hub_checkpoint(FCN_FILE)
+    if not path.is_file():
+        if offline():
+            raise _fcn_missing(path)
+        try:
+            return torch.hub.load_state_dict_from_url(
+                FCN_URL, progress=True, map_location="cpu", weights_only=True
+            )
+        except Exception as exc:  # URLError, HTTPError, timeouts...
+            raise _fcn_missing(path) from exc
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _fcn_missing(path: Path) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"weights of 'segmenter' not available: torchvision's FCN-ResNet50 file {path.name} "
+        f"is not at {path} and could not be downloaded. Run `multisc models pull segmenter` "
+        "on a machine with network (or copy the file there; TORCH_HOME moves it)"
+    )
+
+
+class Segmenter:
+    """Finds the main object (largest non-background class region) of images.
+
+    :param model: an FCN as :func:`build_fcn` makes it, with weights loaded.
+    :param resize: the shorter image side fed to the network (torchvision's preset: 520).
+    """
+
+    def __init__(
+        self, model: torch.nn.Module, device: torch.device | str | None = None, resize: int = 520
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = default_dtype(self.device)
+        self.model = model.to(self.device, self.dtype).eval()
+        self.resize = int(resize)
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(3, 1, 1)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        models_dir: str | Path | None = None,
+        device: torch.device | str | None = None,
+        resize: int = 520,
+    ) -> Segmenter:
+        """The real FCN-ResNet50 (or ``models_dir/segmenter``)."""
+        model = build_fcn()
+        state = load_fcn_state(models_dir)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelNotAvailableError(
+                f"the segmenter weights do not fit FCN-ResNet50 with 21 classes: {exc}"
+            ) from exc
+        return cls(model, device, resize)
+
+    @torch.no_grad()
+    def class_map(self, image: Image.Image) -> np.ndarray:
+        """Per-pixel VOC class ``[H, W]`` (int64) at the image's own resolution."""
+        from torchvision.transforms.functional import pil_to_tensor, resize
+
+        x = pil_to_tensor(image).to(self.device).float() / 255.0
+        if self.resize:
+            x = resize(x, [self.resize], antialias=True)
+        x = ((x - self._mean) / self._std).to(self.dtype)[None]
+        logits = self.model(x)["out"].float()
+        logits = torch.nn.functional.interpolate(
+            logits, size=(image.height, image.width), mode="bilinear", align_corners=False
+        )
+        return logits.argmax(1)[0].cpu().numpy()
+
+    def segment(self, images: Sequence[Image.Image]) -> list[Segmentation]:
+        """The main object of each image (see :class:`Segmentation`)."""
+        rgb = [to_rgb(image) for image in images]
+        return [main_object(image, self.class_map(image)) for image in rgb]
+
+
+def main_object(image: Image.Image, classes: np.ndarray) -> Segmentation:
+    """The main object: the largest connected (8-neighbour) region of any non-background
+    class. Ties go to the lower class index."""
+    if classes.shape != (image.height, image.width):
+        raise InvalidInputError(
+            f"class map {classes.shape} does not match the image {image.height}x{image.width}"
+        )
+    best_size, mask, class_id = 0, None, 0
+    for cid in np.unique(classes):
+        if cid == 0:
+            continue
+        labels, n = ndimage.label(classes == cid, structure=np.ones((3, 3), dtype=bool))
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        sizes[0] = 0
+        if sizes.max() > best_size:
+            best_size, mask, class_id = int(sizes.max()), labels == int(sizes.argmax()), int(cid)
+    if mask is None:
+        return _centred(image)
+    rows, cols = np.nonzero(mask)
+    box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+    return Segmentation(
+        mask, class_id, VOC_CLASSES[class_id], box, _masked_crop(image, mask, box), True
+    )
+
+
+def _centred(image: Image.Image) -> Segmentation:
+    w, h = image.width, image.height
+    bw, bh = max(1, w // 2), max(1, h // 2)
+    left, top = (w - bw) // 2, (h - bh) // 2
+    box = (left, top, left + bw, top + bh)
+    mask = np.zeros((h, w), dtype=bool)
+    mask[top : top + bh, left : left + bw] = True
+    return Segmentation(mask, 0, VOC_CLASSES[0], box, image.crop(box), False)
+
+
+def _masked_crop(
+    image: Image.Image, mask: np.ndarray, box: tuple[int, int, int, int]
+) -> Image.Image:
+    left, top, right, bottom = box
+    pixels = np.asarray(image)[top:bottom, left:right].copy()
+    pixels[~mask[top:bottom, left:right]] = 0
+    return Image.fromarray(pixels)

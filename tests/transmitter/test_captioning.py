@@ -1,0 +1,45 @@
+import pytest
+
+from multisc.transmitter.blocks import split_blocks
+from multisc.transmitter.captioning import PAPER_PROMPT, BlipCaptioner, LlavaCaptioner
+
+PROMPTS = ["describe", PAPER_PROMPT, "describe the dog and the cat", "a brown dog"]
+
+
+@pytest.fixture(scope="module")
+def llava(tiny_models):
+    return LlavaCaptioner.from_pretrained(tiny_models, device="cpu", max_new_tokens=8)
+
+
+def test_llava_batched_equals_one_by_one_with_prompts_of_different_lengths(llava, photo):
+    images = [block.image for block in split_blocks(photo)]
+    lengths = {len(llava.processor.tokenizer(llava._chat(p))["input_ids"]) for p in PROMPTS}
+    assert len(lengths) == 4  # really different lengths: left padding is exercised
+    batched = llava.caption(images, PROMPTS)
+    single = [
+        llava.caption([image], [prompt])[0] for image, prompt in zip(images, PROMPTS, strict=True)
+    ]
+    assert batched == single
+    assert len(set(batched)) > 1  # not a degenerate model repeating one output
+
+
+def test_llava_uses_the_paper_prompt_through_the_chat_template(llava, photo):
+    text = llava._chat(llava.prompt)
+    assert PAPER_PROMPT in text and "<image>" in text
+    captions = llava.caption([photo, photo.convert("L")])
+    assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
+
+
+def test_llava_batch_size_does_not_change_captions(tiny_models, photo):
+    images = [block.image for block in split_blocks(photo, 2, 3)]
+    a = LlavaCaptioner.from_pretrained(tiny_models, "cpu", max_new_tokens=6, batch_size=6)
+    b = LlavaCaptioner.from_pretrained(tiny_models, "cpu", max_new_tokens=6, batch_size=4)
+    assert a.caption(images) == b.caption(images)
+
+
+def test_blip_captions_batched_equals_one_by_one(tiny_models, photo):
+    blip = BlipCaptioner.from_pretrained(tiny_models, device="cpu", max_new_tokens=8)
+    images = [block.image for block in split_blocks(photo)]
+    batched = blip.caption(images)
+    assert batched == [blip.caption([image])[0] for image in images]
+    assert all(isinstance(c, str) for c in batched)
