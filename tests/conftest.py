@@ -27,3 +27,27 @@ def tiny_models(tmp_path_factory) -> Path:
 def photo():
     """A real photograph (scikit-image's astronaut, 512x512), downscaled to keep CPU tests fast."""
     return sample_photos()[0][1].resize((160, 120))
+
+
+@pytest.fixture(scope="session")
+def trained_jscc(tmp_path_factory):
+    """A small deep JSCC model (k/n = 1/6) trained here at 10 dB on the bundled training
+    photos, and its per-step losses."""
+    from multisc.codecs.jscc import JSCCConfig
+    from multisc.codecs.jscc_training import train_jscc
+    from multisc.data.sources import TRAINING_PHOTOS
+
+    out = tmp_path_factory.mktemp("jscc")
+    losses = []
+    images = [image for _, image in sample_photos(TRAINING_PHOTOS)]
+    train_jscc(
+        images,
+        JSCCConfig("1/6", 10.0),
+        out,
+        steps=300,
+        batch=16,
+        crop=64,
+        seed=0,
+        progress=lambda step, total, loss, psnr: losses.append(loss),
+    )
+    return out, losses

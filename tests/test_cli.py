@@ -6,6 +6,7 @@ import pytest
 
 from multisc import __version__
 from multisc.cli import main
+from multisc.data.sources import sample_photos
 
 
 def run_json(capsys, *argv: str) -> dict:
@@ -129,7 +130,21 @@ def test_jscc_train_then_eval_and_resume(capsys, tmp_path):
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     args[args.index("--steps") + 1] = "6"
     assert run_json(capsys, *args)["resumed_from_step"] == 4
-    rows = run_json(capsys, "jscc", "eval", "--checkpoint", str(out), "--snr", "0", "--snr", "20")
+    small = tmp_path / "small.png"
+    sample_photos()[1][1].resize((64, 48)).save(small)
+    rows = run_json(
+        capsys,
+        "jscc",
+        "eval",
+        "--checkpoint",
+        str(out),
+        "--images",
+        str(small),
+        "--snr",
+        "0",
+        "--snr",
+        "20",
+    )
     assert [r["snr_db"] for r in rows["results"]] == [0.0, 20.0]
     assert rows["results"][0]["channel_uses_per_image"] > 0
 
@@ -205,3 +220,70 @@ def test_models_pull_without_network_is_one_clear_error(capsys, monkeypatch):
     assert "could not download 'clip'" in err and "Traceback" not in err
     assert main(["models", "pull", "nonsense"]) == 2
     assert "segmenter, captioner" in capsys.readouterr().err
+
+
+def test_transmit_json_fields_and_saved_image(capsys, tiny_models, trained_jscc, tmp_path, photo):
+    image = tmp_path / "photo.png"
+    photo.save(image)
+    data = run_json(
+        capsys,
+        "transmit",
+        str(image),
+        "--scheme",
+        "multisc",
+        "--snr",
+        "30",
+        "--models",
+        str(tiny_models),
+        "--steps",
+        "2",
+        "--out",
+        str(tmp_path / "r.png"),
+    )
+    for field in (
+        "scheme",
+        "snr_db",
+        "channel_uses",
+        "failed",
+        "texts_sent",
+        "texts_received",
+        "texts_corrected",
+        "metrics",
+    ):
+        assert field in data
+    assert len(data["texts_sent"]) == 4 and data["texts_received"] == data["texts_sent"]
+    assert data["metrics"]["psnr"] > 0 and data["metrics"]["bleu"] is not None
+    assert "lpips" in data["metrics_skipped"] or data["metrics"]["lpips"] is not None
+    from PIL import Image
+
+    assert Image.open(tmp_path / "r.png").size == photo.size
+    jscc = run_json(
+        capsys,
+        "transmit",
+        str(image),
+        "--scheme",
+        "deep_jscc",
+        "--snr",
+        "5",
+        "--checkpoint",
+        str(trained_jscc[0]),
+    )
+    assert jscc["channel_uses"] == 160 * 120 * 3 // 6 and jscc["texts_sent"] == []
+    bpg = run_json(
+        capsys, "transmit", str(image), "--scheme", "bpg_ldpc", "--snr", "-3", "--ratio", "1/12"
+    )
+    assert bpg["failed"] is True and bpg["channel_uses"] == 160 * 120 * 3 // 12
+
+
+def test_transmit_bad_scheme_and_missing_weights(capsys, tmp_path, photo):
+    image = tmp_path / "photo.png"
+    photo.save(image)
+    assert main(["transmit", str(image), "--scheme", "jpeg", "--snr", "3"]) == 2
+    assert "choose one of multisc" in capsys.readouterr().err
+    assert (
+        main(
+            ["transmit", str(image), "--scheme", "vlm_csc", "--snr", "3", "--models", str(tmp_path)]
+        )
+        == 2
+    )
+    assert "not available" in capsys.readouterr().err

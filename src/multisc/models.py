@@ -11,6 +11,7 @@ naming the id and what to do, never a stack trace from deep inside a library.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,7 +183,7 @@ def load_pretrained(
     try:
         return loader(where, local_files_only=True, revision=revision, **kwargs)
     except (OSError, ValueError) as cached_exc:
-        if offline():
+        if offline() or not hub_reachable():
             raise missing_error(name, where, cached_exc) from cached_exc
     try:
         return loader(where, local_files_only=False, revision=revision, **kwargs)
@@ -226,6 +227,8 @@ def pull(name: str) -> str:
         return str(path)
     from huggingface_hub import snapshot_download
 
+    if offline() or not hub_reachable():
+        raise _download_error(name, item.repo_id, ConnectionError("the hub is not reachable"))
     try:
         return snapshot_download(
             item.repo_id, revision=item.revision, allow_patterns=list(item.patterns)
@@ -241,6 +244,25 @@ def _download_error(name: str, where: str, cause: BaseException) -> ModelNotAvai
         "the Hugging Face Hub / download.pytorch.org (and HF_HUB_OFFLINE unset); on a machine "
         "without it, copy the caches or pass --models DIR"
     )
+
+
+@functools.cache
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connection (checked once per process).
+
+    Without this, a missing model on a machine without network waits through
+    huggingface_hub's retries (tens of seconds) before the same error.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def torch_hub_checkpoint(filename: str) -> Path:

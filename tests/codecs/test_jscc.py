@@ -19,33 +19,14 @@ from multisc.data.sources import TRAINING_PHOTOS, sample_photos
 from multisc.errors import InvalidInputError
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small model trained here at 10 dB on the bundled training photos."""
-    out = tmp_path_factory.mktemp("jscc")
-    losses = []
-    images = [image for _, image in sample_photos(TRAINING_PHOTOS)]
-    train_jscc(
-        images,
-        JSCCConfig("1/6", 10.0),
-        out,
-        steps=300,
-        batch=16,
-        crop=64,
-        seed=0,
-        progress=lambda step, total, loss, psnr: losses.append(loss),
-    )
-    return out, losses
-
-
-def test_training_lowers_the_mse(trained):
-    _, losses = trained
+def test_training_lowers_the_mse(trained_jscc):
+    _, losses = trained_jscc
     assert len(losses) == 300
     assert sum(losses[-30:]) / 30 < 0.5 * sum(losses[:10]) / 10
 
 
-def test_trained_psnr_rises_with_snr_and_degrades_smoothly(trained):
-    out, _ = trained
+def test_trained_psnr_rises_with_snr_and_degrades_smoothly(trained_jscc):
+    out, _ = trained_jscc
     photos = [(name, image.resize((128, 96))) for name, image in sample_photos()[:3]]
     rows = evaluate_jscc(out, photos, [-5.0, 0.0, 5.0, 10.0, 15.0], seed=1)
     values = [row["psnr_db"] for row in rows]
@@ -83,8 +64,8 @@ def test_sizes_not_divisible_by_four_are_padded_and_cropped():
         assert x_hat.shape == x.shape and uses == padded * 3 // 12
 
 
-def test_rayleigh_evaluation_runs(trained):
-    out, _ = trained
+def test_rayleigh_evaluation_runs(trained_jscc):
+    out, _ = trained_jscc
     rows = evaluate_jscc(out, sample_photos()[:1], [0.0, 20.0], fading="rayleigh")
     assert rows[0]["psnr_db"] < rows[1]["psnr_db"]
 

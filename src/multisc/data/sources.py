@@ -59,11 +59,75 @@ def _folder_files(folder: Path) -> list[Path]:
     )
 
 
-def iter_images(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
-    """Yield ``(id, RGB image)`` from ``"samples"``, a folder (searched recursively) or a glob."""
+KODAK_FILES = tuple(f"kodim{i:02d}.png" for i in range(1, 25))
+
+
+def kodak24_files(folder: str | Path) -> list[Path]:
+    """The 24 Kodak images ``kodim01.png`` ... ``kodim24.png`` in ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInputError(f"Kodak24 folder {folder} does not exist")
+    missing = [name for name in KODAK_FILES if not (folder / name).is_file()]
+    if missing:
+        raise InvalidInputError(
+            f"Kodak24 folder {folder} lacks {len(missing)} of kodim01.png..kodim24.png "
+            f"(first missing: {missing[0]})"
+        )
+    return [folder / name for name in KODAK_FILES]
+
+
+def voc2012_files(root: str | Path, split: str = "val", limit: int | None = None) -> list[Path]:
+    """Images of a VOC2012 segmentation split, in the standard layout.
+
+    ``root`` may be ``VOCdevkit/VOC2012`` itself or a folder containing ``VOCdevkit`` or
+    ``VOC2012``; the ids come from ``ImageSets/Segmentation/<split>.txt`` and the images
+    from ``JPEGImages/<id>.jpg``.
+    """
+    root = Path(root)
+    candidates = [root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"]
+    base = next((c for c in candidates if (c / "JPEGImages").is_dir()), None)
+    if base is None:
+        raise InvalidInputError(
+            f"no VOC2012 layout under {root}: looked for JPEGImages/ in "
+            + ", ".join(str(c) for c in candidates)
+        )
+    split_file = base / "ImageSets" / "Segmentation" / f"{split}.txt"
+    if not split_file.is_file():
+        raise InvalidInputError(f"VOC2012 split {split!r} not found: {split_file} is missing")
+    ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+    if limit is not None:
+        ids = ids[: max(0, int(limit))]
+    files = [base / "JPEGImages" / f"{image_id}.jpg" for image_id in ids]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise InvalidInputError(
+            f"{len(missing)} images of {split_file} are missing, e.g. {missing[0]}"
+        )
+    return files
+
+
+def iter_images(
+    source: str | Path, split: str = "val", limit: int | None = None
+) -> Iterator[tuple[str, Image.Image]]:
+    """Yield ``(id, RGB image)`` from a source:
+
+    - ``samples``: the photos bundled in scikit-image;
+    - ``kodak24:DIR``: ``kodim01.png`` ... ``kodim24.png``;
+    - ``voc2012:DIR``: the ``split`` list of ``ImageSets/Segmentation`` (first ``limit``);
+    - a folder (searched recursively), a glob, or one file.
+    """
     text = str(source)
     if text == "samples":
-        yield from sample_photos()
+        photos = sample_photos()
+        yield from photos[:limit] if limit is not None else photos
+        return
+    if text.startswith("kodak24:"):
+        for file in kodak24_files(text.split(":", 1)[1])[:limit]:
+            yield file.stem, open_image(file)
+        return
+    if text.startswith("voc2012:"):
+        for file in voc2012_files(text.split(":", 1)[1], split, limit):
+            yield file.stem, open_image(file)
         return
     path = Path(text)
     if path.is_dir():
@@ -82,10 +146,12 @@ def iter_images(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
         raise InvalidInputError(
             f"image source {text!r} is neither 'samples', an existing folder, a file nor a glob"
         )
-    for file in files:
+    for file in files[:limit]:
         yield file.stem, open_image(file)
 
 
-def load_images(source: str | Path) -> list[tuple[str, Image.Image]]:
+def load_images(
+    source: str | Path, split: str = "val", limit: int | None = None
+) -> list[tuple[str, Image.Image]]:
     """All images of ``source`` (see :func:`iter_images`) as a list."""
-    return list(iter_images(source))
+    return list(iter_images(source, split, limit))

@@ -65,7 +65,8 @@ class ImageGenerator:
         ``has_ip_adapter``).
     :param scale: the IP-Adapter weight lambda (paper: 0.5).
     :param steps: denoising steps; ``guidance``: classifier-free guidance scale.
-    :param size: generation resolution (square, multiple of 8); outputs are resized to
+    :param size: generation resolution (square, multiple of 8); ``None``: the pipeline's
+        native size (UNet sample size x VAE scale: 512 for SD 1.5). Outputs are resized to
         the size each caller asks for.
     """
 
@@ -76,8 +77,10 @@ class ImageGenerator:
         scale: float = 0.5,
         steps: int = 30,
         guidance: float = 7.5,
-        size: int = 512,
+        size: int | None = None,
     ) -> None:
+        if size is None:
+            size = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
         if size % 8:
             raise InvalidInputError(f"generation size must be a multiple of 8, got {size}")
         self.pipe = pipe

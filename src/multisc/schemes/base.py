@@ -1,0 +1,127 @@
+"""What every scheme shares: the interface, the result of one transmission, working size,
+and how randomness is split between channel realisations."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Protocol
+
+import torch
+from PIL import Image
+
+from multisc.channel import ChannelSpec
+from multisc.errors import InvalidInputError
+from multisc.imaging import ImageLike, to_rgb
+
+#: Images whose longer side exceeds this are resized down (aspect kept) before any scheme
+#: sees them, so a 10000x8000 photo costs what a 1024-pixel one does instead of running
+#: out of memory. The reconstruction and the metrics use the resized image.
+WORKING_MAX_SIDE = 1024
+
+
+def working_image(image: ImageLike, max_side: int = WORKING_MAX_SIDE) -> Image.Image:
+    """RGB version of ``image``, its longer side at most ``max_side`` pixels."""
+    rgb = to_rgb(image)
+    longest = max(rgb.size)
+    if longest <= max_side:
+        return rgb
+    scale = max_side / longest
+    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    return rgb.resize(size, Image.Resampling.LANCZOS)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """One image through one scheme over one channel realisation.
+
+    :ivar image: the reconstruction, RGB, the size of the (working) input image.
+    :ivar spec: the channel condition.
+    :ivar texts_sent / texts_received / texts_corrected: per text link (empty tuples for
+        schemes that send no text).
+    :ivar prompt: the fused prompt the generator saw (semantic schemes).
+    :ivar bits_sent: digital payload bits (analog links send none).
+    :ivar channel_uses: complex symbols over all links of the scheme.
+    :ivar failed: decoding failed (bpg_ldpc: any block error; semantic schemes: the slice
+        was lost); the image is then the scheme's failure image, scored, never dropped.
+    :ivar timings: seconds per stage (``channel``, ``correct``, ``generate``, ...).
+    :ivar details: scheme-specific numbers (e.g. HEVC quality, bit errors, MCS).
+    """
+
+    image: Image.Image
+    spec: ChannelSpec
+    texts_sent: tuple[str, ...] = ()
+    texts_received: tuple[str, ...] = ()
+    texts_corrected: tuple[str, ...] = ()
+    prompt: str | None = None
+    bits_sent: int = 0
+    channel_uses: int = 0
+    failed: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Scheme(Protocol):
+    """An end-to-end transmission system.
+
+    ``prepare`` does the SNR-independent work once per image (cacheable, picklable result);
+    ``transmit`` sends a prepared image over each channel condition and reconstructs it.
+    """
+
+    name: str
+
+    def prepare(self, image: ImageLike) -> Any: ...
+
+    def transmit(
+        self, prepared: Any, channels: Sequence[ChannelSpec], generator: torch.Generator
+    ) -> list[Reconstruction]: ...
+
+
+def channel_seeds(generator: torch.Generator, channels: Sequence[ChannelSpec]) -> list[int]:
+    """One seed per channel condition, from one draw of ``generator``.
+
+    The seed of a condition depends only on the draw and the condition itself (SNR,
+    fading, coherence), never on its position in the list: transmitting over several
+    conditions at once gives exactly what one-by-one calls with the same generator give.
+    """
+    base = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    seeds = []
+    for spec in channels:
+        key = f"{base}:{spec.snr_db!r}:{spec.fading}:{spec.coherence}".encode()
+        seeds.append(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 2)
+    return seeds
+
+
+def generators_for(seed: int, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """(channel noise generator on ``device``, CPU generator for diffusion) from one seed."""
+    channel = torch.Generator(device=device).manual_seed(seed)
+    diffusion = torch.Generator().manual_seed(seed ^ 0x5DEECE66D)
+    return channel, diffusion
+
+
+#: A channel-use budget: a fixed count, a bandwidth ratio K/N of the image's H·W·3, or a
+#: function of the (working) image, e.g. "what multisc spends on this image".
+Budget = int | Fraction | Callable[[Image.Image], int]
+
+
+def budget_channel_uses(budget: Budget, image: Image.Image) -> int:
+    """The channel uses a budget grants for ``image``."""
+    if isinstance(budget, Fraction):
+        return math.floor(budget * image.width * image.height * 3)
+    uses = budget if isinstance(budget, int) else int(budget(image))
+    if uses < 1:
+        raise InvalidInputError(f"a channel-use budget must be positive, got {uses}")
+    return uses
+
+
+def failure_image(size: tuple[int, int], color: tuple[int, int, int]) -> Image.Image:
+    """A flat image of ``color``: what a receiver shows when decoding failed."""
+    return Image.new("RGB", size, color)
+
+
+#: Mean RGB colour of ImageNet (0.485, 0.456, 0.406): the failure image when no dataset
+#: mean is given (the sweep runner passes the mean colour of the images it runs).
+DEFAULT_FAILURE_COLOR = (124, 116, 104)

@@ -1,0 +1,263 @@
+"""Schemes by name, built from components loaded once and shared between schemes.
+
+Loading lives here and in each component's ``from_pretrained`` (through
+:mod:`multisc.models`); schemes only receive components.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from multisc.channel import DigitalLink
+from multisc.codecs.jscc import load_checkpoint, parse_ratio
+from multisc.devices import resolve_device
+from multisc.errors import InvalidInputError, choices_error
+from multisc.schemes.base import DEFAULT_FAILURE_COLOR, Budget
+from multisc.schemes.bpg_ldpc import BpgLdpcScheme
+from multisc.schemes.deep_jscc import DeepJsccScheme
+from multisc.schemes.semantic import SemanticScheme
+from multisc.schemes.slices import SLICE_LINKS, AnalogSlice, HevcLdpcSlice, JsccSlice
+
+SCHEMES: tuple[str, ...] = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
+
+
+@dataclass
+class SchemeOptions:
+    """Every setting of every scheme, with the paper's defaults.
+
+    ``budget`` (bpg_ldpc, deep_jscc): ``"match"`` = the channel uses multisc spends on the
+    same image; ``"K/N"`` = a bandwidth ratio of H·W·3; an integer = channel uses;
+    ``None`` = deep JSCC at its own ratio (bpg_ldpc needs a budget).
+    """
+
+    rows: int = 2
+    cols: int = 2
+    text_modulation: str = "bpsk"
+    text_fec: str = "none"
+    text_code_rate: float = 0.5
+    slice_link: str = "analog"
+    slice_downsample: int = 4
+    slice_hevc_quality: int = 30
+    corrector: str = "bart"
+    vlm_corrector: str = "none"
+    positions: bool = False
+    ip_scale: float = 0.5
+    steps: int = 30
+    guidance: float = 7.5
+    generation_size: int | None = None  # None: the generator's native size (512 for SD 1.5)
+    caption_tokens: int = 60
+    segment_size: int = 520
+    budget: str | int | None = "match"
+    bpg_modulation: str = "qpsk"
+    bpg_code_rate: float = 0.5
+    bpg_mcs: str = "fixed"
+    jscc_checkpoint: str | Path | None = None
+    failure_color: tuple[int, int, int] = DEFAULT_FAILURE_COLOR
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Components:
+    """Loads each pretrained component at most once, on first use."""
+
+    def __init__(
+        self,
+        models_dir: str | Path | None = None,
+        device=None,
+        options: SchemeOptions | None = None,
+    ) -> None:
+        self.models_dir = models_dir
+        self.device = resolve_device(device)
+        self.options = options or SchemeOptions()
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, key: str, build):
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def segmenter(self):
+        from multisc.transmitter.segmentation import Segmenter
+
+        return self._get(
+            "segmenter",
+            lambda: Segmenter.from_pretrained(
+                self.models_dir, self.device, resize=self.options.segment_size
+            ),
+        )
+
+    def llava(self):
+        from multisc.transmitter.captioning import LlavaCaptioner
+
+        return self._get(
+            "llava",
+            lambda: LlavaCaptioner.from_pretrained(
+                self.models_dir, self.device, max_new_tokens=self.options.caption_tokens
+            ),
+        )
+
+    def blip(self):
+        from multisc.transmitter.captioning import BlipCaptioner
+
+        return self._get(
+            "blip",
+            lambda: BlipCaptioner.from_pretrained(
+                self.models_dir, self.device, max_new_tokens=self.options.caption_tokens
+            ),
+        )
+
+    def corrector(self, name: str):
+        from multisc.receiver.correction import make_corrector
+
+        return self._get(
+            f"corrector:{name}", lambda: make_corrector(name, self.models_dir, self.device)
+        )
+
+    def generator(self, ip_adapter: bool):
+        from multisc.receiver.generation import ImageGenerator
+
+        o = self.options
+        if ip_adapter or "generator:ip" in self._cache:
+            # One UNet serves both: text-only generation on the adapter-carrying pipeline
+            # adds exactly nothing (scale 0, zero image embeddings).
+            return self._get(
+                "generator:ip",
+                lambda: ImageGenerator.from_pretrained(
+                    self.models_dir,
+                    self.device,
+                    ip_adapter=True,
+                    scale=o.ip_scale,
+                    steps=o.steps,
+                    guidance=o.guidance,
+                    size=o.generation_size,
+                ),
+            )
+        return self._get(
+            "generator:text",
+            lambda: ImageGenerator.from_pretrained(
+                self.models_dir,
+                self.device,
+                ip_adapter=False,
+                steps=o.steps,
+                guidance=o.guidance,
+                size=o.generation_size,
+            ),
+        )
+
+    def jscc(self, checkpoint: str | Path | None):
+        if checkpoint is None:
+            raise InvalidInputError(
+                "deep JSCC needs a checkpoint: train one with `multisc jscc train` and pass "
+                "--checkpoint DIR"
+            )
+        return self._get(f"jscc:{checkpoint}", lambda: load_checkpoint(checkpoint, self.device))
+
+    def text_link(self) -> DigitalLink:
+        o = self.options
+        return self._get(
+            "text_link",
+            lambda: DigitalLink(
+                o.text_modulation, o.text_fec, o.text_code_rate, device=self.device
+            ),
+        )
+
+
+def _semantic(name: str, components: Components) -> SemanticScheme:
+    o = components.options
+    if name == "vlm_csc":
+        return SemanticScheme(
+            name,
+            components.blip(),
+            components.corrector(o.vlm_corrector),
+            components.generator(ip_adapter=False),
+            components.text_link(),
+            rows=1,
+            cols=1,
+        )
+    if o.slice_link not in SLICE_LINKS:
+        raise choices_error("slice link", o.slice_link, SLICE_LINKS)
+    if o.slice_link == "analog":
+        slice_link = AnalogSlice(o.slice_downsample)
+    elif o.slice_link == "jscc":
+        slice_link = JsccSlice(components.jscc(o.jscc_checkpoint), o.slice_downsample)
+    else:
+        link = DigitalLink(o.bpg_modulation, "ldpc", o.bpg_code_rate, device=components.device)
+        slice_link = HevcLdpcSlice(link, o.slice_hevc_quality)
+    rows, cols = (o.rows, o.cols) if name == "multisc" else (1, 1)
+    return SemanticScheme(
+        name,
+        components.llava(),
+        components.corrector(o.corrector),
+        components.generator(ip_adapter=True),
+        components.text_link(),
+        segmenter=components.segmenter(),
+        slice_link=slice_link,
+        rows=rows,
+        cols=cols,
+        positions=o.positions,
+    )
+
+
+class MatchedBudget:
+    """The channel uses ``reference`` spends on an image (prepared once per image)."""
+
+    def __init__(self, reference: SemanticScheme) -> None:
+        self.reference = reference
+        self._memo: dict[str, int] = {}
+
+    def __call__(self, image) -> int:
+        key = hashlib.sha256(image.tobytes() + repr(image.size).encode()).hexdigest()
+        if key not in self._memo:
+            self._memo[key] = self.reference.channel_uses(self.reference.prepare(image))
+        return self._memo[key]
+
+
+def parse_budget(value: str | int | None, components: Components) -> Budget | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text == "match":
+        return MatchedBudget(_semantic("multisc", components))
+    if "/" in text:
+        return Fraction(parse_ratio(text))
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"budget must be 'match', a ratio K/N or a number of channel uses, got {value!r}"
+        ) from exc
+
+
+def build_scheme(name: str, components: Components):
+    """The scheme called ``name`` (one of :data:`SCHEMES`), its components loaded once."""
+    o = components.options
+    if name in ("multisc", "single_text", "vlm_csc"):
+        return _semantic(name, components)
+    if name == "bpg_ldpc":
+        budget = parse_budget(o.budget, components)
+        if budget is None:
+            raise InvalidInputError("bpg_ldpc needs a budget: --ratio K/N (or 'match')")
+        return BpgLdpcScheme(
+            budget,
+            o.bpg_modulation,
+            o.bpg_code_rate,
+            o.bpg_mcs,
+            o.failure_color,
+            device=components.device,
+        )
+    if name == "deep_jscc":
+        model = components.jscc(o.jscc_checkpoint)
+        return DeepJsccScheme(model, parse_budget(o.budget, components))
+    raise choices_error("scheme", name, SCHEMES)
+
+
+def seed_generator(seed: int) -> torch.Generator:
+    """The generator a transmission starts from (CPU: the same numbers on every machine)."""
+    return torch.Generator().manual_seed(int(seed))

@@ -1,0 +1,229 @@
+"""Generative semantic schemes: Multi-SC (the paper), single-text SC and VLM-CSC.
+
+They differ only in their parts, so one class serves all three:
+
+- ``multisc``: segment -> slice; split into rows x cols blocks; one LLaVA caption per
+  block; one digital link per block text (orthogonal channels, same SNR) and one link
+  for the slice; the receiver corrects each text, fuses them, and generates with the
+  IP-Adapter from the fused text and the received slice.
+- ``single_text``: the same with one caption of the whole image (1 x 1).
+- ``vlm_csc``: a BLIP caption of the whole image, one text link, text-only Stable
+  Diffusion (no slice, no IP-Adapter).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from multisc.channel import ChannelSpec, DigitalLink
+from multisc.receiver.correction import Corrector
+from multisc.receiver.fusion import fuse_texts
+from multisc.receiver.generation import ImageGenerator
+from multisc.schemes.base import (
+    Reconstruction,
+    channel_seeds,
+    generators_for,
+    working_image,
+)
+from multisc.schemes.slices import SliceLink, SlicePayload
+from multisc.transmitter.blocks import split_blocks
+from multisc.transmitter.segmentation import Segmenter
+
+
+@dataclass(frozen=True)
+class SemanticPrepared:
+    """The SNR-independent part of a semantic transmission (picklable, cacheable).
+
+    :ivar reference: the working image (what is sent, and what metrics compare against).
+    :ivar texts: one caption per block (row by row), or one.
+    :ivar positions: the blocks' positions ("top left", ...).
+    :ivar slice_payload: the encoded main-object slice, or ``None`` (no slice link).
+    :ivar class_name, found, box: what segmentation found.
+    :ivar timings: seconds spent in ``segment`` and ``caption``.
+    """
+
+    reference: Image.Image
+    texts: tuple[str, ...]
+    positions: tuple[str, ...]
+    slice_payload: SlicePayload | None = None
+    class_name: str | None = None
+    found: bool | None = None
+    box: tuple[int, int, int, int] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class SemanticScheme:
+    """A captioning transmitter and a generative receiver (see the module docstring).
+
+    :param captioner: anything with ``caption(images) -> list[str]`` (LLaVA or BLIP).
+    :param corrector: the receiver's text corrector.
+    :param generator: the image generator (with the IP-Adapter when a slice is sent).
+    :param text_link: the digital link every text goes over (default: uncoded BPSK, so
+        noise misspells text as in the paper).
+    :param segmenter, slice_link: both or neither: the main-object slice and how it
+        travels.
+    :param rows, cols: the block grid (1 x 1 = one caption of the whole image).
+    :param positions: prefix each block text with its position when fusing.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        captioner,
+        corrector: Corrector,
+        generator: ImageGenerator,
+        text_link: DigitalLink,
+        segmenter: Segmenter | None = None,
+        slice_link: SliceLink | None = None,
+        rows: int = 2,
+        cols: int = 2,
+        positions: bool = False,
+    ) -> None:
+        if (segmenter is None) != (slice_link is None):
+            raise ValueError("give both a segmenter and a slice link, or neither")
+        self.name = name
+        self.captioner = captioner
+        self.corrector = corrector
+        self.generator = generator
+        self.text_link = text_link
+        self.segmenter = segmenter
+        self.slice_link = slice_link
+        self.rows, self.cols = int(rows), int(cols)
+        self.positions = bool(positions)
+
+    def prepare(self, image) -> SemanticPrepared:
+        """Segment (if there is a slice link), split, caption: once per image."""
+        reference = working_image(image)
+        timings: dict[str, float] = {}
+        blocks = split_blocks(reference, self.rows, self.cols)
+        segmentation = None
+        if self.segmenter is not None:
+            started = time.perf_counter()
+            (segmentation,) = self.segmenter.segment([reference])
+            timings["segment"] = time.perf_counter() - started
+        started = time.perf_counter()
+        images = [reference] if len(blocks) == 1 else [block.image for block in blocks]
+        texts = tuple(self.captioner.caption(images))
+        timings["caption"] = time.perf_counter() - started
+        payload = None
+        if segmentation is not None and self.slice_link is not None:
+            payload = self.slice_link.encode(segmentation.slice)
+        return SemanticPrepared(
+            reference=reference,
+            texts=texts,
+            positions=tuple(block.position for block in blocks),
+            slice_payload=payload,
+            class_name=segmentation.class_name if segmentation else None,
+            found=segmentation.found if segmentation else None,
+            box=segmentation.box if segmentation else None,
+            timings=timings,
+        )
+
+    def channel_uses(self, prepared: SemanticPrepared) -> int:
+        """Channel uses of one transmission (SNR-independent): every text link plus the slice."""
+        uses = sum(self.text_link.channel_uses(8 * len(t.encode("utf-8"))) for t in prepared.texts)
+        if prepared.slice_payload is not None and self.slice_link is not None:
+            uses += self.slice_link.channel_uses(prepared.slice_payload)
+        return uses
+
+    def transmit(
+        self,
+        prepared: SemanticPrepared,
+        channels: Sequence[ChannelSpec],
+        generator: torch.Generator,
+    ) -> list[Reconstruction]:
+        """Send over every condition; correct all received texts in one batch and generate
+        all reconstructions in one diffusion call."""
+        seeds = channel_seeds(generator, channels)
+        started = time.perf_counter()
+        received, slices, diffusion_generators = [], [], []
+        for spec, seed in zip(channels, seeds, strict=True):
+            channel_generator, diffusion_generator = generators_for(seed, self.text_link.device)
+            received.append(self.text_link.send_texts(prepared.texts, spec, channel_generator))
+            if prepared.slice_payload is not None and self.slice_link is not None:
+                slices.append(self.slice_link.send(prepared.slice_payload, spec, channel_generator))
+            diffusion_generators.append(diffusion_generator)
+        channel_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        flat = [t.received for per_spec in received for t in per_spec]
+        corrected_flat = self.corrector.correct(flat)
+        n = len(prepared.texts)
+        corrected = [corrected_flat[i * n : (i + 1) * n] for i in range(len(channels))]
+        correct_s = time.perf_counter() - started
+
+        tokenizer = self.generator.pipe.tokenizer
+        positions = list(prepared.positions) if self.positions else None
+        prompts = [fuse_texts(texts, tokenizer, positions=positions) for texts in corrected]
+
+        started = time.perf_counter()
+        images = self._generate(prepared, prompts, slices, diffusion_generators)
+        generate_s = time.perf_counter() - started
+
+        k = len(channels)
+        out = []
+        for i, spec in enumerate(channels):
+            slice_received = slices[i] if slices else None
+            slice_lost = slice_received is not None and slice_received.image is None
+            uses = sum(t.channel_uses for t in received[i])
+            bits = sum(t.bits for t in received[i])
+            if slice_received is not None:
+                uses += slice_received.channel_uses
+                bits += slice_received.bits
+            out.append(
+                Reconstruction(
+                    image=images[i],
+                    spec=spec,
+                    texts_sent=prepared.texts,
+                    texts_received=tuple(t.received for t in received[i]),
+                    texts_corrected=tuple(corrected[i]),
+                    prompt=prompts[i],
+                    bits_sent=bits,
+                    channel_uses=uses,
+                    failed=slice_lost,
+                    timings={
+                        "channel": channel_s / k,
+                        "correct": correct_s / k,
+                        "generate": generate_s / k,
+                    },
+                    details={
+                        "text_bit_errors": sum(t.bit_errors for t in received[i]),
+                        "text_bits": sum(t.bits for t in received[i]),
+                        "text_channel_uses": sum(t.channel_uses for t in received[i]),
+                        "slice_channel_uses": slice_received.channel_uses if slice_received else 0,
+                        "slice_lost": slice_lost,
+                        "class_name": prepared.class_name,
+                        "object_found": prepared.found,
+                    },
+                )
+            )
+        return out
+
+    def _generate(self, prepared, prompts, slices, diffusion_generators) -> list[Image.Image]:
+        size = prepared.reference.size
+        if not slices:
+            return self.generator.generate(
+                prompts, diffusion_generators, output_sizes=[size] * len(prompts)
+            )
+        # Conditions that lost their slice (a digital slice link failed) generate from
+        # text alone; the others use their received slice. Two calls at most.
+        images: list[Image.Image | None] = [None] * len(prompts)
+        with_slice = [i for i, s in enumerate(slices) if s.image is not None]
+        without = [i for i, s in enumerate(slices) if s.image is None]
+        for group, use_slices in ((with_slice, True), (without, False)):
+            if not group:
+                continue
+            made = self.generator.generate(
+                [prompts[i] for i in group],
+                [diffusion_generators[i] for i in group],
+                slices=[slices[i].image for i in group] if use_slices else None,
+                output_sizes=[size] * len(group),
+            )
+            for i, image in zip(group, made, strict=True):
+                images[i] = image
+        return [image for image in images if image is not None]
