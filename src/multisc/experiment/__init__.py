@@ -1,0 +1,1 @@
+"""SNR sweeps: config, runner, result store, stage cache, executors."""

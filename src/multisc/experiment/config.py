@@ -1,0 +1,142 @@
+"""The experiment config: a YAML file validated with pydantic; CLI flags override it.
+
+Unknown keys are errors that name the key, so a typo never silently falls back to a
+default. The resolved config is written to the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from multisc.errors import InvalidInputError
+from multisc.schemes.registry import SCHEMES, SchemeOptions
+
+PAPER_SNRS = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
+
+
+def _options_model() -> type[BaseModel]:
+    """A pydantic model mirroring :class:`SchemeOptions` (same fields, same defaults)."""
+    hints = typing.get_type_hints(SchemeOptions)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(SchemeOptions):
+        if f.name == "extra":
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        fields[f.name] = (hints[f.name], default)
+    return create_model("SchemeOptionsConfig", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+OptionsConfig = _options_model()
+
+
+class JsccConfig(BaseModel):
+    """deep JSCC: a checkpoint, or what to train on first use when there is none."""
+
+    model_config = ConfigDict(extra="forbid")
+    checkpoint: str | None = None
+    ratio: str = "1/6"
+    train_snr_db: float = 10.0
+    steps: int = Field(2000, ge=1)
+
+
+class RunConfig(BaseModel):
+    """Everything a sweep needs. Defaults: the paper's experiment on the bundled photos."""
+
+    model_config = ConfigDict(extra="forbid")
+    images: str = "samples"
+    split: str = "val"
+    limit: int | None = Field(None, ge=1)
+    schemes: list[str] = Field(default_factory=lambda: list(SCHEMES))
+    snr_db: list[float] = Field(default_factory=lambda: list(PAPER_SNRS))
+    fading: Literal["awgn", "rayleigh"] = "awgn"
+    coherence: int = Field(1, ge=1)
+    seeds: int = Field(1, ge=1)
+    models: str | None = None
+    device: str = "auto"
+    out: str = "runs/paper-samples"
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    budget_fallback: str = "1/24"
+    options: OptionsConfig = Field(default_factory=OptionsConfig)  # type: ignore[valid-type]
+    jscc: JsccConfig = Field(default_factory=JsccConfig)
+
+    @field_validator("schemes")
+    @classmethod
+    def _known_schemes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the scheme list is empty")
+        unknown = [name for name in value if name not in SCHEMES]
+        if unknown:
+            raise ValueError(f"unknown scheme {unknown[0]!r}: choose from {', '.join(SCHEMES)}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("snr_db")
+    @classmethod
+    def _finite_snrs(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("the SNR list is empty: give at least one SNR in dB")
+        bad = [v for v in value if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"SNRs must be finite numbers of dB, got {bad[0]}")
+        return sorted(dict.fromkeys(float(v) for v in value))
+
+    def scheme_options(self) -> SchemeOptions:
+        return SchemeOptions(**self.options.model_dump())  # type: ignore[attr-defined]
+
+    def identity(self) -> dict[str, Any]:
+        """What decides the numbers: everything but where and how it runs."""
+        return self.model_dump(exclude={"out", "executor", "ray_address", "device"})
+
+    def digest(self) -> str:
+        """A short hash of :meth:`identity`: a run directory belongs to one digest."""
+        text = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+def _explain(exc: ValidationError, where: str) -> InvalidInputError:
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown key {location!r}")
+        else:
+            lines.append(f"{location}: {error['msg'].removeprefix('Value error, ')}")
+    return InvalidInputError(f"invalid config {where}: " + "; ".join(lines))
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
+    """The config from ``path`` (YAML; ``None``: the defaults), with ``overrides`` (CLI flags,
+    ``None`` values ignored) applied on top."""
+    raw: dict[str, Any] = {}
+    where = "(defaults)"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise InvalidInputError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InvalidInputError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise InvalidInputError(
+                f"{path} must hold a mapping of settings, not {type(loaded).__name__}"
+            )
+        raw.update(loaded)
+    raw.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return RunConfig(**raw)
+    except ValidationError as exc:
+        raise _explain(exc, where) from exc

@@ -1,0 +1,431 @@
+"""The sweep: images x schemes x SNRs x seeds, resumable, into the result store.
+
+For each (image, scheme) the scheme's ``prepare`` runs once and is cached on disk (keyed
+by the image's hash, the scheme and every setting that changes its output); then all
+missing (SNR, seed) pairs go through ``transmit`` together. Components load once per
+worker. The same :func:`process_task` runs locally and in Ray actors; only the driver
+writes to the store, one transaction per (image, scheme, seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multisc.channel import ChannelSpec
+from multisc.errors import InvalidInputError
+from multisc.experiment.config import RunConfig
+from multisc.experiment.store import ResultStore
+from multisc.schemes.base import working_image
+
+CACHE_DIR = "cache"
+PREPARE_LOG = "log.jsonl"
+IMAGES_DIR = "images"
+
+
+@dataclass
+class Task:
+    """One (image, scheme): the (SNR, seed) pairs still missing from the store."""
+
+    image_id: str
+    scheme: str
+    image: Image.Image
+    todo: dict[int, list[float]]
+
+
+@dataclass
+class TaskResult:
+    """What a worker sends back: rows (metrics included), reconstructions as PNG bytes,
+    and whether ``prepare`` ran (rather than came from the cache)."""
+
+    image_id: str
+    scheme: str
+    rows: list[dict[str, Any]]
+    pngs: dict[str, bytes]
+    prepare_seconds: float | None
+
+
+@dataclass
+class Plan:
+    """What a run will do, decided by the driver."""
+
+    schemes: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    jscc_checkpoint: str | None = None
+    budget: str | None = None
+    failure_color: tuple[int, int, int] | None = None
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for package in (
+        "multisc",
+        "torch",
+        "torchvision",
+        "sionna-no-rt",
+        "transformers",
+        "diffusers",
+        "pillow-heif",
+        "numpy",
+    ):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def image_digest(image: Image.Image) -> str:
+    data = hashlib.sha256(image.tobytes())
+    data.update(repr((image.size, image.mode)).encode())
+    return data.hexdigest()[:24]
+
+
+def task_seed(image_id: str, seed: int) -> int:
+    """The seed of (image, seed): every image gets its own noise, every scheme the same."""
+    key = f"{image_id}:{seed}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 2
+
+
+def image_path(image_id: str, scheme: str, snr_db: float, fading: str, seed: int) -> str:
+    """Where a reconstruction is saved, relative to the run directory."""
+    return f"{IMAGES_DIR}/{image_id}/{scheme}/snr{snr_db:+06.1f}_{fading}_seed{seed}.png"
+
+
+class PrepareCache:
+    """Pickled ``prepare`` results in ``RUN_DIR/cache/prepare/<scheme>/<key>.pkl`` (written
+    atomically, so a kill never leaves a half-written entry)."""
+
+    def __init__(self, root: Path, settings: str) -> None:
+        self.root = Path(root) / "prepare"
+        self.settings = settings
+
+    def path(self, scheme: str, image: Image.Image) -> Path:
+        key = hashlib.sha256(f"{image_digest(image)}:{scheme}:{self.settings}".encode())
+        return self.root / scheme / f"{key.hexdigest()[:32]}.pkl"
+
+    def get(self, scheme: str, image: Image.Image) -> Any | None:
+        path = self.path(scheme, image)
+        if not path.is_file():
+            return None
+        try:
+            with path.open("rb") as handle:
+                return pickle.load(handle)  # our own files, written by put()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None  # written by an incompatible version: prepare again
+
+    def put(
+        self, scheme: str, image: Image.Image, prepared: Any, image_id: str, seconds: float
+    ) -> None:
+        """Cache ``prepared`` and log the call in ``cache/prepare/log.jsonl`` (one short
+        appended line: a record of every prepare that ran, whichever worker ran it)."""
+        path = self.path(scheme, image)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(prepared, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+        line = json.dumps(
+            {
+                "image_id": image_id,
+                "scheme": scheme,
+                "seconds": round(seconds, 3),
+                "time": time.time(),
+            }
+        )
+        with (self.root / PREPARE_LOG).open("a") as log:
+            log.write(line + "\n")
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many times ``prepare`` ran per (image, scheme), over every run."""
+        path = self.root / PREPARE_LOG
+        counts: dict[tuple[str, str], int] = {}
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    key = (entry["image_id"], entry["scheme"])
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+class Worker:
+    """Components, schemes and metrics, loaded once, that process tasks."""
+
+    def __init__(self, config: RunConfig, plan: Plan, cache_root: Path) -> None:
+        from multisc.metrics.scoring import Scorer
+        from multisc.schemes import Components
+
+        options = config.scheme_options()
+        options.jscc_checkpoint = plan.jscc_checkpoint
+        options.budget = plan.budget
+        if plan.failure_color is not None:
+            options.failure_color = tuple(plan.failure_color)  # type: ignore[assignment]
+        self.config = config
+        self.components = Components(config.models, config.device, options)
+        self.scorer = Scorer(config.models, self.components.device)
+        self.cache = PrepareCache(cache_root, settings_key(config, plan))
+        self._schemes: dict[str, Any] = {}
+
+    def scheme(self, name: str):
+        from multisc.schemes import build_scheme
+
+        if name not in self._schemes:
+            self._schemes[name] = build_scheme(name, self.components)
+        return self._schemes[name]
+
+    def process(self, task: Task) -> TaskResult:
+        scheme = self.scheme(task.scheme)
+        prepared = self.cache.get(task.scheme, task.image)
+        prepare_seconds = None
+        if prepared is None:
+            started = time.perf_counter()
+            prepared = scheme.prepare(task.image)
+            prepare_seconds = time.perf_counter() - started
+            self.cache.put(task.scheme, task.image, prepared, task.image_id, prepare_seconds)
+        rows, pngs = [], {}
+        reference = prepared.reference
+        prepare_timings = getattr(prepared, "timings", {}) or {}
+        for seed, snrs in sorted(task.todo.items()):
+            specs = [
+                ChannelSpec(s, fading=self.config.fading, coherence=self.config.coherence)
+                for s in snrs
+            ]
+            generator = torch.Generator().manual_seed(task_seed(task.image_id, seed))
+            for result in scheme.transmit(prepared, specs, generator):
+                started = time.perf_counter()
+                metrics = self.scorer.score(reference, result)
+                timings = {
+                    **prepare_timings,
+                    **result.timings,
+                    "metrics": time.perf_counter() - started,
+                }
+                path = image_path(
+                    task.image_id, task.scheme, result.spec.snr_db, result.spec.fading, seed
+                )
+                buffer = io.BytesIO()
+                result.image.save(buffer, format="PNG")
+                pngs[path] = buffer.getvalue()
+                rows.append(
+                    {
+                        "image_id": task.image_id,
+                        "scheme": task.scheme,
+                        "snr_db": result.spec.snr_db,
+                        "fading": result.spec.fading,
+                        "seed": seed,
+                        "metrics": metrics,
+                        "channel_uses": int(result.channel_uses),
+                        "bits_sent": int(result.bits_sent),
+                        "failed": bool(result.failed),
+                        "texts_sent": list(result.texts_sent),
+                        "texts_received": list(result.texts_received),
+                        "texts_corrected": list(result.texts_corrected),
+                        "prompt": result.prompt,
+                        "timings": timings,
+                        "details": _jsonable(result.details),
+                        "image_path": path,
+                    }
+                )
+        return TaskResult(task.image_id, task.scheme, rows, pngs, prepare_seconds)
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(details, default=str))
+
+
+def settings_key(config: RunConfig, plan: Plan) -> str:
+    """Everything that changes what ``prepare`` produces (models, options, checkpoint)."""
+    from multisc.models import REGISTRY
+
+    ids = {name: (entry.repo_id, entry.revision) for name, entry in REGISTRY.items()}
+    payload = {
+        "options": config.options.model_dump(),
+        "models": config.models,
+        "ids": ids,
+        "jscc": plan.jscc_checkpoint,
+        "budget": plan.budget,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# -- planning (driver side) ----------------------------------------------------------------
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "multisc": ("segmenter", "captioner", "generator", "ip_adapter"),
+    "single_text": ("segmenter", "captioner", "generator", "ip_adapter"),
+    "vlm_csc": ("vlm_captioner", "generator"),
+    "bpg_ldpc": (),
+    "deep_jscc": (),
+}
+
+
+def missing_components(scheme: str, config: RunConfig) -> list[str]:
+    from multisc.models import is_available
+
+    needed = list(REQUIRED[scheme])
+    corrector = config.options.vlm_corrector if scheme == "vlm_csc" else config.options.corrector
+    if scheme in ("multisc", "single_text", "vlm_csc") and corrector == "bart":
+        needed.append("corrector")
+    return [name for name in needed if not is_available(name, config.models)]
+
+
+def plan_run(
+    config: RunConfig, say: Callable[[str], None], train_progress: Callable[..., None] | None = None
+) -> Plan:
+    """Which schemes run, which are skipped (one line each, saying what to get), the
+    deep JSCC checkpoint (trained on first use), and the baselines' budget."""
+    from multisc.models import entry
+
+    plan = Plan(schemes=[])
+    for scheme in config.schemes:
+        missing = missing_components(scheme, config)
+        if missing:
+            first = entry(missing[0])
+            where = f"in {config.models}" if config.models else "on this machine"
+            plan.skipped[scheme] = (
+                f"skipping {scheme}: weights of {', '.join(missing)} are not available {where} "
+                f"(e.g. {first.repo_id}); run `multisc models pull {' '.join(missing)}` on a "
+                "machine with network, or pass --models DIR"
+            )
+            say(plan.skipped[scheme])
+        else:
+            plan.schemes.append(scheme)
+    budget = config.options.budget
+    baselines = [s for s in plan.schemes if s in ("bpg_ldpc", "deep_jscc")]
+    if budget == "match" and baselines and missing_components("multisc", config):
+        budget = config.budget_fallback
+        plan.notes.append(
+            f"{' and '.join(baselines)}: multisc is not available, so the channel-use budget "
+            f"is the ratio {budget} of H·W·3 instead of 'same as multisc'"
+        )
+        say(plan.notes[-1])
+    plan.budget = budget
+    if "deep_jscc" in plan.schemes:
+        plan.jscc_checkpoint = config.jscc.checkpoint or default_jscc_checkpoint(
+            config, say, train_progress
+        )
+    return plan
+
+
+def jscc_cache_dir() -> Path:
+    root = os.environ.get("MULTISC_CACHE") or Path.home() / ".cache" / "multisc"
+    return Path(root) / "jscc"
+
+
+def default_jscc_checkpoint(
+    config: RunConfig, say: Callable[[str], None], progress: Callable[..., None] | None
+) -> str:
+    """The deep JSCC checkpoint a run uses when none is configured: trained once on the
+    bundled *training* photos (held out from the ``samples`` source) and cached."""
+    from multisc.codecs.jscc import JSCCConfig
+    from multisc.codecs.jscc_training import STATE_FILE, train_jscc
+    from multisc.data.sources import TRAINING_PHOTOS, sample_photos
+
+    j = config.jscc
+    jscc_config = JSCCConfig(j.ratio, j.train_snr_db, config.fading)
+    name = f"ratio{j.ratio.replace('/', '_')}-{j.train_snr_db:g}dB-{config.fading}-{j.steps}steps"
+    directory = jscc_cache_dir() / name
+    state = directory / STATE_FILE
+    if state.is_file() and torch.load(state, weights_only=True)["step"] >= j.steps:
+        return str(directory)
+    say(
+        f"deep_jscc: no checkpoint configured; training one (k/n={j.ratio}, {j.train_snr_db:g} dB, "
+        f"{config.fading}, {j.steps} steps) on the bundled training photos, cached in {directory}"
+    )
+    images = [image for _, image in sample_photos(TRAINING_PHOTOS)]
+    train_jscc(
+        images, jscc_config, directory, steps=j.steps, device=config.device, progress=progress
+    )
+    return str(directory)
+
+
+def dataset_mean_color(images: Sequence[tuple[str, Image.Image]]) -> tuple[int, int, int]:
+    """Mean RGB of the run's images: the failure image's colour."""
+    sums, count = np.zeros(3), 0
+    for _, image in images:
+        array = np.asarray(image, dtype=np.float64).reshape(-1, 3)
+        sums += array.sum(0)
+        count += array.shape[0]
+    mean = sums / max(count, 1)
+    return tuple(round(v) for v in mean)  # type: ignore[return-value]
+
+
+def make_tasks(config: RunConfig, plan: Plan, images, store: ResultStore) -> list[Task]:
+    tasks = []
+    for image_id, image in images:
+        for scheme in plan.schemes:
+            done = store.done(image_id, scheme, config.fading)
+            todo: dict[int, list[float]] = {}
+            for seed in range(config.seeds):
+                missing = [s for s in config.snr_db if (s, seed) not in done]
+                if missing:
+                    todo[seed] = missing
+            if todo:
+                tasks.append(Task(image_id, scheme, image, todo))
+    return tasks
+
+
+def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
+    digests = store.digests()
+    if digests and config.digest() not in digests:
+        raise InvalidInputError(
+            f"{out} holds results of a different experiment (config digest "
+            f"{sorted(digests)[0]}, this one {config.digest()}); refusing to mix them. "
+            "Pass another --out, or delete that directory to start fresh"
+        )
+
+
+def commit(result: TaskResult, out: Path, store: ResultStore, run_id: int) -> None:
+    """Write a task's PNGs (atomically), then its rows (one transaction per seed)."""
+    for relative, data in result.pngs.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".png.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    by_seed: dict[int, list[dict[str, Any]]] = {}
+    for row in result.rows:
+        by_seed.setdefault(row["seed"], []).append(row)
+    for rows in by_seed.values():
+        store.add_results(rows, run_id)
+
+
+def save_references(images, out: Path) -> None:
+    for image_id, image in images:
+        path = out / IMAGES_DIR / image_id / "reference.png"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".png.tmp")
+            image.save(tmp, format="PNG")
+            tmp.replace(path)
+
+
+def load_run_images(config: RunConfig) -> list[tuple[str, Image.Image]]:
+    from multisc.data.sources import load_images
+
+    images = [
+        (image_id, working_image(image))
+        for image_id, image in load_images(config.images, config.split, config.limit)
+    ]
+    ids = [image_id for image_id, _ in images]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError(f"image ids are not unique in {config.images}: rename the files")
+    return images
+
+
+def total_rows(config: RunConfig, plan: Plan, n_images: int) -> int:
+    return n_images * len(plan.schemes) * len(config.snr_db) * config.seeds

@@ -1,0 +1,205 @@
+"""``multisc run``: plan, execute, store, export, report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from multisc.devices import resolve_device
+from multisc.experiment.config import RunConfig
+from multisc.experiment.executors import run_local, run_ray
+from multisc.experiment.runner import (
+    CACHE_DIR,
+    check_run_dir,
+    commit,
+    dataset_mean_color,
+    load_run_images,
+    make_tasks,
+    plan_run,
+    save_references,
+    total_rows,
+    versions,
+)
+from multisc.experiment.store import STORE_FILE, ResultStore
+
+CSV_FILE = "results.csv"
+PARQUET_FILE = "results.parquet"
+NOTES_FILE = "plan.json"
+
+
+@dataclass
+class SweepSummary:
+    out: Path
+    rows: int
+    new_rows: int
+    schemes: list[str]
+    skipped: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    report: str | None = None
+
+
+def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
+    """Rows with metrics as columns (for CSV, Parquet and pandas)."""
+    out = []
+    for row in store.results():
+        flat = {k: v for k, v in row.items() if k not in ("metrics", "timings", "details")}
+        flat.update({f"{k}": v for k, v in row["metrics"].items()})
+        flat.update({f"seconds_{k}": v for k, v in row["timings"].items()})
+        for key in ("texts_sent", "texts_received", "texts_corrected"):
+            flat[key] = json.dumps(row[key], ensure_ascii=False)
+        out.append(flat)
+    return out
+
+
+def export(store: ResultStore, out: Path) -> None:
+    """``results.csv`` and ``results.parquet`` from the store (written atomically)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(flat_rows(store))
+    tmp = out / (CSV_FILE + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(out / CSV_FILE)
+    try:
+        tmp = out / (PARQUET_FILE + ".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(out / PARQUET_FILE)
+    except ImportError:  # pyarrow missing: CSV is enough
+        pass
+
+
+def summary_table(store: ResultStore) -> Table:
+    """Mean of each metric per scheme (over images, SNRs and seeds)."""
+    rows = store.results()
+    names = [
+        name
+        for name in ("psnr", "ssim", "lpips", "clip_cosine", "bleu", "text_similarity")
+        if any(r["metrics"].get(name) is not None for r in rows)
+    ]
+    table = Table(title="summary (mean over images, SNRs, seeds)")
+    for column in ("scheme", "rows", "channel uses", "failed", *names):
+        table.add_column(column, justify="right" if column != "scheme" else "left")
+    by_scheme: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_scheme.setdefault(row["scheme"], []).append(row)
+    for scheme, items in by_scheme.items():
+        cells = [
+            scheme,
+            str(len(items)),
+            f"{sum(r['channel_uses'] for r in items) / len(items):,.0f}",
+            f"{sum(r['failed'] for r in items)}",
+        ]
+        for name in names:
+            values = [r["metrics"].get(name) for r in items if r["metrics"].get(name) is not None]
+            cells.append(f"{sum(values) / len(values):.3f}" if values else "—")
+        table.add_row(*cells)
+    return table
+
+
+def run_sweep(
+    config: RunConfig, console: Console | None = None, report: bool = True
+) -> SweepSummary:
+    """Run (or resume) the sweep ``config`` describes; return what happened."""
+    console = console or Console(stderr=True)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    resolve_device(config.device)  # a clear error now rather than in a worker
+    store = ResultStore(out / STORE_FILE)
+    try:
+        check_run_dir(out, config, store)
+        (out / "config.yaml").write_text(config.to_yaml())
+        images = load_run_images(config)
+        say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            training = progress.add_task("training deep JSCC", total=None, visible=False)
+
+            def train_progress(step: int, total: int, loss: float, psnr: float) -> None:
+                progress.update(
+                    training,
+                    visible=True,
+                    completed=step,
+                    total=total,
+                    description=f"training deep JSCC (PSNR {psnr:.1f} dB)",
+                )
+
+            plan = plan_run(config, say, train_progress)
+        plan.failure_color = dataset_mean_color(images)
+        (out / NOTES_FILE).write_text(
+            json.dumps(
+                {
+                    "skipped": plan.skipped,
+                    "notes": plan.notes,
+                    "schemes": plan.schemes,
+                    "failure_color": plan.failure_color,
+                    "jscc_checkpoint": plan.jscc_checkpoint,
+                    "budget": plan.budget,
+                },
+                indent=2,
+            )
+        )
+        run_id = store.start_run(
+            config.digest(), config.to_yaml(), versions(), str(resolve_device(config.device))
+        )
+        save_references(images, out)
+        tasks = make_tasks(config, plan, images, store)
+        total = total_rows(config, plan, len(images))
+        before = store.count()
+        if tasks:
+            executor = (
+                run_ray(config, plan, out / CACHE_DIR, tasks, say)
+                if config.executor == "ray"
+                else run_local(config, plan, out / CACHE_DIR, tasks)
+            )
+            columns = (
+                TextColumn("[bold]sweep[/] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns, console=console) as progress:
+                bar = progress.add_task("", total=total, completed=before)
+                for result in executor:
+                    commit(result, out, store, run_id)
+                    progress.update(
+                        bar,
+                        completed=store.count(),
+                        description=f"{result.scheme} / {result.image_id}",
+                    )
+                    if not console.is_terminal:  # logs get a line per task instead of a bar
+                        console.print(
+                            f"{store.count()}/{total} rows: {result.scheme} / {result.image_id}",
+                            highlight=False,
+                        )
+        export(store, out)
+        summary = SweepSummary(
+            out, store.count(), store.count() - before, plan.schemes, plan.skipped, plan.notes
+        )
+        if store.count():
+            console.print(summary_table(store))
+        if report and store.count():
+            from multisc.report.build import build_report
+
+            summary.report = str(build_report(out))
+        return summary
+    finally:
+        store.close()

@@ -1,0 +1,310 @@
+"""Build a run's report from its store: plots (PNG + SVG), image grids, report.html."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+from scipy import stats
+
+from multisc.errors import InvalidInputError
+from multisc.experiment.store import STORE_FILE, ResultStore
+
+PLOTS_DIR = "plots"
+GRIDS_DIR = "grids"
+REPORT_FILE = "report.html"
+
+#: metric -> (label, lower is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "psnr": ("PSNR (dB)", False),
+    "ssim": ("SSIM", False),
+    "lpips": ("LPIPS (lower is better)", True),
+    "clip_cosine": ("CLIP image cosine similarity", False),
+    "bleu": ("BLEU-4 of block texts (0-100)", False),
+    "text_similarity": ("text similarity (MiniLM cosine)", False),
+    "bleu_fused": ("BLEU-4 of fused text (0-100)", False),
+    "text_similarity_fused": ("text similarity of fused text", False),
+}
+SCHEME_ORDER = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
+SEMANTIC = ("multisc", "single_text", "vlm_csc")
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of its 95% confidence interval (Student t; 0 for one value)."""
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if len(array) < 2:
+        return mean, 0.0
+    sem = float(array.std(ddof=1)) / math.sqrt(len(array))
+    return mean, float(stats.t.ppf(0.975, len(array) - 1)) * sem
+
+
+def _ordered(schemes) -> list[str]:
+    return sorted(schemes, key=lambda s: (SCHEME_ORDER.index(s) if s in SCHEME_ORDER else 99, s))
+
+
+def curves(
+    rows: list[dict[str, Any]], metric: str
+) -> dict[str, list[tuple[float, float, float, int]]]:
+    """scheme -> [(snr, mean, ci half-width, n)] over images and seeds."""
+    groups: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for row in rows:
+        value = row["metrics"].get(metric)
+        if value is not None and math.isfinite(value):
+            groups[(row["scheme"], row["snr_db"])].append(value)
+    out: dict[str, list[tuple[float, float, float, int]]] = defaultdict(list)
+    for (scheme, snr), values in sorted(groups.items()):
+        mean, half = mean_ci(values)
+        out[scheme].append((snr, mean, half, len(values)))
+    return {scheme: out[scheme] for scheme in _ordered(out)}
+
+
+def plot_metric(rows, metric: str, directory: Path) -> list[str]:
+    data = curves(rows, metric)
+    if not data:
+        return []
+    label, _ = METRICS.get(metric, (metric, False))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for scheme, points in data.items():
+        snr, mean, half, _ = (np.array(v) for v in zip(*points, strict=True))
+        ax.plot(snr, mean, "o-", label=scheme)
+        ax.fill_between(snr, mean - half, mean + half, alpha=0.2)
+    ax.set_xlabel("SNR (dB)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label} vs SNR (mean, 95% CI over images and seeds)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    names = []
+    for suffix in ("png", "svg"):
+        path = directory / f"{metric}.{suffix}"
+        fig.savefig(path, dpi=120)
+        names.append(path.name)
+    plt.close(fig)
+    return names
+
+
+def plot_channel_uses(rows, directory: Path) -> list[str]:
+    per_scheme: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        per_scheme[row["scheme"]].append(row["channel_uses"])
+    schemes = _ordered(per_scheme)
+    means = [float(np.mean(per_scheme[s])) for s in schemes]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bars = ax.bar(schemes, means, color=plt.cm.tab10(np.arange(len(schemes))))
+    ax.bar_label(bars, labels=[f"{m:,.0f}" for m in means], fontsize=8)
+    ax.set_ylabel("channel uses per image (complex symbols)")
+    if max(means) > 20 * max(min(means), 1):  # log only when schemes differ by orders
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(0, max(means) * 1.15)
+    ax.set_title("Channel uses per image, all links (mean)", fontsize=9)
+    fig.tight_layout()
+    names = []
+    for suffix in ("png", "svg"):
+        path = directory / f"channel_uses.{suffix}"
+        fig.savefig(path, dpi=120)
+        names.append(path.name)
+    plt.close(fig)
+    return names
+
+
+def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
+    """Rows: schemes; columns: the reference, then SNRs (seed 0). Semantic schemes' rows
+    carry the fused prompt the generator saw under each image."""
+    mine = [r for r in rows if r["image_id"] == image_id and r["seed"] == 0]
+    schemes = _ordered({r["scheme"] for r in mine})
+    snrs = sorted({r["snr_db"] for r in mine})
+    cell = {(r["scheme"], r["snr_db"]): r for r in mine}
+    reference = Image.open(run_dir / "images" / image_id / "reference.png")
+    aspect = reference.height / reference.width
+    text_rows = any(s in SEMANTIC for s in schemes)
+    fig_w = 1.6 * (len(snrs) + 1)
+    row_h = 1.6 * aspect + (0.7 if text_rows else 0.25)
+    fig, axes = plt.subplots(
+        len(schemes), len(snrs) + 1, figsize=(fig_w, row_h * len(schemes)), squeeze=False
+    )
+    for i, scheme in enumerate(schemes):
+        ax = axes[i][0]
+        ax.imshow(reference)
+        ax.set_ylabel(scheme, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i == 0:
+            ax.set_title("reference", fontsize=8)
+        for j, snr in enumerate(snrs, start=1):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            row = cell.get((scheme, snr))
+            if i == 0:
+                ax.set_title(f"{snr:g} dB", fontsize=8)
+            if row is None:
+                ax.set_axis_off()
+                continue
+            ax.imshow(Image.open(run_dir / row["image_path"]))
+            if row["failed"]:
+                ax.text(
+                    0.5,
+                    0.5,
+                    "failed",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    color="red",
+                    fontsize=9,
+                    weight="bold",
+                )
+            if scheme in SEMANTIC and row.get("prompt"):
+                # noise turns bytes into control characters: show them as a middle dot
+                printable = "".join(c if c.isprintable() else "·" for c in row["prompt"])
+                caption = textwrap.shorten(printable, 90, placeholder="…")
+                ax.set_xlabel("\n".join(textwrap.wrap(caption, 30)), fontsize=4.5)
+    fig.tight_layout()
+    path = directory / f"{image_id}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def summary(rows) -> tuple[list[str], list[list[str]]]:
+    """Mean metrics per (scheme, SNR)."""
+    metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["scheme"], row["snr_db"])].append(row)
+    header = ["scheme", "SNR (dB)", "n", "channel uses", "failed", *metrics]
+    body = []
+    for scheme in _ordered({s for s, _ in groups}):
+        for snr in sorted(snr for s, snr in groups if s == scheme):
+            items = groups[(scheme, snr)]
+            cells = [
+                scheme,
+                f"{snr:g}",
+                str(len(items)),
+                f"{np.mean([r['channel_uses'] for r in items]):,.0f}",
+                str(sum(r["failed"] for r in items)),
+            ]
+            for metric in metrics:
+                values = [
+                    r["metrics"][metric] for r in items if r["metrics"].get(metric) is not None
+                ]
+                cells.append(f"{np.mean(values):.4g}" if values else "—")
+            body.append(cells)
+    return header, body
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write ``plots/``, ``grids/`` and ``report.html`` for the run in ``run_dir``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / STORE_FILE).is_file():
+        raise InvalidInputError(f"{run_dir} is not a run directory: {STORE_FILE} is missing")
+    store = ResultStore(run_dir / STORE_FILE)
+    try:
+        rows = store.results()
+        run = store.latest_run()
+    finally:
+        store.close()
+    if not rows:
+        raise InvalidInputError(f"{run_dir} has no results yet: run `multisc run` first")
+    plots, grids = run_dir / PLOTS_DIR, run_dir / GRIDS_DIR
+    plots.mkdir(exist_ok=True)
+    grids.mkdir(exist_ok=True)
+    metric_plots = {}
+    for metric in METRICS:
+        names = plot_metric(rows, metric, plots)
+        if names:
+            metric_plots[metric] = names
+    uses_plot = plot_channel_uses(rows, plots)
+    grid_files = {
+        image_id: image_grid(run_dir, image_id, rows, grids)
+        for image_id in sorted({r["image_id"] for r in rows})
+    }
+    notes = (
+        json.loads((run_dir / "plan.json").read_text()) if (run_dir / "plan.json").is_file() else {}
+    )
+    page = _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes)
+    tmp = run_dir / (REPORT_FILE + ".tmp")
+    tmp.write_text(page)
+    tmp.replace(run_dir / REPORT_FILE)
+    return run_dir / REPORT_FILE
+
+
+def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str:
+    esc = html.escape
+    header, body = summary(rows)
+    table = "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"
+    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in body)
+    table += "</table>"
+    figures = "".join(
+        f'<figure><img src="{PLOTS_DIR}/{names[0]}" alt="{esc(metric)} vs SNR">'
+        f'<figcaption>{esc(METRICS[metric][0])} — <a href="{PLOTS_DIR}/{names[1]}">SVG</a>'
+        f"</figcaption></figure>"
+        for metric, names in metric_plots.items()
+    )
+    grids = "".join(
+        f'<figure class="grid"><img src="{GRIDS_DIR}/{name}" alt="grid {esc(image_id)}">'
+        f"<figcaption>{esc(image_id)}: rows are schemes, columns SNRs (seed 0)"
+        "</figcaption></figure>"
+        for image_id, name in grid_files.items()
+    )
+    skipped = "".join(f"<li>{esc(line)}</li>" for line in notes.get("skipped", {}).values())
+    skipped += "".join(f"<li>{esc(line)}</li>" for line in notes.get("notes", []))
+    versions = json.loads(run["versions"]) if run else {}
+    version_rows = "".join(
+        f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in versions.items()
+    )
+    images = len({r["image_id"] for r in rows})
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>multisc report — {esc(run_dir.name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px; color: #222; }}
+h1 {{ font-size: 1.5em; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom: .2em; }}
+.plots {{ display: flex; flex-wrap: wrap; gap: 1em; }}
+figure {{ margin: 0; }} figure img {{ max-width: 560px; border: 1px solid #eee; }}
+figure.grid img {{ max-width: 100%; }}
+figcaption {{ font-size: .85em; color: #555; }}
+table {{ border-collapse: collapse; font-size: .85em; }}
+td, th {{ border: 1px solid #ddd; padding: .25em .5em; text-align: right; }}
+th {{ background: #f4f4f4; }} pre {{ background: #f7f7f7; padding: 1em; overflow-x: auto; }}
+</style></head>
+<body>
+<h1>multisc report: {esc(run_dir.name)}</h1>
+<p>{len(rows)} results: {images} image(s), {len({r["scheme"] for r in rows})} scheme(s),
+{len({r["snr_db"] for r in rows})} SNR(s), {len({r["seed"] for r in rows})} seed(s).
+Device: {esc(run["device"] if run else "?")}.</p>
+{f"<h2>Notes</h2><ul>{skipped}</ul>" if skipped else ""}
+<h2>Metrics vs SNR</h2><div class="plots">{figures}
+<figure><img src="{PLOTS_DIR}/{uses_plot[0]}" alt="channel uses">
+<figcaption>Channel uses per image —
+<a href="{PLOTS_DIR}/{uses_plot[1]}">SVG</a></figcaption></figure></div>
+<h2>Summary</h2>{table}
+<h2>Reconstructions</h2>{grids}
+<h2>Config</h2><pre>{esc(run["config_yaml"] if run else "")}</pre>
+<h2>Versions</h2><table>{version_rows}</table>
+<p><a href="results.csv">results.csv</a> · <a href="results.parquet">results.parquet</a> ·
+<a href="{STORE_FILE}">{STORE_FILE}</a></p>
+<script>
+// For automated checks: every image must have loaded and have pixels.
+window.addEventListener("load", function () {{
+  var images = Array.from(document.images);
+  var ok = images.length > 0 && images.every(function (i) {{
+    return i.complete && i.naturalWidth > 0;
+  }});
+  document.body.setAttribute("data-images-ok", ok ? "true" : "false");
+  document.body.setAttribute("data-images", String(images.length));
+}});
+</script>
+</body></html>
+"""

@@ -1,0 +1,94 @@
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from multisc.errors import InvalidInputError
+from multisc.experiment.sweep import run_sweep
+from multisc.report.build import build_report, mean_ci
+
+
+@pytest.fixture(scope="module")
+def run_dir(image_folder, trained_jscc, tmp_path_factory):
+    from multisc.experiment.config import load_config
+
+    out = tmp_path_factory.mktemp("report-run")
+    config = load_config(
+        images=str(image_folder),
+        schemes=["bpg_ldpc", "deep_jscc"],
+        snr_db=[-3.0, 6.0, 18.0],
+        seeds=2,
+        out=str(out),
+        device="cpu",
+        jscc={"checkpoint": str(trained_jscc[0])},
+        options={"budget": "1/2"},
+    )
+    summary = run_sweep(config)
+    assert summary.report is not None
+    return out
+
+
+def test_report_has_a_plot_per_metric_and_a_grid_per_image(run_dir):
+    for metric in ("psnr", "ssim"):
+        for suffix in ("png", "svg"):
+            assert (run_dir / "plots" / f"{metric}.{suffix}").is_file()
+    assert (run_dir / "plots" / "channel_uses.png").is_file()
+    grids = sorted(p.stem for p in (run_dir / "grids").glob("*.png"))
+    assert grids == ["astronaut", "chelsea", "coffee"]
+    grid = Image.open(run_dir / "grids" / "astronaut.png")
+    assert grid.width > grid.height  # 4 columns (reference + 3 SNRs), 2 rows (schemes)
+    page = (run_dir / "report.html").read_text()
+    for src in re.findall(r'<img src="([^"]+)"', page):
+        assert (run_dir / src).is_file(), src
+    assert "bpg_ldpc" in page and "deep_jscc" in page and "images: " in page
+
+
+def test_confidence_interval_is_the_student_t_interval():
+    mean, half = mean_ci([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and half == pytest.approx(3.182446 * (1.2909944 / 2), rel=1e-5)
+    assert mean_ci([5.0]) == (5.0, 0.0)
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(InvalidInputError, match="not a run directory"):
+        build_report(tmp_path)
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="Debian's chromium (installed by .ci/run)"
+)
+def test_report_renders_in_headless_chromium(run_dir, tmp_path):
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    url = (run_dir / "report.html").as_uri()
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
+    body = re.search(r"<body[^>]*>", dom.stdout)
+    assert body, dom.stderr[-1000:]
+    assert 'data-images-ok="true"' in body.group(0)  # every <img> loaded, with pixels
+    images = int(re.search(r'data-images="(\d+)"', body.group(0)).group(1))
+    assert images >= 3 + 3  # metric plots, channel uses, one grid per image
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        ["chromium", *flags, "--window-size=1280,2000", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=120,
+    )
+    picture = Image.open(shot)
+    assert picture.size == (1280, 2000)
+    assert len(set(picture.convert("L").getdata())) > 50  # a rendered page, not a blank one
+    Path(run_dir / "report-screenshot.png").write_bytes(shot.read_bytes())

@@ -1,0 +1,140 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from multisc.errors import InvalidInputError
+from multisc.experiment.runner import PrepareCache
+from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
+from multisc.experiment.sweep import run_sweep
+
+
+def rows_of(out):
+    store = ResultStore(out / STORE_FILE)
+    try:
+        return store.results()
+    finally:
+        store.close()
+
+
+def keys(rows):
+    return sorted((r["image_id"], r["scheme"], r["snr_db"], r["seed"]) for r in rows)
+
+
+def test_sweep_writes_one_row_per_cell_and_exports(fast_config):
+    config, _ = fast_config()
+    summary = run_sweep(config, report=False)
+    assert summary.rows == 18 and summary.new_rows == 18
+    rows = rows_of(summary.out)
+    assert len(set(keys(rows))) == 18
+    for row in rows:
+        assert (summary.out / row["image_path"]).is_file()
+        assert row["metrics"]["psnr"] is not None and row["channel_uses"] > 0
+    assert (summary.out / "results.csv").read_text().count("\n") == 19
+    assert (summary.out / "results.parquet").is_file()
+    assert yaml.safe_load((summary.out / "config.yaml").read_text())["snr_db"] == [0.0, 6.0, 18.0]
+    # a second run of the same command finds nothing to do
+    assert run_sweep(config, report=False).new_rows == 0
+
+
+def test_killed_mid_run_and_resumed_ends_with_exactly_the_rows(fast_config, tiny_models):
+    config, path = fast_config(
+        out="killed",
+        schemes=["multisc", "bpg_ldpc"],
+        models=str(tiny_models),
+        options={"budget": "match", "steps": 2, "segment_size": 96, "caption_tokens": 8},
+    )
+    command = [sys.executable, "-m", "multisc.cli", "run", str(path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    config_out = Path(config.out)
+    store_file = config_out / STORE_FILE
+    killed_at = None
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if store_file.is_file():
+            try:
+                with sqlite3.connect(store_file, timeout=1) as db:
+                    count = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.Error:
+                count = 0
+            if count >= 3:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                killed_at = count
+                break
+        time.sleep(0.05)
+    assert killed_at is not None and killed_at < 18, "the run was not killed mid-way"
+    resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = rows_of(config_out)
+    assert len(rows) == 18 and len(set(keys(rows))) == 18
+    counts = PrepareCache(config_out / "cache", "").counts()
+    assert sorted(counts.values()) == [1] * 6  # 3 images x 2 schemes, across both runs
+
+
+def test_same_config_and_seed_twice_give_identical_metrics(fast_config):
+    first = rows_of(run_sweep(fast_config(out="a")[0], report=False).out)
+    second = rows_of(run_sweep(fast_config(out="b")[0], report=False).out)
+    assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
+    assert [r["channel_uses"] for r in first] == [r["channel_uses"] for r in second]
+
+
+def test_refuses_to_mix_a_different_config_into_a_run_dir(fast_config):
+    run_sweep(fast_config(out="mixed")[0], report=False)
+    other, _ = fast_config(out="mixed", snr_db=[3.0])
+    with pytest.raises(InvalidInputError, match="refusing to mix"):
+        run_sweep(other, report=False)
+
+
+def test_disk_full_keeps_the_store_consistent_and_the_run_resumes(fast_config, monkeypatch):
+    config, _ = fast_config(out="full")
+    calls = {"n": 0}
+    original = ResultStore.add_results
+
+    def failing(self, rows, run_id):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            rows = list(rows)
+
+            def broken():
+                with self.transaction() as db:
+                    db.execute("INSERT OR IGNORE INTO results (image_id) VALUES ('partial')")
+                    raise sqlite3.OperationalError("database or disk is full")
+
+            broken()
+        return original(self, rows, run_id)
+
+    monkeypatch.setattr(ResultStore, "add_results", failing)
+    with pytest.raises(StoreError, match="disk is full"):
+        run_sweep(config, report=False)
+    monkeypatch.setattr(ResultStore, "add_results", original)
+    partial = rows_of(Path(config.out))
+    assert len(partial) == 6 and all(r["image_id"] != "partial" for r in partial)
+    assert run_sweep(config, report=False).rows == 18
+
+
+def test_ray_executor_gives_the_rows_of_the_local_one(fast_config):
+    pytest.importorskip("ray")
+    local = rows_of(run_sweep(fast_config(out="local")[0], report=False).out)
+    distributed = rows_of(run_sweep(fast_config(out="ray", executor="ray")[0], report=False).out)
+    assert keys(local) == keys(distributed)
+    for a, b in zip(local, distributed, strict=True):
+        assert a["channel_uses"] == b["channel_uses"] and a["failed"] == b["failed"]
+        for name, value in a["metrics"].items():
+            if value is None:
+                assert b["metrics"][name] is None
+            else:  # one thread per Ray worker vs two here: float sums may differ slightly
+                assert b["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
