@@ -287,3 +287,72 @@ def test_transmit_bad_scheme_and_missing_weights(capsys, tmp_path, photo):
         == 2
     )
     assert "not available" in capsys.readouterr().err
+
+
+def test_corrector_pairs_train_eval(capsys, tmp_path, tiny_models):
+    texts = tmp_path / "texts.txt"
+    texts.write_text(
+        "\n".join(
+            [
+                "a dog runs on the grass",
+                "two people ride bicycles",
+                "a red boat on a calm lake",
+                "x" * 30,
+            ]
+            * 3
+        )
+    )
+    pairs = tmp_path / "pairs.jsonl"
+    made = run_json(
+        capsys,
+        "corrector",
+        "pairs",
+        "--texts",
+        str(texts),
+        "--snr",
+        "2:6",
+        "--out",
+        str(pairs),
+        "--per-text",
+        "3",
+        "--heldout",
+        "0.5",
+        "--max-chars",
+        "25",
+    )
+    assert made["pairs"] == 36 and made["truncated"] == 3 and made["heldout"] > 0
+    trained = run_json(
+        capsys,
+        "corrector",
+        "train",
+        "--pairs",
+        str(pairs),
+        "--out",
+        str(tmp_path / "tuned"),
+        "--base",
+        str(tiny_models / "corrector"),
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--device",
+        "cpu",
+    )
+    assert trained["steps"] == 3 and (tmp_path / "tuned" / "config.json").is_file()
+    evaluated = run_json(
+        capsys,
+        "corrector",
+        "eval",
+        "--pairs",
+        str(pairs),
+        "--corrector",
+        "symspell",
+        "--corrector",
+        str(tmp_path / "tuned"),
+    )
+    names = {row["corrector"] for row in evaluated["results"]}
+    assert names == {"none", "symspell", "tuned"}
+    assert all(row["cer"] >= 0 for row in evaluated["results"])
+    from pathlib import Path
+
+    assert Path(evaluated["plot"]).is_file()

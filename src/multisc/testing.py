@@ -438,3 +438,389 @@ def make_tiny_set(directory: str | Path, names: list[str] | None = None, seed: i
     for name in names or list(TINY_BUILDERS):
         TINY_BUILDERS[name](directory / name, seed=seed)
     return directory
+
+
+SUBJECTS = [
+    "a dog",
+    "a cat",
+    "a man",
+    "a woman",
+    "two people",
+    "a red car",
+    "a boat",
+    "a bird",
+    "a horse",
+    "a child",
+    "an old bus",
+    "a brown cow",
+]
+VERBS = ["stands", "runs", "sits", "walks", "sleeps", "waits", "plays", "rests"]
+PLACES = [
+    "on the grass",
+    "near a river",
+    "in the street",
+    "on a sofa",
+    "by the sea",
+    "under a tree",
+    "in a field",
+    "next to a house",
+    "on a bridge",
+    "in the snow",
+]
+
+
+def synthetic_captions(n: int, seed: int = 0) -> list[str]:
+    """Distinct caption-like sentences from templates ("a dog runs on the grass"), for
+    training tiny correctors offline."""
+    import random
+
+    rng = random.Random(seed)
+    sentences: list[str] = []
+    seen: set[str] = set()
+    limit = len(SUBJECTS) * len(VERBS) * len(PLACES)
+    while len(sentences) < min(n, limit):
+        text = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(PLACES)}"
+        if text not in seen:
+            seen.add(text)
+            sentences.append(text)
+    return sentences
+
+
+def tiny_bart_for(texts: list[str], seed: int = 0, d_model: int = 64):
+    """A tiny BART (model, tokenizer) whose byte-level BPE is trained on ``texts``; for
+    training a corrector from scratch in tests (default init, unlike the tiny set)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    import json
+
+    raw = json.loads(tokenizer.model.__getstate__())
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in raw["merges"]]
+    bart_tokenizer = BartTokenizer(vocab=raw["vocab"], merges=merges)
+    config = BartConfig(
+        vocab_size=len(bart_tokenizer),
+        d_model=d_model,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=2 * d_model,
+        decoder_ffn_dim=2 * d_model,
+        max_position_embeddings=128,
+        pad_token_id=bart_tokenizer.pad_token_id,
+        bos_token_id=bart_tokenizer.bos_token_id,
+        eos_token_id=bart_tokenizer.eos_token_id,
+        decoder_start_token_id=bart_tokenizer.eos_token_id,
+        forced_eos_token_id=bart_tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    return BartForConditionalGeneration(config), bart_tokenizer
+
+
+# -- full-size random components (benchmarks: the real models' cost, offline) ------------
+#
+# Same classes and published architectures as the real checkpoints; random weights (the
+# cost of a forward pass does not depend on the values), saved in fp16. Tokenizers are
+# the small offline ones (token ids differ from the real vocabularies; the embedding
+# tables have the real vocabulary sizes, so the work is the same).
+
+
+def _save_fp16(model, directory: Path) -> None:
+    model.to(torch.float16).save_pretrained(directory)
+
+
+def save_full_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
+    """SD 1.5 at its published config (stable-diffusion-v1-5 model_index / unet / vae /
+    text_encoder config.json): UNet 320-640-1280-1280, 2 layers per block, cross-attention
+    768, 8 heads (860 M parameters); VAE 128-256-512-512; CLIP ViT-L/14 text encoder
+    (12 layers, width 768); PNDM scheduler with SD's betas."""
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    _seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        attention_head_dim=8,
+        cross_attention_dim=768,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    )
+    vocab, merges = _train_bpe(300, ["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>")
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler = PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        skip_prk_steps=True,
+        steps_offset=1,
+        set_alpha_to_one=False,
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet.half(),
+        vae=vae.half(),
+        text_encoder=text_encoder.half(),
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    directory = Path(directory)
+    pipe.save_pretrained(directory)
+    return directory
+
+
+def save_full_ip_adapter(directory: str | Path, seed: int = 0) -> Path:
+    """h94/IP-Adapter's SD 1.5 adapter: the OpenCLIP ViT-H/14 image encoder (32 layers,
+    width 1280, projection 1024; models/image_encoder/config.json) and
+    ip-adapter_sd15.safetensors (image_proj 1024 -> 4 x 768 tokens; to_k_ip / to_v_ip
+    for each of SD 1.5's 16 cross-attention layers)."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    _seed(seed)
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=1280,
+            intermediate_size=5120,
+            num_hidden_layers=32,
+            num_attention_heads=16,
+            patch_size=14,
+            image_size=224,
+            projection_dim=1024,
+            hidden_act="gelu",
+        )
+    )
+    directory = Path(directory)
+    _save_fp16(encoder, directory / "models" / "image_encoder")
+    unet = UNet2DConditionModel(
+        block_out_channels=(320, 640, 1280, 1280),
+        cross_attention_dim=768,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    )
+    weights = {
+        "image_proj.proj.weight": torch.randn(768 * 4, 1024) * 0.02,
+        "image_proj.proj.bias": torch.zeros(768 * 4),
+        "image_proj.norm.weight": torch.ones(768),
+        "image_proj.norm.bias": torch.zeros(768),
+    }
+    index = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = 1280
+        elif name.startswith("up_blocks"):
+            hidden = (1280, 1280, 640, 320)[int(name[len("up_blocks.")])]
+        else:
+            hidden = (320, 640, 1280, 1280)[int(name[len("down_blocks.")])]
+        for key in ("to_k_ip", "to_v_ip"):
+            weights[f"ip_adapter.{index}.{key}.weight"] = torch.randn(hidden, 768) * 0.02
+        index += 2
+    save_file(
+        {k: v.half().contiguous() for k, v in weights.items()},
+        str(directory / "models" / "ip-adapter_sd15.safetensors"),
+    )
+    return directory
+
+
+def save_full_llava(directory: str | Path, seed: int = 0) -> Path:
+    """llava-interleave-qwen-0.5b-hf's architecture: SigLIP so400m/14 at 384 px (27 layers,
+    width 1152; 729 image tokens) and a Qwen2 0.5B language model (24 layers, width 896,
+    14 heads, 2 KV heads, vocabulary 151,646), multimodal projector 1152 -> 896."""
+    from transformers import (
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        Qwen2Config,
+        Qwen2Tokenizer,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+    )
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+    vocab, merges = _train_bpe(300, specials)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges)
+    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    processor = LlavaProcessor(
+        image_processor=SiglipImageProcessor(size={"height": 384, "width": 384}),
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="full",
+        chat_template=LLAVA_CHAT_TEMPLATE,
+        num_additional_image_tokens=0,
+    )
+    vision = SiglipVisionConfig(
+        hidden_size=1152,
+        intermediate_size=4304,
+        num_hidden_layers=27,
+        num_attention_heads=16,
+        patch_size=14,
+        image_size=384,
+    )
+    text = Qwen2Config(
+        vocab_size=151646,
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+    )
+    _seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    # random weights never emit the end token: bound captions to the paper's length
+    model.generation_config.eos_token_id = text.eos_token_id
+    directory = Path(directory)
+    _save_fp16(model, directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def save_full_bart(directory: str | Path, seed: int = 0) -> Path:
+    """BART-base (the corrector's architecture): 6+6 layers, width 768, vocabulary 50,265."""
+    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+
+    vocab, merges = _train_bpe(400, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    tokenizer = BartTokenizer(vocab=vocab, merges=merges)
+    config = BartConfig(
+        vocab_size=50265,
+        d_model=768,
+        encoder_layers=6,
+        decoder_layers=6,
+        encoder_attention_heads=12,
+        decoder_attention_heads=12,
+        encoder_ffn_dim=3072,
+        decoder_ffn_dim=3072,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+    )
+    _seed(seed)
+    directory = Path(directory)
+    _save_fp16(BartForConditionalGeneration(config), directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def save_full_blip(directory: str | Path, seed: int = 0) -> Path:
+    """BLIP-base captioning: ViT-B/16 at 384 px and a BERT-base text decoder (BlipConfig
+    defaults, the blip-image-captioning-base sizes)."""
+    from transformers import BlipConfig, BlipForConditionalGeneration
+
+    directory = Path(directory)
+    save_tiny_blip(directory, seed)  # processor and tokenizer layout
+    from transformers import BlipImageProcessor
+
+    BlipImageProcessor(size={"height": 384, "width": 384}).save_pretrained(directory)
+    tiny = BlipConfig.from_pretrained(directory)
+    config = BlipConfig(
+        text_config={
+            "vocab_size": 30524,
+            "bos_token_id": tiny.text_config.bos_token_id,
+            "sep_token_id": tiny.text_config.sep_token_id,
+            "pad_token_id": tiny.text_config.pad_token_id,
+            "eos_token_id": tiny.text_config.eos_token_id,
+        },
+        vision_config={"image_size": 384, "patch_size": 16},
+    )
+    _seed(seed)
+    _save_fp16(BlipForConditionalGeneration(config), directory)
+    return directory
+
+
+def save_full_clip(directory: str | Path, seed: int = 0) -> Path:
+    """CLIP ViT-B/32 (CLIPConfig defaults: openai/clip-vit-base-patch32's sizes)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    _seed(seed)
+    directory = Path(directory)
+    _save_fp16(CLIPModel(CLIPConfig()), directory)
+    CLIPImageProcessor(
+        size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}
+    ).save_pretrained(directory)
+    return directory
+
+
+FULL_BUILDERS = {
+    "segmenter": save_tiny_segmenter,  # FCN-ResNet50 has one size: the tiny set's is real
+    "captioner": save_full_llava,
+    "vlm_captioner": save_full_blip,
+    "corrector": save_full_bart,
+    "generator": save_full_stable_diffusion,
+    "ip_adapter": save_full_ip_adapter,
+    "clip": save_full_clip,
+}
+
+
+def make_random_set(
+    directory: str | Path, size: str = "tiny", seed: int = 0, names: list[str] | None = None
+) -> Path:
+    """Random components of every class at ``size``: ``tiny`` (tests) or ``full`` (the
+    published architectures, to measure what a real run costs)."""
+    builders = {"tiny": TINY_BUILDERS, "full": FULL_BUILDERS}.get(size)
+    if builders is None:
+        from multisc.errors import choices_error
+
+        raise choices_error("size", size, ("tiny", "full"))
+    directory = Path(directory)
+    for name in names or list(builders):
+        builders[name](directory / name, seed=seed)
+    return directory

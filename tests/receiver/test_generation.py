@@ -79,3 +79,22 @@ def test_mismatched_lengths_and_missing_weights(gen, tmp_path):
         gen.generate(["a", "b"], seeds(0))
     with pytest.raises(ModelNotAvailableError, match="generator"):
         ImageGenerator.from_pretrained(tmp_path, "cpu")
+
+
+def test_out_of_memory_splits_the_batch_and_gives_the_same_images(gen, photo, monkeypatch, caplog):
+    prompts = ["a dog", "a cat", "a boat"]
+    expected = gen.generate(prompts, seeds(0, 1, 2), slices=[photo] * 3)
+    real_call = type(gen.pipe).__call__
+
+    def small_gpu(self, *args, **kwargs):
+        if len(kwargs["prompt"]) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(gen.pipe), "__call__", small_gpu)
+    with caplog.at_level("WARNING"):
+        split = gen.generate(prompts, seeds(0, 1, 2), slices=[photo] * 3)
+    assert "splitting the batch" in caplog.text
+    for a, b in zip(expected, split, strict=True):  # float32 sums: at most 1/255 apart
+        diff = np.abs(pixels(a) - pixels(b))
+        assert diff.max() <= 1 and diff.mean() < 0.01

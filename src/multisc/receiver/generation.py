@@ -9,6 +9,7 @@ loaded UNet serves both.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from PIL import Image
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError
 from multisc.models import default_dtype, load_pretrained
+
+logger = logging.getLogger(__name__)
 
 IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
 IP_ADAPTER_SUBFOLDER = "models"
@@ -150,6 +153,44 @@ class ImageGenerator:
             return [torch.cat([negative, positive])]
         return [positive]
 
+    def _run(self, prompts, generators, slices, scale) -> list[Image.Image]:
+        """One pipeline call; on GPU out-of-memory, the batch is split in halves (each
+        sample keeps its generator, so the images are the same) and the run goes on."""
+        options = {}
+        if self.has_ip_adapter:
+            lam = 0.0 if slices is None else (self.scale if scale is None else float(scale))
+            self.pipe.set_ip_adapter_scale(lam)
+            options["ip_adapter_image_embeds"] = self._image_embeds(slices, len(prompts))
+        try:
+            return self.pipe(
+                prompt=prompts,
+                num_inference_steps=self.steps,
+                guidance_scale=self.guidance,
+                height=self.size,
+                width=self.size,
+                generator=generators,
+                output_type="pil",
+                **options,
+            ).images
+        except torch.cuda.OutOfMemoryError:
+            if len(prompts) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = len(prompts) // 2
+            logger.warning(
+                "GPU out of memory generating %d images: splitting the batch into %d + %d",
+                len(prompts),
+                half,
+                len(prompts) - half,
+            )
+            first = self._run(
+                prompts[:half], generators[:half], None if slices is None else slices[:half], scale
+            )
+            second = self._run(
+                prompts[half:], generators[half:], None if slices is None else slices[half:], scale
+            )
+            return first + second
+
     @torch.no_grad()
     def generate(
         self,
@@ -182,21 +223,9 @@ class ImageGenerator:
             )
         if n == 0:
             return []
-        options = {}
-        if self.has_ip_adapter:
-            lam = 0.0 if slices is None else (self.scale if scale is None else float(scale))
-            self.pipe.set_ip_adapter_scale(lam)
-            options["ip_adapter_image_embeds"] = self._image_embeds(slices, n)
-        images = self.pipe(
-            prompt=list(prompts),
-            num_inference_steps=self.steps,
-            guidance_scale=self.guidance,
-            height=self.size,
-            width=self.size,
-            generator=list(generators),
-            output_type="pil",
-            **options,
-        ).images
+        images = self._run(
+            list(prompts), list(generators), None if slices is None else list(slices), scale
+        )
         if output_sizes is not None:
             images = [
                 image

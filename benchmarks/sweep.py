@@ -1,0 +1,187 @@
+"""What a sweep costs, stage by stage, and whether diffusion is the only bottleneck.
+
+Runs N sample photos x all five schemes x the SNRs through the library (components
+loaded once, prepare once per image and scheme, SNRs batched) and prints per-stage
+seconds per image, then times the same generations:
+
+- ``ratio_vs_bare_diffusers``: our ``ImageGenerator.generate`` against a bare
+  ``StableDiffusionPipeline.__call__`` on the same components, batch, steps and size
+  (throughput ours / bare; target >= 0.95);
+- ``snr_batching_speedup``: one diffusion call for all SNRs of an image against one call
+  per SNR (target >= 3x on an H100 at 7 SNRs).
+
+With ``--models DIR`` from ``multisc models make-random DIR --size full`` the models have
+the real architectures, so the seconds are what a real run costs.
+
+    python benchmarks/sweep.py --models DIR [--device cuda] [--images 1] [--size 512]
+        [--steps 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from multisc.channel import ChannelSpec
+from multisc.codecs.jscc import DeepJSCC, JSCCConfig, save_checkpoint
+from multisc.data.sources import sample_photos
+from multisc.devices import resolve_device
+from multisc.metrics.scoring import Scorer
+from multisc.schemes import Components, SchemeOptions, build_scheme
+from multisc.schemes.base import working_image
+from multisc.schemes.registry import SCHEMES
+
+PAPER_SNRS = (0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0)
+STAGES = ("segment", "caption", "channel", "correct", "generate", "encode", "decode", "metrics")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device) -> tuple[float, object]:
+    sync(device)
+    started = time.perf_counter()
+    out = fn()
+    sync(device)
+    return time.perf_counter() - started, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", required=True, help="component directory (make-random)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--images", type=int, default=1)
+    parser.add_argument("--size", type=int, default=None, help="generation size (default 512)")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument(
+        "--caption-tokens",
+        type=int,
+        default=16,
+        help="caption length bound (the paper's captions: ~42 characters)",
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    torch.set_grad_enabled(False)
+
+    workdir = Path(tempfile.mkdtemp(prefix="multisc-bench-"))
+    # deep JSCC's cost does not depend on its weights: an untrained model of the real size
+    save_checkpoint(DeepJSCC(JSCCConfig("1/6", 10.0)), workdir / "jscc")
+    options = SchemeOptions(
+        steps=args.steps,
+        generation_size=args.size,
+        caption_tokens=args.caption_tokens,
+        jscc_checkpoint=workdir / "jscc",
+    )
+    started_total = time.perf_counter()
+    components = Components(args.models, device, options)
+    load_s, schemes = timed(
+        lambda: {name: build_scheme(name, components) for name in SCHEMES}, device
+    )
+    scorer = Scorer(args.models, device)
+    photos = [(name, working_image(image)) for name, image in sample_photos()[: args.images]]
+    specs = [ChannelSpec(s) for s in PAPER_SNRS]
+    stage_seconds: dict[str, float] = defaultdict(float)
+    prepare_calls = 0
+    per_scheme: dict[str, float] = defaultdict(float)
+    last_prepared = None
+    for _, image in photos:
+        for name, scheme in schemes.items():
+            scheme_started = time.perf_counter()
+            prepared = scheme.prepare(image)
+            prepare_calls += 1
+            for stage, seconds in (getattr(prepared, "timings", {}) or {}).items():
+                stage_seconds[stage] += seconds
+            results = scheme.transmit(prepared, specs, torch.Generator().manual_seed(0))
+            for result in results:
+                for stage, seconds in result.timings.items():
+                    stage_seconds[stage] += seconds
+                metric_s, _ = timed(
+                    lambda r=result, p=prepared: scorer.score(p.reference, r), device
+                )
+                stage_seconds["metrics"] += metric_s
+            per_scheme[name] += time.perf_counter() - scheme_started
+            if name == "multisc":
+                last_prepared = (prepared, results)
+    sweep_s = time.perf_counter() - started_total
+
+    # -- generation: ours vs bare diffusers, and SNR-batched vs one by one -----------------
+    multisc = schemes["multisc"]
+    prepared, results = last_prepared
+    prompts = [r.prompt for r in results]
+    slice_image = multisc.slice_link.send(
+        prepared.slice_payload, specs[-1], torch.Generator().manual_seed(0)
+    ).image
+    slices = [slice_image] * len(prompts)
+    generator = multisc.generator
+    seeds = lambda: [torch.Generator().manual_seed(i) for i in range(len(prompts))]  # noqa: E731
+    generator.generate(prompts[:1], seeds()[:1], slices=slices[:1])  # warm-up
+    ours_s, _ = timed(lambda: generator.generate(prompts, seeds(), slices=slices), device)
+    from diffusers import StableDiffusionPipeline
+
+    bare = StableDiffusionPipeline(**generator.pipe.components)
+    bare.set_progress_bar_config(disable=True)
+    embeds = generator._image_embeds(slices[:1], 1)  # one image prompt, as diffusers expects
+
+    def bare_call():
+        return bare(
+            prompt=prompts,
+            num_inference_steps=generator.steps,
+            guidance_scale=generator.guidance,
+            height=generator.size,
+            width=generator.size,
+            generator=seeds(),
+            ip_adapter_image_embeds=embeds,
+            output_type="pil",
+        ).images
+
+    bare_s, _ = timed(bare_call, device)
+    one_by_one_s, _ = timed(
+        lambda: [
+            generator.generate([p], [g], slices=[s])
+            for p, g, s in zip(prompts, seeds(), slices, strict=True)
+        ],
+        device,
+    )
+    n = len(photos)
+    report = {
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "images": n,
+        "schemes": list(SCHEMES),
+        "snrs": list(PAPER_SNRS),
+        "generation_size": generator.size,
+        "steps": generator.steps,
+        "prepare_calls": prepare_calls,
+        "load_seconds": round(load_s, 1),
+        "stage_seconds": {k: round(v / n, 2) for k, v in sorted(stage_seconds.items())},
+        "scheme_seconds_per_image": {k: round(v / n, 2) for k, v in per_scheme.items()},
+        "seconds_total": round(sweep_s, 1),
+        "ratio_vs_bare_diffusers": round(bare_s / ours_s, 3),
+        "snr_batching_speedup": round(one_by_one_s / ours_s, 2),
+        "generation_seconds": {
+            "ours_batched": round(ours_s, 2),
+            "bare_diffusers": round(bare_s, 2),
+            "ours_one_by_one": round(one_by_one_s, 2),
+        },
+        "projected_kodak24_seconds": round(load_s + (sweep_s - load_s) / n * 24, 0),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()

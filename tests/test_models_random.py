@@ -1,0 +1,16 @@
+"""The full-size random component set: same components as the tiny set, real sizes."""
+
+from multisc.receiver.correction import BartCorrector
+from multisc.testing import FULL_BUILDERS, TINY_BUILDERS, save_full_bart
+
+
+def test_full_set_covers_every_component():
+    assert set(FULL_BUILDERS) == set(TINY_BUILDERS)
+
+
+def test_full_bart_has_bart_base_size_and_loads_through_the_registry_path(tmp_path):
+    save_full_bart(tmp_path / "corrector")
+    corrector = BartCorrector.from_pretrained(tmp_path, "cpu", max_length=16)
+    parameters = sum(p.numel() for p in corrector.model.parameters())
+    assert 139e6 < parameters < 141e6  # facebook/bart-base: 139.4 M
+    assert isinstance(corrector.correct(["a dgo"])[0], str)
