@@ -270,6 +270,22 @@ def torch_hub_checkpoint(filename: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def load_model_and_processor(
+    name: str,
+    model_loader: Callable,
+    processor_loader: Callable,
+    models_dir: str | Path | None,
+    device,
+):
+    """(model on ``device`` in :func:`default_dtype`, processor) of component ``name``."""
+    from multisc.devices import resolve_device
+
+    device = resolve_device(device)
+    model = load_pretrained(name, model_loader, models_dir, dtype=default_dtype(device))
+    processor = load_pretrained(name, processor_loader, models_dir)
+    return model.to(device), processor
+
+
 def default_dtype(device: torch.device) -> torch.dtype:
     """fp16 on CUDA, fp32 on CPU."""
     return torch.float16 if device.type == "cuda" else torch.float32

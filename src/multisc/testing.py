@@ -32,9 +32,12 @@ INIT_RANGE = 0.5
 
 
 def _train_bpe(
-    vocab_size: int, special_tokens: list[str], end_of_word_suffix: str | None = None
+    vocab_size: int,
+    special_tokens: list[str],
+    end_of_word_suffix: str | None = None,
+    corpus: list[str] | None = None,
 ) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A byte-level BPE trained on :data:`CORPUS`: (vocab, merges)."""
+    """A byte-level BPE trained on ``corpus`` (default :data:`CORPUS`): (vocab, merges)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     bpe = models.BPE(end_of_word_suffix=end_of_word_suffix) if end_of_word_suffix else models.BPE()
@@ -48,7 +51,7 @@ def _train_bpe(
         show_progress=False,
         **extra,
     )
-    tokenizer.train_from_iterator(CORPUS, trainer)
+    tokenizer.train_from_iterator(corpus or CORPUS, trainer)
     state = tokenizer.model.__getstate__()
     import json
 
@@ -59,6 +62,69 @@ def _train_bpe(
 
 def _seed(seed: int) -> None:
     torch.manual_seed(seed)
+
+
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+
+
+def _filler_words(count: int) -> list[str]:
+    """``count`` distinct 4-letter words ("aaaa", "aaab", ...): filler vocabulary."""
+    import itertools
+    import string
+
+    words = ("".join(letters) for letters in itertools.product(string.ascii_lowercase, repeat=4))
+    return list(itertools.islice(words, count))
+
+
+def _pad_vocab(vocab: dict[str, int], size: int | None, prefix: str = "\u0120") -> dict[str, int]:
+    """Extend a byte-level BPE vocabulary to ``size`` entries with filler words (prefix
+    "Ġ": a leading space), so that random models' token ids decode to words. Full-size
+    random models have the real vocabulary sizes; without this their captions would
+    decode to nothing and cost nothing downstream."""
+    if size is None or len(vocab) >= size:
+        return vocab
+    padded = dict(vocab)
+    for word in _filler_words(size - len(vocab) + 1000):
+        token = prefix + word
+        if token not in padded:
+            padded[token] = len(padded)
+        if len(padded) >= size:
+            break
+    return padded
+
+
+BART_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def _llava_processor(image_size: int, patch_size: int, vocab_size: int | None = None):
+    """A LLaVA processor: offline Qwen2 tokenizer, SigLIP image processor, chat template."""
+    from transformers import LlavaProcessor, Qwen2Tokenizer, SiglipImageProcessor
+
+    vocab, merges = _train_bpe(300, QWEN_SPECIALS)
+    tokenizer = Qwen2Tokenizer(vocab=_pad_vocab(vocab, vocab_size), merges=merges)
+    tokenizer.add_special_tokens({"additional_special_tokens": QWEN_SPECIALS[1:]})
+    return LlavaProcessor(
+        image_processor=SiglipImageProcessor(size={"height": image_size, "width": image_size}),
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="full",
+        chat_template=LLAVA_CHAT_TEMPLATE,
+        num_additional_image_tokens=0,
+    )
+
+
+def _bart_tokenizer(corpus: list[str] | None = None, vocab_size: int | None = None):
+    from transformers import BartTokenizer
+
+    vocab, merges = _train_bpe(400, BART_SPECIALS, corpus=corpus)
+    return BartTokenizer(vocab=_pad_vocab(vocab, vocab_size), merges=merges)
+
+
+def _clip_tokenizer():
+    from transformers import CLIPTokenizer
+
+    vocab, merges = _train_bpe(300, ["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>")
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
 
 
 def save_tiny_clip(directory: str | Path, seed: int = 0) -> Path:
@@ -130,27 +196,13 @@ def save_tiny_llava(directory: str | Path, seed: int = 0) -> Path:
     from transformers import (
         LlavaConfig,
         LlavaForConditionalGeneration,
-        LlavaProcessor,
         Qwen2Config,
-        Qwen2Tokenizer,
-        SiglipImageProcessor,
         SiglipVisionConfig,
     )
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
-    vocab, merges = _train_bpe(300, specials)
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges)
-    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    processor = _llava_processor(image_size=32, patch_size=8)
+    tokenizer = processor.tokenizer
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
-    image_processor = SiglipImageProcessor(size={"height": 32, "width": 32})
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=8,
-        vision_feature_select_strategy="full",
-        chat_template=LLAVA_CHAT_TEMPLATE,
-        num_additional_image_tokens=0,
-    )
     vision = SiglipVisionConfig(
         image_size=32,
         patch_size=8,
@@ -191,7 +243,7 @@ def save_tiny_llava(directory: str | Path, seed: int = 0) -> Path:
     return directory
 
 
-def save_tiny_blip(directory: str | Path, seed: int = 0) -> Path:
+def save_tiny_blip(directory: str | Path, seed: int = 0, vocab_size: int | None = None) -> Path:
     """A tiny BLIP captioner with a WordPiece tokenizer over the corpus' words."""
     from transformers import (
         BertTokenizer,
@@ -206,7 +258,11 @@ def save_tiny_blip(directory: str | Path, seed: int = 0) -> Path:
     words = sorted({w.strip(".,") for line in CORPUS for w in line.split()})
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
     vocab_file = directory / "vocab.txt"
-    vocab_file.write_text("\n".join(specials + words + list(".,")) + "\n")
+    entries = specials + words + list(".,")
+    if vocab_size is not None:  # filler words up to the real vocabulary size
+        entries += [w for w in _filler_words(vocab_size) if w not in set(entries)]
+        entries = entries[:vocab_size]
+    vocab_file.write_text("\n".join(entries) + "\n")
     tokenizer = BertTokenizer(str(vocab_file), bos_token="[DEC]")
     vocab_file.unlink()
     processor = BlipProcessor(
@@ -247,11 +303,9 @@ def save_tiny_blip(directory: str | Path, seed: int = 0) -> Path:
 
 def save_tiny_bart(directory: str | Path, seed: int = 0) -> Path:
     """A tiny BART seq2seq (the corrector's class) with a byte-level BPE tokenizer."""
-    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+    from transformers import BartConfig, BartForConditionalGeneration
 
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    vocab, merges = _train_bpe(400, specials)
-    tokenizer = BartTokenizer(vocab=vocab, merges=merges)
+    tokenizer = _bart_tokenizer()
     config = BartConfig(
         vocab_size=len(tokenizer),
         d_model=32,
@@ -291,7 +345,7 @@ def save_tiny_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     _seed(seed)
     unet = UNet2DConditionModel(
@@ -315,8 +369,7 @@ def save_tiny_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
         norm_num_groups=16,
         sample_size=32,
     )
-    vocab, merges = _train_bpe(300, ["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>")
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    tokenizer = _clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
@@ -489,24 +542,9 @@ def synthetic_captions(n: int, seed: int = 0) -> list[str]:
 def tiny_bart_for(texts: list[str], seed: int = 0, d_model: int = 64):
     """A tiny BART (model, tokenizer) whose byte-level BPE is trained on ``texts``; for
     training a corrector from scratch in tests (default init, unlike the tiny set)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+    from transformers import BartConfig, BartForConditionalGeneration
 
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=specials,
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tokenizer.train_from_iterator(texts, trainer)
-    import json
-
-    raw = json.loads(tokenizer.model.__getstate__())
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in raw["merges"]]
-    bart_tokenizer = BartTokenizer(vocab=raw["vocab"], merges=merges)
+    bart_tokenizer = _bart_tokenizer(corpus=list(texts))
     config = BartConfig(
         vocab_size=len(bart_tokenizer),
         d_model=d_model,
@@ -550,7 +588,7 @@ def save_full_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     _seed(seed)
     unet = UNet2DConditionModel(
@@ -574,8 +612,7 @@ def save_full_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
     )
-    vocab, merges = _train_bpe(300, ["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>")
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    tokenizer = _clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=49408,
@@ -677,25 +714,12 @@ def save_full_llava(directory: str | Path, seed: int = 0) -> Path:
     from transformers import (
         LlavaConfig,
         LlavaForConditionalGeneration,
-        LlavaProcessor,
         Qwen2Config,
-        Qwen2Tokenizer,
-        SiglipImageProcessor,
         SiglipVisionConfig,
     )
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
-    vocab, merges = _train_bpe(300, specials)
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges)
-    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
-    processor = LlavaProcessor(
-        image_processor=SiglipImageProcessor(size={"height": 384, "width": 384}),
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="full",
-        chat_template=LLAVA_CHAT_TEMPLATE,
-        num_additional_image_tokens=0,
-    )
+    processor = _llava_processor(image_size=384, patch_size=14, vocab_size=151646)
+    tokenizer = processor.tokenizer
     vision = SiglipVisionConfig(
         hidden_size=1152,
         intermediate_size=4304,
@@ -735,10 +759,9 @@ def save_full_llava(directory: str | Path, seed: int = 0) -> Path:
 
 def save_full_bart(directory: str | Path, seed: int = 0) -> Path:
     """BART-base (the corrector's architecture): 6+6 layers, width 768, vocabulary 50,265."""
-    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+    from transformers import BartConfig, BartForConditionalGeneration
 
-    vocab, merges = _train_bpe(400, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    tokenizer = BartTokenizer(vocab=vocab, merges=merges)
+    tokenizer = _bart_tokenizer(vocab_size=50265)
     config = BartConfig(
         vocab_size=50265,
         d_model=768,
@@ -766,7 +789,7 @@ def save_full_blip(directory: str | Path, seed: int = 0) -> Path:
     from transformers import BlipConfig, BlipForConditionalGeneration
 
     directory = Path(directory)
-    save_tiny_blip(directory, seed)  # processor and tokenizer layout
+    save_tiny_blip(directory, seed, vocab_size=30524)  # processor and tokenizer layout
     from transformers import BlipImageProcessor
 
     BlipImageProcessor(size={"height": 384, "width": 384}).save_pretrained(directory)

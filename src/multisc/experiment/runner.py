@@ -206,14 +206,12 @@ class Worker:
                 for s in snrs
             ]
             generator = torch.Generator().manual_seed(task_seed(task.image_id, seed))
-            for result in scheme.transmit(prepared, specs, generator):
-                started = time.perf_counter()
-                metrics = self.scorer.score(reference, result)
-                timings = {
-                    **prepare_timings,
-                    **result.timings,
-                    "metrics": time.perf_counter() - started,
-                }
+            results = scheme.transmit(prepared, specs, generator)
+            started = time.perf_counter()
+            scores = self.scorer.score_many(reference, results)  # all SNRs in one batch
+            metric_s = (time.perf_counter() - started) / max(len(results), 1)
+            for result, metrics in zip(results, scores, strict=True):
+                timings = {**prepare_timings, **result.timings, "metrics": metric_s}
                 path = image_path(
                     task.image_id, task.scheme, result.spec.snr_db, result.spec.fading, seed
                 )

@@ -52,8 +52,8 @@ def ssim(reference: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
     if min(height, width) < SSIM_WINDOW:
         return torch.full((reference.shape[0],), float("nan"))
     _, full = structural_similarity_index_measure(
-        reconstruction.double(),
-        reference.double(),
+        reconstruction.float(),
+        reference.float(),
         data_range=1.0,
         sigma=1.5,
         kernel_size=SSIM_WINDOW,

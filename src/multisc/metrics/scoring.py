@@ -48,6 +48,55 @@ class Scorer:
     def metric_names(self) -> list[str]:
         return [*IMAGE_METRICS, "bleu", "text_similarity", "bleu_fused", "text_similarity_fused"]
 
+    def score_many(self, reference: Image.Image, reconstructions) -> list[dict[str, float | None]]:
+        """:meth:`score` for several reconstructions of one reference (e.g. all SNRs of an
+        image), batched: one pass per image metric, the reference embedded once, one text
+        embedding call."""
+        import torch
+
+        from multisc.imaging import to_tensor
+        from multisc.metrics.image import psnr, ssim
+
+        results = [dict.fromkeys(self.metric_names) for _ in reconstructions]
+        if not reconstructions:
+            return results
+        ref = to_tensor(reference)[None]
+        recs = []
+        for rec in reconstructions:
+            image = rec.image
+            if image.size != reference.size:
+                image = image.resize(reference.size, Image.Resampling.BICUBIC)
+            recs.append(to_tensor(image))
+        batch = torch.stack(recs)
+        refs = ref.expand_as(batch)
+        columns = {"psnr": psnr(refs, batch), "ssim": ssim(refs, batch)}
+        if self.image.lpips is not None:
+            columns["lpips"] = self.image.lpips(refs, batch)
+        if self.image.clip is not None:
+            ref_embedding = self.image.clip.embed(ref)
+            columns["clip_cosine"] = (self.image.clip.embed(batch) * ref_embedding).sum(-1).cpu()
+        for name, values in columns.items():
+            for row, value in zip(results, values.tolist(), strict=True):
+                row[name] = float(value)
+        texted = [i for i, rec in enumerate(reconstructions) if rec.texts_sent]
+        if texted:
+            sent = [t for i in texted for t in reconstructions[i].texts_sent]
+            corrected = [t for i in texted for t in reconstructions[i].texts_corrected]
+            fused_sent = [SEPARATOR.join(reconstructions[i].texts_sent) for i in texted]
+            fused_corr = [SEPARATOR.join(reconstructions[i].texts_corrected) for i in texted]
+            blocks = self.text.compute(sent + fused_sent, corrected + fused_corr)
+            n_blocks = len(sent)
+            start = 0
+            for k, i in enumerate(texted):
+                n = len(reconstructions[i].texts_sent)
+                row = results[i]
+                row["bleu"] = sum(blocks["bleu"][start : start + n]) / n
+                row["text_similarity"] = sum(blocks["text_similarity"][start : start + n]) / n
+                row["bleu_fused"] = blocks["bleu"][n_blocks + k]
+                row["text_similarity_fused"] = blocks["text_similarity"][n_blocks + k]
+                start += n
+        return results
+
     def score(self, reference: Image.Image, reconstruction) -> dict[str, float | None]:
         """Every metric for one reconstruction (``None`` where it does not apply or its
         weights are missing). Text metrics compare the corrected texts with the sent ones:

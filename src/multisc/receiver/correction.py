@@ -8,9 +8,8 @@ from typing import Protocol
 
 import torch
 
-from multisc.devices import resolve_device
 from multisc.errors import choices_error
-from multisc.models import default_dtype, load_pretrained
+from multisc.models import load_model_and_processor
 
 CORRECTORS: tuple[str, ...] = ("bart", "symspell", "none")
 
@@ -150,14 +149,13 @@ class BartCorrector:
     ) -> BartCorrector:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        device = resolve_device(device)
-        model = load_pretrained(
+        model, tokenizer = load_model_and_processor(
             "corrector",
             AutoModelForSeq2SeqLM.from_pretrained,
+            AutoTokenizer.from_pretrained,
             models_dir,
-            dtype=default_dtype(device),
-        ).to(device)
-        tokenizer = load_pretrained("corrector", AutoTokenizer.from_pretrained, models_dir)
+            device,
+        )
         return cls(model, tokenizer, **kwargs)
 
     @property

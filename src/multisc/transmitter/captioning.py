@@ -13,10 +13,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError
 from multisc.imaging import to_rgb
-from multisc.models import default_dtype, load_pretrained
+from multisc.models import load_model_and_processor
 
 #: The paper's fixed query to LLaVA.
 PAPER_PROMPT = "Relay a brief, clear account of the picture shown."
@@ -56,14 +55,13 @@ class LlavaCaptioner:
         """Load the registry's ``captioner`` (or ``models_dir/captioner``)."""
         from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-        device = resolve_device(device)
-        model = load_pretrained(
+        model, processor = load_model_and_processor(
             "captioner",
             LlavaForConditionalGeneration.from_pretrained,
+            AutoProcessor.from_pretrained,
             models_dir,
-            dtype=default_dtype(device),
-        ).to(device)
-        processor = load_pretrained("captioner", AutoProcessor.from_pretrained, models_dir)
+            device,
+        )
         return cls(model, processor, **kwargs)
 
     @property
@@ -124,14 +122,13 @@ class BlipCaptioner:
         """Load the registry's ``vlm_captioner`` (or ``models_dir/vlm_captioner``)."""
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
-        device = resolve_device(device)
-        model = load_pretrained(
+        model, processor = load_model_and_processor(
             "vlm_captioner",
             BlipForConditionalGeneration.from_pretrained,
+            BlipProcessor.from_pretrained,
             models_dir,
-            dtype=default_dtype(device),
-        ).to(device)
-        processor = load_pretrained("vlm_captioner", BlipProcessor.from_pretrained, models_dir)
+            device,
+        )
         return cls(model, processor, **kwargs)
 
     @property
