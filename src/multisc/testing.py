@@ -336,13 +336,32 @@ TINY_UNET_CHANNELS = (32, 64)
 TINY_CROSS_ATTENTION = 32
 
 
+def _save_sd_pipeline(directory, unet, vae, text_encoder, tokenizer, scheduler) -> Path:
+    """Assemble a ``StableDiffusionPipeline`` (no safety checker) and save it."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    directory = Path(directory)
+    pipe.save_pretrained(directory)
+    return directory
+
+
 def save_tiny_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
     """A tiny ``StableDiffusionPipeline`` (UNet, VAE, CLIP text encoder and tokenizer,
     PNDM scheduler), in the layout of ``stable-diffusion-v1-5``."""
     from diffusers import (
         AutoencoderKL,
         PNDMScheduler,
-        StableDiffusionPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -384,20 +403,7 @@ def save_tiny_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
         )
     )
     scheduler = PNDMScheduler(skip_prk_steps=True, steps_offset=1)
-    pipe = StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
-    )
-    directory = Path(directory)
-    pipe.save_pretrained(directory)
-    return directory
+    return _save_sd_pipeline(directory, unet, vae, text_encoder, tokenizer, scheduler)
 
 
 def save_tiny_ip_adapter(directory: str | Path, seed: int = 0) -> Path:
@@ -585,7 +591,6 @@ def save_full_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
     from diffusers import (
         AutoencoderKL,
         PNDMScheduler,
-        StableDiffusionPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -635,20 +640,9 @@ def save_full_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
         steps_offset=1,
         set_alpha_to_one=False,
     )
-    pipe = StableDiffusionPipeline(
-        unet=unet.half(),
-        vae=vae.half(),
-        text_encoder=text_encoder.half(),
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
+    return _save_sd_pipeline(
+        directory, unet.half(), vae.half(), text_encoder.half(), tokenizer, scheduler
     )
-    directory = Path(directory)
-    pipe.save_pretrained(directory)
-    return directory
 
 
 def save_full_ip_adapter(directory: str | Path, seed: int = 0) -> Path:

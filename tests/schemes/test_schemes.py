@@ -154,3 +154,26 @@ def test_unknown_scheme_and_missing_weights(tmp_path):
         build_scheme("vlm_csc", Components(tmp_path, "cpu"))
     with pytest.raises(InvalidInputError, match="checkpoint"):
         build_scheme("deep_jscc", Components(tmp_path, "cpu", SchemeOptions(budget=None)))
+
+
+def test_equal_bandwidth_reuses_multisc_prepare_instead_of_captioning_again(components, photo):
+    scheme = build_scheme("multisc", components)
+    assert build_scheme("multisc", components) is scheme  # one shared instance
+    captioner = components.llava()
+    calls = []
+    original = captioner.caption
+
+    def counting(images, prompts=None):
+        calls.append(len(images))
+        return original(images, prompts)
+
+    captioner.caption = counting
+    try:
+        image = photo.rotate(180)  # an image nothing has prepared yet
+        prepared = scheme.prepare(image)
+        for name in ("bpg_ldpc", "deep_jscc"):
+            build_scheme(name, components).prepare(image)
+        assert calls == [4]  # the four blocks, captioned once for all three schemes
+        assert scheme.prepare(image) is prepared
+    finally:
+        captioner.caption = original

@@ -6,7 +6,6 @@ Loading lives here and in each component's ``from_pretrained`` (through
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -204,17 +203,14 @@ def _semantic(name: str, components: Components) -> SemanticScheme:
 
 
 class MatchedBudget:
-    """The channel uses ``reference`` spends on an image (prepared once per image)."""
+    """The channel uses ``reference`` spends on an image (its prepare is remembered, so
+    matching costs nothing when the reference scheme runs on the same image)."""
 
     def __init__(self, reference: SemanticScheme) -> None:
         self.reference = reference
-        self._memo: dict[str, int] = {}
 
     def __call__(self, image) -> int:
-        key = hashlib.sha256(image.tobytes() + repr(image.size).encode()).hexdigest()
-        if key not in self._memo:
-            self._memo[key] = self.reference.channel_uses(self.reference.prepare(image))
-        return self._memo[key]
+        return self.reference.channel_uses(self.reference.prepare(image))
 
 
 def parse_budget(value: str | int | None, components: Components) -> Budget | None:
@@ -224,7 +220,9 @@ def parse_budget(value: str | int | None, components: Components) -> Budget | No
         return value
     text = str(value).strip()
     if text == "match":
-        return MatchedBudget(_semantic("multisc", components))
+        return components._get(
+            "budget:match", lambda: MatchedBudget(build_scheme("multisc", components))
+        )
     if "/" in text:
         return Fraction(parse_ratio(text))
     try:
@@ -236,10 +234,12 @@ def parse_budget(value: str | int | None, components: Components) -> Budget | No
 
 
 def build_scheme(name: str, components: Components):
-    """The scheme called ``name`` (one of :data:`SCHEMES`), its components loaded once."""
+    """The scheme called ``name`` (one of :data:`SCHEMES`), its components loaded once.
+    Semantic schemes are built once per :class:`Components` and shared (so the budget
+    "same as multisc" reuses the very multisc scheme, and its remembered prepares)."""
     o = components.options
     if name in ("multisc", "single_text", "vlm_csc"):
-        return _semantic(name, components)
+        return components._get(f"scheme:{name}", lambda: _semantic(name, components))
     if name == "bpg_ldpc":
         budget = parse_budget(o.budget, components)
         if budget is None:

@@ -13,7 +13,9 @@ They differ only in their parts, so one class serves all three:
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -95,10 +97,27 @@ class SemanticScheme:
         self.slice_link = slice_link
         self.rows, self.cols = int(rows), int(cols)
         self.positions = bool(positions)
+        self._recent: OrderedDict[str, SemanticPrepared] = OrderedDict()
+
+    #: prepares remembered per scheme instance (the budget "same as multisc" asks for the
+    #: image the multisc scheme itself just prepared, or is about to)
+    REMEMBER = 4
 
     def prepare(self, image) -> SemanticPrepared:
-        """Segment (if there is a slice link), split, caption: once per image."""
+        """Segment (if there is a slice link), split, caption: once per image (the last
+        few results are remembered, keyed by the image's content)."""
         reference = working_image(image)
+        key = hashlib.sha256(reference.tobytes() + repr(reference.size).encode()).hexdigest()
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        prepared = self._prepare(reference)
+        self._recent[key] = prepared
+        while len(self._recent) > self.REMEMBER:
+            self._recent.popitem(last=False)
+        return prepared
+
+    def _prepare(self, reference: Image.Image) -> SemanticPrepared:
         timings: dict[str, float] = {}
         blocks = split_blocks(reference, self.rows, self.cols)
         segmentation = None
