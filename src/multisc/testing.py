@@ -362,22 +362,11 @@ def save_tiny_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
     from diffusers import (
         AutoencoderKL,
         PNDMScheduler,
-        UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     _seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=TINY_UNET_CHANNELS,
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=TINY_CROSS_ATTENTION,
-        norm_num_groups=16,
-    )
+    unet = _tiny_unet()
     vae = AutoencoderKL(
         block_out_channels=[16, 32],
         in_channels=3,
@@ -448,11 +437,11 @@ def save_tiny_ip_adapter(directory: str | Path, seed: int = 0) -> Path:
     return directory
 
 
-def _cross_attention_widths() -> list[int]:
-    """Widths of the tiny UNet's cross-attention layers, in ``unet.attn_processors`` order."""
+def _tiny_unet():
+    """The tiny UNet (blocks 32-64, cross-attention width 32), randomly initialised."""
     from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=TINY_UNET_CHANNELS,
         layers_per_block=1,
         sample_size=16,
@@ -463,6 +452,12 @@ def _cross_attention_widths() -> list[int]:
         cross_attention_dim=TINY_CROSS_ATTENTION,
         norm_num_groups=16,
     )
+
+
+def _cross_attention_widths() -> list[int]:
+    """Widths of the tiny UNet's cross-attention layers, in ``unet.attn_processors`` order."""
+
+    unet = _tiny_unet()
     widths = []
     for name in unet.attn_processors:
         if name.endswith("attn1.processor"):

@@ -70,6 +70,18 @@ def curves(
     return {scheme: out[scheme] for scheme in _ordered(out)}
 
 
+def _save_figure(fig, directory: Path, stem: str) -> list[str]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg``; return the file names."""
+    fig.tight_layout()
+    names = []
+    for suffix in ("png", "svg"):
+        path = directory / f"{stem}.{suffix}"
+        fig.savefig(path, dpi=120)
+        names.append(path.name)
+    plt.close(fig)
+    return names
+
+
 def plot_metric(rows, metric: str, directory: Path) -> list[str]:
     data = curves(rows, metric)
     if not data:
@@ -85,14 +97,7 @@ def plot_metric(rows, metric: str, directory: Path) -> list[str]:
     ax.set_title(f"{label} vs SNR (mean, 95% CI over images and seeds)", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    names = []
-    for suffix in ("png", "svg"):
-        path = directory / f"{metric}.{suffix}"
-        fig.savefig(path, dpi=120)
-        names.append(path.name)
-    plt.close(fig)
-    return names
+    return _save_figure(fig, directory, metric)
 
 
 def plot_channel_uses(rows, directory: Path) -> list[str]:
@@ -110,14 +115,7 @@ def plot_channel_uses(rows, directory: Path) -> list[str]:
     else:
         ax.set_ylim(0, max(means) * 1.15)
     ax.set_title("Channel uses per image, all links (mean)", fontsize=9)
-    fig.tight_layout()
-    names = []
-    for suffix in ("png", "svg"):
-        path = directory / f"channel_uses.{suffix}"
-        fig.savefig(path, dpi=120)
-        names.append(path.name)
-    plt.close(fig)
-    return names
+    return _save_figure(fig, directory, "channel_uses")
 
 
 def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:

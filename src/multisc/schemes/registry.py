@@ -16,7 +16,7 @@ import torch
 from multisc.channel import DigitalLink
 from multisc.codecs.jscc import load_checkpoint, parse_ratio
 from multisc.devices import resolve_device
-from multisc.errors import InvalidInputError, choices_error
+from multisc.errors import InvalidInputError, ModelNotAvailableError, choices_error
 from multisc.schemes.base import DEFAULT_FAILURE_COLOR, Budget
 from multisc.schemes.bpg_ldpc import BpgLdpcScheme
 from multisc.schemes.deep_jscc import DeepJsccScheme
@@ -121,27 +121,16 @@ class Components:
         from multisc.receiver.generation import ImageGenerator
 
         o = self.options
-        if ip_adapter or "generator:ip" in self._cache:
-            # One UNet serves both: text-only generation on the adapter-carrying pipeline
-            # adds exactly nothing (scale 0, zero image embeddings).
-            return self._get(
-                "generator:ip",
-                lambda: ImageGenerator.from_pretrained(
-                    self.models_dir,
-                    self.device,
-                    ip_adapter=True,
-                    scale=o.ip_scale,
-                    steps=o.steps,
-                    guidance=o.guidance,
-                    size=o.generation_size,
-                ),
-            )
+        # One UNet serves both: text-only generation on the adapter-carrying pipeline adds
+        # exactly nothing (scale 0, zero image embeddings), so once it is loaded, reuse it.
+        with_adapter = ip_adapter or "generator:ip" in self._cache
         return self._get(
-            "generator:text",
+            "generator:ip" if with_adapter else "generator:text",
             lambda: ImageGenerator.from_pretrained(
                 self.models_dir,
                 self.device,
-                ip_adapter=False,
+                ip_adapter=with_adapter,
+                scale=o.ip_scale,
                 steps=o.steps,
                 guidance=o.guidance,
                 size=o.generation_size,
@@ -220,9 +209,16 @@ def parse_budget(value: str | int | None, components: Components) -> Budget | No
         return value
     text = str(value).strip()
     if text == "match":
-        return components._get(
-            "budget:match", lambda: MatchedBudget(build_scheme("multisc", components))
-        )
+        try:
+            return components._get(
+                "budget:match", lambda: MatchedBudget(build_scheme("multisc", components))
+            )
+        except ModelNotAvailableError as exc:
+            raise ModelNotAvailableError(
+                f"the budget 'same as multisc' needs multisc's models, which are missing "
+                f"({str(exc).split(':')[0]}): pass a ratio instead (--ratio K/N), or get "
+                "the weights with `multisc models pull`"
+            ) from exc
     if "/" in text:
         return Fraction(parse_ratio(text))
     try:

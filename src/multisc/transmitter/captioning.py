@@ -7,6 +7,7 @@ are the same.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +22,72 @@ from multisc.models import load_model_and_processor
 PAPER_PROMPT = "Relay a brief, clear account of the picture shown."
 
 
-class LlavaCaptioner:
+class _Captioner(ABC):
+    """A vision-language model + its processor, captioning images in batches (greedy).
+
+    Subclasses name their registry component and classes, and build the model inputs.
+    """
+
+    component = ""
+
+    def __init__(self, model: torch.nn.Module, processor, max_new_tokens: int, batch_size: int):
+        self.model = model.eval()
+        self.processor = processor
+        self.max_new_tokens = int(max_new_tokens)
+        self.batch_size = int(batch_size)
+
+    @staticmethod
+    @abstractmethod
+    def _classes() -> tuple:
+        """(model class, processor class) from transformers."""
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        models_dir: str | Path | None = None,
+        device: torch.device | str | None = None,
+        **kwargs,
+    ):
+        """Load the registry's component (or ``models_dir/<component>``)."""
+        model_class, processor_class = cls._classes()
+        model, processor = load_model_and_processor(
+            cls.component, model_class.from_pretrained, processor_class.from_pretrained,
+            models_dir, device,
+        )  # fmt: skip
+        return cls(model, processor, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @abstractmethod
+    def _inputs(self, images: list[Image.Image], prompts: list[str] | None):
+        """The processor's batch for ``images`` (and their prompts)."""
+
+    def _keeps_prompt(self) -> bool:
+        """Whether ``generate`` returns the prompt tokens before the new ones."""
+        return False
+
+    @torch.no_grad()
+    def _caption(self, images: Sequence[Image.Image], prompts: list[str] | None) -> list[str]:
+        captions: list[str] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = [to_rgb(image) for image in images[start : start + self.batch_size]]
+            chunk_prompts = None if prompts is None else prompts[start : start + self.batch_size]
+            inputs = self._inputs(chunk, chunk_prompts).to(self.device)
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+            out = self.model.generate(
+                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
+            )
+            if self._keeps_prompt():
+                out = out[:, inputs["input_ids"].shape[1] :]
+            captions += [
+                t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True)
+            ]
+        return captions
+
+
+class LlavaCaptioner(_Captioner):
     """A LLaVA-family model (``LlavaForConditionalGeneration`` + its ``AutoProcessor``).
 
     The prompt goes through the processor's own chat template, one image per prompt.
@@ -29,6 +95,8 @@ class LlavaCaptioner:
     :param max_new_tokens: bound on caption length (the paper's Qwen1.5-0.5B LLaVA writes
         about 42 characters on average).
     """
+
+    component = "captioner"
 
     def __init__(
         self,
@@ -38,35 +106,15 @@ class LlavaCaptioner:
         max_new_tokens: int = 60,
         batch_size: int = 16,
     ) -> None:
-        self.model = model.eval()
-        self.processor = processor
+        super().__init__(model, processor, max_new_tokens, batch_size)
         self.processor.tokenizer.padding_side = "left"  # decoder-only: pad on the left
         self.prompt = prompt
-        self.max_new_tokens = int(max_new_tokens)
-        self.batch_size = int(batch_size)
 
-    @classmethod
-    def from_pretrained(
-        cls,
-        models_dir: str | Path | None = None,
-        device: torch.device | str | None = None,
-        **kwargs,
-    ) -> LlavaCaptioner:
-        """Load the registry's ``captioner`` (or ``models_dir/captioner``)."""
+    @staticmethod
+    def _classes() -> tuple:
         from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-        model, processor = load_model_and_processor(
-            "captioner",
-            LlavaForConditionalGeneration.from_pretrained,
-            AutoProcessor.from_pretrained,
-            models_dir,
-            device,
-        )
-        return cls(model, processor, **kwargs)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return LlavaForConditionalGeneration, AutoProcessor
 
     def _chat(self, prompt: str) -> str:
         conversation = [
@@ -74,7 +122,13 @@ class LlavaCaptioner:
         ]
         return self.processor.apply_chat_template(conversation, add_generation_prompt=True)
 
-    @torch.no_grad()
+    def _inputs(self, images, prompts):
+        texts = [self._chat(p) for p in prompts]
+        return self.processor(images=images, text=texts, padding=True, return_tensors="pt")
+
+    def _keeps_prompt(self) -> bool:
+        return True
+
     def caption(
         self, images: Sequence[Image.Image], prompts: Sequence[str] | None = None
     ) -> list[str]:
@@ -84,69 +138,30 @@ class LlavaCaptioner:
         """
         if prompts is not None and len(prompts) != len(images):
             raise InvalidInputError(f"{len(images)} images but {len(prompts)} prompts")
-        prompts = list(prompts) if prompts is not None else [self.prompt] * len(images)
-        captions: list[str] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = [to_rgb(image) for image in images[start : start + self.batch_size]]
-            texts = [self._chat(p) for p in prompts[start : start + self.batch_size]]
-            inputs = self.processor(images=chunk, text=texts, padding=True, return_tensors="pt")
-            inputs = inputs.to(self.device)
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-            out = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
-            )
-            new_tokens = out[:, inputs["input_ids"].shape[1] :]
-            decoded = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
-            captions += [text.strip() for text in decoded]
-        return captions
+        return self._caption(
+            images, list(prompts) if prompts is not None else [self.prompt] * len(images)
+        )
 
 
-class BlipCaptioner:
+class BlipCaptioner(_Captioner):
     """BLIP image captioning (``BlipForConditionalGeneration``), used by VLM-CSC."""
+
+    component = "vlm_captioner"
 
     def __init__(
         self, model: torch.nn.Module, processor, max_new_tokens: int = 40, batch_size: int = 16
     ) -> None:
-        self.model = model.eval()
-        self.processor = processor
-        self.max_new_tokens = int(max_new_tokens)
-        self.batch_size = int(batch_size)
+        super().__init__(model, processor, max_new_tokens, batch_size)
 
-    @classmethod
-    def from_pretrained(
-        cls,
-        models_dir: str | Path | None = None,
-        device: torch.device | str | None = None,
-        **kwargs,
-    ) -> BlipCaptioner:
-        """Load the registry's ``vlm_captioner`` (or ``models_dir/vlm_captioner``)."""
+    @staticmethod
+    def _classes() -> tuple:
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
-        model, processor = load_model_and_processor(
-            "vlm_captioner",
-            BlipForConditionalGeneration.from_pretrained,
-            BlipProcessor.from_pretrained,
-            models_dir,
-            device,
-        )
-        return cls(model, processor, **kwargs)
+        return BlipForConditionalGeneration, BlipProcessor
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+    def _inputs(self, images, prompts):
+        return self.processor(images=images, return_tensors="pt")
 
-    @torch.no_grad()
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
         """One caption per image (greedy), in batches of ``batch_size``."""
-        captions: list[str] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = [to_rgb(image) for image in images[start : start + self.batch_size]]
-            inputs = self.processor(images=chunk, return_tensors="pt").to(self.device)
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-            out = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
-            )
-            captions += [
-                t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True)
-            ]
-        return captions
+        return self._caption(images, None)
