@@ -42,3 +42,21 @@ def test_only_background_gives_a_flagged_centred_box():
 def test_missing_segmenter_weights_are_one_clear_error(tmp_path):
     with pytest.raises(ModelNotAvailableError, match="make-tiny"):
         Segmenter.from_pretrained(tmp_path)
+
+
+def test_batched_segmentation_equals_one_by_one_and_runs_once_per_image(tiny_models, photo):
+    segmenter = Segmenter.from_pretrained(tiny_models, device="cpu", resize=96)
+    images = [photo, photo.rotate(90), photo.resize((100, 80)), photo.transpose(0)]
+    single = [segmenter.class_map(image) for image in images]
+    forwards = []
+    segmenter.model.register_forward_hook(lambda m, args, out: forwards.append(args[0].shape[0]))
+    batched = segmenter.class_maps(images)
+    assert sorted(forwards) == [1, 3]  # one pass per image size
+    for a, b in zip(single, batched, strict=True):
+        assert a.shape == b.shape and (a == b).mean() > 0.999  # float sums: batch order
+    forwards.clear()
+    first = segmenter.segment(images)
+    assert sorted(forwards) == [1, 3]
+    again = segmenter.segment([*images[::-1], images[0]])  # remembered: no pass at all
+    assert sorted(forwards) == [1, 3]
+    assert [s.box for s in again] == [*(s.box for s in first[::-1]), first[0].box]

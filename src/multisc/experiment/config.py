@@ -65,6 +65,9 @@ class RunConfig(BaseModel):
     out: str = "runs/paper-samples"
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    #: images whose prepares (segmentation, captions) run as one batch; a speed setting
+    #: (batched and one-by-one prepares give the same results)
+    prepare_batch: int = Field(4, ge=1)
     budget_fallback: str = "1/24"
     options: OptionsConfig = Field(default_factory=OptionsConfig)  # type: ignore[valid-type]
     jscc: JsccConfig = Field(default_factory=JsccConfig)
@@ -94,7 +97,9 @@ class RunConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """What decides the numbers: everything but where and how it runs."""
-        return self.model_dump(exclude={"out", "executor", "ray_address", "device"})
+        return self.model_dump(
+            exclude={"out", "executor", "ray_address", "device", "prepare_batch"}
+        )
 
     def digest(self) -> str:
         """A short hash of :meth:`identity`: a run directory belongs to one digest."""

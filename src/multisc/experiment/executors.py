@@ -8,18 +8,22 @@ from pathlib import Path
 
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
-from multisc.experiment.runner import Plan, Task, TaskResult, Worker
+from multisc.experiment.runner import Plan, Task, TaskResult, Worker, task_batches
 
 
 def run_local(
     config: RunConfig, plan: Plan, cache_root: Path, tasks: Sequence[Task]
 ) -> Iterator[TaskResult]:
-    """Tasks one after another with components loaded once."""
+    """Tasks one after another with components loaded once; the prepares of each batch of
+    ``config.prepare_batch`` images run together first. Results come back one task at a
+    time (committed as they come: a kill loses at most the task in flight)."""
     if not tasks:
         return
     worker = Worker(config, plan, cache_root)
-    for task in tasks:
-        yield worker.process(task)
+    for batch in task_batches(tasks, config.prepare_batch):
+        prepared = worker.prepare_ahead(batch)
+        for task in batch:
+            yield worker.process(task, prepared)
 
 
 def run_ray(
@@ -66,7 +70,14 @@ def run_ray(
             for _ in range(count)
         ]
         pool = ActorPool(actors)
-        yield from pool.map_unordered(lambda actor, task: actor.process.remote(task), tasks)
+        # an actor's unit is a batch of images (their prepares batched); with fewer
+        # batches than actors, smaller batches keep every actor busy
+        per_batch = max(1, min(config.prepare_batch, -(-len({t.image_id for t in tasks}) // count)))
+        batches = task_batches(tasks, per_batch)
+        for results in pool.map_unordered(
+            lambda actor, batch: actor.process_many.remote(batch), batches
+        ):
+            yield from results
     finally:
         if started_here:
             ray.shutdown()
@@ -82,5 +93,5 @@ class _RayWorker:
             torch.set_num_threads(1)  # one CPU per actor: do not oversubscribe the node
         self.worker = Worker(RunConfig.model_validate_json(config_json), plan, Path(cache_root))
 
-    def process(self, task: Task) -> TaskResult:
-        return self.worker.process(task)
+    def process_many(self, tasks: list[Task]) -> list[TaskResult]:
+        return self.worker.process_many(tasks)

@@ -37,6 +37,10 @@ from multisc.transmitter.blocks import split_blocks
 from multisc.transmitter.segmentation import Segmenter
 
 
+def _content_key(reference: Image.Image) -> str:
+    return hashlib.sha256(reference.tobytes() + repr(reference.size).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class SemanticPrepared:
     """The SNR-independent part of a semantic transmission (picklable, cacheable).
@@ -98,50 +102,84 @@ class SemanticScheme:
         self.rows, self.cols = int(rows), int(cols)
         self.positions = bool(positions)
         self._recent: OrderedDict[str, SemanticPrepared] = OrderedDict()
+        self._remember = self.REMEMBER
 
     #: prepares remembered per scheme instance (the budget "same as multisc" asks for the
-    #: image the multisc scheme itself just prepared, or is about to)
+    #: image the multisc scheme itself just prepared, or is about to); grows to the
+    #: largest batch :meth:`prepare_many` was given, so a batch is remembered whole
     REMEMBER = 4
 
     def prepare(self, image) -> SemanticPrepared:
         """Segment (if there is a slice link), split, caption: once per image (the last
         few results are remembered, keyed by the image's content)."""
-        reference = working_image(image)
-        key = hashlib.sha256(reference.tobytes() + repr(reference.size).encode()).hexdigest()
-        if key in self._recent:
-            self._recent.move_to_end(key)
-            return self._recent[key]
-        prepared = self._prepare(reference)
-        self._recent[key] = prepared
-        while len(self._recent) > self.REMEMBER:
-            self._recent.popitem(last=False)
-        return prepared
+        return self.prepare_many([image])[0]
 
-    def _prepare(self, reference: Image.Image) -> SemanticPrepared:
+    def prepare_many(self, images: Sequence) -> list[SemanticPrepared]:
+        """:meth:`prepare` of several images at once: one batched segmentation and the
+        captions of every block of every image in one captioner call (chunked by the
+        captioner's ``batch_size``). The same results as one by one; ``timings`` are each
+        image's share of the batch's seconds."""
+        references = [working_image(image) for image in images]
+        keys = [_content_key(reference) for reference in references]
+        self._remember = max(self._remember, len(keys))
+        todo = {key: r for key, r in zip(keys, references, strict=True) if key not in self._recent}
+        if todo:
+            for key, prepared in zip(todo, self._prepare(list(todo.values())), strict=True):
+                self._recent[key] = prepared
+        out = []
+        for key in keys:
+            self._recent.move_to_end(key)
+            out.append(self._recent[key])
+        self._forget()
+        return out
+
+    def remember(self, prepared: SemanticPrepared) -> None:
+        """Take ``prepared`` (e.g. from a disk cache) as this scheme's prepare of its image."""
+        self._recent[_content_key(prepared.reference)] = prepared
+        self._recent.move_to_end(_content_key(prepared.reference))
+        self._forget()
+
+    def _forget(self) -> None:
+        while len(self._recent) > self._remember:
+            self._recent.popitem(last=False)
+
+    def _prepare(self, references: list[Image.Image]) -> list[SemanticPrepared]:
+        n = len(references)
+        grids = [split_blocks(reference, self.rows, self.cols) for reference in references]
+        segmentations: list = [None] * n
         timings: dict[str, float] = {}
-        blocks = split_blocks(reference, self.rows, self.cols)
-        segmentation = None
         if self.segmenter is not None:
             started = time.perf_counter()
-            (segmentation,) = self.segmenter.segment([reference])
-            timings["segment"] = time.perf_counter() - started
+            segmentations = self.segmenter.segment(references)
+            timings["segment"] = (time.perf_counter() - started) / n
         started = time.perf_counter()
-        images = [reference] if len(blocks) == 1 else [block.image for block in blocks]
-        texts = tuple(self.captioner.caption(images))
-        timings["caption"] = time.perf_counter() - started
-        payload = None
-        if segmentation is not None and self.slice_link is not None:
-            payload = self.slice_link.encode(segmentation.slice)
-        return SemanticPrepared(
-            reference=reference,
-            texts=texts,
-            positions=tuple(block.position for block in blocks),
-            slice_payload=payload,
-            class_name=segmentation.class_name if segmentation else None,
-            found=segmentation.found if segmentation else None,
-            box=segmentation.box if segmentation else None,
-            timings=timings,
-        )
+        images = [
+            image
+            for reference, blocks in zip(references, grids, strict=True)
+            for image in ([reference] if len(blocks) == 1 else [b.image for b in blocks])
+        ]
+        captions = self.captioner.caption(images)
+        timings["caption"] = (time.perf_counter() - started) / n
+        out = []
+        for i, (reference, blocks, segmentation) in enumerate(
+            zip(references, grids, segmentations, strict=True)
+        ):
+            payload = None
+            if segmentation is not None and self.slice_link is not None:
+                payload = self.slice_link.encode(segmentation.slice)
+            out.append(
+                SemanticPrepared(
+                    reference=reference,
+                    texts=tuple(captions[i * len(blocks) : (i + 1) * len(blocks)]),
+                    positions=tuple(block.position for block in blocks),
+                    slice_payload=payload,
+                    class_name=segmentation.class_name if segmentation else None,
+                    found=segmentation.found if segmentation else None,
+                    box=segmentation.box if segmentation else None,
+                    timings=dict(timings),
+                )
+            )
+        return out
 
     def channel_uses(self, prepared: SemanticPrepared) -> int:
         """Channel uses of one transmission (SNR-independent): every text link plus the slice."""

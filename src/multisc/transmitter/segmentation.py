@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,15 +119,26 @@ class Segmenter:
 
     :param model: an FCN as :func:`build_fcn` makes it, with weights loaded.
     :param resize: the shorter image side fed to the network (torchvision's preset: 520).
+    :param batch_size: images per forward pass.
     """
 
+    #: segmentations remembered (by pixels), so schemes sharing the segmenter run it once
+    REMEMBER = 16
+
     def __init__(
-        self, model: torch.nn.Module, device: torch.device | str | None = None, resize: int = 520
+        self,
+        model: torch.nn.Module,
+        device: torch.device | str | None = None,
+        resize: int = 520,
+        batch_size: int = 8,
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = default_dtype(self.device)
         self.model = model.to(self.device, self.dtype).eval()
         self.resize = int(resize)
+        self.batch_size = int(batch_size)
+        self._recent: OrderedDict[str, Segmentation] = OrderedDict()
+        self._remember = self.REMEMBER
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(3, 1, 1)
 
@@ -150,22 +163,61 @@ class Segmenter:
     @torch.no_grad()
     def class_map(self, image: Image.Image) -> np.ndarray:
         """Per-pixel VOC class ``[H, W]`` (int64) at the image's own resolution."""
+        return self.class_maps([image])[0]
+
+    @torch.no_grad()
+    def class_maps(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
+        """:meth:`class_map` of each image; images of the same size share one forward pass
+        (``[B, 3, H', W']``, in chunks of ``batch_size``)."""
         from torchvision.transforms.functional import pil_to_tensor, resize
 
-        x = pil_to_tensor(image).to(self.device).float() / 255.0
-        if self.resize:
-            x = resize(x, [self.resize], antialias=True)
-        x = ((x - self._mean) / self._std).to(self.dtype)[None]
-        logits = self.model(x)["out"].float()
-        logits = torch.nn.functional.interpolate(
-            logits, size=(image.height, image.width), mode="bilinear", align_corners=False
-        )
-        return logits.argmax(1)[0].cpu().numpy()
+        out: list[np.ndarray | None] = [None] * len(images)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            by_size.setdefault(image.size, []).append(i)
+        for (width, height), indices in by_size.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                x = torch.stack([pil_to_tensor(images[i]) for i in chunk]).to(self.device)
+                x = x.float() / 255.0
+                if self.resize:
+                    x = resize(x, [self.resize], antialias=True)
+                x = ((x - self._mean) / self._std).to(self.dtype)
+                logits = self.model(x)["out"].float()
+                logits = torch.nn.functional.interpolate(
+                    logits, size=(height, width), mode="bilinear", align_corners=False
+                )
+                for i, classes in zip(chunk, logits.argmax(1).cpu().numpy(), strict=True):
+                    out[i] = classes
+        return out  # type: ignore[return-value]
 
     def segment(self, images: Sequence[Image.Image]) -> list[Segmentation]:
-        """The main object of each image (see :class:`Segmentation`)."""
+        """The main object of each image (see :class:`Segmentation`), batched.
+
+        The last ``REMEMBER`` results are kept (keyed by the pixels), so schemes that share
+        this segmenter (multisc and single_text) segment an image once.
+        """
         rgb = [to_rgb(image) for image in images]
-        return [main_object(image, self.class_map(image)) for image in rgb]
+        keys = [_pixels_key(image) for image in rgb]
+        self._remember = max(self._remember, len(keys))
+        todo = [i for i, key in enumerate(keys) if key not in self._recent]
+        todo = list({keys[i]: i for i in todo}.values())  # the same image twice: once
+        maps = self.class_maps([rgb[i] for i in todo])
+        for i, classes in zip(todo, maps, strict=True):
+            self._recent[keys[i]] = main_object(rgb[i], classes)
+        out = []
+        for key in keys:
+            self._recent.move_to_end(key)
+            out.append(self._recent[key])
+        while len(self._recent) > self._remember:
+            self._recent.popitem(last=False)
+        return out
+
+
+def _pixels_key(image: Image.Image) -> str:
+    digest = hashlib.sha256(image.tobytes())
+    digest.update(repr((image.size, image.mode)).encode())
+    return digest.hexdigest()
 
 
 def main_object(image: Image.Image, classes: np.ndarray) -> Segmentation:
