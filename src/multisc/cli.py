@@ -289,6 +289,9 @@ def run(
     executor: str | None = typer.Option(None, "--executor", help="local or ray."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (e.g. auto)."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or auto."),
+    prepare_batch: int | None = typer.Option(
+        None, "--prepare-batch", help="Images whose segmentation and captions run as one batch."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run (or resume) an SNR sweep and write its report. With no arguments: the paper's
@@ -314,6 +317,7 @@ def run(
         executor=executor,
         ray_address=address,
         device=device,
+        prepare_batch=prepare_batch,
     )
     summary = run_sweep(config, err)
     payload = {

@@ -31,6 +31,7 @@ def test_flags_override_the_file(tmp_path):
         ("snr_db: []\n", "SNR list is empty"),
         ("schemes: [multisc, jpeg]\n", "unknown scheme 'jpeg'"),
         ("seeds: 0\n", "seeds"),
+        ("prepare_batch: 0\n", "prepare_batch"),
         ("- just\n- a list\n", "mapping"),
         ("snr_db: [1, \n", "not valid YAML"),
     ],
@@ -41,7 +42,7 @@ def test_bad_configs_are_clear_errors(tmp_path, text, message):
 
 
 def test_digest_ignores_where_and_how_it_runs(tmp_path):
-    a = load_config(out="x", executor="local", device="cpu")
-    b = load_config(out="y", executor="ray", device="auto")
+    a = load_config(out="x", executor="local", device="cpu", prepare_batch=1)
+    b = load_config(out="y", executor="ray", device="auto", prepare_batch=8)
     assert a.digest() == b.digest()
     assert a.digest() != load_config(snr_db=[1.0]).digest()

@@ -101,3 +101,10 @@ def test_out_of_memory_splits_the_batch_and_gives_the_same_images(gen, photo, mo
     for a, b in zip(expected, split, strict=True):  # float32 sums: a few 1/255 at most
         diff = np.abs(pixels(a) - pixels(b))
         assert diff.max() <= 3 and diff.mean() < 0.05
+
+
+def test_every_attention_of_the_unet_runs_through_sdpa(gen):
+    """Self-attention, text cross-attention and the IP-Adapter's image cross-attention all
+    use PyTorch's fused scaled_dot_product_attention (diffusers' ``*2_0`` processors)."""
+    kinds = {type(p).__name__ for p in gen.pipe.unet.attn_processors.values()}
+    assert kinds == {"AttnProcessor2_0", "IPAdapterAttnProcessor2_0"}
