@@ -42,7 +42,8 @@ def test_trained_psnr_rises_with_snr_and_degrades_smoothly(trained_jscc):
 def test_channel_uses_equal_ratio_times_source_dimensions(ratio, height, width):
     model = DeepJSCC(JSCCConfig(ratio, 10.0))
     x = torch.rand(2, 3, height, width)
-    x_hat, uses = model(x, ChannelSpec(10.0), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        x_hat, uses = model(x, ChannelSpec(10.0), torch.Generator().manual_seed(0))
     assert uses == parse_ratio(ratio) * height * width * 3
     assert x_hat.shape == x.shape and float(x_hat.min()) >= 0 and float(x_hat.max()) <= 1
 
