@@ -17,12 +17,11 @@ Also reports which attention processors the UNet uses (SDPA-based ones end in ``
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import numpy as np
 import torch
+from _report import device_label, emit
 from PIL import Image
 
 from multisc.devices import resolve_device
@@ -68,9 +67,7 @@ def main() -> None:
         for a, b in zip(eager_images, compiled_images, strict=True)
     )
     report = {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "device": device_label(device),
         "generation_size": generator.size,
         "steps": generator.steps,
         "batch": len(prompts),
@@ -83,11 +80,7 @@ def main() -> None:
         "speedup": round(eager_s / compiled_s, 3),
         "max_pixel_difference": difference,
     }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return
-    for key, value in report.items():
-        print(f"{key}: {value}")
+    emit(report, args.json)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,10 @@ Counted per image (FLOPs do not depend on the weights, only on shapes and length
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import torch
+from _report import device_label, emit
 from torch.utils.flop_counter import FlopCounterMode
 
 from multisc.channel import ChannelSpec
@@ -186,14 +185,10 @@ def main() -> None:
         "reference_tflops_per_second": round(rate / 1e12, 1),
         "gpu_seconds_at_reference_rate": round(gpu_seconds, 0),
         "cpu_stage_seconds_per_image": round(cpu_seconds, 2),
-        "cpu_stage_machine": f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "cpu_stage_machine": device_label(torch.device("cpu")),
         "projected_minutes_upper_bound": round((gpu_seconds + cpu_seconds * args.images) / 60, 1),
     }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return
-    for key, value in report.items():
-        print(f"{key}: {value}")
+    emit(report, args.json)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,13 @@ the real architectures, so the seconds are what a real run costs.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import torch
+from _report import device_label, emit
 
 from multisc.channel import ChannelSpec
 from multisc.codecs.jscc import DeepJSCC, JSCCConfig, save_checkpoint
@@ -176,9 +175,7 @@ def main() -> None:
 
     n = len(photos)
     report = {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "device": device_label(device),
         "images": n,
         "schemes": list(SCHEMES),
         "snrs": list(PAPER_SNRS),
@@ -203,11 +200,7 @@ def main() -> None:
         },
         "projected_kodak24_seconds": round(load_s + (sweep_s - load_s) / n * 24, 0),
     }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return
-    for key, value in report.items():
-        print(f"{key}: {value}")
+    emit(report, args.json)
 
 
 if __name__ == "__main__":
