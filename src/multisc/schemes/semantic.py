@@ -135,8 +135,9 @@ class SemanticScheme:
 
     def remember(self, prepared: SemanticPrepared) -> None:
         """Take ``prepared`` (e.g. from a disk cache) as this scheme's prepare of its image."""
-        self._recent[_content_key(prepared.reference)] = prepared
-        self._recent.move_to_end(_content_key(prepared.reference))
+        key = _content_key(prepared.reference)
+        self._recent[key] = prepared
+        self._recent.move_to_end(key)
         self._forget()
 
     def _forget(self) -> None:
