@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
 import numpy as np
 import torch
 from PIL import Image
@@ -9,6 +14,7 @@ from PIL import Image
 from multisc.errors import InvalidInputError
 
 ImageLike = Image.Image | np.ndarray
+V = TypeVar("V")
 
 
 def to_rgb(image: ImageLike) -> Image.Image:
@@ -77,3 +83,51 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
         raise InvalidInputError(f"expected a [3, H, W] tensor, got shape {tuple(tensor.shape)}")
     array = (tensor.detach().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0)
     return Image.fromarray(array.cpu().numpy())
+
+
+def image_key(image: Image.Image) -> str:
+    """A content hash of ``image`` (pixels, size and mode; SHA-256 hex): equal images,
+    however they were made, share it."""
+    digest = hashlib.sha256(image.tobytes())
+    digest.update(repr((image.size, image.mode)).encode())
+    return digest.hexdigest()
+
+
+class Remembered(Generic[V]):
+    """The last results computed per image, by content (:func:`image_key`): a small LRU
+    whose capacity grows to the largest batch asked for at once, so a batch stays whole."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self._items: OrderedDict[str, V] = OrderedDict()
+
+    def get_many(
+        self, images: Sequence[Image.Image], compute: Callable[[list[Image.Image]], list[V]]
+    ) -> list[V]:
+        """The result for each image: remembered ones as they are, the others (each
+        distinct image once) from one ``compute`` call on the list of them."""
+        keys = [image_key(image) for image in images]
+        self.capacity = max(self.capacity, len(keys))
+        todo = {key: image for key, image in zip(keys, images, strict=True) if key not in self}
+        if todo:
+            for key, value in zip(todo, compute(list(todo.values())), strict=True):
+                self._items[key] = value
+        out = []
+        for key in keys:
+            self._items.move_to_end(key)
+            out.append(self._items[key])
+        self._trim()
+        return out
+
+    def put(self, image: Image.Image, value: V) -> None:
+        key = image_key(image)
+        self._items[key] = value
+        self._items.move_to_end(key)
+        self._trim()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def _trim(self) -> None:
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)

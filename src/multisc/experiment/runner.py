@@ -29,11 +29,17 @@ from multisc.channel import ChannelSpec
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
 from multisc.experiment.store import ResultStore
+from multisc.imaging import image_key
 from multisc.schemes.base import working_image
 
 CACHE_DIR = "cache"
 PREPARE_LOG = "log.jsonl"
 IMAGES_DIR = "images"
+
+
+#: what :meth:`Worker.prepare_ahead` hands to :meth:`Worker.process`: the prepared result
+#: and the seconds its prepare took (``None``: it came from the cache)
+Ahead = tuple[Any, float | None]
 
 
 @dataclass
@@ -90,9 +96,7 @@ def versions() -> dict[str, str]:
 
 
 def image_digest(image: Image.Image) -> str:
-    data = hashlib.sha256(image.tobytes())
-    data.update(repr((image.size, image.mode)).encode())
-    return data.hexdigest()[:24]
+    return image_key(image)[:24]
 
 
 def task_seed(image_id: str, seed: int) -> int:
@@ -188,7 +192,7 @@ class Worker:
             self._schemes[name] = build_scheme(name, self.components)
         return self._schemes[name]
 
-    def prepare_ahead(self, tasks: Sequence[Task]) -> dict[tuple[str, str], float]:
+    def prepare_ahead(self, tasks: Sequence[Task]) -> dict[tuple[str, str], Ahead]:
         """Prepare, per semantic scheme, every image of ``tasks`` not in the cache in one
         batch (:meth:`SemanticScheme.prepare_many`: one segmentation pass, the captions of
         all blocks of all images in one ``generate``), and cache the results. A baseline
@@ -196,7 +200,8 @@ class Worker:
         there, so a resumed run does not caption again). Baselines prepare in
         :meth:`process` (nothing to batch).
 
-        :returns: seconds per (image_id, scheme) prepared here (each image's share).
+        :returns: per (image_id, scheme) of ``tasks``: the prepared result, and the seconds
+            its prepare took here (each image's share of the batch) or ``None`` if cached.
         """
         needed: dict[str, dict[str, Task]] = {}
         for task in tasks:
@@ -205,7 +210,7 @@ class Worker:
             for semantic in (scheme, getattr(budget, "reference", None)):
                 if hasattr(semantic, "prepare_many"):
                     needed.setdefault(semantic.name, {}).setdefault(task.image_id, task)
-        seconds: dict[tuple[str, str], float] = {}
+        ahead: dict[tuple[str, str], Ahead] = {}
         for name, firsts in needed.items():
             scheme = self.scheme(name)
             todo = []
@@ -215,6 +220,7 @@ class Worker:
                     todo.append(task)
                 else:
                     scheme.remember(cached)
+                    ahead[(task.image_id, name)] = (cached, None)
             if not todo:
                 continue
             started = time.perf_counter()
@@ -222,8 +228,8 @@ class Worker:
             share = (time.perf_counter() - started) / len(todo)
             for task, item in zip(todo, prepared, strict=True):
                 self.cache.put(name, task.image, item, task.image_id, share)
-                seconds[(task.image_id, name)] = share
-        return seconds
+                ahead[(task.image_id, name)] = (item, share)
+        return ahead
 
     def process_many(self, tasks: Sequence[Task]) -> list[TaskResult]:
         """:meth:`prepare_ahead` for all of ``tasks``, then each task (a Ray actor's unit)."""
@@ -231,14 +237,16 @@ class Worker:
         return [self.process(task, prepared) for task in tasks]
 
     def process(
-        self, task: Task, prepared_ahead: dict[tuple[str, str], float] | None = None
+        self, task: Task, prepared_ahead: dict[tuple[str, str], Ahead] | None = None
     ) -> TaskResult:
-        """One (image, scheme): prepare (or take it from the cache), then every missing
-        (SNR, seed) pair. ``prepared_ahead``: what :meth:`prepare_ahead` returned, so the
-        task reports the prepare it caused."""
+        """One (image, scheme): prepare (or take it from ``prepared_ahead``, what
+        :meth:`prepare_ahead` returned, or the cache), then every missing (SNR, seed) pair."""
         scheme = self.scheme(task.scheme)
-        prepared = self.cache.get(task.scheme, task.image)
-        prepare_seconds = (prepared_ahead or {}).pop((task.image_id, task.scheme), None)
+        ahead = (prepared_ahead or {}).pop((task.image_id, task.scheme), None)
+        if ahead is not None:
+            prepared, prepare_seconds = ahead
+        else:
+            prepared, prepare_seconds = self.cache.get(task.scheme, task.image), None
         if prepared is None:
             started = time.perf_counter()
             prepared = scheme.prepare(task.image)

@@ -13,9 +13,7 @@ They differ only in their parts, so one class serves all three:
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +21,7 @@ import torch
 from PIL import Image
 
 from multisc.channel import ChannelSpec, DigitalLink
+from multisc.imaging import Remembered
 from multisc.receiver.correction import Corrector
 from multisc.receiver.fusion import fuse_texts
 from multisc.receiver.generation import ImageGenerator
@@ -35,10 +34,6 @@ from multisc.schemes.base import (
 from multisc.schemes.slices import SliceLink, SlicePayload
 from multisc.transmitter.blocks import split_blocks
 from multisc.transmitter.segmentation import Segmenter
-
-
-def _content_key(reference: Image.Image) -> str:
-    return hashlib.sha256(reference.tobytes() + repr(reference.size).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -101,8 +96,7 @@ class SemanticScheme:
         self.slice_link = slice_link
         self.rows, self.cols = int(rows), int(cols)
         self.positions = bool(positions)
-        self._recent: OrderedDict[str, SemanticPrepared] = OrderedDict()
-        self._remember = self.REMEMBER
+        self._recent: Remembered[SemanticPrepared] = Remembered(self.REMEMBER)
 
     #: prepares remembered per scheme instance (the budget "same as multisc" asks for the
     #: image the multisc scheme itself just prepared, or is about to); grows to the
@@ -120,29 +114,11 @@ class SemanticScheme:
         captioner's ``batch_size``). The same results as one by one; ``timings`` are each
         image's share of the batch's seconds."""
         references = [working_image(image) for image in images]
-        keys = [_content_key(reference) for reference in references]
-        self._remember = max(self._remember, len(keys))
-        todo = {key: r for key, r in zip(keys, references, strict=True) if key not in self._recent}
-        if todo:
-            for key, prepared in zip(todo, self._prepare(list(todo.values())), strict=True):
-                self._recent[key] = prepared
-        out = []
-        for key in keys:
-            self._recent.move_to_end(key)
-            out.append(self._recent[key])
-        self._forget()
-        return out
+        return self._recent.get_many(references, self._prepare)
 
     def remember(self, prepared: SemanticPrepared) -> None:
         """Take ``prepared`` (e.g. from a disk cache) as this scheme's prepare of its image."""
-        key = _content_key(prepared.reference)
-        self._recent[key] = prepared
-        self._recent.move_to_end(key)
-        self._forget()
-
-    def _forget(self) -> None:
-        while len(self._recent) > self._remember:
-            self._recent.popitem(last=False)
+        self._recent.put(prepared.reference, prepared)
 
     def _prepare(self, references: list[Image.Image]) -> list[SemanticPrepared]:
         n = len(references)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ from scipy import ndimage
 
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError, ModelNotAvailableError
-from multisc.imaging import to_rgb
+from multisc.imaging import Remembered, to_rgb
 from multisc.models import default_dtype, offline, torch_hub_checkpoint
 
 #: The 21 PASCAL VOC labels of torchvision's COCO_WITH_VOC_LABELS_V1 weights.
@@ -137,8 +135,7 @@ class Segmenter:
         self.model = model.to(self.device, self.dtype).eval()
         self.resize = int(resize)
         self.batch_size = int(batch_size)
-        self._recent: OrderedDict[str, Segmentation] = OrderedDict()
-        self._remember = self.REMEMBER
+        self._recent: Remembered[Segmentation] = Remembered(self.REMEMBER)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(3, 1, 1)
 
@@ -198,26 +195,13 @@ class Segmenter:
         this segmenter (multisc and single_text) segment an image once.
         """
         rgb = [to_rgb(image) for image in images]
-        keys = [_pixels_key(image) for image in rgb]
-        self._remember = max(self._remember, len(keys))
-        todo = [i for i, key in enumerate(keys) if key not in self._recent]
-        todo = list({keys[i]: i for i in todo}.values())  # the same image twice: once
-        maps = self.class_maps([rgb[i] for i in todo])
-        for i, classes in zip(todo, maps, strict=True):
-            self._recent[keys[i]] = main_object(rgb[i], classes)
-        out = []
-        for key in keys:
-            self._recent.move_to_end(key)
-            out.append(self._recent[key])
-        while len(self._recent) > self._remember:
-            self._recent.popitem(last=False)
-        return out
-
-
-def _pixels_key(image: Image.Image) -> str:
-    digest = hashlib.sha256(image.tobytes())
-    digest.update(repr((image.size, image.mode)).encode())
-    return digest.hexdigest()
+        return self._recent.get_many(
+            rgb,
+            lambda todo: [
+                main_object(image, classes)
+                for image, classes in zip(todo, self.class_maps(todo), strict=True)
+            ],
+        )
 
 
 def main_object(image: Image.Image, classes: np.ndarray) -> Segmentation:
