@@ -292,6 +292,9 @@ def run(
     prepare_batch: int | None = typer.Option(
         None, "--prepare-batch", help="Images whose segmentation and captions run as one batch."
     ),
+    no_download: bool = typer.Option(
+        False, "--no-download", help="Skip schemes whose weights are missing, even with network."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run (or resume) an SNR sweep and write its report. With no arguments: the paper's
@@ -318,6 +321,7 @@ def run(
         ray_address=address,
         device=device,
         prepare_batch=prepare_batch,
+        download=False if no_download else None,
     )
     summary = run_sweep(config, err)
     payload = {
@@ -460,7 +464,7 @@ def jscc_eval(
     out.print(table)
 
 
-models_app = typer.Typer(help="Pretrained components: list, pull, make tiny ones.")
+models_app = typer.Typer(help="Pretrained components: list, pull, doctor, make stand-ins.")
 app.add_typer(models_app, name="models")
 
 
@@ -475,9 +479,9 @@ def models_list(
     rows = [
         {
             "name": item.name,
-            "source": registry.source(item.name, models)
-            if item.marker or models is None
-            else item.repo_id,
+            "source": str(registry.torch_hub_checkpoint(item.repo_id))
+            if item.torch_hub and (models is None or item.name != "segmenter")
+            else registry.source(item.name, models),
             "available": registry.is_available(item.name, models),
             "purpose": item.purpose,
         }
@@ -495,9 +499,7 @@ def models_list(
     out.print(table)
     missing = [row["name"] for row in rows if not row["available"]]
     if missing:
-        err.print(
-            f"missing: {', '.join(missing)} — `multisc models pull` on a machine with network"
-        )
+        err.print(f"missing: {', '.join(missing)} — `multisc models doctor` says what to run")
 
 
 @models_app.command("pull")
@@ -505,33 +507,72 @@ def models_pull(
     names: list[str] = typer.Argument(None, help="Components to download (default: all)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Download components into the Hugging Face / torch hub caches (needs network)."""
+    """Download components into the Hugging Face / torch hub caches (needs network): only
+    the files each one loads, the total size said first."""
     from multisc import models as registry
 
     chosen = names or list(registry.REGISTRY)
     for name in chosen:
         registry.entry(name)  # unknown names fail before any download
-    done = {}
-    for name in chosen:
-        err.print(f"pulling {name} ({registry.entry(name).repo_id})")
-        done[name] = registry.pull(name)
-    _emit(done, as_json, "pulled")
+    _emit(registry.pull_many(chosen, lambda line: err.print(line)), as_json, "pulled")
 
 
-@models_app.command("make-random")
-def models_make_random(
-    directory: Path = typer.Argument(..., help="Where to write the component set."),
-    size: str = typer.Option("full", "--size", help="full (published architectures) or tiny."),
-    seed: int = typer.Option(0, help="Seed of the random weights."),
+@models_app.command("doctor")
+def models_doctor(
+    models: Path | None = typer.Option(None, "--models", help="Directory overriding every id."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Random weights at the real architectures' sizes, so that `multisc run --models DIR`
-    costs what a real run costs (full: about 3.2 B parameters, 6.5 GB in fp16)."""
-    from multisc.testing import FULL_BUILDERS, TINY_BUILDERS
+    """Per component: which of its files are present, missing or partial (truncated, or an
+    interrupted download) in the cache or --models DIR, and what to run."""
+    from multisc import models as registry
 
-    builders = {"full": FULL_BUILDERS, "tiny": TINY_BUILDERS}.get(size)
-    if builders is None:
-        raise InvalidInputError(f"unknown size {size!r}: choose one of full, tiny")
+    rows = []
+    for item in registry.REGISTRY.values():
+        files = registry.file_status(item.name, models)
+        available = registry.is_available(item.name, models)
+        partial = [f for f, s in files.items() if s == "partial"]
+        in_dir = models is not None and (not item.torch_hub or item.name == "segmenter")
+        if available and not partial:
+            action = None
+        elif in_dir:
+            action = f"put it in {models / item.name} (e.g. multisc models make-tiny {models} "
+            action += f"--only {item.name})"
+        else:
+            action = f"multisc models pull {item.name}"
+        rows.append(
+            {
+                "name": item.name,
+                "repo_id": item.repo_id,
+                "available": available,
+                "files": files,
+                "action": action,
+            }
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title="multisc models doctor" + (f" (--models {models})" if models else ""))
+    for column in ("name", "files", "to do"):
+        table.add_column(column)
+    colour = {"present": "green", "missing": "red", "partial": "yellow"}
+    for row in rows:
+        files = "\n".join(f"[{colour[s]}]{s:8}[/] {f}" for f, s in row["files"].items())
+        table.add_row(row["name"], files, row["action"] or "[green]nothing[/]")
+    out.print(table)
+
+
+ONLY_OPTION = typer.Option(
+    None, "--only", help="Write only these components (repeat the option for several)."
+)
+
+
+def _write_stand_ins(directory: Path, builders: dict, only: list[str] | None, seed: int, label):
+    from multisc.errors import choices_error
+
+    chosen = only or list(builders)
+    for name in chosen:
+        if name not in builders:
+            raise choices_error("component", name, tuple(builders))
     written = {}
     with Progress(
         TextColumn("{task.description}"),
@@ -540,17 +581,37 @@ def models_make_random(
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task("random models", total=len(builders))
-        for name, build in builders.items():
-            progress.update(task, description=f"{size} {name}")
-            written[name] = str(build(directory / name, seed=seed))
+        task = progress.add_task("random models", total=len(chosen))
+        for name in chosen:
+            progress.update(task, description=f"{label} {name}")
+            written[name] = str(builders[name](directory / name, seed=seed))
             progress.advance(task)
+    return written
+
+
+@models_app.command("make-random")
+def models_make_random(
+    directory: Path = typer.Argument(..., help="Where to write the component set."),
+    size: str = typer.Option("full", "--size", help="full (published architectures) or tiny."),
+    only: list[str] = ONLY_OPTION,
+    seed: int = typer.Option(0, help="Seed of the random weights."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Random weights at the real architectures (the recorded configs, key by key), so that
+    `multisc run --models DIR` costs what a real run costs (full: about 3.3 B parameters)."""
+    from multisc.testing import FULL_BUILDERS, TINY_BUILDERS
+
+    builders = {"full": FULL_BUILDERS, "tiny": TINY_BUILDERS}.get(size)
+    if builders is None:
+        raise InvalidInputError(f"unknown size {size!r}: choose one of full, tiny")
+    written = _write_stand_ins(directory, builders, only, seed, size)
     _emit(written, as_json, f"{size} random components in {directory}")
 
 
 @models_app.command("make-tiny")
 def models_make_tiny(
     directory: Path = typer.Argument(..., help="Where to write the tiny component set."),
+    only: list[str] = ONLY_OPTION,
     seed: int = typer.Option(0, help="Seed of the random weights."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -558,15 +619,7 @@ def models_make_tiny(
     with --models DIR; their outputs mean nothing)."""
     from multisc.testing import TINY_BUILDERS
 
-    written = {}
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), console=err, transient=True
-    ) as progress:
-        task = progress.add_task("tiny models", total=len(TINY_BUILDERS))
-        for name, build in TINY_BUILDERS.items():
-            progress.update(task, description=f"tiny {name}")
-            written[name] = str(build(directory / name, seed=seed))
-            progress.advance(task)
+    written = _write_stand_ins(directory, TINY_BUILDERS, only, seed, "tiny")
     _emit(written, as_json, f"tiny components in {directory}")
 
 

@@ -41,3 +41,9 @@ class DecodeFailure(MultiscError):
 
 class BudgetTooSmallError(MultiscError, ValueError):
     """Even the lowest quality of a codec does not fit the bit budget."""
+
+
+class ModelFileError(ModelNotAvailableError):
+    """A component's file is missing from its repository or directory, truncated, or not
+    what it should be (a ``.bin`` that is not a state dict, a processor that does not match
+    its model)."""

@@ -97,20 +97,51 @@ BART_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
 def _llava_processor(image_size: int, patch_size: int, vocab_size: int | None = None):
-    """A LLaVA processor: offline Qwen2 tokenizer, SigLIP image processor, chat template."""
+    """A LLaVA processor: offline Qwen2 tokenizer, SigLIP image processor, chat template.
+
+    With ``vocab_size`` (the full-size stand-in), the byte-level vocabulary is padded to the
+    real one's first special id so that the specials get the real ids (``<|endoftext|>``
+    151643, ``<|im_start|>`` 151644, ``<|im_end|>`` 151645, ``<image>`` 151646).
+    """
     from transformers import LlavaProcessor, Qwen2Tokenizer, SiglipImageProcessor
 
-    vocab, merges = _train_bpe(300, QWEN_SPECIALS)
-    tokenizer = Qwen2Tokenizer(vocab=_pad_vocab(vocab, vocab_size), merges=merges)
+    if vocab_size is None:
+        vocab, merges = _train_bpe(300, QWEN_SPECIALS)
+    else:
+        vocab, merges = _train_bpe(300, [])
+        vocab = _pad_vocab(vocab, vocab_size)
+        for token in QWEN_SPECIALS:
+            vocab[token] = len(vocab)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges)
     tokenizer.add_special_tokens({"additional_special_tokens": QWEN_SPECIALS[1:]})
+    processor_config = hub_config("captioner", "processor_config.json")
     return LlavaProcessor(
         image_processor=SiglipImageProcessor(size={"height": image_size, "width": image_size}),
         tokenizer=tokenizer,
         patch_size=patch_size,
-        vision_feature_select_strategy="full",
+        vision_feature_select_strategy=processor_config["vision_feature_select_strategy"],
         chat_template=LLAVA_CHAT_TEMPLATE,
-        num_additional_image_tokens=0,
+        num_additional_image_tokens=processor_config["num_additional_image_tokens"],
     )
+
+
+def hub_config(name: str, file: str = "config.json") -> dict:
+    """A recorded config of component ``name``'s real repo, without the keys that only
+    describe the file (``architectures``, ``_name_or_path``, ``torch_dtype``...)."""
+    from multisc.models import manifest
+
+    return _strip(manifest(name)["configs"][file])
+
+
+_META_KEYS = ("architectures", "_name_or_path", "torch_dtype", "model_type", "_class_name")
+
+
+def _strip(config: dict) -> dict:
+    return {
+        k: _strip(v) if isinstance(v, dict) else v
+        for k, v in config.items()
+        if k not in _META_KEYS and not k.startswith("_")
+    }
 
 
 def _bart_tokenizer(corpus: list[str] | None = None, vocab_size: int | None = None):
@@ -191,8 +222,10 @@ LLAVA_CHAT_TEMPLATE = (
 
 
 def save_tiny_llava(directory: str | Path, seed: int = 0) -> Path:
-    """A tiny LLaVA: SigLIP vision tower + Qwen2 language model, with its processor
-    (Qwen2 tokenizer, SigLIP image processor, the chat template)."""
+    """A tiny LLaVA with the real repo's structure at tiny sizes: SigLIP vision tower
+    without its pooling head, last-layer features, all of them ("full"); a Qwen1.5 language
+    model (as many KV heads as heads); its processor (Qwen2 tokenizer, SigLIP image
+    processor, the chat template) and generation config (end token ``<|im_end|>``)."""
     from transformers import (
         LlavaConfig,
         LlavaForConditionalGeneration,
@@ -200,6 +233,7 @@ def save_tiny_llava(directory: str | Path, seed: int = 0) -> Path:
         SiglipVisionConfig,
     )
 
+    real = hub_config("captioner")
     processor = _llava_processor(image_size=32, patch_size=8)
     tokenizer = processor.tokenizer
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
@@ -210,6 +244,8 @@ def save_tiny_llava(directory: str | Path, seed: int = 0) -> Path:
         intermediate_size=37,
         num_hidden_layers=2,
         num_attention_heads=4,
+        vision_use_head=real["vision_config"]["vision_use_head"],
+        hidden_act=real["vision_config"]["hidden_act"],
     )
     text = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -217,30 +253,39 @@ def save_tiny_llava(directory: str | Path, seed: int = 0) -> Path:
         intermediate_size=37,
         num_hidden_layers=2,
         num_attention_heads=4,
-        num_key_value_heads=2,
+        num_key_value_heads=4,  # Qwen1.5: multi-head attention, KV heads = heads
         max_position_embeddings=256,
         initializer_range=INIT_RANGE,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=real["text_config"]["tie_word_embeddings"],
     )
     config = LlavaConfig(
         vision_config=vision,
         text_config=text,
         image_token_index=image_token_id,
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-        projector_hidden_act="gelu",
+        vision_feature_select_strategy=real["vision_feature_select_strategy"],
+        vision_feature_layer=real["vision_feature_layer"],
+        projector_hidden_act=real["projector_hidden_act"],
         initializer_range=INIT_RANGE,
     )
     _seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = text.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    _llava_generation_config(model, text)
     directory = Path(directory)
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory
+
+
+def _llava_generation_config(model, text) -> None:
+    """The repo's generation_config.json: only bos/eos (the chat end token)."""
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(
+        bos_token_id=text.bos_token_id, eos_token_id=text.eos_token_id
+    )
 
 
 def save_tiny_blip(directory: str | Path, seed: int = 0, vocab_size: int | None = None) -> Path:
@@ -302,7 +347,10 @@ def save_tiny_blip(directory: str | Path, seed: int = 0, vocab_size: int | None 
 
 
 def save_tiny_bart(directory: str | Path, seed: int = 0) -> Path:
-    """A tiny BART seq2seq (the corrector's class) with a byte-level BPE tokenizer."""
+    """A tiny BART seq2seq (the corrector's class) with a byte-level BPE tokenizer, in the
+    real repo's layout: its search settings (``no_repeat_ngram_size`` 3, ``num_beams`` 4,
+    ``early_stopping``, ``forced_bos_token_id``) in ``config.json`` and no
+    ``generation_config.json``, so tests meet what users of the real corrector meet."""
     from transformers import BartConfig, BartForConditionalGeneration
 
     tokenizer = _bart_tokenizer()
@@ -328,7 +376,28 @@ def save_tiny_bart(directory: str | Path, seed: int = 0) -> Path:
     directory = Path(directory)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    as_real_corrector_layout(directory)
     return directory
+
+
+#: Search settings that the real corrector repo keeps in config.json (recorded manifest).
+CORRECTOR_SEARCH_KEYS = ("early_stopping", "no_repeat_ngram_size", "num_beams")
+CORRECTOR_TOKEN_KEYS = ("forced_bos_token_id", "forced_eos_token_id", "decoder_start_token_id")
+
+
+def as_real_corrector_layout(directory: str | Path) -> None:
+    """Rewrite a saved BART into the corrector repo's layout: the repo's generation settings
+    in ``config.json`` (token ids mapped through this model's own ids, which follow BART's
+    ``<s>``=0, ``<pad>``=1, ``</s>``=2 order), and no ``generation_config.json``."""
+    import json
+
+    directory = Path(directory)
+    real = hub_config("corrector")
+    config = json.loads((directory / "config.json").read_text())
+    for key in (*CORRECTOR_SEARCH_KEYS, *CORRECTOR_TOKEN_KEYS):
+        config[key] = real[key]
+    (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    (directory / "generation_config.json").unlink(missing_ok=True)
 
 
 #: Width of the tiny UNet's blocks and of its text and image-prompt tokens.
@@ -574,120 +643,78 @@ def tiny_bart_for(texts: list[str], seed: int = 0, d_model: int = 64):
 # tables have the real vocabulary sizes, so the work is the same).
 
 
-def _save_fp16(model, directory: Path) -> None:
-    model.to(torch.float16).save_pretrained(directory)
+def _save_fp16(model, directory: Path, dtype: torch.dtype = torch.float16) -> None:
+    model.to(dtype).save_pretrained(directory)
 
 
 def save_full_stable_diffusion(directory: str | Path, seed: int = 0) -> Path:
-    """SD 1.5 at its published config (stable-diffusion-v1-5 model_index / unet / vae /
-    text_encoder config.json): UNet 320-640-1280-1280, 2 layers per block, cross-attention
-    768, 8 heads (860 M parameters); VAE 128-256-512-512; CLIP ViT-L/14 text encoder
-    (12 layers, width 768); PNDM scheduler with SD's betas."""
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        UNet2DConditionModel,
-    )
+    """SD 1.5 at its recorded configs (``generator`` manifest: unet / vae / text_encoder /
+    scheduler), key by key: UNet 320-640-1280-1280, cross-attention 768 (860 M
+    parameters); VAE 128-256-512-512; CLIP ViT-L/14 text encoder; PNDM with SD's betas."""
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     _seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=64,
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280),
-        attention_head_dim=8,
-        cross_attention_dim=768,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        layers_per_block=2,
-        sample_size=512,
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-    )
+    unet = UNet2DConditionModel(**hub_config("generator", "unet/config.json"))
+    vae = AutoencoderKL(**hub_config("generator", "vae/config.json"))
     tokenizer = _clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            hidden_act="quick_gelu",
+            **hub_config("generator", "text_encoder/config.json"),
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
     )
-    scheduler = PNDMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        skip_prk_steps=True,
-        steps_offset=1,
-        set_alpha_to_one=False,
-    )
+    scheduler = PNDMScheduler(**hub_config("generator", "scheduler/scheduler_config.json"))
     return _save_sd_pipeline(
         directory, unet.half(), vae.half(), text_encoder.half(), tokenizer, scheduler
     )
 
 
 def save_full_ip_adapter(directory: str | Path, seed: int = 0) -> Path:
-    """h94/IP-Adapter's SD 1.5 adapter: the OpenCLIP ViT-H/14 image encoder (32 layers,
-    width 1280, projection 1024; models/image_encoder/config.json) and
-    ip-adapter_sd15.safetensors (image_proj 1024 -> 4 x 768 tokens; to_k_ip / to_v_ip
+    """h94/IP-Adapter's SD 1.5 adapter at its recorded config: the OpenCLIP ViT-H/14 image
+    encoder (``models/image_encoder/config.json``: 32 layers, width 1280, projection 1024)
+    and ip-adapter_sd15.safetensors (image_proj 1024 -> 4 x 768 tokens; to_k_ip / to_v_ip
     for each of SD 1.5's 16 cross-attention layers)."""
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+    from multisc.models import manifest
+
     _seed(seed)
     encoder = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=1280,
-            intermediate_size=5120,
-            num_hidden_layers=32,
-            num_attention_heads=16,
-            patch_size=14,
-            image_size=224,
-            projection_dim=1024,
-            hidden_act="gelu",
-        )
+        CLIPVisionConfig(**hub_config("ip_adapter", "models/image_encoder/config.json"))
     )
     directory = Path(directory)
     _save_fp16(encoder, directory / "models" / "image_encoder")
-    unet = UNet2DConditionModel(
-        block_out_channels=(320, 640, 1280, 1280),
-        cross_attention_dim=768,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    adapter = manifest("ip_adapter")["adapter"]
+    width, tokens, embed = (
+        adapter["cross_attention_dim"],
+        adapter["tokens"],
+        adapter["image_embed_dim"],
     )
+    unet = UNet2DConditionModel(**hub_config("generator", "unet/config.json"))
     weights = {
-        "image_proj.proj.weight": torch.randn(768 * 4, 1024) * 0.02,
-        "image_proj.proj.bias": torch.zeros(768 * 4),
-        "image_proj.norm.weight": torch.ones(768),
-        "image_proj.norm.bias": torch.zeros(768),
+        "image_proj.proj.weight": torch.randn(width * tokens, embed) * 0.02,
+        "image_proj.proj.bias": torch.zeros(width * tokens),
+        "image_proj.norm.weight": torch.ones(width),
+        "image_proj.norm.bias": torch.zeros(width),
     }
+    channels = unet.config.block_out_channels
     index = 1
     for name in unet.attn_processors:
         if name.endswith("attn1.processor"):
             continue
         if name.startswith("mid_block"):
-            hidden = 1280
+            hidden = channels[-1]
         elif name.startswith("up_blocks"):
-            hidden = (1280, 1280, 640, 320)[int(name[len("up_blocks.")])]
+            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
         else:
-            hidden = (320, 640, 1280, 1280)[int(name[len("down_blocks.")])]
+            hidden = channels[int(name[len("down_blocks.")])]
         for key in ("to_k_ip", "to_v_ip"):
-            weights[f"ip_adapter.{index}.{key}.weight"] = torch.randn(hidden, 768) * 0.02
+            weights[f"ip_adapter.{index}.{key}.weight"] = torch.randn(hidden, width) * 0.02
         index += 2
     save_file(
         {k: v.half().contiguous() for k, v in weights.items()},
@@ -696,102 +723,86 @@ def save_full_ip_adapter(directory: str | Path, seed: int = 0) -> Path:
     return directory
 
 
-def save_full_llava(directory: str | Path, seed: int = 0) -> Path:
-    """llava-interleave-qwen-0.5b-hf's architecture: SigLIP so400m/14 at 384 px (27 layers,
-    width 1152; 729 image tokens) and a Qwen2 0.5B language model (24 layers, width 896,
-    14 heads, 2 KV heads, vocabulary 151,646), multimodal projector 1152 -> 896."""
-    from transformers import (
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        Qwen2Config,
-        SiglipVisionConfig,
+def full_llava_config():
+    """``LlavaConfig`` of llava-interleave-qwen-0.5b-hf from its recorded config.json."""
+    from transformers import LlavaConfig, Qwen2Config, SiglipVisionConfig
+
+    real = hub_config("captioner")
+    return LlavaConfig(
+        vision_config=SiglipVisionConfig(**real["vision_config"]),
+        text_config=Qwen2Config(**real["text_config"]),
+        **{k: v for k, v in real.items() if k not in ("vision_config", "text_config")},
     )
 
-    processor = _llava_processor(image_size=384, patch_size=14, vocab_size=151646)
+
+def save_full_llava(directory: str | Path, seed: int = 0) -> Path:
+    """llava-interleave-qwen-0.5b-hf at its recorded ``config.json``, key by key: SigLIP
+    so400m/14 at 384 px cut to 26 layers without its pooling head (729 image tokens, all of
+    them: "full"); Qwen1.5-0.5B-Chat (24 layers, width 1024, 16 heads, 16 KV heads,
+    intermediate 2816, vocabulary 152,000, tied embeddings); image token 151646; saved in
+    bf16 like the checkpoint. The tokenizer is the offline one, padded so that its special
+    tokens have the real ids."""
+    from transformers import LlavaForConditionalGeneration
+
+    config = full_llava_config()
+    vision, text = config.vision_config, config.text_config
+    processor = _llava_processor(
+        image_size=vision.image_size, patch_size=vision.patch_size, vocab_size=text.bos_token_id
+    )
     tokenizer = processor.tokenizer
-    vision = SiglipVisionConfig(
-        hidden_size=1152,
-        intermediate_size=4304,
-        num_hidden_layers=27,
-        num_attention_heads=16,
-        patch_size=14,
-        image_size=384,
-    )
-    text = Qwen2Config(
-        vocab_size=151646,
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        max_position_embeddings=32768,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-    )
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|im_end|>", "<image>")]
+    if ids != [text.bos_token_id, text.eos_token_id, config.image_token_index]:
+        raise AssertionError(f"stand-in tokenizer ids {ids} differ from the real ones")
+    text.pad_token_id = tokenizer.pad_token_id
     _seed(seed)
     model = LlavaForConditionalGeneration(config)
-    # random weights never emit the end token: bound captions to the paper's length
-    model.generation_config.eos_token_id = text.eos_token_id
+    _llava_generation_config(model, text)
     directory = Path(directory)
-    _save_fp16(model, directory)
+    _save_fp16(model, directory, torch.bfloat16)
     processor.save_pretrained(directory)
     return directory
 
 
 def save_full_bart(directory: str | Path, seed: int = 0) -> Path:
-    """BART-base (the corrector's architecture): 6+6 layers, width 768, vocabulary 50,265."""
+    """The corrector at its recorded ``config.json`` (BART-base: 6+6 layers, width 768,
+    vocabulary 50,265), with the repo's search settings in it and no generation config."""
     from transformers import BartConfig, BartForConditionalGeneration
 
-    tokenizer = _bart_tokenizer(vocab_size=50265)
-    config = BartConfig(
-        vocab_size=50265,
-        d_model=768,
-        encoder_layers=6,
-        decoder_layers=6,
-        encoder_attention_heads=12,
-        decoder_attention_heads=12,
-        encoder_ffn_dim=3072,
-        decoder_ffn_dim=3072,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-    )
+    real = hub_config("corrector")
+    tokenizer = _bart_tokenizer(vocab_size=real["vocab_size"])
+    architecture = {
+        k: v for k, v in real.items() if k not in (*CORRECTOR_SEARCH_KEYS, *CORRECTOR_TOKEN_KEYS)
+    }
+    config = BartConfig(**architecture, decoder_start_token_id=real["decoder_start_token_id"])
     _seed(seed)
     directory = Path(directory)
     _save_fp16(BartForConditionalGeneration(config), directory)
     tokenizer.save_pretrained(directory)
+    as_real_corrector_layout(directory)
     return directory
 
 
 def save_full_blip(directory: str | Path, seed: int = 0) -> Path:
-    """BLIP-base captioning: ViT-B/16 at 384 px and a BERT-base text decoder (BlipConfig
-    defaults, the blip-image-captioning-base sizes)."""
-    from transformers import BlipConfig, BlipForConditionalGeneration
+    """BLIP-base captioning at its recorded sizes: ViT-B/16 at 384 px and a BERT-base text
+    decoder, vocabulary 30,524."""
+    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessor
 
+    real = hub_config("vlm_captioner")
+    vocab_size = real["text_config"]["vocab_size"]
     directory = Path(directory)
-    save_tiny_blip(directory, seed, vocab_size=30524)  # processor and tokenizer layout
-    from transformers import BlipImageProcessor
-
-    BlipImageProcessor(size={"height": 384, "width": 384}).save_pretrained(directory)
+    save_tiny_blip(directory, seed, vocab_size=vocab_size)  # processor and tokenizer layout
+    side = real["vision_config"]["image_size"]
+    BlipImageProcessor(size={"height": side, "width": side}).save_pretrained(directory)
     tiny = BlipConfig.from_pretrained(directory)
     config = BlipConfig(
         text_config={
-            "vocab_size": 30524,
+            **real["text_config"],
             "bos_token_id": tiny.text_config.bos_token_id,
             "sep_token_id": tiny.text_config.sep_token_id,
             "pad_token_id": tiny.text_config.pad_token_id,
             "eos_token_id": tiny.text_config.eos_token_id,
         },
-        vision_config={"image_size": 384, "patch_size": 16},
+        vision_config=real["vision_config"],
     )
     _seed(seed)
     _save_fp16(BlipForConditionalGeneration(config), directory)
@@ -799,14 +810,17 @@ def save_full_blip(directory: str | Path, seed: int = 0) -> Path:
 
 
 def save_full_clip(directory: str | Path, seed: int = 0) -> Path:
-    """CLIP ViT-B/32 (CLIPConfig defaults: openai/clip-vit-base-patch32's sizes)."""
+    """CLIP ViT-B/32 at its recorded config (text 512 wide, vision 768 wide, patch 32,
+    projection 512)."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
+    real = hub_config("clip")
     _seed(seed)
     directory = Path(directory)
-    _save_fp16(CLIPModel(CLIPConfig()), directory)
+    _save_fp16(CLIPModel(CLIPConfig(**real)), directory)
+    side = hub_config("clip", "preprocessor_config.json")["crop_size"]
     CLIPImageProcessor(
-        size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}
+        size={"shortest_edge": side}, crop_size={"height": side, "width": side}
     ).save_pretrained(directory)
     return directory
 

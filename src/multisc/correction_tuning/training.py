@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from multisc.correction_tuning.pairs import Pair
+from multisc.decoding import state_settings
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError
 from multisc.models import load_pretrained
@@ -187,6 +188,9 @@ def _save(model, tokenizer, optimiser, step: int, out: Path) -> None:
     # Model first, state last: a kill in between leaves a state that points at weights at
     # least as new, so a resumed run repeats at most checkpoint_every steps.
     out.mkdir(parents=True, exist_ok=True)
+    # the base repo's search settings (BART corrector: no_repeat_ngram_size 3, num_beams 4)
+    # are not passed on: the saved model states plain greedy decoding
+    state_settings(model)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     tmp = out / (STATE_FILE + ".tmp")

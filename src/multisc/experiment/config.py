@@ -68,6 +68,8 @@ class RunConfig(BaseModel):
     #: images whose prepares (segmentation, captions) run as one batch; a speed setting
     #: (batched and one-by-one prepares give the same results)
     prepare_batch: int = Field(4, ge=1)
+    #: download missing components (with network); without network they are skipped
+    download: bool = True
     budget_fallback: str = "1/24"
     options: OptionsConfig = Field(default_factory=OptionsConfig)  # type: ignore[valid-type]
     jscc: JsccConfig = Field(default_factory=JsccConfig)
@@ -98,7 +100,7 @@ class RunConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         """What decides the numbers: everything but where and how it runs."""
         return self.model_dump(
-            exclude={"out", "executor", "ray_address", "device", "prepare_batch"}
+            exclude={"out", "executor", "ray_address", "device", "prepare_batch", "download"}
         )
 
     def digest(self) -> str:

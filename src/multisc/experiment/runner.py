@@ -326,14 +326,38 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-def missing_components(scheme: str, config: RunConfig) -> list[str]:
-    from multisc.models import is_available
-
+def needed_components(scheme: str, config: RunConfig) -> list[str]:
+    """The pretrained components ``scheme`` loads with ``config``'s options."""
     needed = list(REQUIRED[scheme])
     corrector = config.options.vlm_corrector if scheme == "vlm_csc" else config.options.corrector
     if scheme in ("multisc", "single_text", "vlm_csc") and corrector == "bart":
         needed.append("corrector")
-    return [name for name in needed if not is_available(name, config.models)]
+    return needed
+
+
+def missing_components(scheme: str, config: RunConfig) -> list[str]:
+    from multisc.models import is_available
+
+    return [n for n in needed_components(scheme, config) if not is_available(n, config.models)]
+
+
+#: the metrics' weights (CLIP image cosine, LPIPS' AlexNet), fetched with the schemes'
+METRIC_COMPONENTS = ("clip", "lpips")
+
+
+def download_missing(config: RunConfig, say: Callable[[str], None]) -> list[str]:
+    """On a machine with network (hub reachable, ``HF_HUB_OFFLINE`` unset, ``download`` on,
+    no ``--models DIR``): download every component the chosen schemes and the metrics need
+    that is not here yet, the total size said first. Returns what was downloaded."""
+    from multisc.models import fetchable, is_available, pull_many
+
+    if config.models is not None or not config.download or not fetchable():
+        return []
+    needed = [name for scheme in config.schemes for name in needed_components(scheme, config)]
+    wanted = [n for n in dict.fromkeys([*needed, *METRIC_COMPONENTS]) if not is_available(n)]
+    if wanted:
+        pull_many(wanted, say)
+    return wanted
 
 
 def plan_run(
@@ -344,6 +368,7 @@ def plan_run(
     from multisc.models import entry
 
     plan = Plan(schemes=[])
+    download_missing(config, say)
     for scheme in config.schemes:
         missing = missing_components(scheme, config)
         if missing:

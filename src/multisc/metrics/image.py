@@ -101,15 +101,20 @@ class LPIPS:
 
 def _load_alexnet_features(model: torch.nn.Module) -> None:
     from multisc.errors import ModelNotAvailableError
+    from multisc.models import entry, fetchable_url, file_error, pull, weights_problem
 
     path: Path = torch_hub_checkpoint(ALEXNET_FILE)
+    if not path.is_file() and fetchable_url(entry("lpips").url or ""):
+        pull("lpips")
     if not path.is_file():
         raise ModelNotAvailableError(
             f"LPIPS needs torchvision's AlexNet weights at {path} (file {ALEXNET_FILE}). "
-            'On a machine with network run: python -c "import torchvision; '
-            "torchvision.models.alexnet(weights='IMAGENET1K_V1')\", then copy the file there "
-            "(or set TORCH_HOME)"
+            "Run `multisc models pull lpips` on a machine with network, then copy the file "
+            "there (or set TORCH_HOME)"
         )
+    problem = weights_problem(path)
+    if problem:
+        raise file_error("lpips", path, problem)
     state = torch.load(path, map_location="cpu", weights_only=True)
     features = {
         k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
@@ -143,7 +148,7 @@ class ClipImageCosine:
         self.device = torch.device(device)
         self.dtype = default_dtype(self.device)
         self.model = load_pretrained(
-            "clip", CLIPModel.from_pretrained, models_dir, dtype=self.dtype
+            "clip", CLIPModel.from_pretrained, models_dir, dtype=self.dtype, weights_only=True
         )
         self.model = self.model.to(self.device).eval()
         self.processor = load_pretrained("clip", CLIPImageProcessor.from_pretrained, models_dir)

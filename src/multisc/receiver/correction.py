@@ -8,6 +8,7 @@ from typing import Protocol
 
 import torch
 
+from multisc.decoding import state_settings
 from multisc.errors import choices_error
 from multisc.models import load_model_and_processor
 
@@ -139,6 +140,10 @@ class BartCorrector:
         self.max_length = int(max_length)
         self.num_beams = int(num_beams)
         self.batch_size = int(batch_size)
+        # The corrector repo's config.json carries no_repeat_ngram_size 3, num_beams 4 and
+        # early_stopping, which transformers would apply: a caption that repeats a
+        # three-word phrase would have to change. The settings used are the ones stated here.
+        state_settings(self.model, max_length=self.max_length, num_beams=self.num_beams)
 
     @classmethod
     def from_pretrained(
@@ -176,9 +181,7 @@ class BartCorrector:
                 truncation=True,
                 max_length=self.max_length,
             ).to(self.device)
-            generated = self.model.generate(
-                **batch, max_length=self.max_length, num_beams=self.num_beams, do_sample=False
-            )
+            generated = self.model.generate(**batch, generation_config=self.model.generation_config)
             decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
             for i, text in zip(indices, decoded, strict=True):
                 out[i] = text.strip()

@@ -7,6 +7,7 @@ are the same.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,9 +15,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from multisc.errors import InvalidInputError
+from multisc.decoding import state_settings
+from multisc.errors import InvalidInputError, ModelFileError
 from multisc.imaging import to_rgb
 from multisc.models import load_model_and_processor
+
+logger = logging.getLogger(__name__)
 
 #: The paper's fixed query to LLaVA.
 PAPER_PROMPT = "Relay a brief, clear account of the picture shown."
@@ -35,6 +39,8 @@ class _Captioner(ABC):
         self.processor = processor
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = int(batch_size)
+        # greedy, no repetition rules, whatever the checkpoint's generation config says
+        state_settings(self.model, max_new_tokens=self.max_new_tokens)
 
     @staticmethod
     @abstractmethod
@@ -76,9 +82,7 @@ class _Captioner(ABC):
             chunk_prompts = None if prompts is None else prompts[start : start + self.batch_size]
             inputs = self._inputs(chunk, chunk_prompts).to(self.device)
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-            out = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
-            )
+            out = self.model.generate(**inputs)  # settings: the stated generation_config
             if self._keeps_prompt():
                 out = out[:, inputs["input_ids"].shape[1] :]
             captions += [
@@ -108,6 +112,7 @@ class LlavaCaptioner(_Captioner):
     ) -> None:
         super().__init__(model, processor, max_new_tokens, batch_size)
         self.processor.tokenizer.padding_side = "left"  # decoder-only: pad on the left
+        reconcile_llava_processor(self.model.config, self.processor)
         self.prompt = prompt
 
     @staticmethod
@@ -140,6 +145,73 @@ class LlavaCaptioner(_Captioner):
             raise InvalidInputError(f"{len(images)} images but {len(prompts)} prompts")
         return self._caption(
             images, list(prompts) if prompts is not None else [self.prompt] * len(images)
+        )
+
+
+def _image_side(image_processor) -> tuple[int, int]:
+    """(height, width) the image processor resizes (or crops) every image to."""
+    size = (
+        getattr(image_processor, "crop_size", None)
+        if getattr(image_processor, "do_center_crop", False)
+        else None
+    )
+    size = size or image_processor.size
+    if "height" in size:
+        return int(size["height"]), int(size["width"])
+    side = int(size.get("shortest_edge", 0))
+    return side, side
+
+
+def reconcile_llava_processor(config, processor) -> None:
+    """Make a LLaVA processor insert exactly as many image tokens as the model produces
+    image features, or raise one clear error.
+
+    The processor's ``patch_size`` and ``vision_feature_select_strategy`` come from the
+    repo's ``processor_config.json``, which changes on the Hub independently of
+    ``config.json`` (llava-interleave-qwen's went from "default" to "full"); they are set
+    from ``model.config``, and ``num_additional_image_tokens`` from the vision tower (a
+    CLIP tower adds a CLS token, SigLIP none). Then the tokens the processor inserts for one
+    image must equal the features the vision tower gives for the processor's image size.
+
+    :raises ModelFileError: they differ (e.g. an image processor resizing to 336 px for a
+        384 px vision tower); the message names both values.
+    """
+    vision = config.vision_config
+    wanted = {
+        "patch_size": int(vision.patch_size),
+        "vision_feature_select_strategy": config.vision_feature_select_strategy,
+        "num_additional_image_tokens": 1 if vision.model_type == "clip_vision_model" else 0,
+    }
+    for key, value in wanted.items():
+        found = getattr(processor, key, None)
+        if found is not None and found != value:
+            logger.info(
+                "LLaVA processor %s=%r disagrees with model.config (%r): using the model's",
+                key, found, value,
+            )  # fmt: skip
+        setattr(processor, key, value)
+    strategy_drop = 1 if wanted["vision_feature_select_strategy"] == "default" else 0
+    grid = int(vision.image_size) // wanted["patch_size"]
+    features = grid * grid + wanted["num_additional_image_tokens"] - strategy_drop
+    height, width = _image_side(processor.image_processor)
+    tokens = (height // wanted["patch_size"]) * (width // wanted["patch_size"])
+    tokens += wanted["num_additional_image_tokens"] - strategy_drop
+    if tokens != features:
+        raise ModelFileError(
+            f"component 'captioner': the processor would insert {tokens} image tokens per "
+            f"image (its image processor resizes to {height}x{width}, patch "
+            f"{wanted['patch_size']}) but the model's vision tower gives {features} image "
+            f"features (image_size {vision.image_size} in config.json); the processor and "
+            "model files come from different revisions: run `multisc models pull captioner`"
+        )
+    image_token = getattr(processor, "image_token", None)
+    token_id = processor.tokenizer.convert_tokens_to_ids(image_token) if image_token else None
+    if token_id != config.image_token_index:
+        raise ModelFileError(
+            f"component 'captioner': the processor's image token {image_token!r} has id "
+            f"{token_id}, but model.config.image_token_index is {config.image_token_index}; "
+            "the tokenizer and model files do not belong together: run "
+            "`multisc models pull captioner`"
         )
 
 

@@ -14,7 +14,15 @@ from scipy import ndimage
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.imaging import Remembered, to_rgb
-from multisc.models import default_dtype, offline, torch_hub_checkpoint
+from multisc.models import (
+    default_dtype,
+    entry,
+    fetchable_url,
+    file_error,
+    pull,
+    torch_hub_checkpoint,
+    weights_problem,
+)
 
 #: The 21 PASCAL VOC labels of torchvision's COCO_WITH_VOC_LABELS_V1 weights.
 VOC_CLASSES: tuple[str, ...] = (
@@ -41,7 +49,6 @@ VOC_CLASSES: tuple[str, ...] = (
     "tvmonitor",
 )
 FCN_FILE = "fcn_resnet50_coco-1167a1af.pth"
-FCN_URL = "https://download.pytorch.org/models/" + FCN_FILE
 WEIGHTS_FILE = "model.safetensors"  # in --models DIR/segmenter/
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -88,19 +95,20 @@ def load_fcn_state(models_dir: str | Path | None = None) -> dict[str, torch.Tens
                 f"weights of 'segmenter' not available: {path} does not exist. Write a model "
                 "set with `multisc models make-tiny DIR`, or drop --models to use the real one"
             )
+        problem = weights_problem(path)
+        if problem:
+            raise file_error("segmenter", path, problem)
         from safetensors.torch import load_file
 
         return load_file(str(path))
     path = torch_hub_checkpoint(FCN_FILE)
     if not path.is_file():
-        if offline():
+        if not fetchable_url(entry("segmenter").url or ""):
             raise _fcn_missing(path)
-        try:
-            return torch.hub.load_state_dict_from_url(
-                FCN_URL, progress=True, map_location="cpu", weights_only=True
-            )
-        except Exception as exc:  # URLError, HTTPError, timeouts...
-            raise _fcn_missing(path) from exc
+        pull("segmenter")  # with a progress bar; a clear error if the download fails
+    problem = weights_problem(path)
+    if problem:
+        raise file_error("segmenter", path, problem)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

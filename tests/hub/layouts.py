@@ -1,0 +1,95 @@
+"""Repositories laid out as the recorded manifests say the real ones are, filled with the
+tiny models: the real ids and file names, the real weight formats (BLIP and CLIP as
+``pytorch_model.bin`` only, the corrector with its search settings in ``config.json``),
+and every recorded file that multisc does not need (``tf_model.h5``,
+``flax_model.msgpack``, the IP-Adapter's 2.5 GB ``image_encoder/pytorch_model.bin``...) as
+a small placeholder that no correct download fetches and no correct load reads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from multisc.models import REGISTRY, manifest
+
+PLACEHOLDER = b"placeholder: multisc must never fetch or read this file\n"
+
+
+def _bin_from_safetensors(directory: Path) -> None:
+    """Replace ``model.safetensors`` with ``pytorch_model.bin`` (``torch.save`` of the same
+    state dict), the format of repos that have no safetensors on ``main``."""
+    from safetensors.torch import load_file
+
+    path = directory / "model.safetensors"
+    torch.save(load_file(str(path)), directory / "pytorch_model.bin")
+    path.unlink()
+
+
+def _chat_template_json(directory: Path) -> None:
+    """transformers 5 saves ``chat_template.jinja``; the LLaVA repo has ``chat_template.json``."""
+    jinja = directory / "chat_template.jinja"
+    if jinja.is_file():
+        template = jinja.read_text()
+        (directory / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+        jinja.unlink()
+
+
+def _separate_image_processor(directory: Path, keep_processor_config: bool) -> None:
+    """transformers 5 nests the image processor inside ``processor_config.json``; the
+    published repos keep it in ``preprocessor_config.json`` (LLaVA: beside a small
+    ``processor_config.json``; BLIP: alone)."""
+    path = directory / "processor_config.json"
+    config = json.loads(path.read_text())
+    image = config.pop("image_processor")
+    (directory / "preprocessor_config.json").write_text(json.dumps(image, indent=2))
+    if keep_processor_config:
+        path.write_text(json.dumps(config, indent=2))
+    else:
+        path.unlink()
+
+
+def build_repo(name: str, tiny: Path, root: Path) -> Path:
+    """Write component ``name``'s repo (from its tiny model in ``tiny``) under ``root``:
+    ``root/<org>/<repo>`` for Hub repos, ``root/torch-models/<file>`` for torch hub files."""
+    record = manifest(name)
+    item = REGISTRY[name]
+    if item.torch_hub:
+        folder = root / "torch-models"
+        folder.mkdir(parents=True, exist_ok=True)
+        if name == "segmenter":
+            from safetensors.torch import load_file
+
+            state = load_file(str(tiny / "segmenter" / "model.safetensors"))
+        else:  # LPIPS' backbone: torchvision's AlexNet, random weights
+            from torchvision.models import alexnet
+
+            torch.manual_seed(0)
+            state = alexnet(weights=None).state_dict()
+        torch.save(state, folder / item.repo_id)
+        return folder / item.repo_id
+    repo = root / item.repo_id
+    if repo.exists():
+        shutil.rmtree(repo)
+    shutil.copytree(tiny / name, repo)
+    if "pytorch_model.bin" in item.weights:
+        _bin_from_safetensors(repo)
+    if name == "captioner":
+        _chat_template_json(repo)
+    if name in ("captioner", "vlm_captioner"):
+        _separate_image_processor(repo, keep_processor_config=name == "captioner")
+    for file in record["files"]:
+        path = repo / file
+        if file not in item.needed and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(PLACEHOLDER)
+    return repo
+
+
+def build_hub(tiny: Path, root: Path, names: list[str] | None = None) -> Path:
+    """Every component's repo (or ``names``) under ``root``."""
+    for name in names or list(REGISTRY):
+        build_repo(name, tiny, root)
+    return root

@@ -1,0 +1,326 @@
+"""The real checkpoints as users get them: the recorded manifests, `multisc models pull` from
+a Hub on loopback serving the recorded repo layouts (tiny models under the real ids, file
+names and formats), then every component loaded offline through the normal path.
+
+The pull and the offline load run as subprocesses: ``huggingface_hub`` reads
+``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` when it is imported, as users set them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from multisc.models import REGISTRY, manifest
+from tests.hub.layouts import PLACEHOLDER, build_hub, build_repo
+from tests.hub.server import LocalHub
+
+MULTISC = [sys.executable, "-m", "multisc.cli"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def hub_env(hub: LocalHub, home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MULTISC_"))}
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(home / "hf"),
+        TORCH_HOME=str(home / "torch"),
+        MULTISC_TORCH_MODELS_URL=hub.url + "/models/",
+        MULTISC_CACHE=str(home / "multisc"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def multisc(args: list[str], env: dict[str, str], timeout: float = 300):
+    return subprocess.run(
+        [*MULTISC, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+# -- the recorded facts ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_each_manifest_names_its_pages_and_its_weights_are_real_files(name):
+    record = manifest(name)
+    assert record["pages"] and all(str(u).startswith("https://") for u in record["pages"].values())
+    files = set(record["files"])
+    assert set(record["weights"]) <= set(record["needed"]) <= files
+    item = REGISTRY[name]
+    assert item.weights == tuple(record["weights"]) and item.needed == tuple(record["needed"])
+
+
+def test_manifests_record_the_facts_the_code_depends_on():
+    # BLIP and CLIP: no safetensors on main, so the weights are the .bin files
+    for name in ("vlm_captioner", "clip"):
+        assert "model.safetensors" not in manifest(name)["files"]
+        assert REGISTRY[name].weights == ("pytorch_model.bin",)
+    # IP-Adapter: the 2.5 GB image_encoder/pytorch_model.bin is never pulled
+    assert "models/image_encoder/pytorch_model.bin" in manifest("ip_adapter")["files"]
+    assert "models/image_encoder/pytorch_model.bin" not in REGISTRY["ip_adapter"].needed
+    # the corrector keeps its search settings in config.json and has no generation config
+    corrector = manifest("corrector")
+    assert corrector["no_generation_config"] and "generation_config.json" not in corrector["files"]
+    assert corrector["configs"]["config.json"]["no_repeat_ngram_size"] == 3
+    # LLaVA: Qwen1.5-0.5B-Chat (16 KV heads), SigLIP 26 layers without head, bf16
+    llava = manifest("captioner")["configs"]["config.json"]
+    assert llava["text_config"]["num_key_value_heads"] == 16
+    assert (
+        llava["text_config"]["hidden_size"] == 1024 and llava["text_config"]["vocab_size"] == 152000
+    )
+    assert llava["vision_config"]["num_hidden_layers"] == 26
+    assert llava["vision_config"]["vision_use_head"] is False
+    assert llava["image_token_index"] == 151646
+    assert REGISTRY["captioner"].checkpoint_dtype == "bfloat16"
+
+
+def test_full_size_llava_stand_in_is_the_recorded_config_key_by_key():
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
+    from multisc.testing import full_llava_config
+
+    config = full_llava_config()
+    recorded = manifest("captioner")["configs"]["config.json"]
+    for part in ("text_config", "vision_config"):
+        built = getattr(config, part)
+        for key, value in recorded[part].items():
+            if key in ("architectures", "_name_or_path", "model_type", "torch_dtype"):
+                continue
+            found = getattr(built, key, None)
+            if key == "rope_theta":
+                found = built.rope_parameters["rope_theta"]
+            if key == "sliding_window" and not recorded[part]["use_sliding_window"]:
+                found = value if found is None else found  # transformers drops an unused window
+            assert found == value, (part, key, found, value)
+    assert config.image_token_index == recorded["image_token_index"]
+    assert config.vision_feature_select_strategy == "full"
+    with torch.device("meta"):
+        model = LlavaForConditionalGeneration(config)
+    language = sum(p.numel() for p in model.model.language_model.parameters())
+    assert 463e6 < language < 465e6  # Qwen1.5-0.5B with its 152,000-token embedding
+    total = sum(p.numel() for p in model.parameters())
+    # model.safetensors is 1.73 GB of bf16 on the Hub: 865 M parameters
+    assert abs(total * 2 - 1.73e9) < 0.01e9
+
+
+# -- a Hub on loopback -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hub_root(tiny_models, tmp_path_factory) -> Path:
+    return build_hub(tiny_models, tmp_path_factory.mktemp("hub"))
+
+
+LOAD_EVERYTHING = """
+import json
+from PIL import Image
+import torch
+from multisc.metrics.image import LPIPS, ClipImageCosine
+from multisc.receiver.correction import BartCorrector
+from multisc.receiver.generation import ImageGenerator
+from multisc.transmitter.captioning import BlipCaptioner, LlavaCaptioner
+from multisc.transmitter.segmentation import Segmenter
+
+image = Image.new("RGB", (48, 40), (120, 60, 30))
+out = {}
+out["segment"] = Segmenter.from_pretrained(None, "cpu", resize=64).segment([image])[0].box
+out["llava"] = LlavaCaptioner.from_pretrained(None, "cpu", max_new_tokens=4).caption([image])
+out["blip"] = BlipCaptioner.from_pretrained(None, "cpu", max_new_tokens=4).caption([image])
+corrector = BartCorrector.from_pretrained(None, "cpu", max_length=12)
+out["corrector_no_repeat_ngram_size"] = corrector.model.generation_config.no_repeat_ngram_size
+out["correct"] = corrector.correct(["a dgo"])
+gen = ImageGenerator.from_pretrained(None, "cpu", ip_adapter=True, steps=2)
+seed = [torch.Generator().manual_seed(0)]
+out["generate"] = gen.generate(["a dog"], seed, slices=[image])[0].size
+x = torch.rand(1, 3, 32, 32)
+out["clip"] = float(ClipImageCosine("cpu")(x, x)[0])
+out["lpips"] = float(LPIPS("cpu")(x, x)[0])
+print(json.dumps(out))
+"""
+
+
+def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offline(
+    hub_root, tmp_path
+):
+    with LocalHub(hub_root) as hub:
+        env = hub_env(hub, tmp_path)
+        pulled = multisc(["models", "pull", "--json"], env)
+        assert pulled.returncode == 0, pulled.stderr
+        assert "downloading 8 component(s)" in pulled.stderr
+        fetched = [p for method, p in hub.requests if method == "GET" and "/resolve/" in p]
+    assert set(json.loads(pulled.stdout)) == set(REGISTRY)
+    for name, item in REGISTRY.items():
+        if item.torch_hub:
+            continue
+        files = {
+            p.split("/resolve/", 1)[1].split("/", 1)[1]
+            for p in fetched
+            if p.startswith(f"/{item.repo_id}/")
+        }
+        assert files and files <= set(item.needed), (name, files - set(item.needed))
+        assert set(item.weights) <= files
+    # nothing that the real repos hold beside what multisc needs came over the wire
+    snapshots = list((tmp_path / "hf" / "hub").glob("models--*/snapshots/*/**/*"))
+    assert not [p for p in snapshots if p.is_file() and p.read_bytes() == PLACEHOLDER]
+
+    offline = hub_env(hub, tmp_path, HF_HUB_OFFLINE="1")
+    offline["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing answers there: truly offline
+    doctor = multisc(["models", "doctor", "--json"], offline)
+    assert doctor.returncode == 0, doctor.stderr
+    rows = {row["name"]: row for row in json.loads(doctor.stdout)}
+    assert all(row["available"] and row["action"] is None for row in rows.values())
+    assert rows["vlm_captioner"]["files"]["pytorch_model.bin"] == "present"
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_EVERYTHING], env=offline, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    out = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert len(out["llava"]) == 1 and len(out["blip"]) == 1 and len(out["correct"]) == 1
+    assert out["corrector_no_repeat_ngram_size"] == 0  # the repo's 3 is not what decodes
+    assert out["generate"] == [32, 32]
+    assert out["clip"] == pytest.approx(1.0, abs=1e-4) and out["lpips"] == pytest.approx(
+        0.0, abs=1e-6
+    )
+
+
+def test_run_downloads_missing_components_saying_the_total_size_first(hub_root, tmp_path):
+    with LocalHub(hub_root) as hub:
+        env = hub_env(hub, tmp_path)
+        args = ["run", "--schemes", "vlm_csc", "--snr", "10", "--limit", "1", "--json"]
+        result = multisc([*args, "--out", str(tmp_path / "run")], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = result.stderr
+    assert "downloading" in said and "skipping" not in said
+    payload = json.loads(result.stdout)
+    assert payload["schemes"] == ["vlm_csc"] and payload["rows"] == 1 and not payload["skipped"]
+    # vlm_csc needs BLIP and SD (its corrector is off by default); metrics need CLIP, LPIPS
+    first = said.index("downloading")
+    assert "vlm_captioner" in said[first:] and "generator" in said[first:]
+    cached = {p.name for p in (tmp_path / "hf" / "hub").glob("models--*")}
+    assert "models--Salesforce--blip-image-captioning-base" in cached
+
+
+def test_without_network_run_skips_with_one_line_each_and_no_wait(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        HF_HOME=str(tmp_path / "hf"),
+        TORCH_HOME=str(tmp_path / "torch"),
+        HF_ENDPOINT="http://127.0.0.1:9",
+        MULTISC_TORCH_MODELS_URL="http://127.0.0.1:9/models/",
+        MULTISC_CACHE=str(tmp_path / "multisc"),
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    started = time.perf_counter()
+    result = multisc(["models", "pull", "vlm_captioner"], env)
+    assert result.returncode == 2 and time.perf_counter() - started < 60
+    assert result.stderr.strip().count("\n") == 0 and "could not download" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- bad input: one clear error each -----------------------------------------------------
+
+
+def test_a_repo_without_a_needed_file_is_one_clear_error(tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    repo = build_repo("vlm_captioner", tiny_models, root)
+    (repo / "pytorch_model.bin").unlink()
+    with LocalHub(root) as hub:
+        result = multisc(["models", "pull", "vlm_captioner"], hub_env(hub, tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    message = result.stderr.strip()
+    assert "'vlm_captioner'" in message and "pytorch_model.bin" in message
+    assert message.count("\n") == 0  # found in the listing, before any download
+
+
+def test_a_truncated_download_is_one_clear_error(tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    build_repo("clip", tiny_models, root)
+    with LocalHub(root, truncate=("pytorch_model.bin",)) as hub:
+        result = multisc(["models", "pull", "clip"], hub_env(hub, tmp_path), timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]  # before it: huggingface_hub's retries
+    assert last.startswith("error: component 'clip'") and "pytorch_model.bin" in last
+    assert result.stderr.count("error:") == 1
+    cached = tmp_path / "hf" / "hub" / "models--openai--clip-vit-base-patch32" / "snapshots"
+    assert not list(cached.glob("*/pytorch_model.bin"))  # no truncated file left to load
+
+
+@pytest.fixture
+def models_copy(tiny_models, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(tiny_models, tmp_path / "models"))
+
+
+def test_a_bin_that_is_not_a_state_dict_is_refused_without_running_it(models_copy, tmp_path):
+    import torch
+
+    from multisc.errors import ModelFileError
+    from multisc.transmitter.captioning import BlipCaptioner
+
+    directory = models_copy / "vlm_captioner"
+    (directory / "model.safetensors").unlink()
+    torch.save([1, 2, 3], directory / "pytorch_model.bin")  # a pickle, not a state dict
+    with pytest.raises(ModelFileError, match=r"'vlm_captioner'.*pytorch_model\.bin.*state dict"):
+        BlipCaptioner.from_pretrained(models_copy, "cpu")
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    import pickle
+
+    (directory / "pytorch_model.bin").write_bytes(pickle.dumps({"w": Payload()}))
+    with pytest.raises(ModelFileError, match=r"pytorch_model\.bin"):
+        BlipCaptioner.from_pretrained(models_copy, "cpu")
+    assert not marker.exists()  # weights_only=True: the payload never ran
+
+
+def test_truncated_weights_name_the_file_and_what_to_do(models_copy):
+    from multisc.errors import ModelFileError
+    from multisc.receiver.correction import BartCorrector
+
+    weights = models_copy / "corrector" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    with pytest.raises(ModelFileError, match=r"'corrector'.*model\.safetensors.*truncated"):
+        BartCorrector.from_pretrained(models_copy, "cpu")
+    doctor = subprocess.run(
+        [*MULTISC, "models", "doctor", "--models", str(models_copy), "--json"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )  # fmt: skip
+    row = {r["name"]: r for r in json.loads(doctor.stdout)}["corrector"]
+    assert row["files"]["model.safetensors"] == "partial" and not row["available"]
+    assert "make-tiny" in row["action"]
+
+
+def test_a_llava_processor_that_does_not_match_its_model_is_one_clear_error(models_copy):
+    from multisc.errors import ModelFileError
+    from multisc.transmitter.captioning import LlavaCaptioner
+
+    path = models_copy / "captioner" / "processor_config.json"
+    config = json.loads(path.read_text())
+    # a stale processor config (the strategy the repo had before its fix) is reconciled
+    config["vision_feature_select_strategy"] = "default"
+    path.write_text(json.dumps(config))
+    captioner = LlavaCaptioner.from_pretrained(models_copy, "cpu", max_new_tokens=3)
+    assert captioner.processor.vision_feature_select_strategy == "full"
+    assert len(captioner.caption([__import__("PIL.Image").Image.new("RGB", (40, 30))])) == 1
+    # an image size the vision tower does not take cannot be: one error, both values
+    config["image_processor"]["size"] = {"height": 48, "width": 48}
+    path.write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"insert 36 image tokens.*gives 16 image features"):
+        LlavaCaptioner.from_pretrained(models_copy, "cpu")
