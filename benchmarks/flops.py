@@ -91,6 +91,11 @@ def main() -> None:
     texts: list[str] = []
     per_image["caption"] = flops(lambda: texts.extend(llava.caption([*blocks, image])))
     per_image["caption"] += flops(lambda: blip.caption([image]))
+    # LLaVA's KV cache: K and V per layer, KV head and head dimension, in the checkpoint's bf16
+    text = llava.model.config.text_config
+    head_dim = text.hidden_size // text.num_attention_heads
+    kv_bytes_per_token = 2 * text.num_hidden_layers * text.num_key_value_heads * head_dim * 2
+    prompt_tokens = int(llava._inputs([blocks[0]], [llava.prompt])["input_ids"].shape[1])
     corrector = components.corrector("bart")
     noisy = [text.replace("e", "r") or "a dgo" for text in texts] * k
     per_image["correct"] = flops(lambda: corrector.correct(noisy))
@@ -184,6 +189,11 @@ def main() -> None:
         "reference": REFERENCE,
         "reference_tflops_per_second": round(rate / 1e12, 1),
         "gpu_seconds_at_reference_rate": round(gpu_seconds, 0),
+        "caption_prompt_tokens": prompt_tokens,
+        "caption_kv_cache_kib_per_token": kv_bytes_per_token / 1024,
+        "caption_kv_cache_gib_per_16_captions": round(
+            kv_bytes_per_token * (prompt_tokens + args.caption_tokens) * 16 / 2**30, 3
+        ),
         "cpu_stage_seconds_per_image": round(cpu_seconds, 2),
         "cpu_stage_machine": device_label(torch.device("cpu")),
         "projected_minutes_upper_bound": round((gpu_seconds + cpu_seconds * args.images) / 60, 1),

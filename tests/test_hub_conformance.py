@@ -222,11 +222,32 @@ def test_without_network_run_skips_with_one_line_each_and_no_wait(tmp_path):
         MULTISC_CACHE=str(tmp_path / "multisc"),
         PYTHONPATH=str(REPO_ROOT),
     )
-    started = time.perf_counter()
-    result = multisc(["models", "pull", "vlm_captioner"], env)
-    assert result.returncode == 2 and time.perf_counter() - started < 60
-    assert result.stderr.strip().count("\n") == 0 and "could not download" in result.stderr
-    assert "Traceback" not in result.stderr
+    for name in ("vlm_captioner", "segmenter"):  # a Hub repo, a torch hub file
+        started = time.perf_counter()
+        result = multisc(["models", "pull", name], env)
+        assert result.returncode == 2 and time.perf_counter() - started < 60
+        assert result.stderr.strip().count("\n") == 0 and "could not download" in result.stderr
+        assert "Traceback" not in result.stderr
+    run = multisc(["run", "--schemes", "vlm_csc,bpg_ldpc", "--snr", "10", "--limit", "1",
+                   "--out", str(tmp_path / "run"), "--json"], env)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["schemes"] == ["bpg_ldpc"]
+    skipped = [line for line in run.stderr.splitlines() if line.startswith("skipping")]
+    assert len(skipped) == 1 and "vlm_captioner" in skipped[0] and "downloading" not in run.stderr
+
+
+def test_bf16_checkpoints_compute_in_bf16_on_gpus_that_have_it(monkeypatch):
+    import torch
+
+    from multisc.models import component_dtype
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert component_dtype("captioner", cuda) == torch.bfloat16
+    assert component_dtype("corrector", cuda) == torch.float16
+    assert component_dtype("captioner", cpu) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert component_dtype("captioner", cuda) == torch.float32  # never Qwen in fp16
 
 
 # -- bad input: one clear error each -----------------------------------------------------

@@ -67,5 +67,8 @@ def stated_config(model, **settings: Any):
 
 def state_settings(model, **settings: Any) -> None:
     """Replace ``model.generation_config`` with :func:`stated_config` (so that a later
-    ``save_pretrained`` writes the stated settings, not the checkpoint's)."""
-    model.generation_config = stated_config(model, **settings)
+    ``save_pretrained`` writes the stated settings, not the checkpoint's), and that of every
+    sub-model that generates on its own (BLIP's ``generate`` calls its text decoder's)."""
+    for module in model.modules():
+        if module is model or getattr(module, "generation_config", None) is not None:
+            module.generation_config = stated_config(module, **settings)

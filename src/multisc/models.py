@@ -415,8 +415,12 @@ def download_sizes(names: list[str]) -> dict[str, int]:
         item = entry(name)
         if item.torch_hub:
             present = torch_hub_checkpoint(item.repo_id).is_file()
+            if not present and not fetchable_url(item.url or ""):
+                raise _download_error(name, item.url or "", ConnectionError("not reachable"))
             sizes[name] = 0 if present else sum(item.sizes.values())
             continue
+        if not fetchable():  # no waiting on retries where nothing can answer
+            raise _download_error(name, item.repo_id, ConnectionError("the hub is not reachable"))
         try:
             plan = snapshot_download(
                 item.repo_id,
