@@ -10,11 +10,11 @@
 #   bash benchmarks/gpu.sh            # MODELS=/tmp/multisc-full IMAGES=2 SIZE=512 STEPS=30
 #
 # Sizing, from the FLOP counts of benchmarks/flops.py (README, "The paper's experiment in
-# FLOPs"): one image through all five schemes and 7 SNRs is 945 TFLOP, of which 939 are
+# FLOPs"): one image through all five schemes and 7 SNRs is 948 TFLOP, of which 939 are
 # generation; the sweep benchmark adds 3 x 7 generations at about 45 TFLOP each for its
 # comparisons (ours, bare diffusers, one-by-one), so 2 photos are about 2,800 TFLOP: 63 s at
 # the A100 reference rate (44.6 TFLOP/s, an upper bound for an H100). The compile benchmark
-# runs 5 x 7 generations (about 1,600 TFLOP, 36 s) plus inductor compiles (measured 46-93 s
+# runs 38 generations (about 1,700 TFLOP, 38 s) plus inductor compiles (measured 46-93 s
 # on a CPU build; a GPU's are of the same order). With model loading (3 x ~30 s from local
 # disk) and make-random (about 100 s on the 2-core build machine), the whole script stays
 # near 6 minutes: under the 8-minute budget with a margin for slower compiles. Each step has

@@ -345,3 +345,15 @@ def test_a_llava_processor_that_does_not_match_its_model_is_one_clear_error(mode
     path.write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match=r"insert 36 image tokens.*gives 16 image features"):
         LlavaCaptioner.from_pretrained(models_copy, "cpu")
+
+
+def test_make_tiny_and_make_random_write_only_the_components_named(tmp_path):
+    from multisc.cli import main
+
+    assert main(["models", "make-tiny", str(tmp_path / "t"), "--only", "corrector", "--json"]) == 0
+    assert [p.name for p in (tmp_path / "t").iterdir()] == ["corrector"]
+    args = ["models", "make-random", str(tmp_path / "r"), "--size", "tiny", "--only", "clip"]
+    assert main([*args, "--only", "corrector"]) == 0
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["clip", "corrector"]
+    assert main(["models", "make-tiny", str(tmp_path / "x"), "--only", "jpeg"]) == 2
+    assert not (tmp_path / "x").exists()
