@@ -17,8 +17,12 @@
 # runs 38 generations (about 1,700 TFLOP, 38 s) plus inductor compiles (measured 46-93 s
 # on a CPU build; a GPU's are of the same order). With model loading (3 x ~30 s from local
 # disk) and make-random (about 100 s on the 2-core build machine), the whole script stays
-# near 6 minutes: under the 8-minute budget with a margin for slower compiles. Each step has
-# its own timeout so that one slow step cannot eat the budget of the others.
+# near 6 minutes. Each step has its own timeout (120 + 150 + 200 s: 7.8 minutes at worst),
+# so one slow step cannot eat the others' budget; a compile step that times out is itself a
+# finding (inductor's compiles would not pay off within a sweep).
+#
+# Checked for its mechanics on the CPU build machine with the tiny set:
+#   MODELS=DIR DEVICE=cpu SIZE=32 STEPS=2 IMAGES=1 bash benchmarks/gpu.sh   (174 s)
 #
 # On a machine without network, multisc's dependencies that the machine lacks travel as
 # wheels in .whl/ (installed into /tmp/site, on PYTHONPATH) and multisc itself runs from src/.
@@ -49,10 +53,10 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run, keep its JSON, report its secon
 }
 "$PY" -c "import torch; print({'torch': torch.__version__, 'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None})"
 if [ ! -f "$MODELS/generator/model_index.json" ]; then
-  step make_random 180 "$PY" -m multisc.cli models make-random "$MODELS" --size full --json
+  step make_random 120 "$PY" -m multisc.cli models make-random "$MODELS" --size full --json
 fi
-step sweep 240 "$PY" benchmarks/sweep.py --models "$MODELS" --device "$DEVICE" \
+step sweep 150 "$PY" benchmarks/sweep.py --models "$MODELS" --device "$DEVICE" \
   --size "$SIZE" --steps "$STEPS" --images "$IMAGES" --json
-step compile 180 "$PY" benchmarks/compile.py --models "$MODELS" --device "$DEVICE" \
+step compile 200 "$PY" benchmarks/compile.py --models "$MODELS" --device "$DEVICE" \
   --size "$SIZE" --steps "$STEPS" --json
 echo "{\"gpu_sh_seconds\": $(( $(date +%s) - started ))}"
