@@ -405,10 +405,22 @@ def fetchable() -> bool:
     return not offline() and hub_reachable()
 
 
+def _fetch(item: ModelEntry, dry_run: bool = False):
+    """``snapshot_download`` of exactly ``item``'s needed files from ``HF_ENDPOINT``."""
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(
+        item.repo_id,
+        revision=item.revision,
+        allow_patterns=list(item.needed),
+        endpoint=hub_endpoint(),
+        dry_run=dry_run,
+    )
+
+
 def download_sizes(names: list[str]) -> dict[str, int]:
     """Bytes still to download per component (what is cached is not counted): from the
     hub's file listing (a dry run), the recorded size for torch hub files."""
-    from huggingface_hub import snapshot_download
 
     sizes: dict[str, int] = {}
     for name in names:
@@ -422,13 +434,7 @@ def download_sizes(names: list[str]) -> dict[str, int]:
         if not fetchable():  # no waiting on retries where nothing can answer
             raise _download_error(name, item.repo_id, ConnectionError("the hub is not reachable"))
         try:
-            plan = snapshot_download(
-                item.repo_id,
-                revision=item.revision,
-                allow_patterns=list(item.needed),
-                endpoint=hub_endpoint(),
-                dry_run=True,
-            )
+            plan = _fetch(item, dry_run=True)
         except Exception as exc:  # unreachable, 404s
             raise _download_error(name, item.repo_id, exc) from exc
         _check_listing(item, {f.filename for f in plan})
@@ -480,17 +486,10 @@ def pull(name: str, progress: bool = True) -> str:
             path.unlink()
             raise file_error(name, item.url or item.repo_id, problem)
         return str(path)
-    from huggingface_hub import snapshot_download
-
     if offline() or not hub_reachable():
         raise _download_error(name, item.repo_id, ConnectionError("the hub is not reachable"))
     try:
-        folder = snapshot_download(
-            item.repo_id,
-            revision=item.revision,
-            allow_patterns=list(item.needed),
-            endpoint=hub_endpoint(),
-        )
+        folder = _fetch(item)
     except Exception as exc:  # OfflineModeIsEnabled, connection errors, 404s, short reads
         snapshot = _snapshot(item)
         lacking = [f for f in item.needed if snapshot is None or not (snapshot / f).is_file()]
