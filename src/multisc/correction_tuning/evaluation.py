@@ -38,7 +38,9 @@ def load_corrector(spec: str, models_dir=None, device=None) -> tuple[str, Correc
         from multisc.devices import resolve_device
 
         device = resolve_device(device)
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True).to(device)
+        model = AutoModelForSeq2SeqLM.from_pretrained(
+            path, local_files_only=True, weights_only=True
+        ).to(device)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         return path.name, BartCorrector(model, tokenizer)
     raise InvalidInputError(
