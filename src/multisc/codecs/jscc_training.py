@@ -24,6 +24,11 @@ from multisc.imaging import to_tensor
 
 STATE_FILE = "training_state.pt"
 
+#: The training recipe's version: raise it whenever what ``train_jscc`` produces for the same
+#: arguments changes (model, loss, data pipeline, checkpoint format), so that checkpoints
+#: cached by an older recipe are not taken for new ones.
+RECIPE_VERSION = 1
+
 #: progress(step, total_steps, loss, psnr_db) is called after every step.
 ProgressFn = Callable[[int, int, float, float], None]
 

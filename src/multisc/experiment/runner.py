@@ -410,12 +410,16 @@ def default_jscc_checkpoint(
     """The deep JSCC checkpoint a run uses when none is configured: trained once on the
     bundled *training* photos (held out from the ``samples`` source) and cached."""
     from multisc.codecs.jscc import JSCCConfig
-    from multisc.codecs.jscc_training import STATE_FILE, train_jscc
+    from multisc.codecs.jscc_training import RECIPE_VERSION, STATE_FILE, train_jscc
     from multisc.data.sources import TRAINING_PHOTOS, sample_photos
 
     j = config.jscc
     jscc_config = JSCCConfig(j.ratio, j.train_snr_db, config.fading)
-    name = f"ratio{j.ratio.replace('/', '_')}-{j.train_snr_db:g}dB-{config.fading}-{j.steps}steps"
+    # keyed by the recipe's version too: a checkpoint an older recipe cached is not reused
+    name = (
+        f"ratio{j.ratio.replace('/', '_')}-{j.train_snr_db:g}dB-{config.fading}-{j.steps}steps"
+        f"-recipe{RECIPE_VERSION}"
+    )
     directory = jscc_cache_dir() / name
     state = directory / STATE_FILE
     if state.is_file() and torch.load(state, weights_only=True)["step"] >= j.steps:
