@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
-import pickle
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +28,13 @@ from PIL import Image
 
 from multisc.channel import ChannelSpec
 from multisc.errors import InvalidInputError
+from multisc.experiment import safe_cache
 from multisc.experiment.config import RunConfig
 from multisc.experiment.store import ResultStore
 from multisc.imaging import image_key
 from multisc.schemes.base import working_image
+
+logger = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
 PREPARE_LOG = "log.jsonl"
@@ -111,26 +115,39 @@ def image_path(image_id: str, scheme: str, snr_db: float, fading: str, seed: int
 
 
 class PrepareCache:
-    """Pickled ``prepare`` results in ``RUN_DIR/cache/prepare/<scheme>/<key>.pkl`` (written
-    atomically, so a kill never leaves a half-written entry)."""
+    """``prepare`` results in ``RUN_DIR/cache/prepare/<scheme>/<key>.zip`` in a format that
+    cannot run code (:mod:`multisc.experiment.safe_cache`; a run directory may come from
+    someone else), written atomically under a name unique to the process, so a kill never
+    leaves a half-written entry and concurrent writers never share a temporary file.
+
+    Caches of older versions (``.pkl``: pickles, which run code when loaded) are never
+    read: they are ignored, with one line saying so, and the entry is computed again.
+    """
 
     def __init__(self, root: Path, settings: str) -> None:
         self.root = Path(root) / "prepare"
         self.settings = settings
+        self._warned = False
 
     def path(self, scheme: str, image: Image.Image) -> Path:
         key = hashlib.sha256(f"{image_digest(image)}:{scheme}:{self.settings}".encode())
-        return self.root / scheme / f"{key.hexdigest()[:32]}.pkl"
+        return self.root / scheme / f"{key.hexdigest()[:32]}.zip"
 
     def get(self, scheme: str, image: Image.Image) -> Any | None:
         path = self.path(scheme, image)
         if not path.is_file():
+            if not self._warned and path.with_suffix(".pkl").is_file():
+                self._warned = True
+                logger.warning(
+                    "ignoring pickled prepare caches in %s (never loaded: a pickle can run "
+                    "code); preparing again",
+                    self.root,
+                )
             return None
         try:
-            with path.open("rb") as handle:
-                return pickle.load(handle)  # our own files, written by put()
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            return None  # written by an incompatible version: prepare again
+            return safe_cache.loads(path.read_bytes())
+        except safe_cache.CacheFormatError:
+            return None  # another version's entry, or damaged: prepare again
 
     def put(
         self, scheme: str, image: Image.Image, prepared: Any, image_id: str, seconds: float
@@ -139,9 +156,8 @@ class PrepareCache:
         appended line: a record of every prepare that ran, whichever worker ran it)."""
         path = self.path(scheme, image)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as handle:
-            pickle.dump(prepared, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(safe_cache.dumps(prepared))
         tmp.replace(path)
         line = json.dumps(
             {

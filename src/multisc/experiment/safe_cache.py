@@ -1,0 +1,152 @@
+"""A cache format that cannot run code: what ``prepare`` returns, as JSON + PNG + raw bytes.
+
+Run directories are shared (to compare results, to resume elsewhere, on the shared
+filesystem multi-node Ray needs), so whatever they hold is data from someone else. Python's
+pickle executes code while loading; this format only ever rebuilds:
+
+- ``None``, booleans, numbers, strings, lists; tuples and dicts (any JSON-able keys) tagged;
+- ``bytes`` (HEVC streams) and PIL images (lossless PNG) as separate members of a zip;
+- numpy arrays and torch tensors as ``.npy`` (read with ``allow_pickle=False``);
+- dataclasses of an explicit allow-list (the schemes' prepared results), by their fields.
+
+Anything else is refused when writing (a new prepared type must be added to the
+allow-list); anything unexpected when reading (unknown class, bad member, another schema
+version) makes :func:`loads` raise :class:`CacheFormatError`, and the caller recomputes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+SCHEMA = 1
+ENTRY = "entry.json"
+
+
+class CacheFormatError(ValueError):
+    """A cache entry that is not one this version wrote (or not one at all)."""
+
+
+def _allowed() -> dict[str, type]:
+    """Qualified name -> class for the dataclasses an entry may hold."""
+    from multisc.schemes.bpg_ldpc import BpgPrepared, Encoding
+    from multisc.schemes.deep_jscc import JsccPrepared
+    from multisc.schemes.semantic import SemanticPrepared
+    from multisc.schemes.slices import SlicePayload
+
+    classes = (SemanticPrepared, SlicePayload, BpgPrepared, Encoding, JsccPrepared)
+    return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as a zip archive: ``entry.json`` (the structure) and binary members."""
+    allowed = {cls: name for name, cls in _allowed().items()}
+    blobs: dict[str, bytes] = {}
+
+    def blob(data: bytes, suffix: str) -> str:
+        name = f"b{len(blobs)}{suffix}"
+        blobs[name] = data
+        return name
+
+    def encode(item: Any) -> Any:
+        if item is None or isinstance(item, bool | int | float | str):
+            return item
+        if isinstance(item, list):
+            return [encode(v) for v in item]
+        if isinstance(item, tuple):
+            return {"__tuple__": [encode(v) for v in item]}
+        if isinstance(item, dict):
+            return {"__dict__": [[encode(k), encode(v)] for k, v in item.items()]}
+        if isinstance(item, bytes | bytearray):
+            return {"__bytes__": blob(bytes(item), ".bin")}
+        if isinstance(item, Image.Image):
+            buffer = io.BytesIO()
+            item.save(buffer, format="PNG")
+            return {"__png__": blob(buffer.getvalue(), ".png")}
+        if isinstance(item, np.ndarray) or type(item).__module__ == "torch":
+            array = item.detach().cpu().numpy() if hasattr(item, "detach") else item
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            kind = "__tensor__" if hasattr(item, "detach") else "__ndarray__"
+            return {kind: blob(buffer.getvalue(), ".npy")}
+        if dataclasses.is_dataclass(item) and type(item) in allowed:
+            fields = {f.name: encode(getattr(item, f.name)) for f in dataclasses.fields(item)}
+            return {"__dataclass__": allowed[type(item)], "fields": fields}
+        raise TypeError(f"the prepare cache cannot store a {type(item).__qualname__}")
+
+    entry = {"schema": SCHEMA, "value": encode(value)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(ENTRY, json.dumps(entry))
+        for name, data in blobs.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> Any:
+    """Rebuild what :func:`dumps` wrote; :class:`CacheFormatError` for anything else."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entry = json.loads(archive.read(ENTRY))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise CacheFormatError(f"not a cache entry ({exc})") from exc
+    if not isinstance(entry, dict) or entry.get("schema") != SCHEMA:
+        raise CacheFormatError("written by another version of multisc")
+    allowed = _allowed()
+
+    def member(name: Any) -> bytes:
+        if not isinstance(name, str) or name == ENTRY:
+            raise CacheFormatError(f"bad member reference {name!r}")
+        try:
+            return archive.read(name)
+        except KeyError as exc:
+            raise CacheFormatError(f"missing member {name!r}") from exc
+
+    def decode(item: Any) -> Any:
+        if item is None or isinstance(item, bool | int | float | str):
+            return item
+        if isinstance(item, list):
+            return [decode(v) for v in item]
+        if not isinstance(item, dict) or len(item) not in (1, 2):
+            raise CacheFormatError(f"unexpected value {str(item)[:80]!r}")
+        if "__tuple__" in item:
+            return tuple(decode(v) for v in item["__tuple__"])
+        if "__dict__" in item:
+            return {decode(k): decode(v) for k, v in item["__dict__"]}
+        if "__bytes__" in item:
+            return member(item["__bytes__"])
+        if "__png__" in item:
+            image = Image.open(io.BytesIO(member(item["__png__"])))
+            image.load()
+            return image
+        if "__ndarray__" in item or "__tensor__" in item:
+            raw = member(item.get("__ndarray__") or item.get("__tensor__"))
+            array = np.load(io.BytesIO(raw), allow_pickle=False)
+            if "__tensor__" in item:
+                import torch
+
+                return torch.from_numpy(array)
+            return array
+        if "__dataclass__" in item:
+            cls = allowed.get(item["__dataclass__"])
+            if cls is None:
+                raise CacheFormatError(f"class {item['__dataclass__']!r} is not allowed")
+            fields = {f.name for f in dataclasses.fields(cls)}
+            values = item.get("fields", {})
+            if not isinstance(values, dict) or set(values) - fields:
+                raise CacheFormatError(f"fields of {item['__dataclass__']} do not match")
+            return cls(**{k: decode(v) for k, v in values.items()})
+        raise CacheFormatError(f"unexpected tag {next(iter(item))!r}")
+
+    try:
+        return decode(entry["value"])
+    except (TypeError, ValueError, OSError) as exc:
+        if isinstance(exc, CacheFormatError):
+            raise
+        raise CacheFormatError(f"damaged entry ({exc})") from exc
