@@ -59,6 +59,26 @@ def _folder_files(folder: Path) -> list[Path]:
     )
 
 
+def image_id(path: str | Path) -> str:
+    """The id of an image file, safe as a path component and in HTML: its stem with every
+    character outside ``A-Z a-z 0-9 . _ -`` replaced by ``_`` and leading dots dropped (so
+    ``...png`` cannot point at a parent folder), plus a short hash of the stem when anything
+    changed (two odd names never share an id).
+
+    >>> image_id("kodim01.png"), image_id('a" onerror="x.png')[:13], image_id("...png")[:6]
+    ('kodim01', 'a__onerror__x', 'image-')
+    """
+    import hashlib
+    import re
+
+    stem = Path(path).stem
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".")
+    if safe == stem:
+        return stem
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{safe}-{digest}" if safe else f"image-{digest}"
+
+
 KODAK_FILES = tuple(f"kodim{i:02d}.png" for i in range(1, 25))
 
 
@@ -123,11 +143,11 @@ def iter_images(
         return
     if text.startswith("kodak24:"):
         for file in kodak24_files(text.split(":", 1)[1])[:limit]:
-            yield file.stem, open_image(file)
+            yield image_id(file), open_image(file)
         return
     if text.startswith("voc2012:"):
         for file in voc2012_files(text.split(":", 1)[1], split, limit):
-            yield file.stem, open_image(file)
+            yield image_id(file), open_image(file)
         return
     path = Path(text)
     if path.is_dir():
@@ -147,7 +167,7 @@ def iter_images(
             f"image source {text!r} is neither 'samples', an existing folder, a file nor a glob"
         )
     for file in files[:limit]:
-        yield file.stem, open_image(file)
+        yield image_id(file), open_image(file)
 
 
 def load_images(

@@ -9,6 +9,7 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import matplotlib
 
@@ -168,7 +169,8 @@ def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
                 # noise turns bytes into control characters: show them as a middle dot
                 printable = "".join(c if c.isprintable() else "·" for c in row["prompt"])
                 caption = textwrap.shorten(printable, 90, placeholder="…")
-                ax.set_xlabel("\n".join(textwrap.wrap(caption, 30)), fontsize=4.5)
+                # received text is data: "$" pairs must not be parsed as mathtext
+                ax.set_xlabel("\n".join(textwrap.wrap(caption, 30)), fontsize=4.5, parse_math=False)
     fig.tight_layout()
     path = directory / f"{image_id}.png"
     fig.savefig(path, dpi=110)
@@ -241,18 +243,22 @@ def build_report(run_dir: str | Path) -> Path:
 
 def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str:
     esc = html.escape
+
+    def url(folder: str, name: str) -> str:  # a file name as an attribute-safe relative URL
+        return esc(f"{folder}/{quote(name)}", quote=True)
+
     header, body = summary(rows)
     table = "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"
     table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in body)
     table += "</table>"
     figures = "".join(
-        f'<figure><img src="{PLOTS_DIR}/{names[0]}" alt="{esc(metric)} vs SNR">'
-        f'<figcaption>{esc(METRICS[metric][0])} — <a href="{PLOTS_DIR}/{names[1]}">SVG</a>'
+        f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs SNR">'
+        f'<figcaption>{esc(METRICS[metric][0])} — <a href="{url(PLOTS_DIR, names[1])}">SVG</a>'
         f"</figcaption></figure>"
         for metric, names in metric_plots.items()
     )
     grids = "".join(
-        f'<figure class="grid"><img src="{GRIDS_DIR}/{name}" alt="grid {esc(image_id)}">'
+        f'<figure class="grid"><img src="{url(GRIDS_DIR, name)}" alt="grid {esc(image_id)}">'
         f"<figcaption>{esc(image_id)}: rows are schemes, columns SNRs (seed 0)"
         "</figcaption></figure>"
         for image_id, name in grid_files.items()
@@ -284,9 +290,9 @@ th {{ background: #f4f4f4; }} pre {{ background: #f7f7f7; padding: 1em; overflow
 Device: {esc(run["device"] if run else "?")}.</p>
 {f"<h2>Notes</h2><ul>{skipped}</ul>" if skipped else ""}
 <h2>Metrics vs SNR</h2><div class="plots">{figures}
-<figure><img src="{PLOTS_DIR}/{uses_plot[0]}" alt="channel uses">
+<figure><img src="{url(PLOTS_DIR, uses_plot[0])}" alt="channel uses">
 <figcaption>Channel uses per image —
-<a href="{PLOTS_DIR}/{uses_plot[1]}">SVG</a></figcaption></figure></div>
+<a href="{url(PLOTS_DIR, uses_plot[1])}">SVG</a></figcaption></figure></div>
 <h2>Summary</h2>{table}
 <h2>Reconstructions</h2>{grids}
 <h2>Config</h2><pre>{esc(run["config_yaml"] if run else "")}</pre>
