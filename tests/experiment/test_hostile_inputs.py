@@ -11,7 +11,7 @@ from multisc.data.sources import sample_photos
 from multisc.experiment.sweep import run_sweep
 from multisc.report.build import image_grid
 
-HOSTILE = "a\" onerror=\"document.title='PWNED'\" x=\""
+HOSTILE = 'a" onerror="document.title=\'PWNED\'" x="'
 
 
 def test_hostile_file_names_stay_inside_the_run_and_out_of_the_markup(fast_config, tmp_path):
