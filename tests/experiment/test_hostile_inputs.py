@@ -50,3 +50,47 @@ def test_received_text_with_dollar_signs_is_not_parsed_as_mathtext(tmp_path):
     (tmp_path / "grids").mkdir()
     name = image_grid(tmp_path, "x", [row], tmp_path / "grids")
     assert Image.open(tmp_path / "grids" / name).width > 0
+
+
+def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import pytest
+
+    from multisc.errors import InvalidInputError
+    from multisc.experiment.sweep import LOCK_FILE, one_writer
+
+    config, _ = fast_config(out="locked", schemes=["bpg_ldpc"], snr_db=[6.0], limit=1)
+    out = Path(config.out)
+    out.mkdir(parents=True)
+    with one_writer(out), pytest.raises(InvalidInputError, match="another multisc run"):
+        run_sweep(config, report=False)
+    assert not (out / "results.sqlite").exists() or not list(out.glob("images/*"))
+    # a run killed while holding the lock: the kernel releases it
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path\n"
+         "from multisc.experiment.sweep import one_writer\n"
+         "with one_writer(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)",
+         str(out)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "locked"
+    assert "pid" in (out / LOCK_FILE).read_text()
+    os.killpg(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert run_sweep(config, report=False).rows == 1
+
+
+def test_an_existing_file_as_out_is_one_clear_error(fast_config, tmp_path):
+    import pytest
+
+    from multisc.errors import InvalidInputError
+
+    config, _ = fast_config(out="file")
+    Path(config.out).write_text("not a folder")
+    with pytest.raises(InvalidInputError, match="is a file"):
+        run_sweep(config, report=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from multisc.devices import resolve_device
+from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
 from multisc.experiment.executors import run_local, run_ray
 from multisc.experiment.runner import (
@@ -114,8 +117,49 @@ def run_sweep(
     """Run (or resume) the sweep ``config`` describes; return what happened."""
     console = console or Console(stderr=True)
     out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
     out.mkdir(parents=True, exist_ok=True)
     resolve_device(config.device)  # a clear error now rather than in a worker
+    with one_writer(out):
+        return _run_locked(config, console, report, out)
+
+
+LOCK_FILE = "run.lock"
+
+
+@contextmanager
+def one_writer(out: Path):
+    """Hold ``out``'s lock for the whole run: one run directory, one writer. An OS file lock
+    (``flock``): the kernel releases it when its process dies, however it dies, so a killed
+    run never blocks the next one. A second run on the same directory is refused at once,
+    before any work (and so before its config is compared with the first's)."""
+    import fcntl
+    import socket
+
+    handle = (out / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InvalidInputError(
+            f"{out} is being written by another multisc run ({holder}); wait for it to "
+            "finish, or choose another --out"
+        ) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) -> SweepSummary:
     store = ResultStore(out / STORE_FILE)
     try:
         check_run_dir(out, config, store)
