@@ -331,6 +331,7 @@ def run(
         "schemes": summary.schemes,
         "skipped": summary.skipped,
         "notes": summary.notes,
+        "failed": summary.failed,
         "report": summary.report,
     }
     if as_json:

@@ -94,3 +94,33 @@ def test_an_existing_file_as_out_is_one_clear_error(fast_config, tmp_path):
     Path(config.out).write_text("not a folder")
     with pytest.raises(InvalidInputError, match="is a file"):
         run_sweep(config, report=False)
+
+
+def test_a_bad_image_is_recorded_as_failed_and_the_sweep_goes_on(tiny_models, tmp_path):
+    import json
+
+    from multisc.experiment.config import load_config
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    sample_photos()[0][1].resize((64, 48)).save(folder / "rgb.png")
+    Image.new("RGB", (1, 1), (5, 5, 5)).save(folder / "1x1.png")  # no 2x2 blocks in it
+    config = load_config(
+        None,
+        images=str(folder),
+        schemes=["multisc"],
+        snr_db=[6.0],
+        models=str(tiny_models),
+        out=str(tmp_path / "run"),
+        device="cpu",
+        prepare_batch=2,  # both images in one batched prepare: the bad one must fail alone
+    )
+    summary = run_sweep(config, report=True)
+    assert summary.rows == 1 and summary.new_rows == 1
+    assert [(f["image_id"], f["scheme"]) for f in summary.failed] == [("1x1", "multisc")]
+    assert "2x2 blocks" in summary.failed[0]["error"]
+    recorded = json.loads((Path(config.out) / "failures.json").read_text())
+    assert recorded == summary.failed
+    assert (
+        "image 1x1 could not be sent by multisc" in (Path(config.out) / "report.html").read_text()
+    )

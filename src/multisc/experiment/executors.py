@@ -21,9 +21,9 @@ def run_local(
         return
     worker = Worker(config, plan, cache_root)
     for batch in task_batches(tasks, config.prepare_batch):
-        prepared = worker.prepare_ahead(batch)
+        prepared, errors = worker.prepare_isolated(batch)
         for task in batch:
-            yield worker.process(task, prepared)
+            yield worker.process_safely(task, prepared, errors)
 
 
 def run_ray(

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from multisc.channel import ChannelSpec
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.experiment import safe_cache
 from multisc.experiment.config import RunConfig
 from multisc.experiment.store import ResultStore
@@ -66,6 +66,8 @@ class TaskResult:
     rows: list[dict[str, Any]]
     pngs: dict[str, bytes]
     prepare_seconds: float | None
+    #: why this (image, scheme) could not be done (a bad image): no rows, the sweep goes on
+    error: str | None = None
 
 
 @dataclass
@@ -248,9 +250,52 @@ class Worker:
         return ahead
 
     def process_many(self, tasks: Sequence[Task]) -> list[TaskResult]:
-        """:meth:`prepare_ahead` for all of ``tasks``, then each task (a Ray actor's unit)."""
-        prepared = self.prepare_ahead(tasks)
-        return [self.process(task, prepared) for task in tasks]
+        """:meth:`prepare_ahead` for all of ``tasks``, then each task (a Ray actor's unit);
+        a bad image fails alone (:meth:`prepare_isolated`, :meth:`process_safely`)."""
+        prepared, errors = self.prepare_isolated(tasks)
+        return [self.process_safely(task, prepared, errors) for task in tasks]
+
+    def prepare_isolated(
+        self, tasks: Sequence[Task]
+    ) -> tuple[dict[tuple[str, str], Ahead], dict[tuple[str, str], str]]:
+        """:meth:`prepare_ahead` of the batch; if it fails, image by image, so that one bad
+        image fails alone. :returns: the prepared results, and the error per
+        (image_id, scheme) of the images that failed."""
+        try:
+            return self.prepare_ahead(tasks), {}
+        except ModelNotAvailableError:
+            raise  # not the image's fault: every image would fail the same way
+        except Exception as exc:
+            if len({t.image_id for t in tasks}) == 1:
+                return {}, {(t.image_id, t.scheme): _reason(exc) for t in tasks}
+        prepared: dict[tuple[str, str], Ahead] = {}
+        errors: dict[tuple[str, str], str] = {}
+        for image_id in dict.fromkeys(t.image_id for t in tasks):
+            group = [t for t in tasks if t.image_id == image_id]
+            try:
+                prepared.update(self.prepare_ahead(group))
+            except ModelNotAvailableError:
+                raise
+            except Exception as exc:
+                errors.update({(t.image_id, t.scheme): _reason(exc) for t in group})
+        return prepared, errors
+
+    def process_safely(
+        self,
+        task: Task,
+        prepared: dict[tuple[str, str], Ahead],
+        errors: dict[tuple[str, str], str],
+    ) -> TaskResult:
+        """:meth:`process`, or a result carrying the error when the image cannot be done."""
+        error = errors.get((task.image_id, task.scheme))
+        if error is None:
+            try:
+                return self.process(task, prepared)
+            except ModelNotAvailableError:
+                raise
+            except Exception as exc:
+                error = _reason(exc)
+        return TaskResult(task.image_id, task.scheme, [], {}, None, error=error)
 
     def process(
         self, task: Task, prepared_ahead: dict[tuple[str, str], Ahead] | None = None
@@ -501,6 +546,29 @@ def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
             f"{sorted(digests)[0]}, this one {config.digest()}); refusing to mix them. "
             "Pass another --out, or delete that directory to start fresh"
         )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+FAILURES_FILE = "failures.json"
+
+
+def record_failure(result: TaskResult, out: Path) -> list[dict[str, str]]:
+    """Add a failed (image, scheme) to ``RUN_DIR/failures.json`` (rewritten atomically);
+    a later run that does it replaces the entry. :returns: every failure recorded."""
+    path = out / FAILURES_FILE
+    failures = json.loads(path.read_text()) if path.is_file() else []
+    failures = [
+        f for f in failures if (f["image_id"], f["scheme"]) != (result.image_id, result.scheme)
+    ]
+    failures.append({"image_id": result.image_id, "scheme": result.scheme, "error": result.error})
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(failures, indent=2))
+    tmp.replace(path)
+    return failures
 
 
 def commit(result: TaskResult, out: Path, store: ResultStore, run_id: int) -> None:

@@ -26,12 +26,14 @@ from multisc.experiment.config import RunConfig
 from multisc.experiment.executors import run_local, run_ray
 from multisc.experiment.runner import (
     CACHE_DIR,
+    FAILURES_FILE,
     check_run_dir,
     commit,
     dataset_mean_color,
     load_run_images,
     make_tasks,
     plan_run,
+    record_failure,
     save_references,
     total_rows,
     versions,
@@ -52,6 +54,8 @@ class SweepSummary:
     skipped: dict[str, str]
     notes: list[str] = field(default_factory=list)
     report: str | None = None
+    #: (image, scheme) pairs that could not be done, with the reason (the sweep went on)
+    failed: list[dict[str, str]] = field(default_factory=list)
 
 
 def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
@@ -207,6 +211,7 @@ def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) ->
         tasks = make_tasks(config, plan, images, store)
         total = total_rows(config, plan, len(images))
         before = store.count()
+        failed: list[dict[str, str]] = []
         if tasks:
             executor = (
                 run_ray(config, plan, out / CACHE_DIR, tasks, say)
@@ -223,6 +228,13 @@ def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) ->
             with Progress(*columns, console=console) as progress:
                 bar = progress.add_task("", total=total, completed=before)
                 for result in executor:
+                    if result.error is not None:
+                        failed = record_failure(result, out)
+                        say(
+                            f"skipping image {result.image_id!r} for {result.scheme}: "
+                            f"{result.error}; the sweep goes on"
+                        )
+                        continue
                     commit(result, out, store, run_id)
                     progress.update(
                         bar,
@@ -238,6 +250,11 @@ def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) ->
         summary = SweepSummary(
             out, store.count(), store.count() - before, plan.schemes, plan.skipped, plan.notes
         )
+        summary.failed = failed
+        if failed:
+            images = len({f["image_id"] for f in failed})
+            pairs = f"{len(failed)} image/scheme pair(s)"
+            say(f"{images} image(s) skipped ({pairs}): see {out / FAILURES_FILE}")
         if store.count():
             console.print(summary_table(store))
         if report and store.count():

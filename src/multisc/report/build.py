@@ -20,6 +20,7 @@ from PIL import Image
 from scipy import stats
 
 from multisc.errors import InvalidInputError
+from multisc.experiment.runner import FAILURES_FILE
 from multisc.experiment.store import STORE_FILE, ResultStore
 
 PLOTS_DIR = "plots"
@@ -234,6 +235,9 @@ def build_report(run_dir: str | Path) -> Path:
     notes = (
         json.loads((run_dir / "plan.json").read_text()) if (run_dir / "plan.json").is_file() else {}
     )
+    failures = run_dir / FAILURES_FILE  # images a sweep had to skip
+    if failures.is_file():
+        notes = {**notes, "failed": json.loads(failures.read_text())}
     page = _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes)
     tmp = run_dir / (REPORT_FILE + ".tmp")
     tmp.write_text(page)
@@ -265,6 +269,11 @@ def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str
     )
     skipped = "".join(f"<li>{esc(line)}</li>" for line in notes.get("skipped", {}).values())
     skipped += "".join(f"<li>{esc(line)}</li>" for line in notes.get("notes", []))
+    skipped += "".join(
+        f"<li>image {esc(f['image_id'])} could not be sent by {esc(f['scheme'])}: "
+        f"{esc(f['error'])}</li>"
+        for f in notes.get("failed", [])
+    )
     versions = json.loads(run["versions"]) if run else {}
     version_rows = "".join(
         f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in versions.items()
