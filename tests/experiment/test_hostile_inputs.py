@@ -124,3 +124,26 @@ def test_a_bad_image_is_recorded_as_failed_and_the_sweep_goes_on(tiny_models, tm
     assert (
         "image 1x1 could not be sent by multisc" in (Path(config.out) / "report.html").read_text()
     )
+
+
+def test_extreme_aspect_ratios_keep_the_segmenters_input_bounded(tiny_models):
+    from multisc.transmitter.segmentation import MAX_ASPECT_OF_INPUT, Segmenter
+
+    segmenter = Segmenter.from_pretrained(tiny_models, "cpu", resize=96)
+    shapes = []
+    segmenter.model.register_forward_pre_hook(lambda _, args: shapes.append(args[0].shape))
+    classes = segmenter.class_maps([Image.new("RGB", (1, 600)), Image.new("RGB", (700, 2))])
+    assert [c.shape for c in classes] == [(600, 1), (2, 700)]
+    assert max(max(s[-2:]) for s in shapes) <= MAX_ASPECT_OF_INPUT * 96  # not 96 x 57,600
+
+
+def test_a_decompression_bomb_is_refused_clearly(tmp_path, monkeypatch):
+    import pytest
+
+    from multisc.data.sources import open_image
+    from multisc.errors import InvalidInputError
+
+    Image.new("RGB", (120, 100)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # 12,000 pixels: over twice that
+    with pytest.raises(InvalidInputError, match=r"refusing .*bomb\.png"):
+        open_image(tmp_path / "bomb.png")

@@ -49,6 +49,11 @@ def open_image(path: str | Path) -> Image.Image:
             return to_rgb(image)
     except FileNotFoundError as exc:
         raise InvalidInputError(f"image file not found: {path}") from exc
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(
+            f"refusing {path}: {exc}. Downscale it first (images are worked on at a longer "
+            "side of at most 1024 pixels anyway)"
+        ) from exc
     except (UnidentifiedImageError, OSError) as exc:
         raise InvalidInputError(f"cannot read {path} as an image: {exc}") from exc
 

@@ -50,6 +50,8 @@ VOC_CLASSES: tuple[str, ...] = (
 )
 FCN_FILE = "fcn_resnet50_coco-1167a1af.pth"
 WEIGHTS_FILE = "model.safetensors"  # in --models DIR/segmenter/
+#: the network's input is at most this many times ``resize`` on its longer side
+MAX_ASPECT_OF_INPUT = 4
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -186,7 +188,15 @@ class Segmenter:
                 x = torch.stack([pil_to_tensor(images[i]) for i in chunk]).to(self.device)
                 x = x.float() / 255.0
                 if self.resize:
-                    x = resize(x, [self.resize], antialias=True)
+                    # the longer side is bounded too: a 1 x 4000 image must not become
+                    # 520 x 2,080,000 (tens of GB) for the sake of its shorter side
+                    longest = MAX_ASPECT_OF_INPUT * self.resize
+                    if max(height, width) * self.resize > longest * min(height, width):
+                        scale = longest / max(height, width)
+                        size = [max(1, round(height * scale)), max(1, round(width * scale))]
+                    else:
+                        size = [self.resize]  # torchvision's preset: the shorter side
+                    x = resize(x, size, antialias=True)
                 x = ((x - self._mean) / self._std).to(self.dtype)
                 logits = self.model(x)["out"].float()
                 logits = torch.nn.functional.interpolate(
