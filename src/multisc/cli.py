@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -45,9 +46,40 @@ def _root(
     """multisc: Multi-SC and baselines over simulated noisy channels."""
 
 
+def _check_image_output(path: Path) -> None:
+    """A path an image can be saved at: not a directory, an extension Pillow writes."""
+    from PIL import Image
+
+    if path.is_dir():
+        raise InvalidInputError(f"--out {path} is a directory: give a file name, e.g. out.png")
+    writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+    if path.suffix.lower() not in writable:
+        raise InvalidInputError(
+            f"--out {path}: cannot write images with extension {path.suffix!r}; use .png or "
+            ".jpg (or another of " + ", ".join(sorted(writable)[:12]) + ", ...)"
+        )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``: strict JSON parsers reject bare NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_json(payload: Any) -> None:
+    """One JSON document on stdout (strict: no NaN), the output of every ``--json``."""
+    text = json.dumps(_finite(payload), indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
 def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        _write_json(payload)
         return
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
@@ -202,6 +234,8 @@ def transmit(
     from multisc.schemes.registry import seed_generator
 
     spec = ChannelSpec(snr, fading=fading)  # type: ignore[arg-type]
+    if out_png is not None:  # checked before the work, not after it
+        _check_image_output(out_png)
     picture = open_image(image)
     # bpg_ldpc defaults to multisc's channel uses on this image; deep_jscc to its own ratio
     budget = ratio if ratio is not None else ("match" if scheme == "bpg_ldpc" else None)
@@ -237,7 +271,7 @@ def transmit(
         "output": str(out_png) if out_png else None,
     }
     if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+        _write_json(payload)
         return
     table = Table(title=f"{scheme} at {spec.snr_db:g} dB ({spec.fading})", show_header=False)
     table.add_column("field", style="bold")
@@ -335,7 +369,7 @@ def run(
         "report": summary.report,
     }
     if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        _write_json(payload)
     else:
         out.print(
             f"{summary.rows} results in {summary.out} ({summary.new_rows} new)"
@@ -353,7 +387,7 @@ def report(
 
     path = build_report(run_dir)
     if as_json:
-        sys.stdout.write(json.dumps({"report": str(path)}) + "\n")
+        _write_json({"report": str(path)})
     else:
         out.print(f"report: {path}")
 
@@ -447,9 +481,7 @@ def jscc_eval(
         checkpoint, load_images(images), snr, fading=fading, seed=seed, device=device
     )
     if as_json:
-        sys.stdout.write(
-            json.dumps({"checkpoint": str(checkpoint), "results": rows}, indent=2) + "\n"
-        )
+        _write_json({"checkpoint": str(checkpoint), "results": rows})
         return
     table = Table(title=f"deep JSCC {checkpoint}")
     for column in ("snr_db", "fading", "psnr_db", "ssim", "channel_uses_per_image"):
@@ -489,7 +521,7 @@ def models_list(
         for item in registry.REGISTRY.values()
     ]
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        _write_json(rows)
         return
     table = Table(title="multisc components" + (f" (--models {models})" if models else ""))
     for column in ("name", "source", "available", "purpose"):
@@ -550,7 +582,7 @@ def models_doctor(
             }
         )
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        _write_json(rows)
         return
     table = Table(title="multisc models doctor" + (f" (--models {models})" if models else ""))
     for column in ("name", "files", "to do"):
@@ -789,7 +821,7 @@ def corrector_eval(
         rows = evaluate(pairs, loaded, bucket)
     saved = plot(rows, plot_path or pairs_file.with_suffix(".eval.png"))
     if as_json:
-        sys.stdout.write(json.dumps({"plot": str(saved), "results": rows}, indent=2) + "\n")
+        _write_json({"plot": str(saved), "results": rows})
         return
     table = Table(title=f"correctors on {len(pairs)} {split} pairs")
     for column in ("corrector", "SNR (dB)", "pairs", "CER", "WER", "BLEU", "similarity"):

@@ -32,4 +32,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 def make_generator(seed: int, device: str | torch.device | None = None) -> torch.Generator:
     """A seeded :class:`torch.Generator` on ``device`` (resolved as in :func:`resolve_device`)."""
-    return torch.Generator(device=resolve_device(device)).manual_seed(int(seed))
+    return torch.Generator(device=resolve_device(device)).manual_seed(check_seed(seed))
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` as an int in torch's range ``[0, 2**63)``, else one clear error."""
+    try:
+        value = int(seed)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"a seed must be an integer, got {seed!r}") from exc
+    if not 0 <= value < 2**63:
+        raise InvalidInputError(f"a seed must be in [0, 2**63), got {value}")
+    return value

@@ -12,6 +12,10 @@ Fading = Literal["awgn", "rayleigh"]
 FADINGS: tuple[str, ...] = ("awgn", "rayleigh")
 
 
+#: beyond this the noise power 10^(-SNR/10) under- or overflows double precision's use here
+MAX_ABS_SNR_DB = 200.0
+
+
 @dataclass(frozen=True)
 class ChannelSpec:
     """One channel condition.
@@ -46,6 +50,11 @@ class ChannelSpec:
         if not math.isfinite(snr):
             raise InvalidInputError(
                 f"SNR must be a finite number of dB (negative values are fine), got {self.snr_db!r}"
+            )
+        if abs(snr) > MAX_ABS_SNR_DB:
+            raise InvalidInputError(
+                f"SNR must be within ±{MAX_ABS_SNR_DB:g} dB (a noise power of 10^±"
+                f"{MAX_ABS_SNR_DB / 10:g}), got {snr:g} dB"
             )
         object.__setattr__(self, "snr_db", snr)
         if self.fading not in FADINGS:

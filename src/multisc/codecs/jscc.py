@@ -198,6 +198,14 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     if not weights_path.is_file():
         raise InvalidInputError(f"no deep JSCC weights at {weights_path}")
     model = DeepJSCC(config)
+    from multisc.models import weights_problem
+
+    problem = weights_problem(weights_path)
+    if problem:
+        raise InvalidInputError(
+            f"deep JSCC checkpoint {weights_path} {problem}: train it again "
+            "(`multisc jscc train`, which resumes) or point at another checkpoint"
+        )
     state = load_file(str(weights_path))
     try:
         model.load_state_dict(state, strict=True)

@@ -116,14 +116,21 @@ def train_jscc(
                 f"{out} holds a deep JSCC run for {existing}, not {config}; "
                 "choose another --out or delete that directory"
             )
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+            step, optimiser_state = int(state["step"]), state["optimiser"]
+        except Exception as exc:  # zip/pickle errors, or a file of something else
+            raise InvalidInputError(
+                f"{state_path} is not a training state multisc wrote ({type(exc).__name__}); "
+                "delete it to train from the checkpoint's start, or choose another --out"
+            ) from exc
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(out / "model.safetensors")))
-        optimiser.load_state_dict(state["optimiser"])
+        optimiser.load_state_dict(optimiser_state)
         rng.setstate(_rng_state_from_tensor(state["crop_rng"]))
         generator.set_state(state["noise_rng"])
-        start = int(state["step"])
+        start = step
 
     pool = _crop_pool(images, crop)
     spec = ChannelSpec(config.train_snr_db, fading=config.fading)  # type: ignore[arg-type]

@@ -48,6 +48,10 @@ class JsccConfig(BaseModel):
     steps: int = Field(2000, ge=1)
 
 
+#: bounds on a run's lists: enough for any sweep, not for a typo that would run for ever
+MAX_SNRS = 1000
+
+
 class RunConfig(BaseModel):
     """Everything a sweep needs. Defaults: the paper's experiment on the bundled photos."""
 
@@ -59,7 +63,7 @@ class RunConfig(BaseModel):
     snr_db: list[float] = Field(default_factory=lambda: list(PAPER_SNRS))
     fading: Literal["awgn", "rayleigh"] = "awgn"
     coherence: int = Field(1, ge=1)
-    seeds: int = Field(1, ge=1)
+    seeds: int = Field(1, ge=1, le=1000)
     models: str | None = None
     device: str = "auto"
     out: str = "runs/paper-samples"
@@ -89,6 +93,8 @@ class RunConfig(BaseModel):
     def _finite_snrs(cls, value: list[float]) -> list[float]:
         if not value:
             raise ValueError("the SNR list is empty: give at least one SNR in dB")
+        if len(value) > MAX_SNRS:
+            raise ValueError(f"{len(value)} SNRs: at most {MAX_SNRS} in one run")
         bad = [v for v in value if not math.isfinite(v)]
         if bad:
             raise ValueError(f"SNRs must be finite numbers of dB, got {bad[0]}")
@@ -134,7 +140,11 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         if not path.is_file():
             raise InvalidInputError(f"config file {path} does not exist")
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"{path} is not UTF-8 text (byte {exc.start}): save the config as UTF-8 YAML"
+            ) from exc
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"{path} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):

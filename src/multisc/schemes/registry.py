@@ -15,7 +15,7 @@ import torch
 
 from multisc.channel import DigitalLink
 from multisc.codecs.jscc import load_checkpoint, parse_ratio
-from multisc.devices import resolve_device
+from multisc.devices import check_seed, resolve_device
 from multisc.errors import InvalidInputError, ModelNotAvailableError, choices_error
 from multisc.schemes.base import DEFAULT_FAILURE_COLOR, Budget
 from multisc.schemes.bpg_ldpc import BpgLdpcScheme
@@ -59,6 +59,12 @@ class SchemeOptions:
     jscc_checkpoint: str | Path | None = None
     failure_color: tuple[int, int, int] = DEFAULT_FAILURE_COLOR
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # checked here, before any model runs: not after segmentation and captioning
+        for name in ("steps", "rows", "cols", "slice_downsample", "caption_tokens"):
+            if int(getattr(self, name)) < 1:
+                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 class Components:
@@ -256,4 +262,4 @@ def build_scheme(name: str, components: Components):
 
 def seed_generator(seed: int) -> torch.Generator:
     """The generator a transmission starts from (CPU: the same numbers on every machine)."""
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(check_seed(seed))

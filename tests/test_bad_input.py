@@ -1,0 +1,91 @@
+"""User errors are one line on stderr with exit code 2, never a traceback, and come before
+any work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from multisc.cli import main
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["channel", "--text", "a", "--snr=-4000"], "within ±200 dB"),
+        (["channel", "--text", "a", "--snr", "0", "--seed", "99999999999999999999999"], "seed"),
+        (["channel", "--text", "a", "--snr", "0", "--seed=-1"], "seed"),
+    ],
+)
+def test_out_of_range_numbers_are_one_clear_error(capsys, args, message):
+    code, _, err = run(capsys, *args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_transmit_refuses_bad_steps_and_outputs_before_any_work(capsys, tmp_path, photo):
+    image = tmp_path / "photo.png"
+    photo.save(image)
+    base = ["transmit", str(image), "--scheme", "bpg_ldpc", "--snr", "3", "--ratio", "1/12"]
+    for extra, message in (
+        (["--steps", "0"], "steps must be >= 1"),
+        (["--steps", "-3"], "steps must be >= 1"),
+        (["--out", str(tmp_path / "x.jpgx")], "extension '.jpgx'"),
+        (["--out", str(tmp_path)], "is a directory"),
+    ):
+        code, _, err = run(capsys, *base, *extra)
+        assert code == 2 and message in err, (extra, err)
+
+
+def test_json_output_is_strict_json(capsys, tmp_path):
+    import math
+
+    from multisc.cli import _finite
+
+    assert _finite({"a": [math.nan, 1.0, math.inf], "b": (2, -math.inf)}) == {
+        "a": [None, 1.0, None],
+        "b": [2, None],
+    }
+    code, out, _ = run(capsys, "channel", "--text", "a dog", "--snr", "3", "--json")
+    assert code == 0 and json.loads(out, parse_constant=lambda c: pytest.fail(c))["sent"] == "a dog"
+
+
+def test_configs_and_stores_that_are_not_what_they_claim(capsys, tmp_path):
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("images: caf\xe9\n".encode("latin-1"))
+    code, _, err = run(capsys, "run", str(config))
+    assert code == 2 and "not UTF-8" in err
+    many = tmp_path / "many.yaml"
+    many.write_text(json.dumps({"snr_db": list(range(2000))}))
+    code, _, err = run(capsys, "run", str(many))
+    assert code == 2 and "at most 1000" in err
+    fake = tmp_path / "run"
+    fake.mkdir()
+    (fake / "results.sqlite").write_bytes(b"this is not a database" * 100)
+    code, _, err = run(capsys, "report", str(fake))
+    assert code == 2 and "not a multisc result store" in err
+
+
+def test_damaged_jscc_checkpoints_are_one_clear_error(trained_jscc, tmp_path):
+    import shutil
+
+    from multisc.codecs.jscc import JSCCConfig, load_checkpoint
+    from multisc.codecs.jscc_training import STATE_FILE, train_jscc
+    from multisc.errors import InvalidInputError
+
+    copy = tmp_path / "ckpt"
+    shutil.copytree(trained_jscc[0], copy)
+    (copy / STATE_FILE).write_bytes(b"garbage, not a training state")
+    with pytest.raises(InvalidInputError, match="not a training state"):
+        train_jscc([__import__("PIL.Image").Image.new("RGB", (64, 64))], JSCCConfig("1/6", 10.0),
+                   copy, steps=400)  # fmt: skip
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(InvalidInputError, match="truncated"):
+        load_checkpoint(copy)
