@@ -89,3 +89,13 @@ def test_damaged_jscc_checkpoints_are_one_clear_error(trained_jscc, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-100])
     with pytest.raises(InvalidInputError, match="truncated"):
         load_checkpoint(copy)
+
+
+def test_usage_errors_are_one_line_and_ber_defaults_to_uncoded(capsys):
+    code, _, err = run(capsys, "ber", "--bogus")
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "No such option: --bogus" in err and "multisc ber --help" in err
+    code, out, _ = run(
+        capsys, "ber", "--modulation", "bpsk", "--snr", "6", "--bits", "2000", "--json"
+    )
+    assert code == 0 and json.loads(out)["bler"] is None  # --fec none, as `channel` defaults

@@ -129,7 +129,7 @@ def channel(
 @app.command()
 def ber(
     modulation: str = typer.Option(..., help="bpsk, qpsk, 16qam or 64qam."),
-    fec: str = typer.Option(..., help="none (uncoded) or ldpc (5G NR LDPC)."),
+    fec: str = typer.Option("none", help="none (uncoded) or ldpc (5G NR LDPC)."),
     snr: float = typer.Option(..., "--snr", help="SNR in dB (Es/N0 per complex channel use)."),
     bits: int = typer.Option(..., "--bits", help="Information bits to send in total."),
     code_rate: float = typer.Option(0.5, help="LDPC code rate, in [1/5, 0.95]."),
@@ -841,22 +841,57 @@ def corrector_eval(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point. A :class:`MultiscError` is printed on one line (exit 2), never a traceback;
-    usage errors are typer's own (exit 2)."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # the CLI shows its own progress
+    """Entry point. A :class:`MultiscError` or a usage error is printed on one line (exit 2),
+    never a traceback."""
+    try:  # typer >= 0.2x carries its own copy of click
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
     except ImportError:
-        pass
+        from click.exceptions import NoArgsIsHelpError, UsageError
+
+    _quiet_libraries()
     try:
-        app(args=argv, prog_name="multisc", standalone_mode=True)
+        app(args=argv, prog_name="multisc", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except typer.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except NoArgsIsHelpError as exc:  # plain `multisc`: the help
+        err.print(exc.format_message(), highlight=False, markup=False)
+        return 0
+    except UsageError as exc:  # typer would draw a box: one line, as for every error
+        command = exc.ctx.command_path if exc.ctx else "multisc"
+        err.print(
+            f"[bold red]error:[/] {exc.format_message()} (see `{command} --help`)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
+    except typer.Abort:
+        err.print("aborted")
+        return 1
     except MultiscError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
     return 0
+
+
+def _quiet_libraries() -> None:
+    """The CLI draws its own progress: library loading bars and advice lines stay off
+    (transformers', diffusers' and huggingface_hub's own warnings at error level only)."""
+    import logging
+
+    try:
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        diffusers_logging.disable_progress_bar()
+        diffusers_logging.set_verbosity_error()
+    except ImportError:
+        pass
+    for name in ("accelerate", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":
