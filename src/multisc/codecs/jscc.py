@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from multisc import atomic
 from multisc.channel import AnalogLink, ChannelSpec
 from multisc.channel.spec import FADINGS
 from multisc.errors import InvalidInputError, choices_error
@@ -161,13 +162,10 @@ def save_checkpoint(model: DeepJSCC, directory: str | Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = directory / (WEIGHTS_FILE + ".tmp")
-    save_file(weights, str(tmp))
-    tmp.replace(directory / WEIGHTS_FILE)
+    with atomic.replacing(directory / WEIGHTS_FILE) as tmp:
+        save_file(weights, str(tmp))
     config = {**asdict(model.config), "channels": model.config.channels, "format": "multisc-jscc-1"}
-    tmp = directory / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(config, indent=2))
-    tmp.replace(directory / CONFIG_FILE)
+    atomic.write_text(directory / CONFIG_FILE, json.dumps(config, indent=2))
     return directory
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from multisc import atomic
 from multisc.channel import ChannelSpec
 from multisc.codecs.jscc import DeepJSCC, JSCCConfig, read_config, save_checkpoint
 from multisc.devices import resolve_device
@@ -170,9 +171,8 @@ def _save_state(
         "crop_rng": _rng_state_to_tensor(rng.getstate()),
         "noise_rng": generator.get_state(),
     }
-    tmp = out / (STATE_FILE + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(out / STATE_FILE)
+    with atomic.replacing(out / STATE_FILE) as tmp:
+        torch.save(state, tmp)
 
 
 def _rng_state_to_tensor(state: tuple) -> torch.Tensor:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from multisc import atomic
 from multisc.channel import ChannelSpec, DigitalLink
 from multisc.errors import InvalidInputError
 
@@ -112,11 +113,9 @@ def write_pairs(pairs: Iterable[Pair], path: str | Path) -> None:
     """JSON Lines, one pair per line (written atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic.replacing(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for pair in pairs:
             handle.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def read_pairs(path: str | Path, split: str | None = None) -> list[Pair]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from multisc import atomic
 from multisc.correction_tuning.pairs import Pair
 from multisc.decoding import state_settings
 from multisc.devices import resolve_device
@@ -193,6 +194,5 @@ def _save(model, tokenizer, optimiser, step: int, out: Path) -> None:
     state_settings(model)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    tmp = out / (STATE_FILE + ".tmp")
-    torch.save({"step": step, "optimiser": optimiser.state_dict()}, tmp)
-    tmp.replace(out / STATE_FILE)
+    with atomic.replacing(out / STATE_FILE) as tmp:
+        torch.save({"step": step, "optimiser": optimiser.state_dict()}, tmp)

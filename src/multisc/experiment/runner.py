@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from multisc import atomic
 from multisc.channel import ChannelSpec
 from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.experiment import safe_cache
@@ -158,9 +158,7 @@ class PrepareCache:
         appended line: a record of every prepare that ran, whichever worker ran it)."""
         path = self.path(scheme, image)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(safe_cache.dumps(prepared))
-        tmp.replace(path)
+        atomic.write_bytes(path, safe_cache.dumps(prepared))
         line = json.dumps(
             {
                 "image_id": image_id,
@@ -565,9 +563,7 @@ def record_failure(result: TaskResult, out: Path) -> list[dict[str, str]]:
         f for f in failures if (f["image_id"], f["scheme"]) != (result.image_id, result.scheme)
     ]
     failures.append({"image_id": result.image_id, "scheme": result.scheme, "error": result.error})
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(failures, indent=2))
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(failures, indent=2))
     return failures
 
 
@@ -576,9 +572,7 @@ def commit(result: TaskResult, out: Path, store: ResultStore, run_id: int) -> No
     for relative, data in result.pngs.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".png.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic.write_bytes(path, data)
     by_seed: dict[int, list[dict[str, Any]]] = {}
     for row in result.rows:
         by_seed.setdefault(row["seed"], []).append(row)
@@ -591,9 +585,8 @@ def save_references(images, out: Path) -> None:
         path = out / IMAGES_DIR / image_id / "reference.png"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".png.tmp")
-            image.save(tmp, format="PNG")
-            tmp.replace(path)
+            with atomic.replacing(path) as tmp:
+                image.save(tmp, format="PNG")
 
 
 def load_run_images(config: RunConfig) -> list[tuple[str, Image.Image]]:

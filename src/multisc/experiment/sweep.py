@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from multisc import atomic
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
@@ -76,13 +77,11 @@ def export(store: ResultStore, out: Path) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(flat_rows(store))
-    tmp = out / (CSV_FILE + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(out / CSV_FILE)
+    with atomic.replacing(out / CSV_FILE) as tmp:
+        frame.to_csv(tmp, index=False)
     try:
-        tmp = out / (PARQUET_FILE + ".tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(out / PARQUET_FILE)
+        with atomic.replacing(out / PARQUET_FILE) as tmp:
+            frame.to_parquet(tmp, index=False)
     except ImportError:  # pyarrow missing: CSV is enough
         pass
 

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from scipy import stats
 
+from multisc import atomic
 from multisc.errors import InvalidInputError
 from multisc.experiment.runner import FAILURES_FILE
 from multisc.experiment.store import STORE_FILE, ResultStore
@@ -239,9 +240,7 @@ def build_report(run_dir: str | Path) -> Path:
     if failures.is_file():
         notes = {**notes, "failed": json.loads(failures.read_text())}
     page = _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes)
-    tmp = run_dir / (REPORT_FILE + ".tmp")
-    tmp.write_text(page)
-    tmp.replace(run_dir / REPORT_FILE)
+    atomic.write_text(run_dir / REPORT_FILE, page)
     return run_dir / REPORT_FILE
 
 
@@ -262,9 +261,10 @@ def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str
         for metric, names in metric_plots.items()
     )
     grids = "".join(
-        f'<figure class="grid"><img src="{url(GRIDS_DIR, name)}" alt="grid {esc(image_id)}">'
-        f"<figcaption>{esc(image_id)}: rows are schemes, columns SNRs (seed 0)"
-        "</figcaption></figure>"
+        f'<figure class="grid"><figcaption>{esc(image_id)}: rows are schemes, columns SNRs '
+        "(seed 0); full size: click the grid</figcaption>"
+        f'<a href="{url(GRIDS_DIR, name)}"><img src="{url(GRIDS_DIR, name)}" '
+        f'alt="grid {esc(image_id)}"></a></figure>'
         for image_id, name in grid_files.items()
     )
     skipped = "".join(f"<li>{esc(line)}</li>" for line in notes.get("skipped", {}).values())
@@ -286,7 +286,8 @@ body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px; colo
 h1 {{ font-size: 1.5em; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom: .2em; }}
 .plots {{ display: flex; flex-wrap: wrap; gap: 1em; }}
 figure {{ margin: 0; }} figure img {{ max-width: 560px; border: 1px solid #eee; }}
-figure.grid img {{ max-width: 100%; }}
+figure.grid {{ margin-top: 1.5em; }} figure.grid img {{ max-width: 100%; }}
+p.note {{ font-size: .85em; color: #555; max-width: 60em; }}
 figcaption {{ font-size: .85em; color: #555; }}
 table {{ border-collapse: collapse; font-size: .85em; }}
 td, th {{ border: 1px solid #ddd; padding: .25em .5em; text-align: right; }}
@@ -303,6 +304,9 @@ Device: {esc(run["device"] if run else "?")}.</p>
 <figcaption>Channel uses per image —
 <a href="{url(PLOTS_DIR, uses_plot[1])}">SVG</a></figcaption></figure></div>
 <h2>Summary</h2>{table}
+<p class="note"><b>failed</b>: transmissions whose decoding failed (bpg_ldpc: any LDPC block
+error, since HEVC cannot decode a damaged stream; semantic schemes: the slice was lost). Their
+failure image (the dataset's mean colour) is scored like any reconstruction, never dropped.</p>
 <h2>Reconstructions</h2>{grids}
 <h2>Config</h2><pre>{esc(run["config_yaml"] if run else "")}</pre>
 <h2>Versions</h2><table>{version_rows}</table>

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from multisc import atomic
 from multisc.channel import ChannelSpec, DigitalLink
 
 MODULATIONS = ("qpsk", "16qam", "64qam")
@@ -99,9 +100,7 @@ def thresholds(
     if missing:
         cache[key] = table
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache, indent=2, sort_keys=True))
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(cache, indent=2, sort_keys=True))
     return table
 
 
