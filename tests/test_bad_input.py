@@ -99,3 +99,11 @@ def test_usage_errors_are_one_line_and_ber_defaults_to_uncoded(capsys):
         capsys, "ber", "--modulation", "bpsk", "--snr", "6", "--bits", "2000", "--json"
     )
     assert code == 0 and json.loads(out)["bler"] is None  # --fec none, as `channel` defaults
+
+
+def test_received_text_that_looks_like_markup_is_printed_as_it_is(capsys):
+    from multisc.cli import _emit
+
+    _emit({"received": "a [/] dog [bold]runs", "n": None}, False, "t")
+    printed = capsys.readouterr().out
+    assert "a [/] dog [bold]runs" in printed and "—" in printed

@@ -11,8 +11,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from multisc import __version__
 from multisc.errors import InvalidInputError, MultiscError
@@ -84,8 +86,8 @@ def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
-    for key, value in payload.items():
-        table.add_row(key, "—" if value is None else str(value))
+    for key, value in payload.items():  # values are data (received text): never markup
+        table.add_row(key, Text("—" if value is None else str(value)))
     out.print(table)
 
 
@@ -278,12 +280,12 @@ def transmit(
     table.add_column("value")
     table.add_row("channel uses", f"{result.channel_uses:,}")
     table.add_row("failed", str(result.failed))
-    for i, sent in enumerate(result.texts_sent):
-        table.add_row(f"text {i + 1} sent", sent)
-        table.add_row(f"text {i + 1} received", result.texts_received[i])
-        table.add_row(f"text {i + 1} corrected", result.texts_corrected[i])
+    for i, sent in enumerate(result.texts_sent):  # texts are data: never markup
+        table.add_row(f"text {i + 1} sent", Text(sent))
+        table.add_row(f"text {i + 1} received", Text(result.texts_received[i]))
+        table.add_row(f"text {i + 1} corrected", Text(result.texts_corrected[i]))
     if result.prompt is not None:
-        table.add_row("prompt", result.prompt)
+        table.add_row("prompt", Text(result.prompt))
     for name, value in metrics.items():
         if value is not None:
             table.add_row(name, f"{value:.4f}")
@@ -861,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:  # typer would draw a box: one line, as for every error
         command = exc.ctx.command_path if exc.ctx else "multisc"
         err.print(
-            f"[bold red]error:[/] {exc.format_message()} (see `{command} --help`)",
+            f"[bold red]error:[/] {escape(exc.format_message())} (see `{command} --help`)",
             highlight=False,
             soft_wrap=True,
         )
@@ -870,7 +872,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print("aborted")
         return 1
     except MultiscError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     return 0
 

@@ -168,7 +168,7 @@ def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) ->
         check_run_dir(out, config, store)
         (out / "config.yaml").write_text(config.to_yaml())
         images = load_run_images(config)
-        say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+        say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
