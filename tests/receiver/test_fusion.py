@@ -48,3 +48,18 @@ def test_position_prefixes_are_optional_and_cost_words(tokenizer):
     assert with_positions.startswith("top left: ") and count(tokenizer, with_positions) <= 77
     words = len(fuse_texts(texts, tokenizer).split())
     assert len(with_positions.split()) - 2 * 4 - 1 < words  # prefixes displace caption words
+
+
+def test_garbage_blocks_without_spaces_are_each_kept_in_part(tokenizer):
+    import random
+    import string
+
+    rng = random.Random(0)
+    noise = string.ascii_letters + "~#@!?+*"  # channel noise: long words, no spaces
+    texts = ["".join(rng.choice(noise) for _ in range(200)) for _ in range(3)] + ["a cat"]
+    fused = fuse_texts(texts, tokenizer)
+    assert count(tokenizer, fused) <= 77
+    parts = fused.split(". ")
+    assert len(parts) == 4 and parts[3] == "a cat"
+    for part, text in zip(parts, texts, strict=True):
+        assert part and text.startswith(part)  # every block represented, cut inside a word

@@ -66,25 +66,37 @@ def fuse_texts(
             allocation[i] = full[i]
             remaining -= full[i]
             todo.remove(i)
-    counts = {}
-    for i in active:
+    def fit(i: int, allowance: int) -> str:
+        """The longest start of block i (whole words; the first word cut by characters when
+        even it alone does not fit: channel noise makes long space-less "words") within
+        ``allowance`` tokens; at least one character, so every block stays represented."""
         k = len(words[i])
-        while k > 1 and cost(i, k) > allocation[i]:
+        while k > 1 and cost(i, k) > allowance:
             k -= 1
-        counts[i] = k
+        if k > 1 or cost(i, 1) <= allowance:
+            return " ".join(words[i][:k])
+        word = words[i][0]
+        low, high = 1, len(word)  # the largest cut that fits, by bisection
+        while low < high:
+            middle = (low + high + 1) // 2
+            fits = _count(tokenizer, prefixes[i] + word[:middle]) + sep_cost <= allowance
+            low, high = (middle, high) if fits else (low, middle - 1)
+        return word[:low]
+
+    kept = {i: fit(i, allocation[i]) for i in active}
 
     def render() -> str:
-        parts = [prefixes[i] + " ".join(words[i][: counts[i]]) for i in active if counts[i]]
-        return SEPARATOR.join(parts)
+        return SEPARATOR.join(prefixes[i] + kept[i] for i in active)
 
-    # Token merges across block boundaries can differ from the sum of parts: trim the
-    # longest block until the whole prompt fits (blocks keep at least one word while
-    # they can).
+    # Token merges across block boundaries can differ from the sum of parts: shrink the
+    # longest block's allowance until the whole prompt fits (no block is dropped).
     fused = render()
     while _count(tokenizer, fused) > budget:
-        longest = max(active, key=lambda i: counts[i])
-        if counts[longest] == 0:
+        longest = max(active, key=lambda i: _count(tokenizer, kept[i]))
+        if len(kept[longest]) <= 1:
             break
-        counts[longest] -= 1
+        allocation[longest] = min(allocation[longest], _count(tokenizer, kept[longest])) - 1
+        shorter = fit(longest, allocation[longest])
+        kept[longest] = shorter if len(shorter) < len(kept[longest]) else kept[longest][:-1]
         fused = render()
     return fused
