@@ -89,7 +89,7 @@ def test_store_and_exports_keep_any_received_text(texts, tmp_path_factory):
         export(store, out)
     finally:
         store.close()
-    csv = pd.read_csv(out / "results.csv", keep_default_na=False)
+    csv = pd.read_csv(out / "results.csv", keep_default_na=False, dtype=str)
     assert csv["prompt"][0] == decoded[0]
     assert pd.read_parquet(out / "results.parquet")["prompt"][0] == decoded[0]
 

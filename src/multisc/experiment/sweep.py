@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from contextlib import contextmanager
@@ -78,7 +79,8 @@ def export(store: ResultStore, out: Path) -> None:
 
     frame = pd.DataFrame(flat_rows(store))
     with atomic.replacing(out / CSV_FILE) as tmp:
-        frame.to_csv(tmp, index=False)
+        # every text quoted: a received "\r" must not end a row (it did, unquoted)
+        frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
     try:
         with atomic.replacing(out / PARQUET_FILE) as tmp:
             frame.to_parquet(tmp, index=False)
