@@ -107,3 +107,13 @@ def test_received_text_that_looks_like_markup_is_printed_as_it_is(capsys):
     _emit({"received": "a [/] dog [bold]runs", "n": None}, False, "t")
     printed = capsys.readouterr().out
     assert "a [/] dog [bold]runs" in printed and "—" in printed
+
+
+def test_run_help_shows_the_defaults(capsys):
+    from multisc.experiment.config import RunConfig
+
+    assert main(["run", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    defaults = RunConfig()
+    assert f"(default: {defaults.images})" in shown and f"(default: {defaults.out})" in shown
+    assert f"(default: {defaults.prepare_batch})" in shown and "(default: auto)" in shown

@@ -309,24 +309,36 @@ def run(
         None, metavar="[CONFIG.yaml]", help="Experiment config."
     ),
     images: str | None = typer.Option(
-        None, "--images", help="samples | kodak24:DIR | voc2012:DIR | DIR | GLOB."
+        None,
+        "--images",
+        help="samples | kodak24:DIR | voc2012:DIR | DIR | GLOB. (default: samples)",
     ),
     schemes: list[str] | None = typer.Option(
-        None, "--schemes", help="Schemes (repeat or comma list)."
+        None, "--schemes", help="Schemes (repeat or comma list). (default: all five)"
     ),
-    snr: list[str] | None = typer.Option(None, "--snr", help="SNRs in dB (repeat or comma list)."),
-    seeds: int | None = typer.Option(None, "--seeds", help="Seeds per (image, scheme, SNR)."),
-    fading: str | None = typer.Option(None, "--fading", help="awgn or rayleigh."),
-    limit: int | None = typer.Option(None, "--limit", help="At most this many images."),
+    snr: list[str] | None = typer.Option(
+        None, "--snr", help="SNRs in dB (repeat or comma list). (default: 0,3,...,18)"
+    ),
+    seeds: int | None = typer.Option(
+        None, "--seeds", help="Seeds per (image, scheme, SNR). (default: 1)"
+    ),
+    fading: str | None = typer.Option(None, "--fading", help="awgn or rayleigh. (default: awgn)"),
+    limit: int | None = typer.Option(
+        None, "--limit", help="At most this many images. (default: all)"
+    ),
     models: str | None = typer.Option(
         None, "--models", help="Directory overriding every model id."
     ),
-    out_dir: str | None = typer.Option(None, "--out", help="Run directory (resumed if it exists)."),
-    executor: str | None = typer.Option(None, "--executor", help="local or ray."),
+    out_dir: str | None = typer.Option(
+        None, "--out", help="Run directory (resumed if it exists). (default: runs/paper-samples)"
+    ),
+    executor: str | None = typer.Option(None, "--executor", help="local or ray. (default: local)"),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (e.g. auto)."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda or auto."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda or auto. (default: auto)"),
     prepare_batch: int | None = typer.Option(
-        None, "--prepare-batch", help="Images whose segmentation and captions run as one batch."
+        None,
+        "--prepare-batch",
+        help="Images whose segmentation and captions run as one batch. (default: 4)",
     ),
     no_download: bool = typer.Option(
         False, "--no-download", help="Skip schemes whose weights are missing, even with network."
@@ -334,7 +346,8 @@ def run(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run (or resume) an SNR sweep and write its report. With no arguments: the paper's
-    experiment on the bundled sample photos, every scheme, SNRs 0..18 dB."""
+    experiment on the bundled sample photos, every scheme, SNRs 0..18 dB. Flags override
+    CONFIG.yaml; the defaults shown are those of an empty config."""
     from multisc.experiment.config import load_config
     from multisc.experiment.sweep import run_sweep
 

@@ -66,6 +66,7 @@ def fuse_texts(
             allocation[i] = full[i]
             remaining -= full[i]
             todo.remove(i)
+
     def fit(i: int, allowance: int) -> str:
         """The longest start of block i (whole words; the first word cut by characters when
         even it alone does not fit: channel noise makes long space-less "words") within
