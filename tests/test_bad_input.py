@@ -117,3 +117,18 @@ def test_run_help_shows_the_defaults(capsys):
     defaults = RunConfig()
     assert f"(default: {defaults.images})" in shown and f"(default: {defaults.out})" in shown
     assert f"(default: {defaults.prepare_batch})" in shown and "(default: auto)" in shown
+
+
+def test_library_loading_bars_and_advice_stay_off_the_terminal():
+    import logging
+
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as hf_logging
+
+    from multisc.cli import _quiet_libraries
+
+    _quiet_libraries()
+    assert diffusers_logging.get_verbosity() == logging.ERROR
+    assert hf_logging.get_verbosity() == logging.ERROR
+    assert not hf_logging.is_progress_bar_enabled()
+    assert logging.getLogger("accelerate").level == logging.ERROR
