@@ -132,3 +132,6 @@ def test_library_loading_bars_and_advice_stay_off_the_terminal():
     assert hf_logging.get_verbosity() == logging.ERROR
     assert not hf_logging.is_progress_bar_enabled()
     assert logging.getLogger("accelerate").level == logging.ERROR
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    assert not are_progress_bars_disabled()  # downloads keep their progress bars

@@ -354,6 +354,8 @@ def test_make_tiny_and_make_random_write_only_the_components_named(tmp_path):
     assert [p.name for p in (tmp_path / "t").iterdir()] == ["corrector"]
     args = ["models", "make-random", str(tmp_path / "r"), "--size", "tiny", "--only", "clip"]
     assert main([*args, "--only", "corrector"]) == 0
+    assert main(["models", "make-tiny", str(tmp_path / "c"), "--only", "clip,corrector"]) == 0
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["clip", "corrector"]
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["clip", "corrector"]
     assert main(["models", "make-tiny", str(tmp_path / "x"), "--only", "jpeg"]) == 2
     assert not (tmp_path / "x").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -610,14 +611,14 @@ def models_doctor(
 
 
 ONLY_OPTION = typer.Option(
-    None, "--only", help="Write only these components (repeat the option for several)."
+    None, "--only", help="Write only these components (repeat the option, or a comma list)."
 )
 
 
 def _write_stand_ins(directory: Path, builders: dict, only: list[str] | None, seed: int, label):
     from multisc.errors import choices_error
 
-    chosen = only or list(builders)
+    chosen = [name for item in only or [] for name in item.split(",") if name] or list(builders)
     for name in chosen:
         if name not in builders:
             raise choices_error("component", name, tuple(builders))
@@ -892,7 +893,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _quiet_libraries() -> None:
     """The CLI draws its own progress: library loading bars and advice lines stay off
-    (transformers', diffusers' and huggingface_hub's own warnings at error level only)."""
+    (transformers', diffusers' and huggingface_hub's own warnings at error level only);
+    download progress bars (huggingface_hub's) stay on."""
     import logging
 
     try:
@@ -905,6 +907,11 @@ def _quiet_libraries() -> None:
         diffusers_logging.set_verbosity_error()
     except ImportError:
         pass
+    # transformers switches huggingface_hub's bars off with its own: downloads keep theirs
+    from huggingface_hub.utils import enable_progress_bars
+
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes"):
+        enable_progress_bars()
     for name in ("accelerate", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

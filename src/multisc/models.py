@@ -406,16 +406,29 @@ def fetchable() -> bool:
 
 
 def _fetch(item: ModelEntry, dry_run: bool = False):
-    """``snapshot_download`` of exactly ``item``'s needed files from ``HF_ENDPOINT``."""
+    """``snapshot_download`` of exactly ``item``'s needed files from ``HF_ENDPOINT`` (a dry
+    run, to learn the sizes, draws no progress bar; a download does)."""
     from huggingface_hub import snapshot_download
-
-    return snapshot_download(
-        item.repo_id,
-        revision=item.revision,
-        allow_patterns=list(item.needed),
-        endpoint=hub_endpoint(),
-        dry_run=dry_run,
+    from huggingface_hub.utils import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
     )
+
+    quiet = dry_run and not are_progress_bars_disabled()
+    if quiet:
+        disable_progress_bars()
+    try:
+        return snapshot_download(
+            item.repo_id,
+            revision=item.revision,
+            allow_patterns=list(item.needed),
+            endpoint=hub_endpoint(),
+            dry_run=dry_run,
+        )
+    finally:
+        if quiet:
+            enable_progress_bars()
 
 
 def download_sizes(names: list[str]) -> dict[str, int]:
