@@ -205,11 +205,18 @@ def weights_problem(path: Path) -> str | None:
     """Why the weights file ``path`` cannot be loaded (truncated, not a state dict), or
     None when it is whole. Safetensors: the header's tensors must end exactly at the end of
     the file. ``.bin``/``.pth``: ``torch.load(weights_only=True)`` must give a dict of
-    tensors (memory-mapped: cheap)."""
+    tensors (memory-mapped: cheap). Checked once per file version (path, size, mtime):
+    planning and loading ask about the same files many times."""
     try:
-        size = path.stat().st_size
+        stat = Path(path).stat()
     except OSError as exc:
         return f"cannot be read ({_first_line(exc)})"
+    return _weights_problem(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _weights_problem(name: str, size: int, _mtime_ns: int) -> str | None:
+    path = Path(name)
     if path.suffix == ".safetensors":
         try:
             with path.open("rb") as handle:
@@ -362,10 +369,12 @@ def resolve(name: str, models_dir: str | Path | None = None, download: bool = Tr
             raise missing_error(name, where)
         check_directory(name, directory)
         return directory
-    if not is_available(name) and download and fetchable():
+    available = is_available(name)
+    if not available and download and fetchable():
         pull(name)
+        available = is_available(name)
     snapshot = _snapshot(item)
-    if snapshot is None or not is_available(name):
+    if snapshot is None or not available:
         partial = [f for f, s in file_status(name).items() if s == "partial"]
         if partial:
             raise file_error(name, partial[0], "is incomplete in the Hugging Face cache")
