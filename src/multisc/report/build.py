@@ -6,6 +6,7 @@ import html
 import json
 import math
 import textwrap
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -173,9 +174,11 @@ def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
                 caption = textwrap.shorten(printable, 90, placeholder="…")
                 # received text is data: "$" pairs must not be parsed as mathtext
                 ax.set_xlabel("\n".join(textwrap.wrap(caption, 30)), fontsize=4.5, parse_math=False)
-    fig.tight_layout()
     path = directory / f"{image_id}.png"
-    fig.savefig(path, dpi=110)
+    with warnings.catch_warnings():  # noisy received text: glyphs no font has are boxes
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path.name
 
