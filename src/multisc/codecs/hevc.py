@@ -1,9 +1,9 @@
 """HEVC intra coding, the codec inside BPG, through libheif (pillow-heif, x265 encoder).
 
-The stream is a complete HEIF file, so what is counted is what a receiver needs to
-decode it, container included (about 300-400 bytes of HEIF boxes next to the HEVC
-parameter sets and slice data; BPG's own header is smaller, so at very small budgets
-this is a slight handicap for HEVC-based baselines).
+What is sent (and counted) is the compact stream of :mod:`multisc.codecs.hevc_stream`:
+a BPG-sized header (size, chroma format, bit depth: 3-5 bytes) and the HEVC NAL units,
+not libheif's HEIF file, which carries about 300 bytes of container more. The receiver
+rebuilds a HEIF file from it and decodes that to the very pixels the file would give.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
+from multisc.codecs.hevc_stream import to_compact, to_heif
 from multisc.errors import BudgetTooSmallError, DecodeFailure, InvalidInputError
 from multisc.imaging import ImageLike, to_rgb
 
@@ -37,11 +38,16 @@ sys.stdout.buffer.write(np.array(array.shape[:2], dtype=">u4").tobytes() + array
 
 
 def encode(image: ImageLike, quality: int, chroma: str = "420") -> bytes:
-    """Encode ``image`` as HEVC intra (HEIF file) at ``quality`` in [0, 100].
+    """Encode ``image`` as HEVC intra at ``quality`` in [0, 100]: the compact stream.
 
     :param chroma: ``"420"`` (BPG's default) or ``"444"``.
     :output: the stream, ``8 * len(...)`` bits.
     """
+    return to_compact(encode_heif(image, quality, chroma))
+
+
+def encode_heif(image: ImageLike, quality: int, chroma: str = "420") -> bytes:
+    """Encode ``image`` as HEVC intra in a HEIF file (what libheif writes), e.g. to save it."""
     if not MIN_QUALITY <= int(quality) <= MAX_QUALITY:
         raise InvalidInputError(f"HEVC quality must lie in [0, 100], got {quality!r}")
     if chroma not in CHROMAS:
@@ -53,7 +59,7 @@ def encode(image: ImageLike, quality: int, chroma: str = "420") -> bytes:
 
 
 def decode(data: bytes, *, isolate: bool = True, timeout_s: float = 20.0) -> Image.Image:
-    """Decode a stream from :func:`encode` to an RGB image of the encoded size.
+    """Decode a compact stream from :func:`encode` to an RGB image of the encoded size.
 
     :param isolate: decode in a child process (for streams that went through a channel);
         ``False`` decodes in this process, for streams known to be intact.
@@ -61,6 +67,7 @@ def decode(data: bytes, *, isolate: bool = True, timeout_s: float = 20.0) -> Ima
     """
     if not data:
         raise DecodeFailure("empty HEVC stream")
+    data = to_heif(data)
     if not isolate:
         try:
             heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
