@@ -84,7 +84,6 @@ class BpgLdpcScheme:
         self.chroma = chroma
         self.device = resolve_device(device)
         self._links: dict[mcs_table.Mcs, DigitalLink] = {}
-        self._thresholds: dict[str, dict[str, float]] = {}
         self.link(self.fixed)  # validates modulation and code rate now
 
     def link(self, choice: mcs_table.Mcs) -> DigitalLink:
@@ -127,12 +126,20 @@ class BpgLdpcScheme:
                     return None  # nothing fits: every transmission fails
                 current = image.resize(size, Image.Resampling.LANCZOS)
 
-    def choose(self, spec: ChannelSpec) -> mcs_table.Mcs:
+    def codeword_bits(self, channel_uses: int, choice: mcs_table.Mcs) -> int:
+        """Information bits per codeword when ``choice`` fills ``channel_uses``."""
+        return self.link(choice).layout(self.max_bits(channel_uses, choice)).info_bits
+
+    def choose(self, spec: ChannelSpec, channel_uses: int) -> mcs_table.Mcs:
+        """The MCS for ``spec``: fixed, or (``auto``) the most efficient one whose decoding
+        threshold, measured at the codeword size it would send, the SNR clears."""
         if self.mcs_mode == "fixed":
             return self.fixed
-        if spec.fading not in self._thresholds:
-            self._thresholds[spec.fading] = mcs_table.thresholds(spec.fading)
-        return mcs_table.choose_mcs(spec.snr_db, self._thresholds[spec.fading])
+        table = {}
+        for choice in mcs_table.ALL_MCS:
+            block = mcs_table.block_size_class(self.codeword_bits(channel_uses, choice))
+            table.update(mcs_table.thresholds(spec.fading, block, mcs=(choice,)))
+        return mcs_table.choose_mcs(spec.snr_db, table)
 
     def transmit(
         self, prepared: BpgPrepared, channels: Sequence[ChannelSpec], generator: torch.Generator
@@ -141,13 +148,14 @@ class BpgLdpcScheme:
         size = prepared.reference.size
         for spec, seed in zip(channels, channel_seeds(generator, channels), strict=True):
             channel_generator, _ = generators_for(seed, self.device)
-            choice = self.choose(spec)
+            choice = self.choose(spec, prepared.budget_channel_uses)
             started = time.perf_counter()
             encoding = self._encoding(prepared, self.max_bits(prepared.budget_channel_uses, choice))
             encode_s = time.perf_counter() - started
             details = {
                 "modulation": choice.modulation,
                 "code_rate": choice.code_rate,
+                "codeword_bits": self.codeword_bits(prepared.budget_channel_uses, choice),
                 "budget_channel_uses": prepared.budget_channel_uses,
             }
             if encoding is None:

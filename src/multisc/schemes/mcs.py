@@ -6,11 +6,17 @@ SNR. We do the same from measurements: for each MCS in {1/3, 1/2, 2/3} x {QPSK, 
 error rate of 10% (bisection), cached on disk. At a given SNR the best expected quality
 under a channel-use budget comes from the most bits, so the choice is the MCS with the
 highest spectral efficiency whose threshold (plus a margin) the SNR clears.
+
+Longer LDPC codewords decode at lower SNR (0.2-0.6 dB between 1024 and 8448 information
+bits), so thresholds are measured at the codeword size actually sent: each MCS's own
+codeword length for the payload at hand, rounded down to one of :data:`BLOCK_SIZES` (a
+threshold from a shorter codeword is slightly conservative, never optimistic).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +47,21 @@ class Mcs:
 
 ALL_MCS = tuple(Mcs(m, r) for m in MODULATIONS for r in CODE_RATES)
 
+#: information bits per codeword at which thresholds are measured (5G LDPC's largest: 8448)
+BLOCK_SIZES = (1024, 2048, 4096, 6144, 8448)
+
+
+def block_size_class(info_bits: int) -> int:
+    """The measured codeword size for codewords of ``info_bits``: the largest of
+    :data:`BLOCK_SIZES` not above it (the smallest for shorter codewords)."""
+    fitting = [b for b in BLOCK_SIZES if b <= info_bits]
+    return fitting[-1] if fitting else BLOCK_SIZES[0]
+
+
+def codewords_for(block_bits: int) -> int:
+    """Codewords per BLER estimate: about 100 kbit of information, at least 12."""
+    return max(12, math.ceil(100 * 1024 / block_bits))
+
 
 def cache_path() -> Path:
     root = os.environ.get("MULTISC_CACHE") or Path.home() / ".cache" / "multisc"
@@ -54,13 +75,16 @@ def measure_threshold(
     target_bler: float = 0.1,
     block_bits: int = 1024,
     codewords: int = 100,
-    low_db: float = -6.0,
-    high_db: float = 30.0,
     resolution_db: float = 0.25,
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> float:
-    """SNR (dB) at which ``mcs`` reaches ``target_bler`` with ``block_bits``-bit codewords."""
+    """SNR (dB) at which ``mcs`` reaches ``target_bler`` with ``block_bits``-bit codewords.
+
+    Bisection between the Shannon limit of the MCS's efficiency minus 1 dB (nothing
+    decodes below it) and 14 dB above it (AWGN thresholds of 5G LDPC lie within ~3 dB of
+    the limit; Rayleigh fast fading adds up to ~10 dB).
+    """
     link = DigitalLink(
         mcs.modulation, "ldpc", mcs.code_rate, max_block_bits=block_bits, device=device
     )
@@ -71,7 +95,8 @@ def measure_threshold(
         out = link.send_bits(bits, ChannelSpec(snr, fading=fading), generator)
         return float(out.block_errors.sum()) / (codewords * out.blocks)
 
-    low, high = low_db, high_db
+    shannon_db = 10 * math.log10(2**mcs.efficiency - 1)
+    low, high = shannon_db - 1.0, shannon_db + 14.0
     while high - low > resolution_db:
         mid = (low + high) / 2
         if bler(mid) <= target_bler:
@@ -81,27 +106,46 @@ def measure_threshold(
     return round(high, 3)
 
 
-def thresholds(
-    fading: str = "awgn", *, codewords: int = 100, refresh: bool = False, progress=None
-) -> dict[str, float]:
-    """Thresholds of every MCS for ``fading``: measured once, then read from the cache
-    (``$MULTISC_CACHE`` or ``~/.cache/multisc``)."""
+def _read_cache() -> dict:
     path = cache_path()
-    cache = json.loads(path.read_text()) if path.is_file() else {}
-    key = f"{fading}/codewords={codewords}"
-    table = cache.get(key, {})
-    missing = [m for m in ALL_MCS if str(m) not in table]
-    if refresh:
-        missing, table = list(ALL_MCS), {}
-    for mcs in missing:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:  # a damaged cache is measured again, not trusted
+        return {}
+
+
+def thresholds(
+    fading: str = "awgn",
+    block_bits: int = 1024,
+    *,
+    mcs: tuple[Mcs, ...] = ALL_MCS,
+    codewords: int | None = None,
+    refresh: bool = False,
+    progress=None,
+) -> dict[str, float]:
+    """Thresholds (dB) of ``mcs`` for ``fading`` at ``block_bits``-bit codewords: measured
+    once, then read from the cache (``$MULTISC_CACHE`` or ``~/.cache/multisc``)."""
+    codewords = codewords or codewords_for(block_bits)
+    cache = _read_cache()
+    key = f"{fading}/block={block_bits}/codewords={codewords}"
+    table = {} if refresh else dict(cache.get(key, {}))
+    missing = [m for m in mcs if str(m) not in table]
+    for choice in missing:
         if progress is not None:
-            progress(f"measuring the decoding threshold of {mcs} ({fading})")
-        table[str(mcs)] = measure_threshold(mcs, fading, codewords=codewords)
+            progress(
+                f"measuring the decoding threshold of {choice} ({fading}, {block_bits}-bit "
+                "codewords; once, then cached)"
+            )
+        table[str(choice)] = measure_threshold(
+            choice, fading, block_bits=block_bits, codewords=codewords
+        )
     if missing:
-        cache[key] = table
+        cache = _read_cache()  # merge with what others wrote meanwhile
+        cache[key] = {**cache.get(key, {}), **table}
+        path = cache_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(path, json.dumps(cache, indent=2, sort_keys=True))
-    return table
+    return {str(m): table[str(m)] for m in mcs}
 
 
 def choose_mcs(snr_db: float, table: dict[str, float], margin_db: float = 0.5) -> Mcs:
