@@ -13,6 +13,7 @@ by 4, so it emits c·(H/4)·(W/4) reals = c·H·W/32 complex symbols, and k/n = 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,9 @@ DOWNSAMPLE = 4  # two stride-2 convolutions
 SOURCE_TO_SYMBOLS = 96  # k/n = c / 96 (see the module docstring)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+FORMAT = "multisc-jscc-1"
+#: the encoder's last convolution: its output channels are c
+ENCODER_OUTPUT = "encoder.4.0.weight"
 
 
 def parse_ratio(text: str | Fraction) -> Fraction:
@@ -63,24 +67,71 @@ def channels_for_ratio(ratio: Fraction) -> int:
     return int(channels)
 
 
+TrainSnr = float | tuple[float, float]
+
+
+def parse_train_snr(value: str | float | Sequence[float]) -> TrainSnr:
+    """A training SNR: one value in dB (``10``), or a range ``"LOW:HIGH"`` / ``[low, high]``
+    drawn uniformly per training step (``"0:20"``)."""
+    if isinstance(value, str):
+        low, sep, high = value.partition(":")
+        try:
+            parsed: TrainSnr = (float(low), float(high)) if sep else float(low)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"training SNR must be a number of dB (19) or a range LOW:HIGH (0:20), "
+                f"got {value!r}"
+            ) from exc
+    elif isinstance(value, int | float):
+        parsed = float(value)
+    else:
+        pair = tuple(float(v) for v in value)
+        if len(pair) != 2:
+            raise InvalidInputError(f"a training SNR range has two ends, got {list(value)}")
+        parsed = pair  # type: ignore[assignment]
+    ends = parsed if isinstance(parsed, tuple) else (parsed,)
+    for end in ends:
+        ChannelSpec(end)  # one validation of an SNR
+    if isinstance(parsed, tuple) and parsed[0] > parsed[1]:
+        raise InvalidInputError(
+            f"training SNR range {parsed[0]:g}:{parsed[1]:g} dB runs backwards (LOW:HIGH)"
+        )
+    return parsed
+
+
+def snr_label(value: TrainSnr) -> str:
+    """``"10 dB"`` or ``"0-20 dB"``."""
+    if isinstance(value, tuple):
+        return f"{value[0]:g}-{value[1]:g} dB"
+    return f"{value:g} dB"
+
+
 @dataclass(frozen=True)
 class JSCCConfig:
-    """What a deep JSCC checkpoint is: its bandwidth ratio and the channel it trained on."""
+    """What a deep JSCC checkpoint is: its bandwidth ratio and the channel it trained on.
+
+    :param train_snr_db: one SNR in dB, or ``(low, high)``: each training step then draws
+        its SNR uniformly from that range, and the model serves every SNR in it.
+    """
 
     ratio: str
-    train_snr_db: float
+    train_snr_db: TrainSnr
     fading: str = "awgn"
 
     def __post_init__(self) -> None:
-        parse_ratio(self.ratio)
         channels_for_ratio(parse_ratio(self.ratio))
+        object.__setattr__(self, "train_snr_db", parse_train_snr(self.train_snr_db))
         if self.fading not in FADINGS:
             raise choices_error("fading", self.fading, FADINGS)
-        ChannelSpec(self.train_snr_db)  # validates the SNR
 
     @property
     def channels(self) -> int:
         return channels_for_ratio(parse_ratio(self.ratio))
+
+    @property
+    def label(self) -> str:
+        """``"k/n=1/24, 0-20 dB, awgn"``."""
+        return f"k/n={self.ratio}, {snr_label(self.train_snr_db)}, {self.fading}"
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -157,20 +208,40 @@ class DeepJSCC(nn.Module):
         return x_hat[..., :height, :width], sent.channel_uses
 
 
-def save_checkpoint(model: DeepJSCC, directory: str | Path) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (atomically)."""
+def save_checkpoint(
+    model: DeepJSCC, directory: str | Path, training: dict | None = None
+) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (atomically).
+
+    :param training: how the model was trained (recipe, steps, data) and what it reaches,
+        kept in ``config.json`` under ``"training"`` for whoever reads the checkpoint.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic.replacing(directory / WEIGHTS_FILE) as tmp:
         save_file(weights, str(tmp))
-    config = {**asdict(model.config), "channels": model.config.channels, "format": "multisc-jscc-1"}
+    config: dict = {**asdict(model.config), "channels": model.config.channels, "format": FORMAT}
+    if training:
+        config["training"] = training
     atomic.write_text(directory / CONFIG_FILE, json.dumps(config, indent=2))
     return directory
 
 
+def read_training(directory: str | Path) -> dict:
+    """The ``"training"`` record of a checkpoint's config (empty when it has none)."""
+    try:
+        raw = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    training = raw.get("training") if isinstance(raw, dict) else None
+    return training if isinstance(training, dict) else {}
+
+
 def read_config(directory: str | Path) -> JSCCConfig:
-    """The :class:`JSCCConfig` of a checkpoint directory."""
+    """The :class:`JSCCConfig` of a checkpoint directory, with one clear error when
+    ``config.json`` is missing, is not a deep JSCC config, or contradicts itself
+    (``channels`` is not the ratio's ``c = 96 k/n``)."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise InvalidInputError(
@@ -178,19 +249,29 @@ def read_config(directory: str | Path) -> JSCCConfig:
             "(train one with `multisc jscc train`)"
         )
     try:
-        raw = json.loads(path.read_text())
-        return JSCCConfig(
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        config = JSCCConfig(
             ratio=str(raw["ratio"]),
-            train_snr_db=float(raw["train_snr_db"]),
+            train_snr_db=raw["train_snr_db"],
             fading=str(raw.get("fading", "awgn")),
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise InvalidInputError(f"{path} is not a deep JSCC config: {exc}") from exc
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{path} is not a valid deep JSCC config: {exc}") from exc
+    stated = raw.get("channels", config.channels)
+    if stated != config.channels:
+        raise InvalidInputError(
+            f"{path} contradicts itself: ratio {config.ratio} means c={config.channels} "
+            f"encoder channels, but it says channels={stated}"
+        )
+    return config
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> DeepJSCC:
-    """Load a checkpoint written by :func:`save_checkpoint`, with clear errors when the
-    weights are missing or do not fit the architecture its config describes."""
+    """Load a checkpoint written by :func:`save_checkpoint`, with one clear error each when
+    the weights are missing or truncated, were trained for another ratio than the config
+    says, or do not fit the architecture."""
     config = read_config(directory)
     weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
@@ -205,12 +286,21 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
             "(`multisc jscc train`, which resumes) or point at another checkpoint"
         )
     state = load_file(str(weights_path))
+    last = state.get(ENCODER_OUTPUT)
+    if last is not None and last.dim() == 4 and last.shape[0] != config.channels:
+        ratio = Fraction(int(last.shape[0]), SOURCE_TO_SYMBOLS)
+        raise InvalidInputError(
+            f"checkpoint {directory}: its weights emit c={last.shape[0]} channels (ratio "
+            f"{ratio}), but its config says ratio {config.ratio} (c={config.channels}); "
+            "the config belongs to another model"
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise InvalidInputError(
-            f"checkpoint {directory} does not fit deep JSCC with ratio {config.ratio} "
-            f"(c={config.channels}): {first[1].strip() if len(first) > 1 else first[0]}"
+            f"checkpoint {directory} does not fit deep JSCC's architecture (five 5x5 "
+            f"convolutions each way, ratio {config.ratio}, c={config.channels}): "
+            f"{first[1].strip() if len(first) > 1 else first[0]}"
         ) from exc
     return model.to(device).eval()

@@ -1,4 +1,5 @@
-"""Training deep JSCC: random crops, Adam, MSE, the channel inside the graph; resumable.
+"""Training deep JSCC: random crops, Adam with cosine decay, MSE, the channel inside the
+graph (at one SNR, or an SNR drawn per step from a range); resumable.
 
 A training directory holds the checkpoint (``model.safetensors`` + ``config.json``) and
 ``training_state.pt`` (step, optimiser, random generators), written atomically every
@@ -19,7 +20,7 @@ from PIL import Image
 from multisc import atomic
 from multisc.channel import ChannelSpec
 from multisc.codecs.jscc import DeepJSCC, JSCCConfig, read_config, save_checkpoint
-from multisc.devices import resolve_device
+from multisc.devices import cpu_threads, resolve_device, torch_threads
 from multisc.errors import InvalidInputError
 from multisc.imaging import to_tensor
 
@@ -28,7 +29,8 @@ STATE_FILE = "training_state.pt"
 #: The training recipe's version: raise it whenever what ``train_jscc`` produces for the same
 #: arguments changes (model, loss, data pipeline, checkpoint format), so that checkpoints
 #: cached by an older recipe are not taken for new ones.
-RECIPE_VERSION = 1
+#: 2: three more natural training photos, cosine learning-rate decay, SNR ranges.
+RECIPE_VERSION = 2
 
 #: progress(step, total_steps, loss, psnr_db) is called after every step.
 ProgressFn = Callable[[int, int, float, float], None]
@@ -73,6 +75,12 @@ def _random_batch(
     return torch.stack(crops)
 
 
+def learning_rate(step: int, steps: int, lr: float) -> float:
+    """Cosine decay from ``lr`` at step 1 to ``lr / 100`` at the last step."""
+    progress = (step - 1) / max(steps - 1, 1)
+    return lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def train_jscc(
     images: Sequence[Image.Image],
     config: JSCCConfig,
@@ -85,13 +93,20 @@ def train_jscc(
     seed: int = 0,
     checkpoint_every: int = 100,
     device: str | torch.device | None = None,
+    threads: int | None = None,
     progress: ProgressFn | None = None,
+    data: str = "",
 ) -> TrainingResult:
-    """Train (or resume training) a deep JSCC model at ``config.train_snr_db``.
+    """Train (or resume training) a deep JSCC model at ``config.train_snr_db``: one SNR,
+    or for a range ``(low, high)`` an SNR drawn uniformly per step.
 
     :param images: training images (any size; random ``crop`` x ``crop`` patches are used).
     :param out: checkpoint directory; if it holds an unfinished run of the same config,
-        training resumes from its last checkpoint.
+        training resumes from its last checkpoint. The learning rate follows
+        :func:`learning_rate` over ``steps``, so resume with the same ``steps``.
+    :param threads: CPU threads for torch (see :func:`multisc.devices.cpu_threads`;
+        ``None`` = the cores the machine's load leaves free).
+    :param data: a name for ``images`` kept in the checkpoint's training record.
     """
     if not images:
         raise InvalidInputError("no training images given")
@@ -99,8 +114,20 @@ def train_jscc(
         raise InvalidInputError(f"steps and batch must be >= 1, got {steps} and {batch}")
     if crop < 4 or crop % 4:
         raise InvalidInputError(f"crop must be a multiple of 4 and >= 4, got {crop}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise InvalidInputError(f"the learning rate must be a positive number, got {lr}")
     out = Path(out)
     device = resolve_device(device)
+    with torch_threads(threads if threads is not None else cpu_threads()):
+        return _train(
+            images, config, out, steps, batch, crop, lr, seed, checkpoint_every, device, progress,
+            data,
+        )
+
+
+def _train(
+    images, config, out, steps, batch, crop, lr, seed, checkpoint_every, device, progress, data
+) -> TrainingResult:
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
         torch.manual_seed(seed)
         model = DeepJSCC(config).to(device)
@@ -114,7 +141,7 @@ def train_jscc(
         existing = read_config(out)
         if existing != config:
             raise InvalidInputError(
-                f"{out} holds a deep JSCC run for {existing}, not {config}; "
+                f"{out} holds a deep JSCC run for {existing.label}, not {config.label}; "
                 "choose another --out or delete that directory"
             )
         try:
@@ -134,11 +161,24 @@ def train_jscc(
         start = step
 
     pool = _crop_pool(images, crop)
-    spec = ChannelSpec(config.train_snr_db, fading=config.fading)  # type: ignore[arg-type]
+    record = {
+        "recipe": RECIPE_VERSION,
+        "steps": steps,
+        "batch": batch,
+        "crop": crop,
+        "lr": lr,
+        "seed": seed,
+        "data": data or f"{len(images)} images",
+    }
+    snr = config.train_snr_db
     loss_value = psnr = float("nan")
     model.train()
     for step in range(start + 1, steps + 1):
         x = _random_batch(pool, batch, crop, rng).to(device)
+        snr_db = rng.uniform(*snr) if isinstance(snr, tuple) else snr
+        spec = ChannelSpec(snr_db, fading=config.fading)  # type: ignore[arg-type]
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(step, steps, lr)
         x_hat, _ = model(x, spec, generator)
         loss = torch.nn.functional.mse_loss(x_hat, x)
         optimiser.zero_grad(set_to_none=True)
@@ -149,7 +189,7 @@ def train_jscc(
         if progress is not None:
             progress(step, steps, loss_value, psnr)
         if step % checkpoint_every == 0 or step == steps:
-            _save_state(model, optimiser, rng, generator, step, out)
+            _save_state(model, optimiser, rng, generator, step, out, {**record, "done": step})
     model.eval()
     return TrainingResult(out, steps, start, loss_value, psnr)
 
@@ -161,10 +201,11 @@ def _save_state(
     generator: torch.Generator,
     step: int,
     out: Path,
+    record: dict,
 ) -> None:
     # Weights first, state last: a kill between the two leaves a state that points at
     # weights at least as new, and the next run repeats at most checkpoint_every steps.
-    save_checkpoint(model, out)
+    save_checkpoint(model, out, record)
     state = {
         "step": step,
         "optimiser": optimiser.state_dict(),

@@ -13,24 +13,47 @@ from multisc.imaging import to_rgb
 
 #: Colour photographs that ship inside scikit-image (no download).
 SAMPLE_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
-#: Further bundled colour images, kept apart from SAMPLE_PHOTOS for training (deep JSCC).
+#: Further colour images that ship inside installed packages (scikit-image, and the
+#: scikit-learn and matplotlib that multisc's dependencies bring), kept apart from
+#: SAMPLE_PHOTOS for training (deep JSCC).
 TRAINING_PHOTOS: tuple[str, ...] = (
     "motorcycle_right",
     "retina",
     "immunohistochemistry",
     "hubble_deep_field",
+    "china",  # scikit-learn
+    "flower",  # scikit-learn
+    "grace_hopper",  # matplotlib
 )
+
+
+def _sklearn_photo(name: str):
+    from sklearn.datasets import load_sample_image
+
+    return load_sample_image(f"{name}.jpg")
+
+
+def _matplotlib_photo(name: str):
+    from matplotlib import cbook
+
+    with Image.open(cbook.get_sample_data(f"{name}.jpg")) as image:
+        image.load()
+        return to_rgb(image).copy()
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".gif")
 
 
 def sample_photos(names: tuple[str, ...] = SAMPLE_PHOTOS) -> list[tuple[str, Image.Image]]:
-    """The bundled scikit-image photos as ``(name, RGB image)``."""
+    """The bundled photos (scikit-image's, and :data:`TRAINING_PHOTOS`) as
+    ``(name, RGB image)``."""
     from skimage import data as skdata
 
     special = {
         "motorcycle": lambda: skdata.stereo_motorcycle()[0],
         "motorcycle_right": lambda: skdata.stereo_motorcycle()[1],
+        "china": lambda: _sklearn_photo("china"),
+        "flower": lambda: _sklearn_photo("flower"),
+        "grace_hopper": lambda: _matplotlib_photo("grace_hopper"),
     }
     photos = []
     for name in names:

@@ -7,7 +7,7 @@ error rate of 10% (bisection), cached on disk. At a given SNR the best expected 
 under a channel-use budget comes from the most bits, so the choice is the MCS with the
 highest spectral efficiency whose threshold (plus a margin) the SNR clears.
 
-Longer LDPC codewords decode at lower SNR (0.2-0.6 dB between 1024 and 8448 information
+Longer LDPC codewords decode at lower SNR (0.1-0.6 dB between 1024 and 8448 information
 bits), so thresholds are measured at the codeword size actually sent: each MCS's own
 codeword length for the payload at hand, rounded down to one of :data:`BLOCK_SIZES` (a
 threshold from a shorter codeword is slightly conservative, never optimistic).
