@@ -216,7 +216,9 @@ def transmit(
     models: Path | None = typer.Option(
         None, "--models", help="Directory overriding every model id."
     ),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="deep JSCC checkpoint."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="deep JSCC checkpoint (default: the shipped ones)."
+    ),
     ratio: str | None = typer.Option(
         None, "--ratio", help="Bandwidth budget K/N for bpg_ldpc/deep_jscc (default: as multisc)."
     ),
@@ -240,11 +242,15 @@ def transmit(
     if out_png is not None:  # checked before the work, not after it
         _check_image_output(out_png)
     picture = open_image(image)
-    # bpg_ldpc defaults to multisc's channel uses on this image; deep_jscc to its own ratio
+    # bpg_ldpc defaults to multisc's channel uses on this image; deep_jscc to its highest ratio
     budget = ratio if ratio is not None else ("match" if scheme == "bpg_ldpc" else None)
-    options = SchemeOptions(
-        jscc_checkpoint=checkpoint, steps=steps, budget=budget, generation_size=size
-    )
+    if checkpoint is None and scheme in ("deep_jscc", "multisc", "single_text"):
+        from multisc.codecs.jscc_shipped import shipped
+
+        jscc: str | list[str] | None = [str(p) for p in shipped(fading)] or None
+    else:
+        jscc = None if checkpoint is None else str(checkpoint)
+    options = SchemeOptions(jscc_checkpoint=jscc, steps=steps, budget=budget, generation_size=size)
     components = Components(models, device, options)
     with err.status(f"loading {scheme}"):
         built = build_scheme(scheme, components)
@@ -415,7 +421,9 @@ app.add_typer(jscc_app, name="jscc")
 @jscc_app.command("train")
 def jscc_train(
     data: str = typer.Option(..., "--data", help="Image folder, glob, or 'samples'."),
-    snr: float = typer.Option(..., "--snr", help="Training SNR in dB."),
+    snr: str = typer.Option(
+        ..., "--snr", help="Training SNR in dB (19), or a range LOW:HIGH drawn per step (0:20)."
+    ),
     ratio: str = typer.Option(..., "--ratio", help="Bandwidth ratio K/N, e.g. 1/6 (c = 96 K/N)."),
     out: Path = typer.Option(..., "--out", help="Checkpoint directory (resumed if it exists)."),
     fading: str = typer.Option("awgn", help="awgn or rayleigh."),
@@ -424,15 +432,20 @@ def jscc_train(
     crop: int = typer.Option(64, help="Crop size in pixels (multiple of 4)."),
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
     seed: int = typer.Option(0, help="Seed of crops and channel noise."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="CPU threads (default: the cores other work leaves free; MULTISC_THREADS).",
+    ),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train a deep JSCC model with the channel inside the graph; resumable after a kill."""
-    from multisc.codecs.jscc import JSCCConfig
+    from multisc.codecs.jscc import JSCCConfig, parse_train_snr, snr_label
     from multisc.codecs.jscc_training import train_jscc
     from multisc.data.sources import TRAINING_PHOTOS, load_images, sample_photos
 
-    config = JSCCConfig(ratio=ratio, train_snr_db=snr, fading=fading)
+    config = JSCCConfig(ratio=ratio, train_snr_db=parse_train_snr(snr), fading=fading)
     if data == "samples":
         # The bundled photos held out from evaluation (`--images samples` uses the others).
         images = [image for _, image in sample_photos(TRAINING_PHOTOS)]
@@ -447,7 +460,9 @@ def jscc_train(
         console=err,
         transient=as_json,
     ) as progress:
-        task = progress.add_task(f"k/n={ratio} @ {snr:g} dB", total=steps, loss=0.0, psnr=0.0)
+        task = progress.add_task(
+            f"k/n={ratio} @ {snr_label(config.train_snr_db)}", total=steps, loss=0.0, psnr=0.0
+        )
 
         def report(step: int, total: int, loss: float, psnr: float) -> None:
             progress.update(task, completed=step, loss=loss, psnr=psnr)
@@ -462,7 +477,9 @@ def jscc_train(
             lr=lr,
             seed=seed,
             device=device,
+            threads=threads,
             progress=report,
+            data=data,
         )
     payload = {
         "checkpoint": str(result.directory),
@@ -509,6 +526,44 @@ def jscc_eval(
             f"{row['psnr_db']:.2f}",
             f"{row['ssim']:.4f}",
             f"{row['channel_uses_per_image']:,.0f}",
+        )
+    out.print(table)
+
+
+@jscc_app.command("list")
+def jscc_list(as_json: bool = JSON_OPTION) -> None:
+    """The deep JSCC checkpoints that ship with multisc and what each reaches."""
+    from multisc.codecs.jscc import read_config, read_training, snr_label
+    from multisc.codecs.jscc_shipped import shipped
+
+    rows = []
+    for fading in ("awgn", "rayleigh"):
+        for directory in shipped(fading):
+            config, training = read_config(directory), read_training(directory)
+            rows.append(
+                {
+                    "checkpoint": str(directory),
+                    "ratio": config.ratio,
+                    "fading": config.fading,
+                    "train_snr_db": config.train_snr_db,
+                    "steps": training.get("steps"),
+                    "psnr_db": training.get("psnr_db", {}),
+                }
+            )
+    if as_json:
+        _write_json({"checkpoints": rows})
+        return
+    table = Table(title="shipped deep JSCC checkpoints (PSNR on the sample photos)")
+    for column in ("ratio", "fading", "trained at", "steps", "PSNR at 0 / 10 / 20 dB"):
+        table.add_column(column)
+    for row in rows:
+        psnrs = row["psnr_db"]
+        table.add_row(
+            row["ratio"],
+            row["fading"],
+            snr_label(row["train_snr_db"]),
+            str(row["steps"]),
+            " / ".join(f"{psnrs[k]:.2f}" if k in psnrs else "-" for k in ("0", "10", "20")),
         )
     out.print(table)
 

@@ -74,8 +74,9 @@ def test_compact_stream_decodes_to_the_pixels_of_the_heif_file(photos, chroma):
             expected = np.asarray(pillow_heif.open_heif(io.BytesIO(heif))).copy()[..., :3]
             assert np.array_equal(np.asarray(hevc.decode(stream, isolate=False)), expected)
     # the header is a few bytes: sizes as 7-bit varints, one flags byte
-    assert hevc.encode(photos[0], 0, chroma)[:5] == bytes([0x84, 0x00, 0x84, 0x00, 0x20 | int(
-        chroma == "444") * 2 + 1])
+    assert hevc.encode(photos[0], 0, chroma)[:5] == bytes(
+        [0x84, 0x00, 0x84, 0x00, 0x20 | int(chroma == "444") * 2 + 1]
+    )
 
 
 def test_compact_stream_parser_rejects_every_malformed_input():

@@ -11,10 +11,12 @@ from multisc.codecs.jscc import (
     JSCCConfig,
     load_checkpoint,
     parse_ratio,
+    parse_train_snr,
+    read_training,
     save_checkpoint,
 )
 from multisc.codecs.jscc_eval import evaluate_jscc
-from multisc.codecs.jscc_training import train_jscc
+from multisc.codecs.jscc_training import learning_rate, train_jscc
 from multisc.data.sources import TRAINING_PHOTOS, sample_photos
 from multisc.errors import InvalidInputError
 
@@ -90,13 +92,98 @@ def test_checkpoint_roundtrip_and_wrong_shape(tmp_path):
     )
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert config["channels"] == 8 and config["train_snr_db"] == 7.0
-    # Same weights, but a config claiming another ratio: the shapes no longer fit.
-    config["ratio"] = "1/6"
-    (tmp_path / "a" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(InvalidInputError, match="does not fit"):
-        load_checkpoint(tmp_path / "a")
     with pytest.raises(InvalidInputError, match=r"config\.json is missing"):
         load_checkpoint(tmp_path / "nothing")
+
+
+def test_checkpoints_that_contradict_their_config_are_one_clear_error(tmp_path):
+    save_checkpoint(DeepJSCC(JSCCConfig("1/12", 7.0)), tmp_path)
+    path = tmp_path / "config.json"
+    original = json.loads(path.read_text())
+    # the config contradicts itself: ratio 1/6 means c = 16, it says 8
+    path.write_text(json.dumps({**original, "ratio": "1/6"}))
+    with pytest.raises(InvalidInputError, match=r"contradicts itself.*c=16.*channels=8"):
+        load_checkpoint(tmp_path)
+    # a consistent config of another model: the weights emit 8 channels, not 16
+    path.write_text(json.dumps({**original, "ratio": "1/6", "channels": 16}))
+    with pytest.raises(InvalidInputError, match=r"weights emit c=8 channels \(ratio 1/12\)"):
+        load_checkpoint(tmp_path)
+    # an unknown channel model
+    path.write_text(json.dumps({**original, "fading": "rician"}))
+    with pytest.raises(InvalidInputError, match=r"not a valid deep JSCC config.*rician"):
+        load_checkpoint(tmp_path)
+    # weights of another architecture (a layer missing)
+    path.write_text(json.dumps(original))
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(tmp_path / "model.safetensors"))
+    del state["decoder.0.0.bias"]
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(InvalidInputError, match="does not fit deep JSCC's architecture"):
+        load_checkpoint(tmp_path)
+
+
+def test_training_snr_is_one_value_or_a_range():
+    assert parse_train_snr("19") == 19.0 and parse_train_snr("0:20") == (0.0, 20.0)
+    assert parse_train_snr([2, 8]) == (2.0, 8.0) and parse_train_snr(5) == 5.0
+    config = JSCCConfig("1/24", "0:20", "rayleigh")
+    assert config.train_snr_db == (0.0, 20.0)
+    assert config.label == "k/n=1/24, 0-20 dB, rayleigh"
+    for bad, message in (("20:0", "backwards"), ("a:b", "LOW:HIGH"), ("0:999", "200"),
+                         ([1, 2, 3], "two ends")):  # fmt: skip
+        with pytest.raises(InvalidInputError, match=message):
+            parse_train_snr(bad)
+
+
+def test_range_checkpoints_roundtrip(tmp_path):
+    save_checkpoint(DeepJSCC(JSCCConfig("1/48", (0.0, 20.0))), tmp_path, {"steps": 5})
+    assert json.loads((tmp_path / "config.json").read_text())["train_snr_db"] == [0.0, 20.0]
+    assert load_checkpoint(tmp_path).config == JSCCConfig("1/48", (0.0, 20.0))
+    assert read_training(tmp_path) == {"steps": 5}
+
+
+def test_range_training_draws_a_new_snr_every_step(tmp_path, monkeypatch):
+    seen = []
+    original = DeepJSCC.forward
+
+    def spy(self, x, spec, generator):
+        seen.append(spec.snr_db)
+        return original(self, x, spec, generator)
+
+    monkeypatch.setattr(DeepJSCC, "forward", spy)
+    images = [image for _, image in sample_photos(TRAINING_PHOTOS[:1])]
+    train_jscc(images, JSCCConfig("1/12", "3:9"), tmp_path, steps=40, batch=1, crop=16)
+    assert len(set(seen)) == 40 and min(seen) >= 3.0 and max(seen) <= 9.0
+    assert min(seen) < 4.0 and max(seen) > 8.0  # spread over the range
+
+
+def test_learning_rate_decays_from_lr_to_a_hundredth():
+    assert learning_rate(1, 100, 1e-3) == pytest.approx(1e-3)
+    assert learning_rate(100, 100, 1e-3) == pytest.approx(1e-5)
+    values = [learning_rate(s, 100, 1e-3) for s in range(1, 101)]
+    assert all(b <= a for a, b in itertools.pairwise(values))
+
+
+def test_thread_count_leaves_other_work_its_cores(monkeypatch):
+    from multisc.devices import cpu_threads, torch_threads
+
+    monkeypatch.setenv("MULTISC_THREADS", "1")
+    assert cpu_threads() == 1
+    monkeypatch.setenv("MULTISC_THREADS", "many")
+    with pytest.raises(InvalidInputError, match="MULTISC_THREADS"):
+        cpu_threads()
+    monkeypatch.delenv("MULTISC_THREADS")
+    import multisc.devices as devices
+
+    monkeypatch.setattr(devices, "_other_processes_busy", lambda window_s: 1.2)
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert cpu_threads() == 1  # one core busy elsewhere: one thread, not two
+    monkeypatch.setattr(devices, "_other_processes_busy", lambda window_s: 0.1)
+    assert cpu_threads() == 2
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("ratio", ["1/0", "3/2", "0/4", "abc", "1/5"])
@@ -111,8 +198,15 @@ def test_resume_after_interruption_continues_the_same_run(tmp_path):
     straight = train_jscc(
         images, config, tmp_path / "a", steps=6, batch=2, crop=16, checkpoint_every=3
     )
-    # A run that stops after step 3 (as if killed), then is started again.
-    train_jscc(images, config, tmp_path / "b", steps=3, batch=2, crop=16, checkpoint_every=3)
+    # A run killed during step 4 (its last checkpoint: step 3), then started again.
+
+    def killed(step, total, loss, psnr):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_jscc(images, config, tmp_path / "b", steps=6, batch=2, crop=16,
+                   checkpoint_every=3, progress=killed)  # fmt: skip
     resumed = train_jscc(
         images, config, tmp_path / "b", steps=6, batch=2, crop=16, checkpoint_every=3
     )

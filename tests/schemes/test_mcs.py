@@ -92,7 +92,11 @@ def test_auto_mcs_looks_up_thresholds_at_the_codeword_size_it_sends(monkeypatch,
 
 def test_block_size_classes_round_down():
     assert [block_size_class(n) for n in (12, 1024, 2047, 6664, 8448)] == [
-        1024, 1024, 1024, 6144, 8448
+        1024,
+        1024,
+        1024,
+        6144,
+        8448,
     ]
 
 

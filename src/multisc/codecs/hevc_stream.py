@@ -185,8 +185,9 @@ def _hvcc(nals: list[bytes], chroma: int, depth: int) -> bytes:
     sub_layers, nested = (rbsp[0] >> 1) & 0x07, rbsp[0] & 0x01
     ptl = rbsp[1:13]  # general profile_tier_level: the first 12 bytes of the record
     record = bytearray([1, *ptl[:11], ptl[11]])
-    record += struct.pack(">HBBBBH", 0xF000, 0xFC, 0xFC | chroma, 0xF8 | (depth - 8),
-                          0xF8 | (depth - 8), 0)
+    record += struct.pack(
+        ">HBBBBH", 0xF000, 0xFC, 0xFC | chroma, 0xF8 | (depth - 8), 0xF8 | (depth - 8), 0
+    )
     record.append((sub_layers + 1) << 3 | nested << 2 | 0x03)
     arrays: dict[int, list[bytes]] = {}
     for nal in nals:
@@ -247,8 +248,10 @@ def to_heif(stream: bytes) -> bytes:
     essential = [1]
     if coded != (width, height):  # crop the padding: right/bottom, as libheif wrote it
         properties.append(
-            _box(b"clap", struct.pack(">8i", width, 1, height, 1, width - coded[0], 2,
-                                      height - coded[1], 2))
+            _box(
+                b"clap",
+                struct.pack(">8i", width, 1, height, 1, width - coded[0], 2, height - coded[1], 2),
+            )
         )
         essential.append(len(properties))
     associations = bytes(
@@ -259,13 +262,25 @@ def to_heif(stream: bytes) -> bytes:
 
     def meta(data_offset: int) -> bytes:
         return _full(
-            b"meta", 0, 0,
+            b"meta",
+            0,
+            0,
             _full(b"hdlr", 0, 0, b"\0\0\0\0pict", b"\0" * 13),
             _full(b"pitm", 0, 0, struct.pack(">H", 1)),
-            _full(b"iinf", 0, 0, struct.pack(">H", 1),
-                  _full(b"infe", 2, 0, struct.pack(">HH", 1, 0), b"hvc1\0")),
-            _full(b"iloc", 0, 0, bytes([0x44, 0x40]),
-                  struct.pack(">HHHIHII", 1, 1, 0, data_offset, 1, 0, len(data))),
+            _full(
+                b"iinf",
+                0,
+                0,
+                struct.pack(">H", 1),
+                _full(b"infe", 2, 0, struct.pack(">HH", 1, 0), b"hvc1\0"),
+            ),
+            _full(
+                b"iloc",
+                0,
+                0,
+                bytes([0x44, 0x40]),
+                struct.pack(">HHHIHII", 1, 1, 0, data_offset, 1, 0, len(data)),
+            ),
             _box(b"iprp", _box(b"ipco", *properties), ipma),
         )
 

@@ -208,9 +208,7 @@ class DeepJSCC(nn.Module):
         return x_hat[..., :height, :width], sent.channel_uses
 
 
-def save_checkpoint(
-    model: DeepJSCC, directory: str | Path, training: dict | None = None
-) -> Path:
+def save_checkpoint(model: DeepJSCC, directory: str | Path, training: dict | None = None) -> Path:
     """Write ``model.safetensors`` and ``config.json`` into ``directory`` (atomically).
 
     :param training: how the model was trained (recipe, steps, data) and what it reaches,
@@ -255,10 +253,10 @@ def read_config(directory: str | Path) -> JSCCConfig:
             train_snr_db=raw["train_snr_db"],
             fading=str(raw.get("fading", "awgn")),
         )
+    except InvalidInputError as exc:  # before ValueError, of which it is one
+        raise InvalidInputError(f"{path} is not a valid deep JSCC config: {exc}") from exc
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise InvalidInputError(f"{path} is not a deep JSCC config: {exc}") from exc
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{path} is not a valid deep JSCC config: {exc}") from exc
     stated = raw.get("channels", config.channels)
     if stated != config.channels:
         raise InvalidInputError(

@@ -120,7 +120,17 @@ def train_jscc(
     device = resolve_device(device)
     with torch_threads(threads if threads is not None else cpu_threads()):
         return _train(
-            images, config, out, steps, batch, crop, lr, seed, checkpoint_every, device, progress,
+            images,
+            config,
+            out,
+            steps,
+            batch,
+            crop,
+            lr,
+            seed,
+            checkpoint_every,
+            device,
+            progress,
             data,
         )
 

@@ -40,6 +40,7 @@ def _matplotlib_photo(name: str):
         image.load()
         return to_rgb(image).copy()
 
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".gif")
 
 

@@ -39,13 +39,33 @@ OptionsConfig = _options_model()
 
 
 class JsccConfig(BaseModel):
-    """deep JSCC: a checkpoint, or what to train on first use when there is none."""
+    """deep JSCC: checkpoints (one directory, or one per ratio); else the shipped ones for
+    ``ratio`` (default: every shipped ratio, 1/6 ... 1/48) and ``train_snr_db`` (shipped:
+    ``"0:20"``, a range); a setting no shipped checkpoint covers (e.g. the paper's single
+    training SNR, ``19``) is trained on first use for ``steps`` steps and cached."""
 
     model_config = ConfigDict(extra="forbid")
-    checkpoint: str | None = None
-    ratio: str = "1/6"
-    train_snr_db: float = 10.0
+    checkpoint: str | list[str] | None = None
+    ratio: str | None = None
+    train_snr_db: float | str = "0:20"
     steps: int = Field(2000, ge=1)
+
+    @field_validator("ratio")
+    @classmethod
+    def _ratio(cls, value: str | None) -> str | None:
+        if value is not None:
+            from multisc.codecs.jscc import channels_for_ratio, parse_ratio
+
+            channels_for_ratio(parse_ratio(value))
+        return value
+
+    @field_validator("train_snr_db")
+    @classmethod
+    def _train_snr(cls, value: float | str) -> float | str:
+        from multisc.codecs.jscc import parse_train_snr
+
+        parse_train_snr(value)
+        return value
 
 
 #: bounds on a run's lists: enough for any sweep, not for a typo that would run for ever

@@ -77,7 +77,8 @@ class Plan:
     schemes: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    jscc_checkpoint: str | None = None
+    #: the deep JSCC checkpoints (one per ratio, highest first), or None
+    jscc_checkpoint: list[str] | None = None
     budget: str | None = None
     failure_color: tuple[int, int, int] | None = None
 
@@ -451,10 +452,8 @@ def plan_run(
         )
         say(plan.notes[-1])
     plan.budget = budget
-    if "deep_jscc" in plan.schemes:
-        plan.jscc_checkpoint = config.jscc.checkpoint or default_jscc_checkpoint(
-            config, say, train_progress
-        )
+    if "deep_jscc" in plan.schemes or config.options.slice_link == "jscc":
+        plan.jscc_checkpoint = jscc_checkpoints(config, say, train_progress)
     return plan
 
 
@@ -463,33 +462,62 @@ def jscc_cache_dir() -> Path:
     return Path(root) / "jscc"
 
 
+def jscc_checkpoints(
+    config: RunConfig, say: Callable[[str], None], progress: Callable[..., None] | None = None
+) -> list[str]:
+    """The deep JSCC checkpoints of a run, highest ratio first: the configured ones; else
+    the shipped ones for the run's channel and training SNR (every shipped ratio, or
+    ``jscc.ratio``); a ratio or SNR no shipped checkpoint covers is trained once on the
+    bundled training photos and cached."""
+    from multisc.codecs.jscc import parse_ratio, parse_train_snr, read_config
+    from multisc.codecs.jscc_shipped import SHIPPED_RATIOS, shipped
+
+    j = config.jscc
+    if j.checkpoint:
+        return [j.checkpoint] if isinstance(j.checkpoint, str) else list(j.checkpoint)
+    snr = parse_train_snr(j.train_snr_db)
+    ratios = (j.ratio,) if j.ratio else SHIPPED_RATIOS
+    found = {parse_ratio(read_config(d).ratio): str(d) for d in shipped(config.fading, snr, ratios)}
+    for ratio in ratios:
+        if parse_ratio(ratio) not in found:
+            found[parse_ratio(ratio)] = default_jscc_checkpoint(config, ratio, say, progress)
+    return [found[r] for r in sorted(found, reverse=True)]
+
+
 def default_jscc_checkpoint(
-    config: RunConfig, say: Callable[[str], None], progress: Callable[..., None] | None
+    config: RunConfig,
+    ratio: str,
+    say: Callable[[str], None],
+    progress: Callable[..., None] | None = None,
 ) -> str:
-    """The deep JSCC checkpoint a run uses when none is configured: trained once on the
-    bundled *training* photos (held out from the ``samples`` source) and cached."""
+    """A deep JSCC checkpoint no shipped one covers: trained once on the bundled
+    *training* photos (held out from the ``samples`` source) and cached."""
     from multisc.codecs.jscc import JSCCConfig
+    from multisc.codecs.jscc_shipped import directory_name
     from multisc.codecs.jscc_training import RECIPE_VERSION, STATE_FILE, train_jscc
     from multisc.data.sources import TRAINING_PHOTOS, sample_photos
 
     j = config.jscc
-    jscc_config = JSCCConfig(j.ratio, j.train_snr_db, config.fading)
+    jscc_config = JSCCConfig(ratio, j.train_snr_db, config.fading)
     # keyed by the recipe's version too: a checkpoint an older recipe cached is not reused
-    name = (
-        f"ratio{j.ratio.replace('/', '_')}-{j.train_snr_db:g}dB-{config.fading}-{j.steps}steps"
-        f"-recipe{RECIPE_VERSION}"
-    )
+    name = f"{directory_name(jscc_config)}-{j.steps}steps-recipe{RECIPE_VERSION}"
     directory = jscc_cache_dir() / name
     state = directory / STATE_FILE
     if state.is_file() and torch.load(state, weights_only=True)["step"] >= j.steps:
         return str(directory)
     say(
-        f"deep_jscc: no checkpoint configured; training one (k/n={j.ratio}, {j.train_snr_db:g} dB, "
-        f"{config.fading}, {j.steps} steps) on the bundled training photos, cached in {directory}"
+        f"deep_jscc: no shipped checkpoint for {jscc_config.label}; training one ({j.steps} "
+        f"steps) on the bundled training photos, cached in {directory}"
     )
     images = [image for _, image in sample_photos(TRAINING_PHOTOS)]
     train_jscc(
-        images, jscc_config, directory, steps=j.steps, device=config.device, progress=progress
+        images,
+        jscc_config,
+        directory,
+        steps=j.steps,
+        device=config.device,
+        progress=progress,
+        data="bundled training photos: " + ", ".join(TRAINING_PHOTOS),
     )
     return str(directory)
 

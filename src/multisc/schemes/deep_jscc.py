@@ -1,4 +1,5 @@
-"""Deep JSCC as an end-to-end scheme: a trained checkpoint at its bandwidth ratio."""
+"""Deep JSCC as an end-to-end scheme: trained checkpoints, one per bandwidth ratio; a
+budget picks the one whose ratio fits."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 from PIL import Image
 
 from multisc.channel import ChannelSpec
 from multisc.codecs.jscc import DOWNSAMPLE, DeepJSCC, parse_ratio
+from multisc.errors import BudgetTooSmallError, InvalidInputError
 from multisc.imaging import to_image, to_tensor
 from multisc.schemes.base import (
     Budget,
@@ -23,84 +26,148 @@ from multisc.schemes.base import (
 )
 
 
+#: a ratio is used when it sends at least this share of the image's area
+AREA_KEPT = 0.9
+
+
 @dataclass(frozen=True)
 class JsccPrepared:
-    """The working image and the size it is sent at (smaller when a budget asks for it)."""
+    """The working image, the checkpoint's ratio, and the size it is sent at (smaller only
+    when the budget is below what the lowest ratio spends on the whole image)."""
 
     reference: Image.Image
     send_size: tuple[int, int]
     channel_uses: int
+    ratio: str = ""
+
+
+def _uses(ratio: Fraction, size: tuple[int, int]) -> int:
+    """Complex symbols deep JSCC at ``ratio`` spends on an image of ``size`` (padded to
+    multiples of 4): k/n · w · h · 3."""
+    w, h = (math.ceil(v / DOWNSAMPLE) * DOWNSAMPLE for v in size)
+    return int(ratio * w * h * 3)
 
 
 def size_for_budget(width: int, height: int, ratio, channel_uses: int) -> tuple[int, int]:
     """The transmitted size (multiples of 4) whose channel uses come closest to
-    ``channel_uses`` without exceeding the native size, aspect ratio within ~10%.
+    ``channel_uses`` without exceeding it or the native size, aspect ratio within ~10%
+    (the closest aspect for the smallest sizes).
 
     A model's ratio k/n is fixed, so a budget is met by sending a resized image (the
     receiver upsamples): uses = k/n · w · h · 3.
+
+    :raises BudgetTooSmallError: not even a 4x4 image fits ``channel_uses``.
     """
-    native = math.ceil(width / DOWNSAMPLE) * DOWNSAMPLE, math.ceil(height / DOWNSAMPLE) * DOWNSAMPLE
-    per_pixel = float(ratio) * 3
-    if channel_uses >= per_pixel * native[0] * native[1]:
-        return native
-    target_area = channel_uses / per_pixel
+    ratio = Fraction(ratio)
+    native = tuple(math.ceil(v / DOWNSAMPLE) * DOWNSAMPLE for v in (width, height))
+    if _uses(ratio, native) <= channel_uses:
+        return native  # type: ignore[return-value]
+    smallest = _uses(ratio, (DOWNSAMPLE, DOWNSAMPLE))
+    if smallest > channel_uses:
+        raise BudgetTooSmallError(
+            f"deep JSCC cannot meet a budget of {channel_uses} channel uses: even a "
+            f"{DOWNSAMPLE}x{DOWNSAMPLE} image at its lowest ratio {ratio} takes {smallest}"
+        )
+    target_area = channel_uses / (float(ratio) * 3)
     aspect = width / height
-    best, best_error = (DOWNSAMPLE, DOWNSAMPLE), math.inf
-    w = DOWNSAMPLE
-    while w <= native[0]:
+    best, best_key = (DOWNSAMPLE, DOWNSAMPLE), (math.inf, math.inf)
+    for w in range(DOWNSAMPLE, native[0] + 1, DOWNSAMPLE):
         h_exact = target_area / w
         for h in {
             max(DOWNSAMPLE, math.floor(h_exact / 4) * 4),
             max(DOWNSAMPLE, math.ceil(h_exact / 4) * 4),
         }:
-            if h > native[1] or abs(math.log((w / h) / aspect)) > 0.1:
+            if h > native[1] or _uses(ratio, (w, h)) > channel_uses:
                 continue
-            error = abs(w * h - target_area)
-            if error < best_error:
-                best, best_error = (w, h), error
-        w += DOWNSAMPLE
+            skew = abs(math.log((w / h) / aspect))
+            # within ~10% of the aspect, the area closest to the budget wins; beyond it
+            # (only tiny budgets leave no choice) the closest aspect does
+            key = (0.0, target_area - w * h) if skew <= 0.1 else (skew, target_area - w * h)
+            if key < best_key:
+                best, best_key = (w, h), key
     return best
 
 
 class DeepJsccScheme:
-    """Images through a trained :class:`~multisc.codecs.jscc.DeepJSCC`.
+    """Images through trained :class:`~multisc.codecs.jscc.DeepJSCC` models.
 
-    :param budget: optional channel uses per image (see :mod:`multisc.schemes.base`); the
-        image is then sent at the size whose channel uses match it (within ~1%), and the
-        reconstruction upsampled. Without a budget, images go at their own size and the
-        checkpoint's ratio.
+    :param models: one checkpoint, or several of different bandwidth ratios (the shipped
+        set: 1/6, 1/12, 1/24, 1/48).
+    :param budget: optional channel uses per image (see :mod:`multisc.schemes.base`). Each
+        image goes through the checkpoint with the highest ratio whose channel uses on the
+        whole image (or at least 90% of its area) fit the budget; only when even the lowest
+        ratio does not fit is the image sent smaller (channel uses within ~1% of the budget)
+        and the reconstruction upsampled. Without a budget: the highest ratio, at the image's own size.
     """
 
     name = "deep_jscc"
 
-    def __init__(self, model: DeepJSCC, budget: Budget | None = None) -> None:
-        self.model = model.eval()
+    def __init__(self, models: DeepJSCC | Sequence[DeepJSCC], budget: Budget | None = None) -> None:
+        models = [models] if isinstance(models, DeepJSCC) else list(models)
+        if not models:
+            raise InvalidInputError("deep JSCC needs at least one checkpoint")
+        self.models = {str(parse_ratio(m.config.ratio)): m.eval() for m in models}
+        if len(self.models) != len(models):
+            raise InvalidInputError(
+                "deep JSCC checkpoints must differ in ratio: two have the same "
+                f"({', '.join(m.config.ratio for m in models)})"
+            )
+        fadings = {m.config.fading for m in models}
+        if len(fadings) > 1:
+            raise InvalidInputError(
+                f"deep JSCC checkpoints for one run share one channel, got {sorted(fadings)}"
+            )
+        #: highest ratio first
+        self.ratios = sorted((Fraction(r) for r in self.models), reverse=True)
         self.budget = budget
-        self.ratio = parse_ratio(model.config.ratio)
+
+    @property
+    def model(self) -> DeepJSCC:
+        """The highest-ratio model."""
+        return self.models[str(self.ratios[0])]
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _uses(self, size: tuple[int, int]) -> int:
-        w, h = (math.ceil(v / DOWNSAMPLE) * DOWNSAMPLE for v in size)
-        return int(self.model.config.channels * (w // DOWNSAMPLE) * (h // DOWNSAMPLE) / 2)
+    def choose(self, size: tuple[int, int], channel_uses: int | None) -> tuple[Fraction, tuple]:
+        """(ratio, sent size) for an image of ``size`` under ``channel_uses``: the highest
+        ratio that sends the whole image, or nearly (at least :data:`AREA_KEPT` of its
+        area: padding to multiples of 4 can push a ratio just over the budget); below the
+        lowest ratio, the lowest ratio at whatever size fits."""
+        if channel_uses is None:
+            return self.ratios[0], size
+        for ratio in self.ratios:
+            if _uses(ratio, size) <= channel_uses:
+                return ratio, size
+            try:
+                sent = size_for_budget(size[0], size[1], ratio, channel_uses)
+            except BudgetTooSmallError:
+                continue
+            if sent[0] * sent[1] >= AREA_KEPT * size[0] * size[1]:
+                return ratio, sent
+        lowest = self.ratios[-1]
+        return lowest, size_for_budget(size[0], size[1], lowest, channel_uses)
 
     def prepare(self, image) -> JsccPrepared:
         reference = working_image(image)
-        size = reference.size
-        if self.budget is not None:
-            uses = budget_channel_uses(self.budget, reference)
-            size = size_for_budget(reference.width, reference.height, self.ratio, uses)
-            if size == tuple(math.ceil(v / DOWNSAMPLE) * DOWNSAMPLE for v in reference.size):
-                size = reference.size
-        return JsccPrepared(reference, size, self._uses(size))
+        uses = None if self.budget is None else budget_channel_uses(self.budget, reference)
+        ratio, size = self.choose(reference.size, uses)
+        if size == tuple(math.ceil(v / DOWNSAMPLE) * DOWNSAMPLE for v in reference.size):
+            size = reference.size
+        return JsccPrepared(reference, tuple(size), _uses(ratio, size), str(ratio))
 
     @torch.no_grad()
     def transmit(
         self, prepared: JsccPrepared, channels: Sequence[ChannelSpec], generator: torch.Generator
     ) -> list[Reconstruction]:
         reference = prepared.reference
+        model = self.models.get(prepared.ratio or str(self.ratios[0]))
+        if model is None:
+            raise InvalidInputError(
+                f"this image was prepared for ratio {prepared.ratio}, which no loaded "
+                f"checkpoint has ({', '.join(map(str, self.ratios))})"
+            )
         sent = (
             reference
             if prepared.send_size == reference.size
@@ -111,10 +178,11 @@ class DeepJsccScheme:
         for spec, seed in zip(channels, channel_seeds(generator, channels), strict=True):
             channel_generator, _ = generators_for(seed, self.device)
             started = time.perf_counter()
-            x_hat, uses = self.model(x, spec, channel_generator)
+            x_hat, uses = model(x, spec, channel_generator)
             image = to_image(x_hat[0])
             if image.size != reference.size:
                 image = image.resize(reference.size, Image.Resampling.BICUBIC)
+            snr = model.config.train_snr_db
             out.append(
                 Reconstruction(
                     image=image,
@@ -122,9 +190,9 @@ class DeepJsccScheme:
                     channel_uses=uses,
                     timings={"channel": time.perf_counter() - started},
                     details={
-                        "ratio": str(self.ratio),
+                        "ratio": str(parse_ratio(model.config.ratio)),
                         "sent_size": list(prepared.send_size),
-                        "train_snr_db": self.model.config.train_snr_db,
+                        "train_snr_db": list(snr) if isinstance(snr, tuple) else snr,
                     },
                 )
             )

@@ -23,6 +23,8 @@ from multisc.schemes.deep_jscc import DeepJsccScheme
 from multisc.schemes.semantic import SemanticScheme
 from multisc.schemes.slices import SLICE_LINKS, AnalogSlice, HevcLdpcSlice, JsccSlice
 
+JsccCheckpoints = str | Path | list[str] | list[Path] | None
+
 SCHEMES: tuple[str, ...] = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
 
 
@@ -56,7 +58,8 @@ class SchemeOptions:
     bpg_modulation: str = "qpsk"
     bpg_code_rate: float = 0.5
     bpg_mcs: str = "fixed"
-    jscc_checkpoint: str | Path | None = None
+    #: one checkpoint directory, several (one per ratio), or None: the shipped set
+    jscc_checkpoint: str | list[str] | None = None
     failure_color: tuple[int, int, int] = DEFAULT_FAILURE_COLOR
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -143,13 +146,27 @@ class Components:
             ),
         )
 
-    def jscc(self, checkpoint: str | Path | None):
+    def jscc(self, checkpoint: JsccCheckpoints) -> list:
+        """Deep JSCC models, highest ratio first: ``checkpoint`` (one directory or a list),
+        or ``None`` for the shipped AWGN set (:mod:`multisc.codecs.jscc_shipped`)."""
+        from multisc.codecs.jscc_shipped import shipped
+
         if checkpoint is None:
+            paths = shipped("awgn")
+        elif isinstance(checkpoint, str | Path):
+            paths = [Path(checkpoint)]
+        else:
+            paths = [Path(c) for c in checkpoint]
+        if not paths:
             raise InvalidInputError(
-                "deep JSCC needs a checkpoint: train one with `multisc jscc train` and pass "
-                "--checkpoint DIR"
+                "deep JSCC needs a checkpoint: no shipped one was found (is multisc installed "
+                "whole?); train one with `multisc jscc train` and pass --checkpoint DIR"
             )
-        return self._get(f"jscc:{checkpoint}", lambda: load_checkpoint(checkpoint, self.device))
+        models = [
+            self._get(f"jscc:{path}", lambda path=path: load_checkpoint(path, self.device))
+            for path in paths
+        ]
+        return sorted(models, key=lambda m: -parse_ratio(m.config.ratio))
 
     def text_link(self) -> DigitalLink:
         o = self.options
@@ -178,7 +195,7 @@ def _semantic(name: str, components: Components) -> SemanticScheme:
     if o.slice_link == "analog":
         slice_link = AnalogSlice(o.slice_downsample)
     elif o.slice_link == "jscc":
-        slice_link = JsccSlice(components.jscc(o.jscc_checkpoint), o.slice_downsample)
+        slice_link = JsccSlice(components.jscc(o.jscc_checkpoint)[0], o.slice_downsample)
     else:
         link = DigitalLink(o.bpg_modulation, "ldpc", o.bpg_code_rate, device=components.device)
         slice_link = HevcLdpcSlice(link, o.slice_hevc_quality)
@@ -255,8 +272,8 @@ def build_scheme(name: str, components: Components):
             device=components.device,
         )
     if name == "deep_jscc":
-        model = components.jscc(o.jscc_checkpoint)
-        return DeepJsccScheme(model, parse_budget(o.budget, components))
+        models = components.jscc(o.jscc_checkpoint)
+        return DeepJsccScheme(models, parse_budget(o.budget, components))
     raise choices_error("scheme", name, SCHEMES)
 
 
