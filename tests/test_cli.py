@@ -273,6 +273,21 @@ def test_transmit_json_fields_and_saved_image(capsys, tiny_models, trained_jscc,
         capsys, "transmit", str(image), "--scheme", "bpg_ldpc", "--snr", "-3", "--ratio", "1/12"
     )
     assert bpg["failed"] is True and bpg["channel_uses"] == 160 * 120 * 3 // 12
+    # no --checkpoint: the shipped checkpoints, the one whose ratio fits the budget
+    shipped = run_json(
+        capsys, "transmit", str(image), "--scheme", "deep_jscc", "--snr", "5", "--ratio", "1/24"
+    )
+    assert shipped["channel_uses"] == 160 * 120 * 3 // 24 and shipped["details"]["ratio"] == "1/24"
+
+
+def test_jscc_list_shows_every_shipped_checkpoint_and_its_numbers(capsys):
+    rows = run_json(capsys, "jscc", "list")["checkpoints"]
+    assert [(r["ratio"], r["fading"]) for r in rows] == [
+        (ratio, fading) for fading in ("awgn", "rayleigh") for ratio in ("1/6", "1/12", "1/24", "1/48")
+    ]
+    for row in rows:
+        assert row["train_snr_db"] == [0.0, 20.0] and row["steps"] >= 2000
+        assert row["psnr_db"]["20"] > row["psnr_db"]["0"] > 15.0
 
 
 def test_transmit_bad_scheme_and_missing_weights(capsys, tmp_path, photo):

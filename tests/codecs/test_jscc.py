@@ -28,12 +28,13 @@ def test_training_lowers_the_mse(trained_jscc):
 
 
 def test_a_small_model_reaches_its_psnr_floor_on_held_out_photos(trained_jscc):
-    """Pins deep JSCC's quality: 300 steps (seed 0, k/n = 1/6, 10 dB) reach 21.4 dB at 10 dB
-    on the held-out sample photos (measured 2026-11-26; 3000 steps reach the README's
-    24.59 dB). A regression of the size once reported (about 5 dB) fails this."""
+    """Pins deep JSCC's quality: 300 steps of recipe 2 (seed 0, k/n = 1/6, 10 dB) reach
+    19.75 dB at 10 dB on the held-out sample photos (measured 2026-11-26; the shipped
+    8000-step checkpoints reach the figures in their records). A regression of the size
+    once reported (about 5 dB) fails this."""
     out, _ = trained_jscc
     rows = evaluate_jscc(out, sample_photos(), [10.0], seed=1)
-    assert rows[0]["psnr_db"] > 20.5
+    assert rows[0]["psnr_db"] > 19.0
 
 
 def test_trained_psnr_rises_with_snr_and_degrades_smoothly(trained_jscc):

@@ -152,8 +152,11 @@ def test_unknown_scheme_and_missing_weights(tmp_path):
         build_scheme("jpeg", Components(tmp_path, "cpu"))
     with pytest.raises(ModelNotAvailableError, match="not available"):
         build_scheme("vlm_csc", Components(tmp_path, "cpu"))
-    with pytest.raises(InvalidInputError, match="checkpoint"):
-        build_scheme("deep_jscc", Components(tmp_path, "cpu", SchemeOptions(budget=None)))
+    # no checkpoint configured: the shipped ones, one per ratio
+    built = build_scheme("deep_jscc", Components(tmp_path, "cpu", SchemeOptions(budget=None)))
+    assert [str(r) for r in built.ratios] == ["1/6", "1/12", "1/24", "1/48"]
+    with pytest.raises(InvalidInputError, match="needs a checkpoint"):
+        build_scheme("deep_jscc", Components(tmp_path, "cpu", SchemeOptions(jscc_checkpoint=[])))
 
 
 def test_equal_bandwidth_reuses_multisc_prepare_instead_of_captioning_again(components, photo):
