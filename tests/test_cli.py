@@ -282,8 +282,9 @@ def test_transmit_json_fields_and_saved_image(capsys, tiny_models, trained_jscc,
 
 def test_jscc_list_shows_every_shipped_checkpoint_and_its_numbers(capsys):
     rows = run_json(capsys, "jscc", "list")["checkpoints"]
+    ratios = ("1/6", "1/12", "1/24", "1/48")
     assert [(r["ratio"], r["fading"]) for r in rows] == [
-        (ratio, fading) for fading in ("awgn", "rayleigh") for ratio in ("1/6", "1/12", "1/24", "1/48")
+        (ratio, fading) for fading in ("awgn", "rayleigh") for ratio in ratios
     ]
     for row in rows:
         assert row["train_snr_db"] == [0.0, 20.0] and row["steps"] >= 2000

@@ -209,7 +209,7 @@ def ber(
 def transmit(
     image: Path = typer.Argument(..., help="Image file to send."),
     scheme: str = typer.Option(
-        ..., "--scheme", help="multisc, single_text, vlm_csc, bpg_ldpc, deep_jscc."
+        ..., "--scheme", help="A scheme of `multisc schemes list` (built-in or from a plugin)."
     ),
     snr: float = typer.Option(..., "--snr", help="SNR in dB (Es/N0 per complex channel use)."),
     fading: str = typer.Option("awgn", help="awgn or rayleigh."),
@@ -321,7 +321,10 @@ def run(
         help="samples | kodak24:DIR | voc2012:DIR | DIR | GLOB. (default: samples)",
     ),
     schemes: list[str] | None = typer.Option(
-        None, "--schemes", help="Schemes (repeat or comma list). (default: all five)"
+        None,
+        "--schemes",
+        help="Schemes of `multisc schemes list` (repeat or comma list). (default: the five "
+        "built-in ones)",
     ),
     snr: list[str] | None = typer.Option(
         None, "--snr", help="SNRs in dB (repeat or comma list). (default: 0,3,...,18)"
@@ -412,6 +415,53 @@ def report(
         _write_json({"report": str(path)})
     else:
         out.print(f"report: {path}")
+
+
+schemes_app = typer.Typer(help="The registered schemes: built-in and from plugins.")
+app.add_typer(schemes_app, name="schemes")
+
+
+@schemes_app.command("list")
+def schemes_list(as_json: bool = JSON_OPTION) -> None:
+    """Every scheme a run accepts: what it sends, what it needs, its options and defaults."""
+    import dataclasses
+
+    from multisc.schemes.registry import SchemeOptions
+    from multisc.schemes.spec import scheme_specs
+
+    defaults = SchemeOptions()
+    fields = {f.name for f in dataclasses.fields(SchemeOptions)}
+    rows = []
+    for spec in scheme_specs().values():
+        rows.append(
+            {
+                "name": spec.name,
+                "summary": spec.summary,
+                "source": spec.source,
+                "semantic": spec.semantic,
+                "takes_budget": spec.budget,
+                "needs": list(spec.needed_components(defaults)),
+                "options": {
+                    name: getattr(defaults, name) if name in fields else None
+                    for name in spec.options
+                },
+            }
+        )
+    if as_json:
+        _write_json({"schemes": rows})
+        return
+    table = Table(title="schemes (`multisc run --schemes NAME`; defaults: --json)")
+    for column in ("name", "what travels / receiver", "needs", "options", "from"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            Text(row["name"]),
+            Text(row["summary"]),
+            Text(", ".join(row["needs"]) or "-"),
+            Text(", ".join(row["options"])),
+            Text(row["source"]),
+        )
+    out.print(table)
 
 
 jscc_app = typer.Typer(help="Deep JSCC (Bourtsoulatze et al. 2019): train and evaluate.")

@@ -27,8 +27,9 @@ def test_every_shipped_checkpoint_is_there_with_its_record():
         assert record["recipe"] >= 2 and record["steps"] == record["done"] >= 2000
         assert all(name in record["data"] for name in TRAINING_PHOTOS)
         assert set(record["psnr_db"]) == {f"{s}" for s in range(0, 21, 2)}
+    ratios = ("1/6", "1/12", "1/24", "1/48")
     assert [p.name for p in shipped("rayleigh")] == [
-        directory_name(JSCCConfig(r, (0.0, 20.0), "rayleigh")) for r in ("1/6", "1/12", "1/24", "1/48")
+        directory_name(JSCCConfig(r, (0.0, 20.0), "rayleigh")) for r in ratios
     ]
     assert shipped("awgn", 19.0) == []  # the paper's single SNR is trained on first use
 
@@ -64,8 +65,12 @@ def ladder():
 
 @pytest.mark.parametrize(
     ("budget", "ratio"),
-    [(Fraction(1, 6), "1/6"), (Fraction(1, 10), "1/12"), (Fraction(1, 24), "1/24"),
-     (Fraction(1, 30), "1/48")],  # fmt: skip
+    [
+        (Fraction(1, 6), "1/6"),
+        (Fraction(1, 10), "1/12"),
+        (Fraction(1, 24), "1/24"),
+        (Fraction(1, 30), "1/48"),
+    ],
 )
 def test_a_budget_picks_the_highest_ratio_that_fits_the_whole_image(ladder, budget, ratio):
     ladder.budget = budget
@@ -98,5 +103,5 @@ def test_below_the_lowest_ratio_the_image_is_sent_smaller(ladder):
 
 def test_a_budget_no_checkpoint_can_meet_is_one_clear_error():
     scheme = DeepJsccScheme(DeepJSCC(JSCCConfig("1/6", 10.0)), budget=5)
-    with pytest.raises(BudgetTooSmallError, match="budget of 5 channel uses.*4x4.*takes 8"):
+    with pytest.raises(BudgetTooSmallError, match=r"budget of 5 channel uses.*4x4.*takes 8"):
         scheme.prepare(sample_photos()[0][1])

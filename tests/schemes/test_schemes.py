@@ -92,9 +92,16 @@ def test_deep_jscc_degrades_smoothly(jscc_native, photo):
 
 def test_equal_bandwidth_gives_baselines_the_channel_uses_of_multisc(schemes, photo):
     target = schemes["multisc"].channel_uses(schemes["multisc"].prepare(photo))
-    for name in ("bpg_ldpc", "deep_jscc"):
-        (result,) = schemes[name].transmit(schemes[name].prepare(photo), [ChannelSpec(10.0)], g())
-        assert abs(result.channel_uses - target) <= 0.01 * target, name
+    (bpg,) = schemes["bpg_ldpc"].transmit(
+        schemes["bpg_ldpc"].prepare(photo), [ChannelSpec(10.0)], g()
+    )
+    assert bpg.channel_uses == target  # charged its whole budget
+    (jscc,) = schemes["deep_jscc"].transmit(
+        schemes["deep_jscc"].prepare(photo), [ChannelSpec(10.0)], g()
+    )
+    # never above the budget; on this 160x120 photo sizes in steps of 4 pixels land
+    # within 5% (within 1% on photos of a few hundred pixels a side)
+    assert 0.95 * target <= jscc.channel_uses <= target
 
 
 @pytest.mark.parametrize("name", SCHEMES)

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from multisc.errors import InvalidInputError
 from multisc.schemes.registry import SCHEMES, SchemeOptions
@@ -28,11 +36,30 @@ def _options_model() -> type[BaseModel]:
     hints = typing.get_type_hints(SchemeOptions)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(SchemeOptions):
-        if f.name == "extra":
-            continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         fields[f.name] = (hints[f.name], default)
-    return create_model("SchemeOptionsConfig", __config__=ConfigDict(extra="forbid"), **fields)
+    model = create_model(
+        "SchemeOptionsConfig",
+        __config__=ConfigDict(extra="forbid"),
+        __validators__={"_nest": model_validator(mode="before")(_nest_scheme_settings)},
+        **fields,
+    )
+    return model
+
+
+def _nest_scheme_settings(cls, value: Any) -> Any:
+    """``options: {img2img_sc: {strength: 0.6}}``: a key naming a scheme is that scheme's
+    settings (moved under ``schemes``); every other key is a :class:`SchemeOptions` field."""
+    if not isinstance(value, dict):
+        return value
+    from multisc.schemes.spec import scheme_names
+
+    names = set(scheme_names())
+    nested = {k: v for k, v in value.items() if k in names}
+    if not nested:
+        return value
+    rest = {k: v for k, v in value.items() if k not in names}
+    return {**rest, "schemes": {**rest.get("schemes", {}), **nested}}
 
 
 OptionsConfig = _options_model()
@@ -103,9 +130,12 @@ class RunConfig(BaseModel):
     def _known_schemes(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("the scheme list is empty")
-        unknown = [name for name in value if name not in SCHEMES]
+        from multisc.schemes.spec import scheme_names
+
+        names = scheme_names()
+        unknown = [name for name in value if name not in names]
         if unknown:
-            raise ValueError(f"unknown scheme {unknown[0]!r}: choose from {', '.join(SCHEMES)}")
+            raise ValueError(f"unknown scheme {unknown[0]!r}: choose from {', '.join(names)}")
         return list(dict.fromkeys(value))
 
     @field_validator("snr_db")
@@ -119,6 +149,11 @@ class RunConfig(BaseModel):
         if bad:
             raise ValueError(f"SNRs must be finite numbers of dB, got {bad[0]}")
         return sorted(dict.fromkeys(float(v) for v in value))
+
+    @model_validator(mode="after")
+    def _valid_scheme_options(self) -> RunConfig:
+        self.scheme_options()  # per-scheme settings: unknown schemes and keys are errors
+        return self
 
     def scheme_options(self) -> SchemeOptions:
         return SchemeOptions(**self.options.model_dump())  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ from multisc.experiment import safe_cache
 from multisc.experiment.config import RunConfig
 from multisc.experiment.store import ResultStore
 from multisc.imaging import image_key
-from multisc.schemes.base import working_image
+from multisc.schemes.base import Scheme, working_image
 
 logger = logging.getLogger(__name__)
 
@@ -224,9 +224,10 @@ class Worker:
         for task in tasks:
             scheme = self.scheme(task.scheme)
             budget = getattr(scheme, "budget", None)
-            for semantic in (scheme, getattr(budget, "reference", None)):
-                if hasattr(semantic, "prepare_many"):
-                    needed.setdefault(semantic.name, {}).setdefault(task.image_id, task)
+            # a budget "same as multisc" (MatchedBudget) prepares its reference scheme too
+            for batched in (scheme, getattr(budget, "reference", None)):
+                if isinstance(batched, Scheme) and batched.batched_prepare:
+                    needed.setdefault(batched.name, {}).setdefault(task.image_id, task)
         ahead: dict[tuple[str, str], Ahead] = {}
         for name, firsts in needed.items():
             scheme = self.scheme(name)
@@ -313,7 +314,7 @@ class Worker:
             prepare_seconds = time.perf_counter() - started
             self.cache.put(task.scheme, task.image, prepared, task.image_id, prepare_seconds)
         rows, pngs = [], {}
-        reference = prepared.reference
+        reference = prepared.reference  # every Prepared has one (schemes.base.Prepared)
         prepare_timings = getattr(prepared, "timings", {}) or {}
         for seed, snrs in sorted(task.todo.items()):
             specs = [
@@ -377,22 +378,13 @@ def settings_key(config: RunConfig, plan: Plan) -> str:
 
 # -- planning (driver side) ----------------------------------------------------------------
 
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "multisc": ("segmenter", "captioner", "generator", "ip_adapter"),
-    "single_text": ("segmenter", "captioner", "generator", "ip_adapter"),
-    "vlm_csc": ("vlm_captioner", "generator"),
-    "bpg_ldpc": (),
-    "deep_jscc": (),
-}
-
 
 def needed_components(scheme: str, config: RunConfig) -> list[str]:
-    """The pretrained components ``scheme`` loads with ``config``'s options."""
-    needed = list(REQUIRED[scheme])
-    corrector = config.options.vlm_corrector if scheme == "vlm_csc" else config.options.corrector
-    if scheme in ("multisc", "single_text", "vlm_csc") and corrector == "bart":
-        needed.append("corrector")
-    return needed
+    """The pretrained components ``scheme`` loads with ``config``'s options (from its
+    registration: :class:`~multisc.schemes.spec.SchemeSpec`)."""
+    from multisc.schemes.spec import get_spec
+
+    return list(get_spec(scheme).needed_components(config.scheme_options()))
 
 
 def missing_components(scheme: str, config: RunConfig) -> list[str]:
@@ -443,7 +435,9 @@ def plan_run(
         else:
             plan.schemes.append(scheme)
     budget = config.options.budget
-    baselines = [s for s in plan.schemes if s in ("bpg_ldpc", "deep_jscc")]
+    from multisc.schemes.spec import get_spec
+
+    baselines = [s for s in plan.schemes if get_spec(s).budget]
     if budget == "match" and baselines and missing_components("multisc", config):
         budget = config.budget_fallback
         plan.notes.append(

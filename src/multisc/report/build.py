@@ -40,8 +40,6 @@ METRICS: dict[str, tuple[str, bool]] = {
     "bleu_fused": ("BLEU-4 of fused text (0-100)", False),
     "text_similarity_fused": ("text similarity of fused text", False),
 }
-SCHEME_ORDER = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
-SEMANTIC = ("multisc", "single_text", "vlm_csc")
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -55,7 +53,11 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 
 def _ordered(schemes) -> list[str]:
-    return sorted(schemes, key=lambda s: (SCHEME_ORDER.index(s) if s in SCHEME_ORDER else 99, s))
+    """Schemes in their registered report order (one no longer installed goes last)."""
+    from multisc.schemes.spec import scheme_specs
+
+    specs = scheme_specs()
+    return sorted(schemes, key=lambda s: (specs[s].order if s in specs else 1000, s))
 
 
 def curves(
@@ -131,7 +133,7 @@ def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
     cell = {(r["scheme"], r["snr_db"]): r for r in mine}
     reference = Image.open(run_dir / "images" / image_id / "reference.png")
     aspect = reference.height / reference.width
-    text_rows = any(s in SEMANTIC for s in schemes)
+    text_rows = any(r.get("prompt") for r in mine)  # semantic schemes' rows carry a prompt
     fig_w = 1.6 * (len(snrs) + 1)
     row_h = 1.6 * aspect + (0.7 if text_rows else 0.25)
     fig, axes = plt.subplots(
@@ -168,7 +170,7 @@ def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
                     fontsize=9,
                     weight="bold",
                 )
-            if scheme in SEMANTIC and row.get("prompt"):
+            if row.get("prompt"):
                 # noise turns bytes into control characters: show them as a middle dot
                 printable = "".join(c if c.isprintable() else "·" for c in row["prompt"])
                 caption = textwrap.shorten(printable, 90, placeholder="…")

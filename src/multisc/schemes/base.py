@@ -64,20 +64,42 @@ class Reconstruction:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class Scheme(Protocol):
-    """An end-to-end transmission system.
+class Prepared(Protocol):
+    """What ``prepare`` returns: SNR-independent, picklable, and (to be cached on disk)
+    a dataclass of the safe cache's allow-list. The runner relies on ``reference``."""
 
-    ``prepare`` does the SNR-independent work once per image (cacheable, picklable result);
-    ``transmit`` sends a prepared image over each channel condition and reconstructs it.
+    #: the working image (:func:`working_image`): what reconstructions are scored against
+    reference: Image.Image
+
+
+class Scheme:
+    """An end-to-end transmission system; every scheme derives from it.
+
+    ``prepare`` does the SNR-independent work once per image (cacheable, picklable result
+    with a ``reference``); ``transmit`` sends a prepared image over each channel condition
+    and reconstructs it, one :class:`Reconstruction` per condition, the same whether the
+    conditions come together or one by one.
     """
 
-    name: str
+    name: str = ""
+    #: prepares of several images are faster together (the runner then batches them)
+    batched_prepare: bool = False
 
-    def prepare(self, image: ImageLike) -> Any: ...
+    def prepare(self, image: ImageLike) -> Any:
+        raise NotImplementedError
 
     def transmit(
         self, prepared: Any, channels: Sequence[ChannelSpec], generator: torch.Generator
-    ) -> list[Reconstruction]: ...
+    ) -> list[Reconstruction]:
+        raise NotImplementedError
+
+    def prepare_many(self, images: Sequence[ImageLike]) -> list[Any]:
+        """:meth:`prepare` of several images (one by one unless a scheme batches)."""
+        return [self.prepare(image) for image in images]
+
+    def remember(self, prepared: Any) -> None:
+        """Take ``prepared`` (e.g. from the disk cache) as this scheme's prepare of its
+        image; schemes that keep no memory of prepares ignore it."""
 
 
 def channel_seeds(generator: torch.Generator, channels: Sequence[ChannelSpec]) -> list[int]:

@@ -18,6 +18,7 @@ from multisc.schemes.base import (
     DEFAULT_FAILURE_COLOR,
     Budget,
     Reconstruction,
+    Scheme,
     budget_channel_uses,
     channel_seeds,
     failure_image,
@@ -47,7 +48,7 @@ class BpgPrepared:
     encodings: dict[int, Encoding | None] = field(default_factory=dict)
 
 
-class BpgLdpcScheme:
+class BpgLdpcScheme(Scheme):
     """HEVC intra (BPG's codec) + 5G LDPC + QAM.
 
     :param budget: channel uses per image (a count, a ratio K/N of H·W·3, or a function of

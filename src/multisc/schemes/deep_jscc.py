@@ -19,12 +19,12 @@ from multisc.imaging import to_image, to_tensor
 from multisc.schemes.base import (
     Budget,
     Reconstruction,
+    Scheme,
     budget_channel_uses,
     channel_seeds,
     generators_for,
     working_image,
 )
-
 
 #: a ratio is used when it sends at least this share of the image's area
 AREA_KEPT = 0.9
@@ -88,7 +88,7 @@ def size_for_budget(width: int, height: int, ratio, channel_uses: int) -> tuple[
     return best
 
 
-class DeepJsccScheme:
+class DeepJsccScheme(Scheme):
     """Images through trained :class:`~multisc.codecs.jscc.DeepJSCC` models.
 
     :param models: one checkpoint, or several of different bandwidth ratios (the shipped
@@ -96,8 +96,9 @@ class DeepJsccScheme:
     :param budget: optional channel uses per image (see :mod:`multisc.schemes.base`). Each
         image goes through the checkpoint with the highest ratio whose channel uses on the
         whole image (or at least 90% of its area) fit the budget; only when even the lowest
-        ratio does not fit is the image sent smaller (channel uses within ~1% of the budget)
-        and the reconstruction upsampled. Without a budget: the highest ratio, at the image's own size.
+        ratio does not fit is the image sent smaller (channel uses never above the budget)
+        and the reconstruction upsampled. Without a budget: the highest ratio, at the
+        image's own size.
     """
 
     name = "deep_jscc"

@@ -22,10 +22,9 @@ from multisc.schemes.bpg_ldpc import BpgLdpcScheme
 from multisc.schemes.deep_jscc import DeepJsccScheme
 from multisc.schemes.semantic import SemanticScheme
 from multisc.schemes.slices import SLICE_LINKS, AnalogSlice, HevcLdpcSlice, JsccSlice
+from multisc.schemes.spec import SchemeSpec, get_spec, register_scheme
 
 JsccCheckpoints = str | Path | list[str] | list[Path] | None
-
-SCHEMES: tuple[str, ...] = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
 
 
 @dataclass
@@ -61,13 +60,22 @@ class SchemeOptions:
     #: one checkpoint directory, several (one per ratio), or None: the shipped set
     jscc_checkpoint: str | list[str] | None = None
     failure_color: tuple[int, int, int] = DEFAULT_FAILURE_COLOR
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: a scheme's own settings, by scheme name (schemes whose registration declares a
+    #: ``settings`` dataclass, e.g. plugins): ``{"img2img_sc": {"strength": 0.6}}``
+    schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # checked here, before any model runs: not after segmentation and captioning
         for name in ("steps", "rows", "cols", "slice_downsample", "caption_tokens"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name, values in self.schemes.items():
+            get_spec(name).make_settings(values)  # unknown schemes and keys: one error
+
+    def settings(self, scheme: str) -> Any:
+        """The settings dataclass of ``scheme`` (its registration's), filled from
+        :attr:`schemes`."""
+        return get_spec(scheme).make_settings(self.schemes.get(scheme, {}))
 
 
 class Components:
@@ -253,28 +261,92 @@ def parse_budget(value: str | int | None, components: Components) -> Budget | No
 
 
 def build_scheme(name: str, components: Components):
-    """The scheme called ``name`` (one of :data:`SCHEMES`), its components loaded once.
-    Semantic schemes are built once per :class:`Components` and shared (so the budget
-    "same as multisc" reuses the very multisc scheme, and its remembered prepares)."""
+    """The scheme called ``name`` (any registered one: :func:`scheme_names`), its
+    components loaded once. Semantic schemes are built once per :class:`Components` and
+    shared (so the budget "same as multisc" reuses the very multisc scheme, and its
+    remembered prepares); others are built anew, from the options as they are now."""
+    spec = get_spec(name)
+    if spec.semantic:
+        return components._get(f"scheme:{name}", lambda: spec.build(components))
+    return spec.build(components)
+
+
+def _bpg_ldpc(components: Components) -> BpgLdpcScheme:
     o = components.options
-    if name in ("multisc", "single_text", "vlm_csc"):
-        return components._get(f"scheme:{name}", lambda: _semantic(name, components))
-    if name == "bpg_ldpc":
-        budget = parse_budget(o.budget, components)
-        if budget is None:
-            raise InvalidInputError("bpg_ldpc needs a budget: --ratio K/N (or 'match')")
-        return BpgLdpcScheme(
-            budget,
-            o.bpg_modulation,
-            o.bpg_code_rate,
-            o.bpg_mcs,
-            o.failure_color,
-            device=components.device,
-        )
-    if name == "deep_jscc":
-        models = components.jscc(o.jscc_checkpoint)
-        return DeepJsccScheme(models, parse_budget(o.budget, components))
-    raise choices_error("scheme", name, SCHEMES)
+    budget = parse_budget(o.budget, components)
+    if budget is None:
+        raise InvalidInputError("bpg_ldpc needs a budget: --ratio K/N (or 'match')")
+    return BpgLdpcScheme(
+        budget, o.bpg_modulation, o.bpg_code_rate, o.bpg_mcs, o.failure_color,
+        device=components.device,
+    )  # fmt: skip
+
+
+def _deep_jscc(components: Components) -> DeepJsccScheme:
+    o = components.options
+    return DeepJsccScheme(components.jscc(o.jscc_checkpoint), parse_budget(o.budget, components))
+
+
+def _with_corrector(base: tuple[str, ...], corrector: str) -> tuple[str, ...]:
+    return (*base, "corrector") if corrector == "bart" else base
+
+
+TEXT_LINK = ("text_modulation", "text_fec", "text_code_rate")
+GENERATION = ("steps", "guidance", "generation_size", "ip_scale")
+SLICE = ("slice_link", "slice_downsample", "slice_hevc_quality", "jscc_checkpoint")
+SEMANTIC_NEEDS = ("segmenter", "captioner", "generator", "ip_adapter")
+
+register_scheme(SchemeSpec(
+    "multisc",
+    lambda c: _semantic("multisc", c),
+    "2x2 LLaVA captions, one digital link each, + the main-object slice (analog by "
+    "default); BART correction, fusion, SD + IP-Adapter",
+    needs=lambda o: _with_corrector(SEMANTIC_NEEDS, o.corrector),
+    options=("rows", "cols", *TEXT_LINK, *SLICE, "corrector", "positions", *GENERATION,
+             "caption_tokens", "segment_size"),
+    semantic=True,
+    order=10,
+))  # fmt: skip
+register_scheme(SchemeSpec(
+    "single_text",
+    lambda c: _semantic("single_text", c),
+    "one LLaVA caption of the whole image + the slice; the same receiver",
+    needs=lambda o: _with_corrector(SEMANTIC_NEEDS, o.corrector),
+    options=(*TEXT_LINK, *SLICE, "corrector", *GENERATION, "caption_tokens", "segment_size"),
+    semantic=True,
+    order=20,
+))  # fmt: skip
+register_scheme(SchemeSpec(
+    "vlm_csc",
+    lambda c: _semantic("vlm_csc", c),
+    "one BLIP caption; text-only Stable Diffusion (no corrector by default)",
+    needs=lambda o: _with_corrector(("vlm_captioner", "generator"), o.vlm_corrector),
+    options=(*TEXT_LINK, "vlm_corrector", "steps", "guidance", "generation_size",
+             "caption_tokens"),
+    semantic=True,
+    order=30,
+))  # fmt: skip
+register_scheme(SchemeSpec(
+    "bpg_ldpc",
+    _bpg_ldpc,
+    "HEVC intra (BPG's compact stream) at the highest quality that fits the budget, 5G "
+    "LDPC, QAM; any bit error = failure image",
+    options=("budget", "bpg_modulation", "bpg_code_rate", "bpg_mcs", "failure_color"),
+    order=40,
+    budget=True,
+))  # fmt: skip
+register_scheme(SchemeSpec(
+    "deep_jscc",
+    _deep_jscc,
+    "deep JSCC (Bourtsoulatze et al. 2019): the shipped checkpoint whose ratio fits the "
+    "budget; its decoder",
+    options=("budget", "jscc_checkpoint"),
+    order=50,
+    budget=True,
+))  # fmt: skip
+
+#: the built-in schemes (plugins add theirs: :func:`scheme_names`)
+SCHEMES: tuple[str, ...] = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
 
 
 def seed_generator(seed: int) -> torch.Generator:

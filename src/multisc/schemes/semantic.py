@@ -27,6 +27,7 @@ from multisc.receiver.fusion import fuse_texts
 from multisc.receiver.generation import ImageGenerator
 from multisc.schemes.base import (
     Reconstruction,
+    Scheme,
     channel_seeds,
     generators_for,
     working_image,
@@ -58,7 +59,7 @@ class SemanticPrepared:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class SemanticScheme:
+class SemanticScheme(Scheme):
     """A captioning transmitter and a generative receiver (see the module docstring).
 
     :param captioner: anything with ``caption(images) -> list[str]`` (LLaVA or BLIP).
@@ -71,6 +72,8 @@ class SemanticScheme:
     :param rows, cols: the block grid (1 x 1 = one caption of the whole image).
     :param positions: prefix each block text with its position when fusing.
     """
+
+    batched_prepare = True
 
     def __init__(
         self,

@@ -1,0 +1,182 @@
+"""One registration per scheme: everything else (the names a run accepts, what planning
+downloads, the report's order and text rows, the CLI's help, ``multisc schemes list``, the
+tests' parameter lists) is derived from it.
+
+A scheme from another package registers itself through the entry-point group
+``multisc.schemes``: the entry point names a :class:`SchemeSpec` (or a function returning
+one), e.g. in that package's ``pyproject.toml``::
+
+    [project.entry-points."multisc.schemes"]
+    img2img_sc = "img2img_sc:SPEC"
+
+Entry points are read once, on the first question about schemes; one that fails to load
+is reported with a warning naming it, and the others still work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from multisc.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from multisc.schemes.registry import Components, SchemeOptions
+
+ENTRY_POINT_GROUP = "multisc.schemes"
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    """What a scheme is, for everything that is not its own code.
+
+    :param name: the name runs, configs and the CLI use (``[a-z0-9_]``).
+    :param build: ``build(components) -> scheme`` (``prepare``/``transmit``); read its
+        settings from ``components.options``.
+    :param summary: one line: what travels and how the receiver rebuilds it.
+    :param needs: pretrained components it loads (names in :mod:`multisc.models`), or a
+        function of the options returning them (e.g. only with the BART corrector).
+    :param options: the :class:`~multisc.schemes.registry.SchemeOptions` fields it reads.
+    :param semantic: it sends texts (the report shows sent/received/corrected texts).
+    :param order: position in reports and lists (lower first; plugins default to 100).
+    :param budget: it takes a channel-use budget (``options.budget``).
+    :param settings: a dataclass of the scheme's own settings (defaults on every field;
+        ``metadata={"help": ...}`` documents one): configs give them as
+        ``options: {NAME: {...}}``, the scheme reads ``components.options.settings(NAME)``.
+    :param prepared_types: the dataclasses its ``prepare`` returns, for the prepare cache's
+        allow-list (a run directory never holds anything else).
+    """
+
+    name: str
+    build: Callable[[Components], Any]
+    summary: str
+    needs: tuple[str, ...] | Callable[[SchemeOptions], tuple[str, ...]] = ()
+    options: tuple[str, ...] = ()
+    semantic: bool = False
+    order: int = 100
+    budget: bool = False
+    settings: type | None = None
+    prepared_types: tuple[type, ...] = ()
+    source: str = field(default="multisc", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.islower() or c.isdigit() or c == "_" for c in self.name):
+            raise InvalidInputError(
+                f"a scheme name is lower-case letters, digits and '_', got {self.name!r}"
+            )
+
+    def make_settings(self, values: dict[str, Any]) -> Any:
+        """:attr:`settings` filled from ``values``: one clear error for a scheme without
+        settings, an unknown key, or a value its dataclass refuses."""
+        if self.settings is None:
+            if values:
+                raise InvalidInputError(
+                    f"scheme {self.name!r} has no settings of its own; its options are "
+                    f"{', '.join(self.options) or 'none'}"
+                )
+            return None
+        known = {f.name for f in dataclasses.fields(self.settings)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown setting {unknown[0]!r} of scheme {self.name!r}: choose from "
+                f"{', '.join(sorted(known))}"
+            )
+        try:
+            return self.settings(**values)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"settings of scheme {self.name!r}: {exc}") from exc
+
+    def settings_doc(self) -> dict[str, dict[str, Any]]:
+        """Each setting's default and help."""
+        if self.settings is None:
+            return {}
+        out = {}
+        for f in dataclasses.fields(self.settings):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            out[f.name] = {"default": default, "help": f.metadata.get("help", "")}
+        return out
+
+    def needed_components(self, options: SchemeOptions) -> tuple[str, ...]:
+        """The pretrained components this scheme loads with ``options``."""
+        return tuple(self.needs(options) if callable(self.needs) else self.needs)
+
+
+_BUILTIN: dict[str, SchemeSpec] = {}
+_PLUGINS: dict[str, SchemeSpec] | None = None
+
+
+def register_scheme(spec: SchemeSpec) -> SchemeSpec:
+    """Register a built-in scheme (plugins use the entry-point group instead)."""
+    if spec.name in _BUILTIN:
+        raise InvalidInputError(f"scheme {spec.name!r} is registered twice")
+    _BUILTIN[spec.name] = spec
+    return spec
+
+
+def _load_plugins() -> dict[str, SchemeSpec]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, SchemeSpec] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            value = point.load()
+            spec = value() if callable(value) and not isinstance(value, SchemeSpec) else value
+            if not isinstance(spec, SchemeSpec):
+                raise TypeError(f"it gives {type(spec).__name__}, not a SchemeSpec")
+        except Exception as exc:  # a broken plugin must not take the built-ins down
+            warnings.warn(
+                f"scheme plugin {point.name!r} ({point.value}) could not be loaded: {exc}",
+                stacklevel=2,
+            )
+            continue
+        if spec.name in _BUILTIN or spec.name in found:
+            warnings.warn(
+                f"scheme plugin {point.value} registers {spec.name!r}, which exists already; "
+                "ignored",
+                stacklevel=2,
+            )
+            continue
+        dist = getattr(point, "dist", None)
+        source = dist.name if dist is not None else point.value
+        found[spec.name] = SchemeSpec(**{**spec.__dict__, "source": source})
+    return found
+
+
+def scheme_specs() -> dict[str, SchemeSpec]:
+    """Every scheme, built-in and from plugins, in report order."""
+    global _PLUGINS
+    _ensure_builtins()
+    if _PLUGINS is None:
+        _PLUGINS = _load_plugins()
+    every = {**_BUILTIN, **_PLUGINS}
+    return dict(sorted(every.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def scheme_names() -> tuple[str, ...]:
+    """The names a run accepts, in report order."""
+    return tuple(scheme_specs())
+
+
+def get_spec(name: str) -> SchemeSpec:
+    """The registration of ``name``; one clear error naming the choices otherwise."""
+    specs = scheme_specs()
+    if name not in specs:
+        from multisc.errors import choices_error
+
+        raise choices_error("scheme", name, list(specs))
+    return specs[name]
+
+
+def refresh_plugins() -> None:
+    """Read the entry points again (after installing a plugin into a running process)."""
+    global _PLUGINS
+    _PLUGINS = None
+
+
+def _ensure_builtins() -> None:
+    if not _BUILTIN:
+        import multisc.schemes.registry  # noqa: F401  (registers the built-in schemes)

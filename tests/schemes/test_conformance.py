@@ -1,0 +1,103 @@
+"""What every registered scheme must do, built-in or from a plugin: parametrised from the
+registry (``scheme_names()``), run with the tiny components."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from multisc.channel import ChannelSpec
+from multisc.errors import InvalidInputError
+from multisc.experiment import safe_cache
+from multisc.schemes import build_scheme
+from multisc.schemes.spec import get_spec, scheme_names
+
+
+def g(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image).astype(int)
+
+
+@pytest.fixture(scope="module", params=scheme_names())
+def built(request, components):
+    return request.param, build_scheme(request.param, components)
+
+
+@pytest.fixture(scope="module")
+def prepared(built, photo):
+    return built[1].prepare(photo)
+
+
+def test_reconstructions_are_rgb_at_the_size_of_the_image(built, prepared, photo):
+    name, scheme = built
+    results = scheme.transmit(prepared, [ChannelSpec(3.0), ChannelSpec(20.0)], g())
+    assert len(results) == 2
+    for result, snr in zip(results, (3.0, 20.0), strict=True):
+        assert result.image.mode == "RGB" and result.image.size == photo.size, name
+        assert result.spec.snr_db == snr and isinstance(result.failed, bool)
+    assert scheme.transmit(prepared, [], g()) == []
+
+
+def test_same_seed_same_output_other_seed_other_noise(built, prepared):
+    name, scheme = built
+    specs = [ChannelSpec(2.0)]
+    a, b = scheme.transmit(prepared, specs, g(5))[0], scheme.transmit(prepared, specs, g(5))[0]
+    assert np.array_equal(pixels(a.image), pixels(b.image)) and a.texts_received == b.texts_received
+    c = scheme.transmit(prepared, specs, g(6))[0]
+    noisy = a.texts_received != c.texts_received or not np.array_equal(
+        pixels(a.image), pixels(c.image)
+    )
+    assert noisy or a.failed or "bit_errors" in a.details, name  # a decoded stream may be exact
+
+
+def test_several_snrs_at_once_equal_one_by_one(built, prepared):
+    name, scheme = built
+    specs = [ChannelSpec(0.0), ChannelSpec(9.0, fading="rayleigh", coherence=4), ChannelSpec(18.0)]
+    together = scheme.transmit(prepared, specs, g(3))
+    alone = [scheme.transmit(prepared, [spec], g(3))[0] for spec in specs]
+    for a, b in zip(together, alone, strict=True):
+        assert a.texts_received == b.texts_received and a.channel_uses == b.channel_uses
+        assert a.failed == b.failed
+        # float32 kernels sum in a batch-size-dependent order: a few 1/255 at most
+        assert np.abs(pixels(a.image) - pixels(b.image)).max() <= 3, name
+
+
+def test_channel_uses_are_counted_and_do_not_depend_on_the_noise(built, prepared):
+    name, scheme = built
+    results = scheme.transmit(prepared, [ChannelSpec(s) for s in (-5.0, 5.0, 25.0)], g())
+    uses = {r.channel_uses for r in results}
+    assert len(uses) == 1 and next(iter(uses)) > 0, name
+    if hasattr(scheme, "channel_uses"):  # the semantic schemes' sum over their links
+        assert next(iter(uses)) == scheme.channel_uses(prepared)
+
+
+def test_prepares_survive_pickle_and_the_safe_cache(built, prepared):
+    name, scheme = built
+    for copy in (
+        pickle.loads(pickle.dumps(prepared)),
+        safe_cache.loads(safe_cache.dumps(prepared)),
+    ):
+        a = scheme.transmit(prepared, [ChannelSpec(6.0)], g(1))[0]
+        b = scheme.transmit(copy, [ChannelSpec(6.0)], g(1))[0]
+        assert np.array_equal(pixels(a.image), pixels(b.image)), name
+        assert a.texts_received == b.texts_received
+
+
+def test_a_lost_transmission_is_flagged_and_still_an_image(built, prepared, photo):
+    name, scheme = built
+    (result,) = scheme.transmit(prepared, [ChannelSpec(-15.0)], g())
+    assert result.image.size == photo.size  # scored like any other, never dropped
+    if get_spec(name).name == "bpg_ldpc":
+        assert result.failed
+
+
+@pytest.mark.parametrize("bad", ["not an image", None, np.zeros((0, 0, 3), np.uint8)])
+def test_bad_inputs_are_one_clear_error(built, bad):
+    _, scheme = built
+    with pytest.raises(InvalidInputError, match=r"PIL image|no pixels"):
+        scheme.prepare(bad)
