@@ -108,3 +108,30 @@ def test_every_attention_of_the_unet_runs_through_sdpa(gen):
     use PyTorch's fused scaled_dot_product_attention (diffusers' ``*2_0`` processors)."""
     kinds = {type(p).__name__ for p in gen.pipe.unet.attn_processors.values()}
     assert kinds == {"AttnProcessor2_0", "IPAdapterAttnProcessor2_0"}
+
+
+def test_img2img_starts_from_its_init_image_and_batches_exactly(tiny_models, photo):
+    plain = ImageGenerator.from_pretrained(tiny_models, "cpu", ip_adapter=False, steps=4, size=32)
+    plain.pipe.to(torch.float64)  # float32 kernels may sum in a batch-dependent order
+    inits = [photo, photo.rotate(180)]
+    batched = plain.img2img(["a dog", "a dog"], seeds(0, 0), inits, strength=0.5)
+    assert [im.size for im in batched] == [(32, 32), (32, 32)]
+    # the same prompt and noise, another init image: another result (the tiny random VAE
+    # passes little of its input through, so the difference is small, but it is there)
+    assert np.abs(pixels(batched[0]) - pixels(batched[1])).mean() > 0.1
+    for i in range(2):
+        single = plain.img2img(["a dog"], seeds(0), [inits[i]], strength=0.5)[0]
+        assert np.array_equal(pixels(batched[i]), pixels(single))
+    assert plain.img2img(["a dog"], seeds(0), [photo], 0.5, [photo.size])[0].size == photo.size
+    with pytest.raises(InvalidInputError, match="strength"):
+        plain.img2img(["a dog"], seeds(0), [photo], strength=0.0)
+    with pytest.raises(InvalidInputError, match="init images"):
+        plain.img2img(["a dog"], seeds(0), [], strength=0.5)
+
+
+def test_img2img_on_the_adapter_pipeline_equals_the_plain_one(gen, tiny_models, photo):
+    """The IP-Adapter at scale 0 adds nothing: img2img is the same on either pipeline."""
+    plain = ImageGenerator.from_pretrained(tiny_models, "cpu", ip_adapter=False, steps=2, size=32)
+    a = gen.img2img(["a red boat"], seeds(4), [photo], strength=0.8)[0]
+    b = plain.img2img(["a red boat"], seeds(4), [photo], strength=0.8)[0]
+    assert np.array_equal(pixels(a), pixels(b))

@@ -26,10 +26,14 @@ IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
 IP_ADAPTER_SUBFOLDER = "models"
 
 
-def _pipeline_class():
-    from diffusers import StableDiffusionPipeline
+def _pipeline_class(img2img: bool = False):
+    """``StableDiffusionPipeline`` (or its img2img sibling) taking one IP-Adapter image
+    prompt per prompt."""
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
-    class PerPromptImagePipeline(StableDiffusionPipeline):
+    base = StableDiffusionImg2ImgPipeline if img2img else StableDiffusionPipeline
+
+    class PerPromptImagePipeline(base):  # type: ignore[valid-type, misc]
         """``StableDiffusionPipeline`` taking one IP-Adapter image prompt *per prompt*.
 
         diffusers (0.42) assumes one image prompt shared by the whole batch: it tiles
@@ -153,7 +157,17 @@ class ImageGenerator:
             return [torch.cat([negative, positive])]
         return [positive]
 
-    def _run(self, prompts, generators, slices, scale) -> list[Image.Image]:
+    @property
+    def img2img_pipe(self):
+        """The img2img pipeline on the very same modules (no second copy of the weights)."""
+        if getattr(self, "_img2img", None) is None:
+            self._img2img = _pipeline_class(img2img=True).from_pipe(self.pipe)
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
+
+    def _run(
+        self, prompts, generators, slices, scale, init=None, strength=0.6
+    ) -> list[Image.Image]:
         """One pipeline call; on GPU out-of-memory, the batch is split in halves (each
         sample keeps its generator, so the images are the same) and the run goes on."""
         options = {}
@@ -161,13 +175,17 @@ class ImageGenerator:
             lam = 0.0 if slices is None else (self.scale if scale is None else float(scale))
             self.pipe.set_ip_adapter_scale(lam)
             options["ip_adapter_image_embeds"] = self._image_embeds(slices, len(prompts))
+        if init is None:
+            pipe = self.pipe
+            options.update(height=self.size, width=self.size)
+        else:
+            pipe = self.img2img_pipe
+            options.update(image=init, strength=strength)
         try:
-            return self.pipe(
+            return pipe(
                 prompt=prompts,
                 num_inference_steps=self.steps,
                 guidance_scale=self.guidance,
-                height=self.size,
-                width=self.size,
                 generator=generators,
                 output_type="pil",
                 **options,
@@ -183,13 +201,19 @@ class ImageGenerator:
                 half,
                 len(prompts) - half,
             )
-            first = self._run(
-                prompts[:half], generators[:half], None if slices is None else slices[:half], scale
-            )
-            second = self._run(
-                prompts[half:], generators[half:], None if slices is None else slices[half:], scale
-            )
-            return first + second
+            parts = [slice(None, half), slice(half, None)]
+            return [
+                image
+                for part in parts
+                for image in self._run(
+                    prompts[part],
+                    generators[part],
+                    None if slices is None else slices[part],
+                    scale,
+                    None if init is None else init[part],
+                    strength,
+                )
+            ]
 
     @torch.no_grad()
     def generate(
@@ -226,11 +250,45 @@ class ImageGenerator:
         images = self._run(
             list(prompts), list(generators), None if slices is None else list(slices), scale
         )
-        if output_sizes is not None:
-            images = [
-                image
-                if image.size == tuple(size)
-                else image.resize(tuple(size), Image.Resampling.BICUBIC)
-                for image, size in zip(images, output_sizes, strict=True)
-            ]
+        return _resized(images, output_sizes)
+
+    @torch.no_grad()
+    def img2img(
+        self,
+        prompts: Sequence[str],
+        generators: Sequence[torch.Generator],
+        init_images: Sequence[Image.Image],
+        strength: float = 0.6,
+        output_sizes: Sequence[tuple[int, int]] | None = None,
+    ) -> list[Image.Image]:
+        """One image per prompt, each denoised from its init image (resized to the
+        generation size) after noising it to ``strength`` in (0, 1] (1: the init image is
+        all but forgotten), all in one diffusion call; generators as in :meth:`generate`.
+        On a pipeline carrying the IP-Adapter, the adapter adds nothing (scale 0)."""
+        n = len(prompts)
+        if len(generators) != n or len(init_images) != n:
+            raise InvalidInputError(
+                f"{n} prompts need as many generators and init images, got "
+                f"{len(generators)} and {len(init_images)}"
+            )
+        if not 0.0 < float(strength) <= 1.0:
+            raise InvalidInputError(f"img2img strength must lie in (0, 1], got {strength}")
+        if n == 0:
+            return []
+        init = [
+            image.convert("RGB").resize((self.size, self.size), Image.Resampling.BICUBIC)
+            for image in init_images
+        ]
+        images = self._run(list(prompts), list(generators), None, None, init, float(strength))
+        return _resized(images, output_sizes)
+
+
+def _resized(
+    images: list[Image.Image], output_sizes: Sequence[tuple[int, int]] | None
+) -> list[Image.Image]:
+    if output_sizes is None:
         return images
+    return [
+        image if image.size == tuple(size) else image.resize(tuple(size), Image.Resampling.BICUBIC)
+        for image, size in zip(images, output_sizes, strict=True)
+    ]
