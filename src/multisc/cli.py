@@ -445,6 +445,7 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
                     name: getattr(defaults, name) if name in fields else None
                     for name in spec.options
                 },
+                "settings": spec.settings_doc(),
             }
         )
     if as_json:
@@ -458,7 +459,7 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
             Text(row["name"]),
             Text(row["summary"]),
             Text(", ".join(row["needs"]) or "-"),
-            Text(", ".join(row["options"])),
+            Text(", ".join([*row["options"], *(f"{row['name']}.{k}" for k in row["settings"])])),
             Text(row["source"]),
         )
     out.print(table)

@@ -1,0 +1,100 @@
+"""A scheme from another package: ``examples/plugin-scheme`` (Img2Img-SC) installed with
+pip, found through the ``multisc.schemes`` entry point, run like a built-in scheme."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from multisc.data.sources import sample_photos
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "plugin-scheme"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict[str, str]:
+    """The example pip-installed into a target folder; the environment that sees it."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(EXAMPLE)],
+        check=True,
+    )  # fmt: skip
+    path = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
+
+
+def multisc(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "multisc.cli", *args], env=env, capture_output=True, text=True
+    )
+
+
+def test_the_plugin_is_listed_with_its_settings(installed):
+    done = multisc(installed, "schemes", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)["schemes"]}
+    plugin = rows["img2img_sc"]
+    assert plugin["source"] == "multisc-img2img-sc" and plugin["semantic"]
+    assert plugin["needs"] == ["vlm_captioner", "generator"]
+    assert plugin["settings"]["strength"]["default"] == 0.6
+    assert list(rows)[-1] == "img2img_sc"  # after the built-in schemes (order 60)
+
+
+def test_the_plugin_runs_in_a_sweep_like_a_built_in_scheme(installed, tiny_models, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, image in sample_photos()[:2]:
+        image.resize((96, 64)).save(images / f"{name}.png")
+    config = {
+        "images": str(images),
+        "schemes": ["img2img_sc", "bpg_ldpc"],
+        "snr_db": [0.0, 18.0],
+        "models": str(tiny_models),
+        "device": "cpu",
+        "out": str(tmp_path / "run"),
+        "options": {
+            "steps": 2,
+            "generation_size": 32,
+            "caption_tokens": 8,
+            "budget": "1/4",
+            "img2img_sc": {"strength": 0.5},
+        },
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = multisc(installed, "run", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["rows"] == 8 and summary["failed"] == []
+    with open(tmp_path / "run" / "results.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["scheme"] == "img2img_sc"]
+    assert len(rows) == 4 and all(json.loads(r["texts_sent"]) for r in rows)
+    # its channel uses: the caption's link + the image downsampled 8x (12x8, + 1)
+    for row in rows:
+        caption_bits = 8 * len(json.loads(row["texts_sent"])[0].encode())
+        assert int(row["channel_uses"]) == caption_bits + 12 * 8 * 3 // 2 + 1
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "img2img_sc" in report and "bpg_ldpc" in report
+    # a setting out of range: one error naming it, before any work
+    config["options"]["img2img_sc"] = {"strength": 2}
+    path.write_text(yaml.safe_dump(config))
+    done = multisc(installed, "run", str(path))
+    assert done.returncode != 0 and "strength must lie in (0, 1]" in done.stderr
+
+
+def test_the_plugin_passes_the_conformance_suite(installed):
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(root / "tests" / "schemes" / "test_conformance.py"), "-k", "img2img_sc"],
+        env=installed, capture_output=True, text=True, cwd=root,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    # every conformance test (7, one of them for 3 bad inputs), none skipped
+    assert "9 passed" in done.stdout and "skipped" not in done.stdout
