@@ -253,7 +253,13 @@ def test_transmit_json_fields_and_saved_image(capsys, tiny_models, trained_jscc,
         assert field in data
     assert len(data["texts_sent"]) == 4 and data["texts_received"] == data["texts_sent"]
     assert data["metrics"]["psnr"] > 0 and data["metrics"]["bleu"] is not None
-    assert "lpips" in data["metrics_skipped"] or data["metrics"]["lpips"] is not None
+    from multisc.models import is_available
+
+    # LPIPS needs AlexNet's weights: scored when this machine has them, else said skipped
+    if is_available("lpips"):
+        assert data["metrics"]["lpips"] is not None and "lpips" not in data["metrics_skipped"]
+    else:
+        assert data["metrics"].get("lpips") is None and "lpips" in data["metrics_skipped"]
     from PIL import Image
 
     assert Image.open(tmp_path / "r.png").size == photo.size
@@ -368,7 +374,9 @@ def test_corrector_pairs_train_eval(capsys, tmp_path, tiny_models):
     )
     names = {row["corrector"] for row in evaluated["results"]}
     assert names == {"none", "symspell", "tuned"}
-    assert all(row["cer"] >= 0 for row in evaluated["results"])
+    cer = {row["corrector"]: row["cer"] for row in evaluated["results"]}
+    assert cer["none"] > 0.0  # the pairs are noisy
+    assert cer["symspell"] < cer["none"]  # a dictionary corrector repairs some of it
     from pathlib import Path
 
     assert Path(evaluated["plot"]).is_file()

@@ -542,7 +542,7 @@ def _cross_attention_widths() -> list[int]:
     return widths
 
 
-#: component name -> builder; ``make_tiny_set`` writes each into ``DIR/<name>``.
+#: component name -> builder; ``multisc models make-tiny DIR`` writes each into ``DIR/<name>``.
 TINY_BUILDERS = {
     "segmenter": save_tiny_segmenter,
     "captioner": save_tiny_llava,
@@ -552,15 +552,6 @@ TINY_BUILDERS = {
     "ip_adapter": save_tiny_ip_adapter,
     "clip": save_tiny_clip,
 }
-
-
-def make_tiny_set(directory: str | Path, names: list[str] | None = None, seed: int = 0) -> Path:
-    """Write the whole tiny component set (or ``names`` of it) into ``directory``, in the
-    layout ``--models DIR`` reads."""
-    directory = Path(directory)
-    for name in names or list(TINY_BUILDERS):
-        TINY_BUILDERS[name](directory / name, seed=seed)
-    return directory
 
 
 SUBJECTS = [
@@ -834,19 +825,3 @@ FULL_BUILDERS = {
     "ip_adapter": save_full_ip_adapter,
     "clip": save_full_clip,
 }
-
-
-def make_random_set(
-    directory: str | Path, size: str = "tiny", seed: int = 0, names: list[str] | None = None
-) -> Path:
-    """Random components of every class at ``size``: ``tiny`` (tests) or ``full`` (the
-    published architectures, to measure what a real run costs)."""
-    builders = {"tiny": TINY_BUILDERS, "full": FULL_BUILDERS}.get(size)
-    if builders is None:
-        from multisc.errors import choices_error
-
-        raise choices_error("size", size, ("tiny", "full"))
-    directory = Path(directory)
-    for name in names or list(builders):
-        builders[name](directory / name, seed=seed)
-    return directory

@@ -37,7 +37,6 @@ def test_bart_batched_equals_one_by_one_and_empty_stays_empty(tiny_models):
     batched = bart.correct(texts)
     assert batched[1] == ""
     assert batched == [bart.correct([t])[0] for t in texts]
-    assert all(isinstance(t, str) for t in batched)
 
 
 def test_make_corrector_by_name(tiny_models):

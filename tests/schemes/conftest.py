@@ -1,7 +1,7 @@
 import pytest
 
 from multisc.codecs.jscc_shipped import shipped
-from multisc.schemes import Components, SchemeOptions, build_scheme
+from multisc.schemes import Components, SchemeOptions, build_scheme, scheme_names
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,4 @@ def components(tiny_models):
 
 @pytest.fixture(scope="module")
 def schemes(components):
-    return {
-        name: build_scheme(name, components)
-        for name in ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
-    }
+    return {name: build_scheme(name, components) for name in scheme_names()}

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -7,10 +9,10 @@ from multisc.channel import ChannelSpec
 from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.imaging import to_tensor
 from multisc.metrics import psnr
-from multisc.schemes import Components, SchemeOptions, build_scheme
+from multisc.schemes import Components, SchemeOptions, build_scheme, scheme_names
 from multisc.schemes.base import WORKING_MAX_SIDE
 
-SCHEMES = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
+SCHEMES = scheme_names()  # every registered scheme
 
 
 def g(seed=0):
@@ -52,12 +54,14 @@ def test_texts_arrive_intact_at_30db_and_misspelled_at_minus_5db(schemes, photo)
     assert all(r != s for r, s in zip(low.texts_received, prepared.texts, strict=True) if s)
 
 
+def with_options(components: Components, **changes) -> Components:
+    """Components with other options (the shared module fixture stays as it is)."""
+    options = dataclasses.replace(components.options, **changes)
+    return Components(components.models_dir, components.device, options)
+
+
 def test_bpg_ldpc_is_sharp_at_high_snr_and_fails_flagged_at_minus_3db(components, photo):
-    components.options.budget = "1/2"
-    try:
-        scheme = build_scheme("bpg_ldpc", components)
-    finally:
-        components.options.budget = "match"
+    scheme = build_scheme("bpg_ldpc", with_options(components, budget="1/2"))
     prepared = scheme.prepare(photo)
     good, bad = scheme.transmit(prepared, [ChannelSpec(20.0), ChannelSpec(-3.0)], g())
     assert not good.failed and image_psnr(photo, good.image) > 30.0
@@ -70,11 +74,7 @@ def test_bpg_ldpc_is_sharp_at_high_snr_and_fails_flagged_at_minus_3db(components
 @pytest.fixture(scope="module")
 def jscc_native(components):
     """deep JSCC at its own bandwidth ratio (no budget)."""
-    components.options.budget = None
-    try:
-        return build_scheme("deep_jscc", components)
-    finally:
-        components.options.budget = "match"
+    return build_scheme("deep_jscc", with_options(components, budget=None))
 
 
 def test_deep_jscc_degrades_smoothly(jscc_native, photo):

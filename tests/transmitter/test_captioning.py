@@ -27,7 +27,7 @@ def test_llava_uses_the_paper_prompt_through_the_chat_template(llava, photo):
     text = llava._chat(llava.prompt)
     assert PAPER_PROMPT in text and "<image>" in text
     captions = llava.caption([photo, photo.convert("L")])
-    assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
+    assert len(captions) == 2 and captions[0] == llava.caption([photo])[0]
 
 
 def test_llava_batch_size_does_not_change_captions(tiny_models, photo):
@@ -42,4 +42,4 @@ def test_blip_captions_batched_equals_one_by_one(tiny_models, photo):
     images = [block.image for block in split_blocks(photo)]
     batched = blip.caption(images)
     assert batched == [blip.caption([image])[0] for image in images]
-    assert all(isinstance(c, str) for c in batched)
+    assert len(set(batched)) > 1  # the blocks differ, so do their captions

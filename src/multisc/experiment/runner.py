@@ -3,7 +3,7 @@
 For each (image, scheme) the scheme's ``prepare`` runs once and is cached on disk (keyed
 by the image's hash, the scheme and every setting that changes its output); then all
 missing (SNR, seed) pairs go through ``transmit`` together. Components load once per
-worker. The same :func:`process_task` runs locally and in Ray actors; only the driver
+worker. The same :meth:`Worker.process_many` runs locally and in Ray actors; only the driver
 writes to the store, one transaction per (image, scheme, seed).
 """
 

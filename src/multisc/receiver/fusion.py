@@ -45,11 +45,11 @@ def fuse_texts(
     kept = [w for w in words if w]
     if not kept:
         return ""
-    # costs[i][k]: tokens of block i cut to its first k words (with prefix and separator)
     active = [i for i, w in enumerate(words) if w]
     sep_cost = _count(tokenizer, SEPARATOR.strip())
 
     def cost(i: int, k: int) -> int:
+        """Tokens of block ``i`` cut to its first ``k`` words (with prefix and separator)."""
         return _count(tokenizer, prefixes[i] + " ".join(words[i][:k])) + sep_cost
 
     full = {i: cost(i, len(words[i])) for i in active}
