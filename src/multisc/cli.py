@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +143,7 @@ def ber(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Measure the bit error rate (and block error rate with LDPC) of a link."""
-    from multisc.channel import ChannelSpec, DigitalLink, ber_theory
+    from multisc.channel import ChannelSpec, DigitalLink, measure_error_rates
     from multisc.devices import make_generator
 
     if bits < 1:
@@ -152,13 +151,6 @@ def ber(
     spec = ChannelSpec(snr, fading=fading, coherence=coherence)  # type: ignore[arg-type]
     link = DigitalLink(modulation, fec, code_rate, max_block_bits=block_bits, device=device)
     generator = make_generator(seed, link.device)
-    import torch
-
-    # Messages of one codeword each (uncoded: the same size), a batch of them per step.
-    message = min(bits, block_bits)
-    per_step = max(1, (1 << 18) // message)
-    sent = bit_errors = block_errors = blocks = channel_uses = 0
-    started = time.perf_counter()
     with Progress(
         TextColumn("[bold]BER[/] {task.description}"),
         BarColumn(),
@@ -169,37 +161,30 @@ def ber(
         transient=True,
     ) as progress:
         task = progress.add_task(f"{modulation}/{fec} @ {spec.snr_db:g} dB", total=bits)
-        while sent < bits:
-            full_rows = (bits - sent) // message
-            rows, length = (min(per_step, full_rows), message) if full_rows else (1, bits - sent)
-            payload = torch.randint(0, 2, (rows, length), generator=generator, device=link.device)
-            result = link.send_bits(payload, spec, generator)
-            bit_errors += int(result.bit_errors.sum())
-            if result.block_errors is not None:
-                block_errors += int(result.block_errors.sum())
-                blocks += rows * result.blocks
-            channel_uses += rows * result.channel_uses
-            sent += rows * length
-            progress.update(task, completed=sent)
-    seconds = time.perf_counter() - started
+        rates = measure_error_rates(
+            link,
+            spec,
+            bits,
+            generator,
+            block_bits=block_bits,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
     payload_out = {
-        "ber": bit_errors / sent,
-        "bler": block_errors / blocks if link.fec == "ldpc" else None,
-        "bits": sent,
-        "bit_errors": bit_errors,
-        "blocks": blocks if link.fec == "ldpc" else None,
-        "block_errors": block_errors if link.fec == "ldpc" else None,
-        "channel_uses": channel_uses,
+        "ber": rates.ber,
+        "bler": rates.bler,
+        "bits": rates.bits,
+        "bit_errors": rates.bit_errors,
+        "blocks": rates.blocks,
+        "block_errors": rates.block_errors,
+        "channel_uses": rates.channel_uses,
         "snr_db": spec.snr_db,
         "fading": spec.fading,
         "modulation": link.modulation,
         "fec": link.fec,
         "code_rate": link.code_rate if link.fec == "ldpc" else None,
-        "ber_theory_uncoded": ber_theory(modulation, spec.snr_db, spec.fading)
-        if link.fec == "none"
-        else None,
-        "seconds": round(seconds, 3),
-        "bits_per_second": round(sent / seconds) if seconds > 0 else None,
+        "ber_theory_uncoded": rates.ber_theory_uncoded,
+        "seconds": round(rates.seconds, 3),
+        "bits_per_second": None if rates.bits_per_second is None else round(rates.bits_per_second),
         "device": str(link.device),
     }
     _emit(payload_out, as_json, f"{link!r} at {spec.snr_db:g} dB ({spec.fading})")

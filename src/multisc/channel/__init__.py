@@ -14,6 +14,7 @@ from multisc.channel.digital import (
     PayloadTransmission,
     TextTransmission,
 )
+from multisc.channel.measure import ErrorRates, measure_error_rates
 from multisc.channel.spec import FADINGS, ChannelSpec
 from multisc.channel.theory import ber_theory
 
@@ -26,11 +27,13 @@ __all__ = [
     "BitTransmission",
     "ChannelSpec",
     "DigitalLink",
+    "ErrorRates",
     "PayloadTransmission",
     "TextTransmission",
     "ber_theory",
     "bits_to_bytes",
     "bits_to_text",
     "bytes_to_bits",
+    "measure_error_rates",
     "text_to_bits",
 ]
