@@ -2,7 +2,7 @@
 
 from multisc.codecs.jscc import read_config, read_training
 from multisc.codecs.jscc_shipped import shipped
-from multisc.experiment.runner import plan_run
+from multisc.experiment.planning import plan_run
 
 
 def test_a_run_uses_the_shipped_checkpoints_of_its_channel(fast_config):

@@ -2,16 +2,13 @@
 
 from pathlib import Path
 
-from multisc.experiment.runner import (
-    PrepareCache,
-    Task,
-    Worker,
-    load_run_images,
-    plan_run,
-    task_batches,
-)
+from multisc.experiment.planning import plan_run
+from multisc.experiment.prepare_cache import PrepareCache
+from multisc.experiment.rundir import load_run_images
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.sweep import run_sweep
+from multisc.experiment.tasks import Task, task_batches
+from multisc.experiment.worker import Worker
 
 
 def rows_of(out):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from multisc.errors import InvalidInputError
-from multisc.experiment.runner import PrepareCache
+from multisc.experiment.prepare_cache import PrepareCache
 from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
 from multisc.experiment.sweep import run_sweep
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
-from multisc.experiment.runner import Plan, Task, TaskResult, Worker, task_batches
+from multisc.experiment.planning import Plan
+from multisc.experiment.tasks import Task, TaskResult, task_batches
+from multisc.experiment.worker import Worker
 
 
 def run_local(

@@ -26,21 +26,19 @@ from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
 from multisc.experiment.executors import run_local, run_ray
-from multisc.experiment.runner import (
-    CACHE_DIR,
+from multisc.experiment.planning import dataset_mean_color, plan_run
+from multisc.experiment.prepare_cache import CACHE_DIR
+from multisc.experiment.rundir import (
     FAILURES_FILE,
     check_run_dir,
     commit,
-    dataset_mean_color,
     load_run_images,
-    make_tasks,
-    plan_run,
     record_failure,
     save_references,
-    total_rows,
     versions,
 )
 from multisc.experiment.store import STORE_FILE, ResultStore
+from multisc.experiment.tasks import make_tasks, total_rows
 
 CSV_FILE = "results.csv"
 PARQUET_FILE = "results.parquet"

@@ -22,7 +22,7 @@ from scipy import stats
 
 from multisc import atomic
 from multisc.errors import InvalidInputError
-from multisc.experiment.runner import FAILURES_FILE
+from multisc.experiment.rundir import FAILURES_FILE
 from multisc.experiment.store import STORE_FILE, ResultStore
 
 PLOTS_DIR = "plots"

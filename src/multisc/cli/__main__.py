@@ -1,0 +1,3 @@
+from multisc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""What every command shares: the typer app, the consoles, ``--json`` and ``--device``,
+and how results are printed (a table, or one strict JSON object)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from multisc import __version__
+from multisc.errors import InvalidInputError
+
+app = typer.Typer(
+    name="multisc",
+    help="Generative semantic image transmission (Multi-SC) and its baselines over noisy channels.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+out = Console()
+
+
+err = Console(stderr=True)
+
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
+
+
+DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when present).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"multisc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """multisc: Multi-SC and baselines over simulated noisy channels."""
+
+
+def _check_image_output(path: Path) -> None:
+    """A path an image can be saved at: not a directory, an extension Pillow writes."""
+    from PIL import Image
+
+    if path.is_dir():
+        raise InvalidInputError(f"--out {path} is a directory: give a file name, e.g. out.png")
+    writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+    if path.suffix.lower() not in writable:
+        raise InvalidInputError(
+            f"--out {path}: cannot write images with extension {path.suffix!r}; use .png or "
+            ".jpg (or another of " + ", ".join(sorted(writable)[:12]) + ", ...)"
+        )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``: strict JSON parsers reject bare NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_json(payload: Any) -> None:
+    """One JSON document on stdout (strict: no NaN), the output of every ``--json``."""
+    text = json.dumps(_finite(payload), indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
+def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        _write_json(payload)
+        return
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in payload.items():  # values are data (received text): never markup
+        table.add_row(key, Text("—" if value is None else str(value)))
+    out.print(table)
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Repeated options and comma-separated lists alike: --snr 0 --snr 3 or --snr 0,3."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _quiet_libraries() -> None:
+    """The CLI draws its own progress: library loading bars and advice lines stay off
+    (transformers', diffusers' and huggingface_hub's own warnings at error level only);
+    download progress bars (huggingface_hub's) stay on."""
+    import logging
+
+    try:
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        diffusers_logging.disable_progress_bar()
+        diffusers_logging.set_verbosity_error()
+    except ImportError:
+        pass
+    # transformers switches huggingface_hub's bars off with its own: downloads keep theirs
+    from huggingface_hub.utils import enable_progress_bars
+
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes"):
+        enable_progress_bars()
+    for name in ("accelerate", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -1,0 +1,179 @@
+"""``multisc models list/pull/doctor/make-random/make-tiny``: pretrained components."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from multisc.cli.common import (
+    JSON_OPTION,
+    _emit,
+    _write_json,
+    app,
+    err,
+    out,
+)
+from multisc.errors import InvalidInputError
+
+models_app = typer.Typer(help="Pretrained components: list, pull, doctor, make stand-ins.")
+
+
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(
+    models: Path | None = typer.Option(None, "--models", help="Directory overriding every id."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Each component, where it loads from, and whether it is available offline."""
+    from multisc import models as registry
+
+    rows = [
+        {
+            "name": item.name,
+            "source": str(registry.torch_hub_checkpoint(item.repo_id))
+            if item.torch_hub and (models is None or item.name != "segmenter")
+            else registry.source(item.name, models),
+            "available": registry.is_available(item.name, models),
+            "purpose": item.purpose,
+        }
+        for item in registry.REGISTRY.values()
+    ]
+    if as_json:
+        _write_json(rows)
+        return
+    table = Table(title="multisc components" + (f" (--models {models})" if models else ""))
+    for column in ("name", "source", "available", "purpose"):
+        table.add_column(column)
+    for row in rows:
+        mark = "[green]yes[/]" if row["available"] else "[red]no[/]"
+        table.add_row(row["name"], row["source"], mark, row["purpose"])
+    out.print(table)
+    missing = [row["name"] for row in rows if not row["available"]]
+    if missing:
+        err.print(f"missing: {', '.join(missing)} — `multisc models doctor` says what to run")
+
+
+@models_app.command("pull")
+def models_pull(
+    names: list[str] = typer.Argument(None, help="Components to download (default: all)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Download components into the Hugging Face / torch hub caches (needs network): only
+    the files each one loads, the total size said first."""
+    from multisc import models as registry
+
+    chosen = names or list(registry.REGISTRY)
+    for name in chosen:
+        registry.entry(name)  # unknown names fail before any download
+    _emit(registry.pull_many(chosen, lambda line: err.print(line)), as_json, "pulled")
+
+
+@models_app.command("doctor")
+def models_doctor(
+    models: Path | None = typer.Option(None, "--models", help="Directory overriding every id."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Per component: which of its files are present, missing or partial (truncated, or an
+    interrupted download) in the cache or --models DIR, and what to run."""
+    from multisc import models as registry
+
+    rows = []
+    for item in registry.REGISTRY.values():
+        files = registry.file_status(item.name, models)
+        available = registry.is_available(item.name, models)
+        partial = [f for f, s in files.items() if s == "partial"]
+        in_dir = models is not None and (not item.torch_hub or item.name == "segmenter")
+        if available and not partial:
+            action = None
+        elif in_dir:
+            action = f"put it in {models / item.name} (e.g. multisc models make-tiny {models} "
+            action += f"--only {item.name})"
+        else:
+            action = f"multisc models pull {item.name}"
+        rows.append(
+            {
+                "name": item.name,
+                "repo_id": item.repo_id,
+                "available": available,
+                "files": files,
+                "action": action,
+            }
+        )
+    if as_json:
+        _write_json(rows)
+        return
+    table = Table(title="multisc models doctor" + (f" (--models {models})" if models else ""))
+    for column in ("name", "files", "to do"):
+        table.add_column(column)
+    colour = {"present": "green", "missing": "red", "partial": "yellow"}
+    for row in rows:
+        files = "\n".join(f"[{colour[s]}]{s:8}[/] {f}" for f, s in row["files"].items())
+        table.add_row(row["name"], files, row["action"] or "[green]nothing[/]")
+    out.print(table)
+
+
+ONLY_OPTION = typer.Option(
+    None, "--only", help="Write only these components (repeat the option, or a comma list)."
+)
+
+
+def _write_stand_ins(directory: Path, builders: dict, only: list[str] | None, seed: int, label):
+    from multisc.errors import choices_error
+
+    chosen = [name for item in only or [] for name in item.split(",") if name] or list(builders)
+    for name in chosen:
+        if name not in builders:
+            raise choices_error("component", name, tuple(builders))
+    written = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("random models", total=len(chosen))
+        for name in chosen:
+            progress.update(task, description=f"{label} {name}")
+            written[name] = str(builders[name](directory / name, seed=seed))
+            progress.advance(task)
+    return written
+
+
+@models_app.command("make-random")
+def models_make_random(
+    directory: Path = typer.Argument(..., help="Where to write the component set."),
+    size: str = typer.Option("full", "--size", help="full (published architectures) or tiny."),
+    only: list[str] = ONLY_OPTION,
+    seed: int = typer.Option(0, help="Seed of the random weights."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Random weights at the real architectures (the recorded configs, key by key), so that
+    `multisc run --models DIR` costs what a real run costs (full: about 3.3 B parameters)."""
+    from multisc.testing import FULL_BUILDERS, TINY_BUILDERS
+
+    builders = {"full": FULL_BUILDERS, "tiny": TINY_BUILDERS}.get(size)
+    if builders is None:
+        raise InvalidInputError(f"unknown size {size!r}: choose one of full, tiny")
+    written = _write_stand_ins(directory, builders, only, seed, size)
+    _emit(written, as_json, f"{size} random components in {directory}")
+
+
+@models_app.command("make-tiny")
+def models_make_tiny(
+    directory: Path = typer.Argument(..., help="Where to write the tiny component set."),
+    only: list[str] = ONLY_OPTION,
+    seed: int = typer.Option(0, help="Seed of the random weights."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write tiny random models of every component's real class (for offline smoke runs
+    with --models DIR; their outputs mean nothing)."""
+    from multisc.testing import TINY_BUILDERS
+
+    written = _write_stand_ins(directory, TINY_BUILDERS, only, seed, "tiny")
+    _emit(written, as_json, f"tiny components in {directory}")

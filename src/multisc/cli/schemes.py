@@ -1,0 +1,63 @@
+"""``multisc schemes list``: every registered scheme, built-in or from a plugin."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from multisc.cli.common import (
+    JSON_OPTION,
+    _write_json,
+    app,
+    out,
+)
+
+schemes_app = typer.Typer(help="The registered schemes: built-in and from plugins.")
+
+
+app.add_typer(schemes_app, name="schemes")
+
+
+@schemes_app.command("list")
+def schemes_list(as_json: bool = JSON_OPTION) -> None:
+    """Every scheme a run accepts: what it sends, what it needs, its options and defaults."""
+    import dataclasses
+
+    from multisc.schemes.registry import SchemeOptions
+    from multisc.schemes.spec import scheme_specs
+
+    defaults = SchemeOptions()
+    fields = {f.name for f in dataclasses.fields(SchemeOptions)}
+    rows = []
+    for spec in scheme_specs().values():
+        rows.append(
+            {
+                "name": spec.name,
+                "summary": spec.summary,
+                "source": spec.source,
+                "semantic": spec.semantic,
+                "takes_budget": spec.budget,
+                "needs": list(spec.needed_components(defaults)),
+                "options": {
+                    name: getattr(defaults, name) if name in fields else None
+                    for name in spec.options
+                },
+                "settings": spec.settings_doc(),
+            }
+        )
+    if as_json:
+        _write_json({"schemes": rows})
+        return
+    table = Table(title="schemes (`multisc run --schemes NAME`; defaults: --json)")
+    for column in ("name", "what travels / receiver", "needs", "options", "from"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            Text(row["name"]),
+            Text(row["summary"]),
+            Text(", ".join(row["needs"]) or "-"),
+            Text(", ".join([*row["options"], *(f"{row['name']}.{k}" for k in row["settings"])])),
+            Text(row["source"]),
+        )
+    out.print(table)

@@ -1,0 +1,176 @@
+"""Planning a run (driver side): which schemes run or are skipped (one line each), what
+is downloaded first, which deep JSCC checkpoints, which budget."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multisc.experiment.config import RunConfig
+
+
+@dataclass
+class Plan:
+    """What a run will do, decided by the driver."""
+
+    schemes: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: the deep JSCC checkpoints (one per ratio, highest first), or None
+    jscc_checkpoint: list[str] | None = None
+    budget: str | None = None
+    failure_color: tuple[int, int, int] | None = None
+
+
+def needed_components(scheme: str, config: RunConfig) -> list[str]:
+    """The pretrained components ``scheme`` loads with ``config``'s options (from its
+    registration: :class:`~multisc.schemes.spec.SchemeSpec`)."""
+    from multisc.schemes.spec import get_spec
+
+    return list(get_spec(scheme).needed_components(config.scheme_options()))
+
+
+def missing_components(scheme: str, config: RunConfig) -> list[str]:
+    from multisc.models import is_available
+
+    return [n for n in needed_components(scheme, config) if not is_available(n, config.models)]
+
+
+#: the metrics' weights (CLIP image cosine, LPIPS' AlexNet), fetched with the schemes'
+METRIC_COMPONENTS = ("clip", "lpips")
+
+
+def download_missing(config: RunConfig, say: Callable[[str], None]) -> list[str]:
+    """On a machine with network (hub reachable, ``HF_HUB_OFFLINE`` unset, ``download`` on,
+    no ``--models DIR``): download every component the chosen schemes and the metrics need
+    that is not here yet, the total size said first. Returns what was downloaded."""
+    from multisc.models import fetchable, is_available, pull_many
+
+    if config.models is not None or not config.download or not fetchable():
+        return []
+    needed = [name for scheme in config.schemes for name in needed_components(scheme, config)]
+    wanted = [n for n in dict.fromkeys([*needed, *METRIC_COMPONENTS]) if not is_available(n)]
+    if wanted:
+        pull_many(wanted, say)
+    return wanted
+
+
+def plan_run(
+    config: RunConfig, say: Callable[[str], None], train_progress: Callable[..., None] | None = None
+) -> Plan:
+    """Which schemes run, which are skipped (one line each, saying what to get), the
+    deep JSCC checkpoint (trained on first use), and the baselines' budget."""
+    from multisc.models import entry
+
+    plan = Plan(schemes=[])
+    download_missing(config, say)
+    for scheme in config.schemes:
+        missing = missing_components(scheme, config)
+        if missing:
+            first = entry(missing[0])
+            where = f"in {config.models}" if config.models else "on this machine"
+            plan.skipped[scheme] = (
+                f"skipping {scheme}: weights of {', '.join(missing)} are not available {where} "
+                f"(e.g. {first.repo_id}); run `multisc models pull {' '.join(missing)}` on a "
+                "machine with network, or pass --models DIR"
+            )
+            say(plan.skipped[scheme])
+        else:
+            plan.schemes.append(scheme)
+    budget = config.options.budget
+    from multisc.schemes.spec import get_spec
+
+    baselines = [s for s in plan.schemes if get_spec(s).budget]
+    if budget == "match" and baselines and missing_components("multisc", config):
+        budget = config.budget_fallback
+        plan.notes.append(
+            f"{' and '.join(baselines)}: multisc is not available, so the channel-use budget "
+            f"is the ratio {budget} of H·W·3 instead of 'same as multisc'"
+        )
+        say(plan.notes[-1])
+    plan.budget = budget
+    if "deep_jscc" in plan.schemes or config.options.slice_link == "jscc":
+        plan.jscc_checkpoint = jscc_checkpoints(config, say, train_progress)
+    return plan
+
+
+def jscc_cache_dir() -> Path:
+    root = os.environ.get("MULTISC_CACHE") or Path.home() / ".cache" / "multisc"
+    return Path(root) / "jscc"
+
+
+def jscc_checkpoints(
+    config: RunConfig, say: Callable[[str], None], progress: Callable[..., None] | None = None
+) -> list[str]:
+    """The deep JSCC checkpoints of a run, highest ratio first: the configured ones; else
+    the shipped ones for the run's channel and training SNR (every shipped ratio, or
+    ``jscc.ratio``); a ratio or SNR no shipped checkpoint covers is trained once on the
+    bundled training photos and cached."""
+    from multisc.codecs.jscc import parse_ratio, parse_train_snr, read_config
+    from multisc.codecs.jscc_shipped import SHIPPED_RATIOS, shipped
+
+    j = config.jscc
+    if j.checkpoint:
+        return [j.checkpoint] if isinstance(j.checkpoint, str) else list(j.checkpoint)
+    snr = parse_train_snr(j.train_snr_db)
+    ratios = (j.ratio,) if j.ratio else SHIPPED_RATIOS
+    found = {parse_ratio(read_config(d).ratio): str(d) for d in shipped(config.fading, snr, ratios)}
+    for ratio in ratios:
+        if parse_ratio(ratio) not in found:
+            found[parse_ratio(ratio)] = default_jscc_checkpoint(config, ratio, say, progress)
+    return [found[r] for r in sorted(found, reverse=True)]
+
+
+def default_jscc_checkpoint(
+    config: RunConfig,
+    ratio: str,
+    say: Callable[[str], None],
+    progress: Callable[..., None] | None = None,
+) -> str:
+    """A deep JSCC checkpoint no shipped one covers: trained once on the bundled
+    *training* photos (held out from the ``samples`` source) and cached."""
+    from multisc.codecs.jscc import JSCCConfig
+    from multisc.codecs.jscc_shipped import directory_name
+    from multisc.codecs.jscc_training import RECIPE_VERSION, STATE_FILE, train_jscc
+    from multisc.data.sources import TRAINING_PHOTOS, sample_photos
+
+    j = config.jscc
+    jscc_config = JSCCConfig(ratio, j.train_snr_db, config.fading)
+    # keyed by the recipe's version too: a checkpoint an older recipe cached is not reused
+    name = f"{directory_name(jscc_config)}-{j.steps}steps-recipe{RECIPE_VERSION}"
+    directory = jscc_cache_dir() / name
+    state = directory / STATE_FILE
+    if state.is_file() and torch.load(state, weights_only=True)["step"] >= j.steps:
+        return str(directory)
+    say(
+        f"deep_jscc: no shipped checkpoint for {jscc_config.label}; training one ({j.steps} "
+        f"steps) on the bundled training photos, cached in {directory}"
+    )
+    images = [image for _, image in sample_photos(TRAINING_PHOTOS)]
+    train_jscc(
+        images,
+        jscc_config,
+        directory,
+        steps=j.steps,
+        device=config.device,
+        progress=progress,
+        data="bundled training photos: " + ", ".join(TRAINING_PHOTOS),
+    )
+    return str(directory)
+
+
+def dataset_mean_color(images: Sequence[tuple[str, Image.Image]]) -> tuple[int, int, int]:
+    """Mean RGB of the run's images: the failure image's colour."""
+    sums, count = np.zeros(3), 0
+    for _, image in images:
+        array = np.asarray(image, dtype=np.float64).reshape(-1, 3)
+        sums += array.sum(0)
+        count += array.shape[0]
+    mean = sums / max(count, 1)
+    return tuple(round(v) for v in mean)  # type: ignore[return-value]

@@ -1,0 +1,213 @@
+"""The worker: components, schemes and metrics loaded once, that turn tasks into rows.
+
+For each (image, scheme) the scheme's ``prepare`` runs once and is cached on disk (keyed by
+the image's hash, the scheme and every setting that changes its output); then all missing
+(SNR, seed) pairs go through ``transmit`` together. The same :meth:`Worker.process_many`
+runs locally and in Ray actors; only the driver writes to the store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from multisc.channel import ChannelSpec
+from multisc.errors import ModelNotAvailableError
+from multisc.experiment.config import RunConfig
+from multisc.experiment.planning import Plan
+from multisc.experiment.prepare_cache import PrepareCache, settings_key
+from multisc.experiment.rundir import image_path
+from multisc.experiment.tasks import Task, TaskResult, task_seed
+from multisc.schemes.base import Scheme
+
+#: what :meth:`Worker.prepare_ahead` hands to :meth:`Worker.process`: the prepared result
+#: and the seconds its prepare took (``None``: it came from the cache)
+Ahead = tuple[Any, float | None]
+
+
+class Worker:
+    """Components, schemes and metrics, loaded once, that process tasks."""
+
+    def __init__(self, config: RunConfig, plan: Plan, cache_root: Path) -> None:
+        from multisc.metrics.scoring import Scorer
+        from multisc.schemes import Components
+
+        options = config.scheme_options()
+        options.jscc_checkpoint = plan.jscc_checkpoint
+        options.budget = plan.budget
+        if plan.failure_color is not None:
+            options.failure_color = tuple(plan.failure_color)  # type: ignore[assignment]
+        self.config = config
+        self.components = Components(config.models, config.device, options)
+        self.scorer = Scorer(config.models, self.components.device)
+        self.cache = PrepareCache(cache_root, settings_key(config, plan))
+        self._schemes: dict[str, Any] = {}
+
+    def scheme(self, name: str):
+        from multisc.schemes import build_scheme
+
+        if name not in self._schemes:
+            self._schemes[name] = build_scheme(name, self.components)
+        return self._schemes[name]
+
+    def prepare_ahead(self, tasks: Sequence[Task]) -> dict[tuple[str, str], Ahead]:
+        """Prepare, per semantic scheme, every image of ``tasks`` not in the cache in one
+        batch (:meth:`SemanticScheme.prepare_many`: one segmentation pass, the captions of
+        all blocks of all images in one ``generate``), and cache the results. A baseline
+        whose budget is "same as multisc" gets multisc's prepares too (from the cache when
+        there, so a resumed run does not caption again). Baselines prepare in
+        :meth:`process` (nothing to batch).
+
+        :returns: per (image_id, scheme) of ``tasks``: the prepared result, and the seconds
+            its prepare took here (each image's share of the batch) or ``None`` if cached.
+        """
+        needed: dict[str, dict[str, Task]] = {}
+        for task in tasks:
+            scheme = self.scheme(task.scheme)
+            budget = getattr(scheme, "budget", None)
+            # a budget "same as multisc" (MatchedBudget) prepares its reference scheme too
+            for batched in (scheme, getattr(budget, "reference", None)):
+                if isinstance(batched, Scheme) and batched.batched_prepare:
+                    needed.setdefault(batched.name, {}).setdefault(task.image_id, task)
+        ahead: dict[tuple[str, str], Ahead] = {}
+        for name, firsts in needed.items():
+            scheme = self.scheme(name)
+            todo = []
+            for task in firsts.values():
+                cached = self.cache.get(name, task.image)
+                if cached is None:
+                    todo.append(task)
+                else:
+                    scheme.remember(cached)
+                    ahead[(task.image_id, name)] = (cached, None)
+            if not todo:
+                continue
+            started = time.perf_counter()
+            prepared = scheme.prepare_many([t.image for t in todo])
+            share = (time.perf_counter() - started) / len(todo)
+            for task, item in zip(todo, prepared, strict=True):
+                self.cache.put(name, task.image, item, task.image_id, share)
+                ahead[(task.image_id, name)] = (item, share)
+        return ahead
+
+    def process_many(self, tasks: Sequence[Task]) -> list[TaskResult]:
+        """:meth:`prepare_ahead` for all of ``tasks``, then each task (a Ray actor's unit);
+        a bad image fails alone (:meth:`prepare_isolated`, :meth:`process_safely`)."""
+        prepared, errors = self.prepare_isolated(tasks)
+        return [self.process_safely(task, prepared, errors) for task in tasks]
+
+    def prepare_isolated(
+        self, tasks: Sequence[Task]
+    ) -> tuple[dict[tuple[str, str], Ahead], dict[tuple[str, str], str]]:
+        """:meth:`prepare_ahead` of the batch; if it fails, image by image, so that one bad
+        image fails alone. :returns: the prepared results, and the error per
+        (image_id, scheme) of the images that failed."""
+        try:
+            return self.prepare_ahead(tasks), {}
+        except ModelNotAvailableError:
+            raise  # not the image's fault: every image would fail the same way
+        except Exception as exc:
+            if len({t.image_id for t in tasks}) == 1:
+                return {}, {(t.image_id, t.scheme): _reason(exc) for t in tasks}
+        prepared: dict[tuple[str, str], Ahead] = {}
+        errors: dict[tuple[str, str], str] = {}
+        for image_id in dict.fromkeys(t.image_id for t in tasks):
+            group = [t for t in tasks if t.image_id == image_id]
+            try:
+                prepared.update(self.prepare_ahead(group))
+            except ModelNotAvailableError:
+                raise
+            except Exception as exc:
+                errors.update({(t.image_id, t.scheme): _reason(exc) for t in group})
+        return prepared, errors
+
+    def process_safely(
+        self,
+        task: Task,
+        prepared: dict[tuple[str, str], Ahead],
+        errors: dict[tuple[str, str], str],
+    ) -> TaskResult:
+        """:meth:`process`, or a result carrying the error when the image cannot be done."""
+        error = errors.get((task.image_id, task.scheme))
+        if error is None:
+            try:
+                return self.process(task, prepared)
+            except ModelNotAvailableError:
+                raise
+            except Exception as exc:
+                error = _reason(exc)
+        return TaskResult(task.image_id, task.scheme, [], {}, None, error=error)
+
+    def process(
+        self, task: Task, prepared_ahead: dict[tuple[str, str], Ahead] | None = None
+    ) -> TaskResult:
+        """One (image, scheme): prepare (or take it from ``prepared_ahead``, what
+        :meth:`prepare_ahead` returned, or the cache), then every missing (SNR, seed) pair."""
+        scheme = self.scheme(task.scheme)
+        ahead = (prepared_ahead or {}).pop((task.image_id, task.scheme), None)
+        if ahead is not None:
+            prepared, prepare_seconds = ahead
+        else:
+            prepared, prepare_seconds = self.cache.get(task.scheme, task.image), None
+        if prepared is None:
+            started = time.perf_counter()
+            prepared = scheme.prepare(task.image)
+            prepare_seconds = time.perf_counter() - started
+            self.cache.put(task.scheme, task.image, prepared, task.image_id, prepare_seconds)
+        rows, pngs = [], {}
+        reference = prepared.reference  # every Prepared has one (schemes.base.Prepared)
+        prepare_timings = getattr(prepared, "timings", {}) or {}
+        for seed, snrs in sorted(task.todo.items()):
+            specs = [
+                ChannelSpec(s, fading=self.config.fading, coherence=self.config.coherence)
+                for s in snrs
+            ]
+            generator = torch.Generator().manual_seed(task_seed(task.image_id, seed))
+            results = scheme.transmit(prepared, specs, generator)
+            started = time.perf_counter()
+            scores = self.scorer.score_many(reference, results)  # all SNRs in one batch
+            metric_s = (time.perf_counter() - started) / max(len(results), 1)
+            for result, metrics in zip(results, scores, strict=True):
+                timings = {**prepare_timings, **result.timings, "metrics": metric_s}
+                path = image_path(
+                    task.image_id, task.scheme, result.spec.snr_db, result.spec.fading, seed
+                )
+                buffer = io.BytesIO()
+                result.image.save(buffer, format="PNG")
+                pngs[path] = buffer.getvalue()
+                rows.append(
+                    {
+                        "image_id": task.image_id,
+                        "scheme": task.scheme,
+                        "snr_db": result.spec.snr_db,
+                        "fading": result.spec.fading,
+                        "seed": seed,
+                        "metrics": metrics,
+                        "channel_uses": int(result.channel_uses),
+                        "bits_sent": int(result.bits_sent),
+                        "failed": bool(result.failed),
+                        "texts_sent": list(result.texts_sent),
+                        "texts_received": list(result.texts_received),
+                        "texts_corrected": list(result.texts_corrected),
+                        "prompt": result.prompt,
+                        "timings": timings,
+                        "details": _jsonable(result.details),
+                        "image_path": path,
+                    }
+                )
+        return TaskResult(task.image_id, task.scheme, rows, pngs, prepare_seconds)
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(details, default=str))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
