@@ -92,6 +92,7 @@ def test_errors_are_one_line_without_traceback(capsys, argv, message):
     assert len([line for line in captured.err.splitlines() if line.strip()]) == 1
 
 
+@pytest.mark.slow
 def test_console_script_version_and_error_exit_code():
     version = subprocess.run(
         [sys.executable, "-m", "multisc.cli", "--version"], capture_output=True, text=True

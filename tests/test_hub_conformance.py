@@ -149,6 +149,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offline(
     hub_root, tmp_path
 ):
@@ -195,6 +196,7 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
     )
 
 
+@pytest.mark.slow
 def test_run_downloads_missing_components_saying_the_total_size_first(hub_root, tmp_path):
     with LocalHub(hub_root) as hub:
         env = hub_env(hub, tmp_path)
@@ -212,6 +214,7 @@ def test_run_downloads_missing_components_saying_the_total_size_first(hub_root, 
     assert "models--Salesforce--blip-image-captioning-base" in cached
 
 
+@pytest.mark.slow
 def test_without_network_run_skips_with_one_line_each_and_no_wait(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(

@@ -46,6 +46,7 @@ def test_the_plugin_is_listed_with_its_settings(installed):
     assert list(rows)[-1] == "img2img_sc"  # after the built-in schemes (order 60)
 
 
+@pytest.mark.slow
 def test_the_plugin_runs_in_a_sweep_like_a_built_in_scheme(installed, tiny_models, tmp_path):
     images = tmp_path / "images"
     images.mkdir()
@@ -88,6 +89,7 @@ def test_the_plugin_runs_in_a_sweep_like_a_built_in_scheme(installed, tiny_model
     assert done.returncode != 0 and "strength must lie in (0, 1]" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_plugin_passes_the_conformance_suite(installed):
     root = Path(__file__).parents[1]
     done = subprocess.run(

@@ -38,6 +38,7 @@ def test_encode_within_never_exceeds_budget_and_quality_rises_with_it(photos):
         hevc.encode_within(image, 1000)
 
 
+@pytest.mark.slow
 def test_psnr_of_decoded_photos_rises_with_budget(photos):
     for image in photos:
         values = []

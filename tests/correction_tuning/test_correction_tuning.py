@@ -77,6 +77,7 @@ def trained(tmp_path_factory, link, corpus):
     return out, result, sorted({p.clean for p in heldout})
 
 
+@pytest.mark.slow
 def test_tiny_bart_from_scratch_lowers_heldout_cer_at_4db(trained, link):
     out, result, heldout_texts = trained
     assert result.heldout_loss is not None and result.heldout_loss < 1.0
@@ -89,6 +90,7 @@ def test_tiny_bart_from_scratch_lowers_heldout_cer_at_4db(trained, link):
     assert rows[name]["wer"] < rows["none"]["wer"] and rows[name]["bleu"] > rows["none"]["bleu"]
 
 
+@pytest.mark.slow
 def test_saved_corrector_loads_through_the_registry_and_runs_in_multisc(
     trained, tiny_models, tmp_path, photo
 ):

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from multisc.experiment.planning import plan_run
 from multisc.experiment.prepare_cache import PrepareCache
 from multisc.experiment.rundir import load_run_images
@@ -56,6 +58,7 @@ def test_task_batches_cover_whole_images_in_order():
     assert task_batches([], 4) == []
 
 
+@pytest.mark.slow
 def test_batched_prepares_give_the_rows_of_one_by_one(fast_config, tiny_models):
     one = rows_of(run_sweep(semantic_config(fast_config, tiny_models, "one", prepare_batch=1),
                             report=False).out)  # fmt: skip

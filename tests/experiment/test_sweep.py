@@ -43,6 +43,7 @@ def test_sweep_writes_one_row_per_cell_and_exports(fast_config):
     assert run_sweep(config, report=False).new_rows == 0
 
 
+@pytest.mark.slow
 def test_killed_mid_run_and_resumed_ends_with_exactly_the_rows(fast_config, tiny_models):
     config, path = fast_config(
         out="killed",
@@ -126,6 +127,7 @@ def test_disk_full_keeps_the_store_consistent_and_the_run_resumes(fast_config, m
     assert run_sweep(config, report=False).rows == 18
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_rows_of_the_local_one(fast_config):
     pytest.importorskip("ray")
     local = rows_of(run_sweep(fast_config(out="local")[0], report=False).out)

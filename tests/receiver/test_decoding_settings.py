@@ -22,6 +22,9 @@ from multisc.correction_tuning.training import train_corrector
 from multisc.receiver.correction import BartCorrector
 from multisc.testing import PLACES, SUBJECTS, VERBS, as_real_corrector_layout, tiny_bart_for
 
+#: trains a tiny BART to copy its input (about 40 s): the full suite only
+pytestmark = pytest.mark.slow
+
 #: repeats "runs on the grass" mid-sentence: more than three tokens, twice
 REPEATING = "a cat runs on the grass and a dog runs on the grass"
 
