@@ -3,6 +3,7 @@ and how randomness is split between channel realisations."""
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -72,7 +73,7 @@ class Prepared(Protocol):
     reference: Image.Image
 
 
-class Scheme:
+class Scheme(abc.ABC):
     """An end-to-end transmission system; every scheme derives from it.
 
     ``prepare`` does the SNR-independent work once per image (cacheable, picklable result
@@ -85,19 +86,21 @@ class Scheme:
     #: prepares of several images are faster together (the runner then batches them)
     batched_prepare: bool = False
 
+    @abc.abstractmethod
     def prepare(self, image: ImageLike) -> Any:
-        raise NotImplementedError
+        """The SNR-independent work on one image (a :class:`Prepared`)."""
 
+    @abc.abstractmethod
     def transmit(
         self, prepared: Any, channels: Sequence[ChannelSpec], generator: torch.Generator
     ) -> list[Reconstruction]:
-        raise NotImplementedError
+        """One :class:`Reconstruction` per channel condition."""
 
     def prepare_many(self, images: Sequence[ImageLike]) -> list[Any]:
         """:meth:`prepare` of several images (one by one unless a scheme batches)."""
         return [self.prepare(image) for image in images]
 
-    def remember(self, prepared: Any) -> None:
+    def remember(self, prepared: Any) -> None:  # noqa: B027 (a hook: doing nothing is right)
         """Take ``prepared`` (e.g. from the disk cache) as this scheme's prepare of its
         image; schemes that keep no memory of prepares ignore it."""
 
