@@ -140,3 +140,18 @@ def test_ray_executor_gives_the_rows_of_the_local_one(fast_config):
                 assert b["metrics"][name] is None
             else:  # one thread per Ray worker vs two here: float sums may differ slightly
                 assert b["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
+
+
+def test_a_sweep_reports_its_progress_as_events(fast_config):
+    from multisc.experiment.sweep import Progressed, Said, Started
+
+    config, _ = fast_config(out="events", schemes=["bpg_ldpc", "vlm_csc"], snr_db=[0.0, 18.0])
+    events = []
+    summary = run_sweep(config, events.append, report=False)
+    said = [e.text for e in events if isinstance(e, Said)]
+    assert len(said) == 1 and said[0].startswith("skipping vlm_csc")  # no weights here
+    started = [e for e in events if isinstance(e, Started)]
+    progressed = [e for e in events if isinstance(e, Progressed)]
+    assert started == [Started(0, 6)] and events.index(started[0]) < events.index(progressed[0])
+    assert [e.rows for e in progressed] == [2, 4, 6] and summary.rows == 6
+    assert {e.scheme for e in progressed} == {"bpg_ldpc"}

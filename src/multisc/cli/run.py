@@ -5,6 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from multisc.cli.common import (
     JSON_OPTION,
@@ -15,6 +23,73 @@ from multisc.cli.common import (
     out,
 )
 from multisc.errors import InvalidInputError
+
+
+class SweepView:
+    """Draws :func:`~multisc.experiment.sweep.run_sweep`'s events on ``console``: lines as
+    they come, a (transient) bar while deep JSCC trains, a bar over the sweep's rows; on a
+    console that is not a terminal (a log), a line per task instead of the bar."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+        self.training = None
+        self.sweep = None
+        self._task = None
+
+    def __enter__(self) -> SweepView:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for bar in (self.training, self.sweep):
+            if bar is not None:
+                bar.stop()
+
+    def __call__(self, event) -> None:
+        from multisc.experiment.sweep import Progressed, Said, Started, Training
+
+        if isinstance(event, Said):
+            self.console.print(event.text, highlight=False, soft_wrap=True, markup=False)
+        elif isinstance(event, Training):
+            if self.training is None:
+                self.training = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=self.console,
+                    transient=True,
+                )
+                self.training.start()
+                self._training_task = self.training.add_task("training deep JSCC")
+            self.training.update(
+                self._training_task,
+                completed=event.step,
+                total=event.total,
+                description=f"training deep JSCC (PSNR {event.psnr_db:.1f} dB)",
+            )
+        elif isinstance(event, Started):
+            if self.training is not None:
+                self.training.stop()
+                self.training = None
+            self.sweep = Progress(
+                TextColumn("[bold]sweep[/] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.sweep.start()
+            self._task = self.sweep.add_task("", total=event.total, completed=event.rows)
+        elif isinstance(event, Progressed):
+            if self.sweep is not None:
+                where = f"{event.scheme} / {event.image_id}"
+                self.sweep.update(self._task, completed=event.rows, description=where)
+            if not self.console.is_terminal:  # logs get a line per task instead of a bar
+                self.console.print(
+                    f"{event.rows}/{event.total} rows: {event.scheme} / {event.image_id}",
+                    highlight=False,
+                )
 
 
 @app.command()
@@ -89,7 +164,17 @@ def run(
         prepare_batch=prepare_batch,
         download=False if no_download else None,
     )
-    summary = run_sweep(config, err)
+    with SweepView(err) as view:
+        summary = run_sweep(config, view)
+    if summary.rows:
+        from multisc.experiment.store import STORE_FILE, ResultStore
+        from multisc.experiment.sweep import summary_table
+
+        store = ResultStore(summary.out / STORE_FILE)
+        try:
+            err.print(summary_table(store))
+        finally:
+            store.close()
     payload = {
         "out": str(summary.out),
         "rows": summary.rows,

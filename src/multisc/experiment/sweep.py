@@ -5,20 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from multisc import atomic
@@ -43,6 +35,44 @@ from multisc.experiment.tasks import make_tasks, total_rows
 CSV_FILE = "results.csv"
 PARQUET_FILE = "results.parquet"
 NOTES_FILE = "plan.json"
+
+
+@dataclass(frozen=True)
+class Said:
+    """A line for the user: a skipped scheme, a note, an image that failed."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Training:
+    """A step of deep JSCC training on first use (only for settings no checkpoint covers)."""
+
+    step: int
+    total: int
+    psnr_db: float
+
+
+@dataclass(frozen=True)
+class Started:
+    """The tasks are about to run: ``rows`` of ``total`` are in the store already."""
+
+    rows: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Progressed:
+    """One (image, scheme) committed: the store now holds ``rows`` of ``total``."""
+
+    rows: int
+    total: int
+    scheme: str
+    image_id: str
+
+
+#: what :func:`run_sweep` reports while it runs (the CLI draws them; a script may log them)
+SweepEvent = Said | Training | Started | Progressed
 
 
 @dataclass
@@ -115,17 +145,24 @@ def summary_table(store: ResultStore) -> Table:
 
 
 def run_sweep(
-    config: RunConfig, console: Console | None = None, report: bool = True
+    config: RunConfig,
+    on_event: Callable[[SweepEvent], None] | None = None,
+    report: bool = True,
 ) -> SweepSummary:
-    """Run (or resume) the sweep ``config`` describes; return what happened."""
-    console = console or Console(stderr=True)
+    """Run (or resume) the sweep ``config`` describes; return what happened.
+
+    :param on_event: called with each :data:`SweepEvent` as the run goes (``multisc run``
+        draws them as lines and progress bars); ``None``: a silent run.
+    :param report: write ``report.html`` (and plots) at the end.
+    """
+    emit = on_event or (lambda event: None)
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
     out.mkdir(parents=True, exist_ok=True)
     resolve_device(config.device)  # a clear error now rather than in a worker
     with one_writer(out):
-        return _run_locked(config, console, report, out)
+        return _run_locked(config, emit, report, out)
 
 
 LOCK_FILE = "run.lock"
@@ -162,33 +199,22 @@ def one_writer(out: Path):
         handle.close()
 
 
-def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) -> SweepSummary:
+def _run_locked(
+    config: RunConfig, emit: Callable[[SweepEvent], None], report: bool, out: Path
+) -> SweepSummary:
     store = ResultStore(out / STORE_FILE)
     try:
         check_run_dir(out, config, store)
         (out / "config.yaml").write_text(config.to_yaml())
         images = load_run_images(config)
-        say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            training = progress.add_task("training deep JSCC", total=None, visible=False)
 
-            def train_progress(step: int, total: int, loss: float, psnr: float) -> None:
-                progress.update(
-                    training,
-                    visible=True,
-                    completed=step,
-                    total=total,
-                    description=f"training deep JSCC (PSNR {psnr:.1f} dB)",
-                )
+        def say(line: str) -> None:
+            emit(Said(line))
 
-            plan = plan_run(config, say, train_progress)
+        def train_progress(step: int, total: int, loss: float, psnr: float) -> None:
+            emit(Training(step, total, psnr))
+
+        plan = plan_run(config, say, train_progress)
         plan.failure_color = dataset_mean_color(images)
         (out / NOTES_FILE).write_text(
             json.dumps(
@@ -217,34 +243,17 @@ def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) ->
                 if config.executor == "ray"
                 else run_local(config, plan, out / CACHE_DIR, tasks)
             )
-            columns = (
-                TextColumn("[bold]sweep[/] {task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=console) as progress:
-                bar = progress.add_task("", total=total, completed=before)
-                for result in executor:
-                    if result.error is not None:
-                        failed = record_failure(result, out)
-                        say(
-                            f"skipping image {result.image_id!r} for {result.scheme}: "
-                            f"{result.error}; the sweep goes on"
-                        )
-                        continue
-                    commit(result, out, store, run_id)
-                    progress.update(
-                        bar,
-                        completed=store.count(),
-                        description=f"{result.scheme} / {result.image_id}",
+            emit(Started(before, total))
+            for result in executor:
+                if result.error is not None:
+                    failed = record_failure(result, out)
+                    say(
+                        f"skipping image {result.image_id!r} for {result.scheme}: "
+                        f"{result.error}; the sweep goes on"
                     )
-                    if not console.is_terminal:  # logs get a line per task instead of a bar
-                        console.print(
-                            f"{store.count()}/{total} rows: {result.scheme} / {result.image_id}",
-                            highlight=False,
-                        )
+                    continue
+                commit(result, out, store, run_id)
+                emit(Progressed(store.count(), total, result.scheme, result.image_id))
         export(store, out)
         summary = SweepSummary(
             out, store.count(), store.count() - before, plan.schemes, plan.skipped, plan.notes
@@ -254,8 +263,6 @@ def _run_locked(config: RunConfig, console: Console, report: bool, out: Path) ->
             images = len({f["image_id"] for f in failed})
             pairs = f"{len(failed)} image/scheme pair(s)"
             say(f"{images} image(s) skipped ({pairs}): see {out / FAILURES_FILE}")
-        if store.count():
-            console.print(summary_table(store))
         if report and store.count():
             from multisc.report.build import build_report
 
