@@ -261,7 +261,8 @@ def read_config(directory: str | Path) -> JSCCConfig:
     if stated != config.channels:
         raise InvalidInputError(
             f"{path} contradicts itself: ratio {config.ratio} means c={config.channels} "
-            f"encoder channels, but it says channels={stated}"
+            f"encoder channels, but it says channels={stated}; correct config.json or point "
+            "at another checkpoint"
         )
     return config
 
@@ -290,7 +291,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         raise InvalidInputError(
             f"checkpoint {directory}: its weights emit c={last.shape[0]} channels (ratio "
             f"{ratio}), but its config says ratio {config.ratio} (c={config.channels}); "
-            "the config belongs to another model"
+            "the config belongs to another model: correct config.json or point at another "
+            "checkpoint"
         )
     try:
         model.load_state_dict(state, strict=True)

@@ -85,6 +85,7 @@ class BpgLdpcScheme(Scheme):
         self.chroma = chroma
         self.device = resolve_device(device)
         self._links: dict[mcs_table.Mcs, DigitalLink] = {}
+        self._thresholds: dict[tuple[str, int, mcs_table.Mcs], dict[str, float]] = {}
         self.link(self.fixed)  # validates modulation and code rate now
 
     def link(self, choice: mcs_table.Mcs) -> DigitalLink:
@@ -139,7 +140,10 @@ class BpgLdpcScheme(Scheme):
         table = {}
         for choice in mcs_table.ALL_MCS:
             block = mcs_table.block_size_class(self.codeword_bits(channel_uses, choice))
-            table.update(mcs_table.thresholds(spec.fading, block, mcs=(choice,)))
+            key = (spec.fading, block, choice)
+            if key not in self._thresholds:  # read (or measured) once per scheme, not per SNR
+                self._thresholds[key] = mcs_table.thresholds(spec.fading, block, mcs=(choice,))
+            table.update(self._thresholds[key])
         return mcs_table.choose_mcs(spec.snr_db, table)
 
     def transmit(

@@ -66,7 +66,8 @@ def size_for_budget(width: int, height: int, ratio, channel_uses: int) -> tuple[
     if smallest > channel_uses:
         raise BudgetTooSmallError(
             f"deep JSCC cannot meet a budget of {channel_uses} channel uses: even a "
-            f"{DOWNSAMPLE}x{DOWNSAMPLE} image at its lowest ratio {ratio} takes {smallest}"
+            f"{DOWNSAMPLE}x{DOWNSAMPLE} image at its lowest ratio {ratio} takes {smallest}; "
+            f"give it a budget of at least {smallest} channel uses"
         )
     target_area = channel_uses / (float(ratio) * 3)
     aspect = width / height
