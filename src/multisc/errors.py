@@ -21,14 +21,14 @@ class DeviceUnavailableError(MultiscError, RuntimeError):
 
 
 def choices_error(
-    what: str, value: object, choices: list[str] | tuple[str, ...]
+    what: str, value: object, choices: list | tuple
 ) -> InvalidInputError:
     """Build the error for a value that is not one of a fixed set of choices.
 
     >>> str(choices_error("modulation", "8psk", ["bpsk", "qpsk"]))
     "unknown modulation '8psk': choose one of bpsk, qpsk"
     """
-    return InvalidInputError(f"unknown {what} {value!r}: choose one of {', '.join(choices)}")
+    return InvalidInputError(f"unknown {what} {value!r}: choose one of {', '.join(map(str, choices))}")
 
 
 class ModelNotAvailableError(MultiscError, RuntimeError):

@@ -10,9 +10,23 @@ def test_a_run_uses_the_shipped_checkpoints_of_its_channel(fast_config):
         config, _ = fast_config(f"shipped-{fading}", jscc={}, fading=fading)
         said = []
         plan = plan_run(config, said.append)
-        assert plan.jscc_checkpoint == [str(p) for p in shipped(fading)]
-        assert len(plan.jscc_checkpoint) == 4 and not any("training" in line for line in said)
-        assert {read_config(p).fading for p in plan.jscc_checkpoint} == {fading}
+        assert plan.jscc_checkpoint == {fading: [str(p) for p in shipped(fading)]}
+        (chosen,) = plan.jscc_checkpoint.values()
+        assert len(chosen) == 4 and not any("training" in line for line in said)
+        assert {read_config(p).fading for p in chosen} == {fading}
+
+
+def test_nr_channels_use_the_models_of_their_fading(fast_config):
+    """Over NR, no fading runs AWGN's models and a fading profile Rayleigh's; a run over
+    several channels plans each training channel's models once."""
+    channels = [
+        {"model": "awgn"},
+        {"model": "nr", "tdl": "none", "prbs": 4, "mcs": 5},
+        {"model": "nr", "tdl": "A", "prbs": 4, "mcs": 5},
+    ]
+    config, _ = fast_config("nr-plan", jscc={}, channel=channels)
+    plan = plan_run(config, [].append)
+    assert plan.jscc_checkpoint == {f: [str(p) for p in shipped(f)] for f in ("awgn", "rayleigh")}
 
 
 def test_a_setting_no_checkpoint_ships_for_is_trained_once_and_cached(
@@ -23,12 +37,12 @@ def test_a_setting_no_checkpoint_ships_for_is_trained_once_and_cached(
     config, _ = fast_config("paper-snr", jscc=jscc)
     said = []
     plan = plan_run(config, said.append)
-    (directory,) = plan.jscc_checkpoint
+    ((directory,),) = plan.jscc_checkpoint.values()
     assert directory.startswith(str(tmp_path / "cache" / "jscc"))
     assert read_config(directory).train_snr_db == 19.0 and read_training(directory)["done"] == 3
     assert any("no shipped checkpoint for k/n=1/48, 19 dB, awgn" in line for line in said)
     said.clear()
-    assert plan_run(config, said.append).jscc_checkpoint == [directory]
+    assert plan_run(config, said.append).jscc_checkpoint == {"awgn": [directory]}
     assert not any("training" in line for line in said)  # cached: not trained again
 
 

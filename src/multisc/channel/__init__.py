@@ -1,4 +1,5 @@
-"""Physical layer: text/bytes <-> bits, 5G LDPC, BPSK/QAM, AWGN and Rayleigh fading.
+"""Physical layer: text/bytes <-> bits, 5G LDPC, BPSK/QAM, AWGN and Rayleigh fading, and a
+5G NR link (PUSCH over OFDM with 3GPP TDL/CDL fading, :mod:`multisc.channel.nr`).
 
 ``DigitalLink`` and ``AnalogLink`` send messages and count the channel uses (complex
 symbols) they spend. SNR is Es/N0 per complex channel use (see :class:`ChannelSpec`).
@@ -14,7 +15,13 @@ from multisc.channel.digital import (
     PayloadTransmission,
     TextTransmission,
 )
-from multisc.channel.measure import ErrorRates, measure_error_rates
+from multisc.channel.measure import (
+    ErrorRates,
+    NRErrorRates,
+    measure_error_rates,
+    measure_nr_error_rates,
+)
+from multisc.channel.nr import NRConfig, NRLink
 from multisc.channel.spec import FADINGS, ChannelSpec
 from multisc.channel.theory import ber_theory
 
@@ -28,6 +35,9 @@ __all__ = [
     "ChannelSpec",
     "DigitalLink",
     "ErrorRates",
+    "NRConfig",
+    "NRErrorRates",
+    "NRLink",
     "PayloadTransmission",
     "TextTransmission",
     "ber_theory",
@@ -35,5 +45,6 @@ __all__ = [
     "bits_to_text",
     "bytes_to_bits",
     "measure_error_rates",
+    "measure_nr_error_rates",
     "text_to_bits",
 ]

@@ -20,12 +20,15 @@ class AnalogTransmission:
     :ivar power: ``[batch]``: average power per complex symbol of each item before
         normalisation (the scale sent as side information).
     :ivar channel_uses: complex symbols per item: ``ceil(numel / 2)``, plus 1 for the
-        power factor when the link normalises.
+        power factor when the link normalises. Over NR: the resource elements of the
+        slots the symbols fill (DMRS included), plus 1 for the power factor.
+    :ivar pilot_uses: of ``channel_uses``, the DMRS REs (NR; 0 otherwise).
     """
 
     received: torch.Tensor
     power: torch.Tensor
     channel_uses: int
+    pilot_uses: int = 0
 
 
 class AnalogLink:
@@ -40,6 +43,10 @@ class AnalogLink:
     With Rayleigh fading the receiver applies the per-symbol LMMSE equaliser
     ``conj(h) y / (|h|^2 + N0)`` (perfect CSI): zero forcing would have unbounded mean
     error in deep fades, which no analog receiver would accept.
+
+    Over an NR channel (``ChannelSpec(fading="nr")``) the symbols fill the data resource
+    elements of PUSCH slots, with DMRS, channel estimation (or perfect CSI) and LMMSE
+    equalisation (:meth:`multisc.channel.nr.NRLink.send_symbols`); no coding.
 
     With ``normalize=False`` the caller guarantees unit average power per item (deep JSCC
     normalises inside its encoder): nothing is scaled and no side information is sent.
@@ -86,11 +93,19 @@ class AnalogLink:
         if self.normalize:
             scale = power.clamp_min(1e-20).sqrt().unsqueeze(-1)
             s = s / scale
-        y, h = propagate(s, spec, generator)
-        if h is not None:
-            y = h.conj() * y / (h.real**2 + h.imag**2 + spec.noise_variance)
+        uses, pilot_uses = symbols_count, 0
+        if spec.nr is not None:
+            from multisc.channel import nr_mcs
+
+            link = nr_mcs.grid_link(spec.nr, str(s.device))  # data REs, uncoded
+            y = link.send_symbols(s, spec.snr_db, generator)
+            uses, pilot_uses = link.analog_channel_uses(symbols_count)
+        else:
+            y, h = propagate(s, spec, generator)
+            if h is not None:
+                y = h.conj() * y / (h.real**2 + h.imag**2 + spec.noise_variance)
         if self.normalize:
             y = y * scale
         received = torch.view_as_real(y).reshape(batch, -1)[:, :numel]
         side_info = 1 if self.normalize else 0
-        return AnalogTransmission(received.reshape(x.shape), power, symbols_count + side_info)
+        return AnalogTransmission(received.reshape(x.shape), power, uses + side_info, pilot_uses)

@@ -51,8 +51,11 @@ class BitTransmission:
     :ivar bit_errors: ``[batch]``, ``torch.int64``: bits that differ from the sent ones.
     :ivar block_errors: ``[batch]``, ``torch.int64``: LDPC codewords with at least one
         residual information-bit error; ``None`` when uncoded.
-    :ivar blocks: LDPC codewords per message (0 when uncoded).
-    :ivar channel_uses: complex symbols sent per message, padding included.
+    :ivar blocks: LDPC codewords per message (0 when uncoded); over NR, transport blocks.
+    :ivar channel_uses: complex symbols sent per message, padding included; over NR,
+        resource elements, DMRS included.
+    :ivar pilot_uses: of ``channel_uses``, those spent on pilots (NR DMRS; 0 otherwise).
+    :ivar mcs: the NR MCS index used (``None`` off NR).
     """
 
     bits: torch.Tensor
@@ -60,6 +63,8 @@ class BitTransmission:
     block_errors: torch.Tensor | None
     blocks: int
     channel_uses: int
+    pilot_uses: int = 0
+    mcs: int | None = None
 
     @property
     def ber(self) -> float:
@@ -77,7 +82,9 @@ class PayloadTransmission:
     :ivar bit_errors: number of received bits that differ from the sent ones.
     :ivar block_errors: LDPC codewords in error, ``None`` when uncoded.
     :ivar blocks: LDPC codewords used (0 when uncoded).
-    :ivar channel_uses: complex symbols sent, padding included.
+    :ivar channel_uses: complex symbols sent, padding included (NR: REs, DMRS included).
+    :ivar pilot_uses: of those, pilot REs (NR DMRS; 0 otherwise).
+    :ivar mcs: the NR MCS index used (``None`` off NR).
     """
 
     sent: bytes
@@ -86,6 +93,8 @@ class PayloadTransmission:
     block_errors: int | None
     blocks: int
     channel_uses: int
+    pilot_uses: int = 0
+    mcs: int | None = None
 
     @property
     def bits(self) -> int:
@@ -110,7 +119,8 @@ class TextTransmission:
     :ivar received: the text decoded from the received bytes; invalid UTF-8 becomes
         U+FFFD replacement characters.
     :ivar bits: number of bits sent (8 per UTF-8 byte).
-    :ivar bit_errors, block_errors, blocks, channel_uses: as in :class:`PayloadTransmission`.
+    :ivar bit_errors, block_errors, blocks, channel_uses, pilot_uses, mcs: as in
+        :class:`PayloadTransmission`.
     """
 
     sent: str
@@ -120,6 +130,8 @@ class TextTransmission:
     block_errors: int | None
     blocks: int
     channel_uses: int
+    pilot_uses: int = 0
+    mcs: int | None = None
 
     @property
     def ber(self) -> float:
@@ -150,6 +162,11 @@ class DigitalLink:
 
     Messages longer than ``max_block_bits`` are segmented into equal codewords as in
     5G NR; shorter ones use one codeword of their own length (at least 12 bits).
+
+    Over an NR channel (``ChannelSpec(fading="nr")``) messages go through the 5G NR PUSCH
+    chain instead (:mod:`multisc.channel.nr`) at the channel's MCS index (or the index
+    ``mcs: auto`` picks for the SNR): the link's own modulation, FEC and code rate apply
+    to the AWGN and Rayleigh channels only.
 
     :param modulation: ``"bpsk"``, ``"qpsk"``, ``"16qam"`` or ``"64qam"``.
     :param fec: ``"none"`` (uncoded) or ``"ldpc"`` (5G NR LDPC).
@@ -261,10 +278,16 @@ class DigitalLink:
             coded -= m
         return CodewordLayout(message_bits, blocks, info, coded)
 
-    def channel_uses(self, message_bits: int) -> int:
-        """Complex symbols (channel uses) spent on a ``message_bits``-bit message."""
+    def channel_uses(self, message_bits: int, spec: ChannelSpec | None = None) -> int:
+        """Complex symbols (channel uses) spent on a ``message_bits``-bit message; over an
+        NR ``spec``, the resource elements (DMRS included) at the MCS used at its SNR."""
         if message_bits <= 0:
             return 0
+        if spec is not None and spec.nr is not None:
+            from multisc.channel import nr_mcs
+
+            config = nr_mcs.resolve(spec.nr, spec.snr_db)
+            return nr_mcs.nr_link(config, str(self.device)).channel_uses(message_bits)[0]
         if self.fec == "none":
             return math.ceil(message_bits / self.bits_per_symbol)
         lay = self.layout(message_bits)
@@ -291,6 +314,8 @@ class DigitalLink:
             )
         bits = bits.to(self.device, torch.float32)
         batch, n_bits = bits.shape
+        if spec.nr is not None and n_bits and batch:
+            return self._send_nr(bits, spec, generator)
         if n_bits == 0 or batch == 0:
             empty = torch.zeros(batch, dtype=torch.int64, device=self.device)
             return BitTransmission(
@@ -304,6 +329,24 @@ class DigitalLink:
         bit_errors = (received != bits).sum(dim=-1)
         return BitTransmission(
             received, bit_errors, block_errors, blocks, self.channel_uses(n_bits)
+        )
+
+    def _send_nr(
+        self, bits: torch.Tensor, spec: ChannelSpec, generator: torch.Generator
+    ) -> BitTransmission:
+        from multisc.channel import nr_mcs
+
+        assert spec.nr is not None
+        config = nr_mcs.resolve(spec.nr, spec.snr_db)
+        out = nr_mcs.nr_link(config, str(self.device)).send_bits(bits, spec.snr_db, generator)
+        return BitTransmission(
+            out.bits,
+            (out.bits != bits).sum(dim=-1),
+            out.tb_failed.sum(dim=-1).to(torch.int64),
+            out.slots,
+            out.channel_uses,
+            out.pilot_uses,
+            config.mcs,
         )
 
     def _send_uncoded(
@@ -375,6 +418,8 @@ class DigitalLink:
                     block_errors=None if block_errors is None else int(block_errors[row]),
                     blocks=sent.blocks,
                     channel_uses=sent.channel_uses,
+                    pilot_uses=sent.pilot_uses,
+                    mcs=sent.mcs,
                 )
         return [r for r in results if r is not None]
 
@@ -392,6 +437,8 @@ class DigitalLink:
                 block_errors=out.block_errors,
                 blocks=out.blocks,
                 channel_uses=out.channel_uses,
+                pilot_uses=out.pilot_uses,
+                mcs=out.mcs,
             )
             for text, out in zip(texts, self.send_payloads(payloads, spec, generator), strict=True)
         ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from multisc.errors import InvalidInputError, choices_error
 
-Fading = Literal["awgn", "rayleigh"]
-FADINGS: tuple[str, ...] = ("awgn", "rayleigh")
+if TYPE_CHECKING:
+    from multisc.channel.nr import NRConfig
+
+Fading = Literal["awgn", "rayleigh", "nr"]
+FADINGS: tuple[str, ...] = ("awgn", "rayleigh", "nr")
 
 
 #: beyond this the noise power 10^(-SNR/10) under- or overflows double precision's use here
@@ -27,7 +30,11 @@ class ChannelSpec:
     :param snr_db: signal-to-noise ratio in dB; any finite value, negative included.
     :param fading: ``"awgn"``, or ``"rayleigh"``: i.i.d. CN(0, 1) block fading with one
         coefficient per ``coherence`` consecutive symbols, perfect CSI at the receiver.
+        Or ``"nr"``: a 5G NR link (OFDM, DMRS, 3GPP fading, channel estimation), set by
+        ``nr`` (:class:`~multisc.channel.nr.NRConfig`; default ``NRConfig()``). Over NR
+        the SNR is the same Es/N0, per resource element.
     :param coherence: symbols per fading coefficient (1 = fast fading); ignored for AWGN.
+    :param nr: the NR link when ``fading == "nr"`` (giving it implies ``"nr"``).
 
     .. rubric:: Examples
 
@@ -41,6 +48,7 @@ class ChannelSpec:
     snr_db: float
     fading: Fading = "awgn"
     coherence: int = 1
+    nr: NRConfig | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -57,12 +65,24 @@ class ChannelSpec:
                 f"{MAX_ABS_SNR_DB / 10:g}), got {snr:g} dB"
             )
         object.__setattr__(self, "snr_db", snr)
+        if self.nr is not None:
+            object.__setattr__(self, "fading", "nr")
         if self.fading not in FADINGS:
             raise choices_error("fading", self.fading, FADINGS)
+        if self.fading == "nr" and self.nr is None:
+            from multisc.channel.nr import NRConfig
+
+            object.__setattr__(self, "nr", NRConfig())
         if not isinstance(self.coherence, int) or self.coherence < 1:
             raise InvalidInputError(
                 f"coherence must be a positive whole number of symbols, got {self.coherence!r}"
             )
+
+    @property
+    def label(self) -> str:
+        """The channel's name in stores and reports: ``awgn``, ``rayleigh`` or the NR link's
+        :attr:`~multisc.channel.nr.NRConfig.label`."""
+        return self.nr.label if self.nr is not None else self.fading
 
     @property
     def noise_variance(self) -> float:

@@ -3,6 +3,8 @@ and how results are printed (a table, or one strict JSON object)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 import os
@@ -127,3 +129,82 @@ def _quiet_libraries() -> None:
         enable_progress_bars()
     for name in ("accelerate", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _flag(name: str, *names: str, kind: type = str, help: str) -> inspect.Parameter:
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(None, *names, help=help),
+        annotation=kind | None,
+    )
+
+
+#: the channel flags every command that sends something takes (see :func:`channel_flags`)
+CHANNEL_FLAGS = (
+    _flag(
+        "channel_model",
+        "--channel",
+        "--link",
+        "--fading",
+        help="awgn, rayleigh or nr (a 5G NR link: OFDM, DMRS, 3GPP fading). (default: awgn)",
+    ),
+    _flag("coherence", "--coherence", kind=int, help="Symbols per Rayleigh coefficient."),
+    _flag("tdl", "--tdl", help="nr: TDL profile A..E, or none (no fading). (default: A)"),
+    _flag("cdl", "--cdl", help="nr: CDL profile A..E instead of a TDL one."),
+    _flag("delay_spread_ns", "--delay-spread-ns", kind=float, help="nr: delay spread (ns)."),
+    _flag("speed_kmh", "--speed-kmh", kind=float, help="nr: UE speed (km/h, Doppler)."),
+    _flag("carrier_ghz", "--carrier-ghz", kind=float, help="nr: carrier frequency (GHz)."),
+    _flag("prbs", "--prbs", kind=int, help="nr: physical resource blocks. (default: 16)"),
+    _flag("scs_khz", "--scs-khz", kind=int, help="nr: subcarrier spacing (kHz). (default: 30)"),
+    _flag("csi", "--csi", help="nr: estimated (LS on the DMRS) or perfect."),
+    _flag("mcs", "--mcs", "--mcs-index", help="nr: MCS index (TS 38.214 table 1) or auto."),
+)
+
+
+def channel_from_flags(**flags: Any):
+    """The :class:`~multisc.experiment.config.ChannelConfig` the flags give, or ``None``
+    when none was given (a run keeps its config's channel; other commands use AWGN)."""
+    from pydantic import ValidationError
+
+    from multisc.experiment.config import ChannelConfig
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not given:
+        return None
+    model = given.pop("channel_model", None)
+    if model is None:
+        nr_only = {k for k in given if k != "coherence"}
+        model = "nr" if nr_only else "rayleigh"
+    mcs = given.get("mcs")
+    if mcs is not None and mcs != "auto":
+        try:
+            given["mcs"] = int(mcs)
+        except ValueError as exc:
+            raise InvalidInputError(f"--mcs takes an MCS index or auto, got {mcs!r}") from exc
+    try:
+        return ChannelConfig(model=model, **given)
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise InvalidInputError(f"invalid channel flags: {problems}") from exc
+
+
+def channel_flags(func):
+    """Give a command the :data:`CHANNEL_FLAGS`; it receives them as one ``channel``
+    argument (a ``ChannelConfig``, or ``None`` when no flag was given)."""
+    signature = inspect.signature(func, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "channel"]
+    names = [p.name for p in CHANNEL_FLAGS]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any):
+        flags = {name: kwargs.pop(name, None) for name in names}
+        return func(*args, channel=channel_from_flags(**flags), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *CHANNEL_FLAGS])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in kept},
+        **{p.name: p.annotation for p in CHANNEL_FLAGS},
+        "return": signature.return_annotation,
+    }
+    return wrapper

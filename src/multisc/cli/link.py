@@ -10,29 +10,38 @@ from multisc.cli.common import (
     JSON_OPTION,
     _emit,
     app,
+    channel_flags,
     err,
 )
 from multisc.errors import InvalidInputError
 
 
+def _spec(snr: float, channel):
+    """The ChannelSpec of the channel flags at ``snr`` (AWGN when none was given)."""
+    from multisc.channel import ChannelSpec
+
+    return ChannelSpec(snr) if channel is None else channel.spec(snr)
+
+
 @app.command()
+@channel_flags
 def channel(
     text: str = typer.Option(..., "--text", help="Text to send (UTF-8)."),
     snr: float = typer.Option(..., "--snr", help="SNR in dB (Es/N0 per complex channel use)."),
     modulation: str = typer.Option("bpsk", help="bpsk, qpsk, 16qam or 64qam."),
     fec: str = typer.Option("none", help="none (uncoded) or ldpc (5G NR LDPC)."),
     code_rate: float = typer.Option(0.5, help="LDPC code rate, in [1/5, 0.95]."),
-    fading: str = typer.Option("awgn", help="awgn or rayleigh."),
-    coherence: int = typer.Option(1, help="Symbols per Rayleigh fading coefficient."),
     seed: int = typer.Option(0, help="Seed of the noise and fading."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
+    channel=None,
 ) -> None:
-    """Send one text over a digital link and show what arrives."""
-    from multisc.channel import ChannelSpec, DigitalLink
+    """Send one text over a digital link and show what arrives (over --channel nr: the 5G
+    NR PUSCH chain at --mcs; modulation, FEC and code rate apply to awgn/rayleigh)."""
+    from multisc.channel import DigitalLink
     from multisc.devices import make_generator
 
-    spec = ChannelSpec(snr, fading=fading, coherence=coherence)  # type: ignore[arg-type]
+    spec = _spec(snr, channel)
     link = DigitalLink(modulation, fec, code_rate, device=device)
     result = link.send_text(text, spec, make_generator(seed, link.device))
     payload = {
@@ -43,47 +52,50 @@ def channel(
         "ber": result.ber,
         "block_errors": result.block_errors,
         "channel_uses": result.channel_uses,
+        "pilot_uses": result.pilot_uses,
         "snr_db": spec.snr_db,
-        "fading": spec.fading,
+        "fading": spec.label,
         "modulation": link.modulation,
         "fec": link.fec,
         "code_rate": link.code_rate if link.fec == "ldpc" else None,
+        "mcs_index": result.mcs,
     }
-    _emit(payload, as_json, f"{link!r} at {spec.snr_db:g} dB ({spec.fading})")
+    _emit(payload, as_json, f"{link!r} at {spec.snr_db:g} dB ({spec.label})")
 
 
 @app.command()
+@channel_flags
 def ber(
-    modulation: str = typer.Option(..., help="bpsk, qpsk, 16qam or 64qam."),
-    fec: str = typer.Option("none", help="none (uncoded) or ldpc (5G NR LDPC)."),
     snr: float = typer.Option(..., "--snr", help="SNR in dB (Es/N0 per complex channel use)."),
-    bits: int = typer.Option(..., "--bits", help="Information bits to send in total."),
+    modulation: str | None = typer.Option(None, help="bpsk, qpsk, 16qam or 64qam."),
+    fec: str = typer.Option("none", help="none (uncoded) or ldpc (5G NR LDPC)."),
+    bits: int | None = typer.Option(None, "--bits", help="Information bits to send in total."),
+    blocks: int | None = typer.Option(
+        None, "--blocks", help="nr: transport blocks (slots) to send. (default: 100)"
+    ),
     code_rate: float = typer.Option(0.5, help="LDPC code rate, in [1/5, 0.95]."),
     block_bits: int = typer.Option(1024, help="Information bits per LDPC codeword (12..8448)."),
-    fading: str = typer.Option("awgn", help="awgn or rayleigh."),
-    coherence: int = typer.Option(1, help="Symbols per Rayleigh fading coefficient."),
     seed: int = typer.Option(0, help="Seed of bits, noise and fading."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
+    channel=None,
 ) -> None:
-    """Measure the bit error rate (and block error rate with LDPC) of a link."""
-    from multisc.channel import ChannelSpec, DigitalLink, measure_error_rates
+    """Measure the bit error rate (and block error rate with LDPC) of a link; with
+    --link nr, the BLER and BER of NR transport blocks at --mcs-index."""
+    from multisc.channel import DigitalLink, measure_error_rates
     from multisc.devices import make_generator
 
+    spec = _spec(snr, channel)
+    if spec.nr is not None:
+        _ber_nr(spec, 100 if blocks is None else blocks, seed, device, as_json)
+        return
+    if modulation is None or bits is None:
+        raise InvalidInputError("--modulation and --bits are needed (or --link nr --blocks N)")
     if bits < 1:
         raise InvalidInputError(f"--bits must be a positive number of bits, got {bits}")
-    spec = ChannelSpec(snr, fading=fading, coherence=coherence)  # type: ignore[arg-type]
     link = DigitalLink(modulation, fec, code_rate, max_block_bits=block_bits, device=device)
     generator = make_generator(seed, link.device)
-    with Progress(
-        TextColumn("[bold]BER[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} bits"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress("BER", "bits") as progress:
         task = progress.add_task(f"{modulation}/{fec} @ {spec.snr_db:g} dB", total=bits)
         rates = measure_error_rates(
             link,
@@ -102,7 +114,7 @@ def ber(
         "block_errors": rates.block_errors,
         "channel_uses": rates.channel_uses,
         "snr_db": spec.snr_db,
-        "fading": spec.fading,
+        "fading": spec.label,
         "modulation": link.modulation,
         "fec": link.fec,
         "code_rate": link.code_rate if link.fec == "ldpc" else None,
@@ -111,4 +123,65 @@ def ber(
         "bits_per_second": None if rates.bits_per_second is None else round(rates.bits_per_second),
         "device": str(link.device),
     }
-    _emit(payload_out, as_json, f"{link!r} at {spec.snr_db:g} dB ({spec.fading})")
+    _emit(payload_out, as_json, f"{link!r} at {spec.snr_db:g} dB ({spec.label})")
+
+
+def _ber_nr(spec, blocks: int, seed: int, device: str, as_json: bool) -> None:
+    from multisc.channel import measure_nr_error_rates
+    from multisc.channel.nr import mcs_parameters
+    from multisc.devices import resolve_device
+
+    where = str(resolve_device(device))
+    generator = make_generator_cpu(seed)
+    with _progress("BLER", "TBs") as progress:
+        task = progress.add_task(f"{spec.label} @ {spec.snr_db:g} dB", total=blocks)
+        rates = measure_nr_error_rates(
+            spec,
+            blocks,
+            generator,
+            device=where,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    order, rate = mcs_parameters(rates.mcs, spec.nr.mcs_table)
+    payload = {
+        "bler": rates.bler,
+        "ber": rates.ber,
+        "tb_size": rates.tb_size,
+        "blocks": rates.blocks,
+        "block_errors": rates.block_errors,
+        "bits": rates.bits,
+        "bit_errors": rates.bit_errors,
+        "mcs_index": rates.mcs,
+        "bits_per_symbol": order,
+        "code_rate": round(rate, 4),
+        "channel_uses": {
+            "total": rates.channel_uses,
+            "data": rates.data_uses,
+            "pilot": rates.pilot_uses,
+        },
+        "snr_db": spec.snr_db,
+        "channel": spec.label,
+        "seconds": round(rates.seconds, 3),
+        "bits_per_second": None if rates.bits_per_second is None else round(rates.bits_per_second),
+        "device": where,
+    }
+    _emit(payload, as_json, f"NR link at {spec.snr_db:g} dB ({spec.label})")
+
+
+def make_generator_cpu(seed: int):
+    """NR draws its channel on the CPU generator's device (the chain runs on --device)."""
+    import torch
+
+    return torch.Generator().manual_seed(seed)
+
+
+def _progress(what: str, unit: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{what}[/] {{task.description}}"),
+        BarColumn(),
+        TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )

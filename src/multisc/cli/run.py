@@ -19,6 +19,7 @@ from multisc.cli.common import (
     _split,
     _write_json,
     app,
+    channel_flags,
     err,
     out,
 )
@@ -93,6 +94,7 @@ class SweepView:
 
 
 @app.command()
+@channel_flags
 def run(
     config_file: Path | None = typer.Argument(
         None, metavar="[CONFIG.yaml]", help="Experiment config."
@@ -114,7 +116,6 @@ def run(
     seeds: int | None = typer.Option(
         None, "--seeds", help="Seeds per (image, scheme, SNR). (default: 1)"
     ),
-    fading: str | None = typer.Option(None, "--fading", help="awgn or rayleigh. (default: awgn)"),
     limit: int | None = typer.Option(
         None, "--limit", help="At most this many images. (default: all)"
     ),
@@ -136,6 +137,7 @@ def run(
         False, "--no-download", help="Skip schemes whose weights are missing, even with network."
     ),
     as_json: bool = JSON_OPTION,
+    channel=None,
 ) -> None:
     """Run (or resume) an SNR sweep and write its report. With no arguments: the paper's
     experiment on the bundled sample photos, every scheme, SNRs 0..18 dB. Flags override
@@ -154,7 +156,7 @@ def run(
         schemes=_split(schemes),
         snr_db=snr_values,
         seeds=seeds,
-        fading=fading,
+        channel=None if channel is None else channel.model_dump(exclude_defaults=True),
         limit=limit,
         models=models,
         out=out_dir,

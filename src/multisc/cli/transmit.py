@@ -14,19 +14,20 @@ from multisc.cli.common import (
     _check_image_output,
     _write_json,
     app,
+    channel_flags,
     err,
     out,
 )
 
 
 @app.command()
+@channel_flags
 def transmit(
     image: Path = typer.Argument(..., help="Image file to send."),
     scheme: str = typer.Option(
         ..., "--scheme", help="A scheme of `multisc schemes list` (built-in or from a plugin)."
     ),
     snr: float = typer.Option(..., "--snr", help="SNR in dB (Es/N0 per complex channel use)."),
-    fading: str = typer.Option("awgn", help="awgn or rayleigh."),
     models: Path | None = typer.Option(
         None, "--models", help="Directory overriding every model id."
     ),
@@ -44,6 +45,7 @@ def transmit(
     ),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
+    channel=None,
 ) -> None:
     """One image through one scheme at one SNR: reconstruction, texts, channel uses, metrics."""
     from multisc.channel import ChannelSpec
@@ -52,16 +54,17 @@ def transmit(
     from multisc.schemes import Components, SchemeOptions, build_scheme
     from multisc.schemes.registry import seed_generator
 
-    spec = ChannelSpec(snr, fading=fading)  # type: ignore[arg-type]
+    spec = ChannelSpec(snr) if channel is None else channel.spec(snr)
     if out_png is not None:  # checked before the work, not after it
         _check_image_output(out_png)
     picture = open_image(image)
     # bpg_ldpc defaults to multisc's channel uses on this image; deep_jscc to its highest ratio
     budget = ratio if ratio is not None else ("match" if scheme == "bpg_ldpc" else None)
     if checkpoint is None and scheme in ("deep_jscc", "multisc", "single_text"):
+        from multisc.codecs.jscc import training_channel
         from multisc.codecs.jscc_shipped import shipped
 
-        jscc: str | list[str] | None = [str(p) for p in shipped(fading)] or None
+        jscc: str | list[str] | None = [str(p) for p in shipped(training_channel(spec))] or None
     else:
         jscc = None if checkpoint is None else str(checkpoint)
     options = SchemeOptions(jscc_checkpoint=jscc, steps=steps, budget=budget, generation_size=size)
@@ -80,8 +83,9 @@ def transmit(
     payload = {
         "scheme": scheme,
         "snr_db": spec.snr_db,
-        "fading": spec.fading,
+        "fading": spec.label,
         "channel_uses": result.channel_uses,
+        "pilot_uses": result.pilot_uses,
         "failed": result.failed,
         "texts_sent": list(result.texts_sent),
         "texts_received": list(result.texts_received),
@@ -96,7 +100,7 @@ def transmit(
     if as_json:
         _write_json(payload)
         return
-    table = Table(title=f"{scheme} at {spec.snr_db:g} dB ({spec.fading})", show_header=False)
+    table = Table(title=f"{scheme} at {spec.snr_db:g} dB ({spec.label})", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_row("channel uses", f"{result.channel_uses:,}")

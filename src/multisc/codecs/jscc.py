@@ -23,8 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from multisc import atomic
-from multisc.channel import AnalogLink, ChannelSpec
-from multisc.channel.spec import FADINGS
+from multisc.channel import AnalogLink, AnalogTransmission, ChannelSpec
 from multisc.errors import InvalidInputError, choices_error
 
 DOWNSAMPLE = 4  # two stride-2 convolutions
@@ -106,6 +105,21 @@ def snr_label(value: TrainSnr) -> str:
     return f"{value:g} dB"
 
 
+#: channels deep JSCC trains on; over NR the models of the matching one run (no fading:
+#: AWGN's; a fading profile: Rayleigh's), see :func:`training_channel`
+TRAINING_CHANNELS = ("awgn", "rayleigh")
+
+
+def training_channel(spec_or_fading: ChannelSpec | str) -> str:
+    """The training channel whose checkpoints serve a channel: itself for AWGN and
+    Rayleigh; over NR, AWGN's without fading and Rayleigh's with a fading profile."""
+    if isinstance(spec_or_fading, ChannelSpec):
+        if spec_or_fading.nr is not None:
+            return "rayleigh" if spec_or_fading.nr.fades else "awgn"
+        return spec_or_fading.fading
+    return spec_or_fading
+
+
 @dataclass(frozen=True)
 class JSCCConfig:
     """What a deep JSCC checkpoint is: its bandwidth ratio and the channel it trained on.
@@ -121,8 +135,8 @@ class JSCCConfig:
     def __post_init__(self) -> None:
         channels_for_ratio(parse_ratio(self.ratio))
         object.__setattr__(self, "train_snr_db", parse_train_snr(self.train_snr_db))
-        if self.fading not in FADINGS:
-            raise choices_error("fading", self.fading, FADINGS)
+        if self.fading not in TRAINING_CHANNELS:
+            raise choices_error("training channel", self.fading, TRAINING_CHANNELS)
 
     @property
     def channels(self) -> int:
@@ -196,6 +210,13 @@ class DeepJSCC(nn.Module):
         :output x_hat: ``[B, 3, H, W]`` in [0, 1].
         :output channel_uses: complex symbols per image (= k/n · H'·W'·3, H', W' padded).
         """
+        x_hat, sent = self.send(x, spec, generator)
+        return x_hat, sent.channel_uses
+
+    def send(
+        self, x: torch.Tensor, spec: ChannelSpec, generator: torch.Generator
+    ) -> tuple[torch.Tensor, AnalogTransmission]:
+        """:meth:`forward`, with the link's whole account (channel and pilot uses)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise InvalidInputError(f"expected images [B, 3, H, W], got {tuple(x.shape)}")
         height, width = x.shape[-2:]
@@ -205,7 +226,7 @@ class DeepJSCC(nn.Module):
         z = self.encode(x)
         sent = self.link.send(z, spec, generator)
         x_hat = self.decode(sent.received)
-        return x_hat[..., :height, :width], sent.channel_uses
+        return x_hat[..., :height, :width], sent
 
 
 def save_checkpoint(model: DeepJSCC, directory: str | Path, training: dict | None = None) -> Path:

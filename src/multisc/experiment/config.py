@@ -95,6 +95,78 @@ class JsccConfig(BaseModel):
         return value
 
 
+class ChannelConfig(BaseModel):
+    """One channel of a run: ``awgn``, ``rayleigh`` (``coherence`` symbols per fading
+    coefficient) or ``nr``, a 5G NR link (:class:`multisc.channel.nr.NRConfig`): fading
+    ``profile`` (``none``, ``TDL-A`` ... ``TDL-E``, ``CDL-A`` ... ``CDL-E``; ``tdl: A`` is
+    short for ``profile: TDL-A``), numerology, CSI and ``mcs`` (an index, or ``auto``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: Literal["awgn", "rayleigh", "nr"] = "awgn"
+    coherence: int = Field(1, ge=1)
+    profile: str | None = None
+    tdl: str | None = None
+    cdl: str | None = None
+    delay_spread_ns: float = 100.0
+    speed_kmh: float = 3.0
+    carrier_ghz: float = 3.5
+    prbs: int = 16
+    scs_khz: int = 30
+    csi: Literal["estimated", "perfect"] = "estimated"
+    mcs: int | Literal["auto"] = "auto"
+    mcs_table: int = 1
+    dmrs_additional_positions: int = 1
+
+    @model_validator(mode="after")
+    def _valid(self) -> ChannelConfig:
+        given = [k for k in ("profile", "tdl", "cdl") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of profile, tdl and cdl, not {' and '.join(given)}")
+        if self.model == "nr":
+            self.nr()  # NRConfig validates ranges with errors that name the value
+        elif given or self.mcs != "auto":
+            raise ValueError(
+                f"{given[0] if given else 'mcs'} applies to model: nr only (model is {self.model})"
+            )
+        return self
+
+    def nr(self):
+        """The :class:`~multisc.channel.nr.NRConfig` of an ``nr`` channel, else ``None``."""
+        if self.model != "nr":
+            return None
+        from multisc.channel.nr import NRConfig
+
+        if self.tdl is not None:
+            profile = "none" if self.tdl.lower() == "none" else f"TDL-{self.tdl.upper()}"
+        elif self.cdl is not None:
+            profile = f"CDL-{self.cdl.upper()}"
+        else:
+            profile = self.profile or "TDL-A"
+        return NRConfig(
+            profile=profile,
+            delay_spread_ns=self.delay_spread_ns,
+            speed_kmh=self.speed_kmh,
+            carrier_ghz=self.carrier_ghz,
+            prbs=self.prbs,
+            scs_khz=self.scs_khz,
+            csi=self.csi,
+            mcs=None if self.mcs == "auto" else self.mcs,
+            mcs_table=self.mcs_table,
+            dmrs_additional_positions=self.dmrs_additional_positions,
+        )
+
+    def spec(self, snr_db: float):
+        """The :class:`~multisc.channel.ChannelSpec` of this channel at ``snr_db``."""
+        from multisc.channel import ChannelSpec
+
+        return ChannelSpec(snr_db, fading=self.model, coherence=self.coherence, nr=self.nr())
+
+    @property
+    def label(self) -> str:
+        """The channel's name in the store and the report (``ChannelSpec.label``)."""
+        return self.spec(0.0).label
+
+
 #: bounds on a run's lists: enough for any sweep, not for a typo that would run for ever
 MAX_SNRS = 1000
 
@@ -108,8 +180,11 @@ class RunConfig(BaseModel):
     limit: int | None = Field(None, ge=1)
     schemes: list[str] = Field(default_factory=lambda: list(SCHEMES))
     snr_db: list[float] = Field(default_factory=lambda: list(PAPER_SNRS))
-    fading: Literal["awgn", "rayleigh"] = "awgn"
-    coherence: int = Field(1, ge=1)
+    #: the channel, or several (each SNR of each is run): see :class:`ChannelConfig`
+    channel: ChannelConfig | list[ChannelConfig] | None = None
+    #: shorthand kept for older configs: ``fading: rayleigh`` = ``channel: {model: rayleigh}``
+    fading: Literal["awgn", "rayleigh"] | None = None
+    coherence: int | None = Field(None, ge=1)
     seeds: int = Field(1, ge=1, le=1000)
     models: str | None = None
     device: str = "auto"
@@ -151,6 +226,24 @@ class RunConfig(BaseModel):
         return sorted(dict.fromkeys(float(v) for v in value))
 
     @model_validator(mode="after")
+    def _one_channel_setting(self) -> RunConfig:
+        if self.channel is not None and (self.fading is not None or self.coherence is not None):
+            raise ValueError(
+                "give the channel once: in `channel:` (e.g. channel: {model: rayleigh, "
+                "coherence: 4}), not also with the older `fading`/`coherence` keys"
+            )
+        labels = [c.label for c in self.channels()]
+        if len(set(labels)) < len(labels):
+            raise ValueError(f"the channel list names one channel twice: {labels}")
+        return self
+
+    def channels(self) -> list[ChannelConfig]:
+        """The run's channels (the older ``fading``/``coherence`` keys read as one)."""
+        if self.channel is None:
+            return [ChannelConfig(model=self.fading or "awgn", coherence=self.coherence or 1)]
+        return list(self.channel) if isinstance(self.channel, list) else [self.channel]
+
+    @model_validator(mode="after")
     def _valid_scheme_options(self) -> RunConfig:
         self.scheme_options()  # per-scheme settings: unknown schemes and keys are errors
         return self
@@ -160,9 +253,17 @@ class RunConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """What decides the numbers: everything but where and how it runs."""
-        return self.model_dump(
+        identity = self.model_dump(
             exclude={"out", "executor", "ray_address", "device", "prepare_batch", "download"}
         )
+        # a config without `channel:` hashes as before the key existed (its runs resume)
+        identity.pop("channel")
+        if self.channel is None:
+            identity.update(fading=self.fading or "awgn", coherence=self.coherence or 1)
+        else:
+            identity.pop("fading"), identity.pop("coherence")
+            identity["channels"] = [c.model_dump() for c in self.channels()]
+        return identity
 
     def digest(self) -> str:
         """A short hash of :meth:`identity`: a run directory belongs to one digest."""

@@ -3,7 +3,6 @@ is downloaded first, which deep JSCC checkpoints, which budget."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from multisc.experiment.config import RunConfig
+from multisc.cache import cache_root
+from multisc.experiment.config import ChannelConfig, RunConfig
 
 
 @dataclass
@@ -22,8 +22,9 @@ class Plan:
     schemes: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    #: the deep JSCC checkpoints (one per ratio, highest first), or None
-    jscc_checkpoint: list[str] | None = None
+    #: the deep JSCC checkpoints (one per ratio, highest first) per training channel
+    #: ("awgn", "rayleigh") the run's channels need, or None
+    jscc_checkpoint: dict[str, list[str]] | None = None
     budget: str | None = None
     failure_color: tuple[int, int, int] | None = None
 
@@ -95,18 +96,36 @@ def plan_run(
         )
         say(plan.notes[-1])
     plan.budget = budget
+    for channel in config.channels():  # measured here, once, so workers read the cache
+        nr = channel.nr()
+        if nr is not None and nr.mcs is None and set(plan.schemes) - {"deep_jscc"}:
+            from multisc.channel import nr_mcs
+
+            nr_mcs.thresholds(nr, progress=say)
     if "deep_jscc" in plan.schemes or config.options.slice_link == "jscc":
-        plan.jscc_checkpoint = jscc_checkpoints(config, say, train_progress)
+        plan.jscc_checkpoint = {
+            family: jscc_checkpoints(config, say, train_progress, family)
+            for family in dict.fromkeys(jscc_family(c) for c in config.channels())
+        }
     return plan
 
 
 def jscc_cache_dir() -> Path:
-    root = os.environ.get("MULTISC_CACHE") or Path.home() / ".cache" / "multisc"
-    return Path(root) / "jscc"
+    return cache_root() / "jscc"
+
+
+def jscc_family(channel: ChannelConfig) -> str:
+    """The training channel (``awgn``/``rayleigh``) whose deep JSCC models serve ``channel``."""
+    from multisc.codecs.jscc import training_channel
+
+    return training_channel(channel.spec(0.0))
 
 
 def jscc_checkpoints(
-    config: RunConfig, say: Callable[[str], None], progress: Callable[..., None] | None = None
+    config: RunConfig,
+    say: Callable[[str], None],
+    progress: Callable[..., None] | None = None,
+    family: str = "awgn",
 ) -> list[str]:
     """The deep JSCC checkpoints of a run, highest ratio first: the configured ones; else
     the shipped ones for the run's channel and training SNR (every shipped ratio, or
@@ -120,10 +139,12 @@ def jscc_checkpoints(
         return [j.checkpoint] if isinstance(j.checkpoint, str) else list(j.checkpoint)
     snr = parse_train_snr(j.train_snr_db)
     ratios = (j.ratio,) if j.ratio else SHIPPED_RATIOS
-    found = {parse_ratio(read_config(d).ratio): str(d) for d in shipped(config.fading, snr, ratios)}
+    found = {parse_ratio(read_config(d).ratio): str(d) for d in shipped(family, snr, ratios)}
     for ratio in ratios:
         if parse_ratio(ratio) not in found:
-            found[parse_ratio(ratio)] = default_jscc_checkpoint(config, ratio, say, progress)
+            found[parse_ratio(ratio)] = default_jscc_checkpoint(
+                config, ratio, say, progress, family
+            )
     return [found[r] for r in sorted(found, reverse=True)]
 
 
@@ -132,6 +153,7 @@ def default_jscc_checkpoint(
     ratio: str,
     say: Callable[[str], None],
     progress: Callable[..., None] | None = None,
+    family: str = "awgn",
 ) -> str:
     """A deep JSCC checkpoint no shipped one covers: trained once on the bundled
     *training* photos (held out from the ``samples`` source) and cached."""
@@ -141,7 +163,7 @@ def default_jscc_checkpoint(
     from multisc.data.sources import TRAINING_PHOTOS, sample_photos
 
     j = config.jscc
-    jscc_config = JSCCConfig(ratio, j.train_snr_db, config.fading)
+    jscc_config = JSCCConfig(ratio, j.train_snr_db, family)
     # keyed by the recipe's version too: a checkpoint an older recipe cached is not reused
     name = f"{directory_name(jscc_config)}-{j.steps}steps-recipe{RECIPE_VERSION}"
     directory = jscc_cache_dir() / name

@@ -109,7 +109,8 @@ def settings_key(config: RunConfig, plan: Plan) -> str:
         "options": config.options.model_dump(),
         "models": config.models,
         "ids": ids,
-        "jscc": plan.jscc_checkpoint,
+        # prepares depend on the checkpoints' ratios only, the same for every channel
+        "jscc": next(iter(plan.jscc_checkpoint.values())) if plan.jscc_checkpoint else None,
         "budget": plan.budget,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

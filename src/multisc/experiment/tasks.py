@@ -25,6 +25,8 @@ class Task:
     scheme: str
     image: Image.Image
     todo: dict[int, list[float]]
+    #: index into ``config.channels()``
+    channel: int = 0
 
 
 @dataclass
@@ -50,16 +52,18 @@ def task_seed(image_id: str, seed: int) -> int:
 def make_tasks(config: RunConfig, plan: Plan, images, store: ResultStore) -> list[Task]:
     """The tasks still to do, image by image (all schemes of an image together)."""
     tasks = []
+    labels = [channel.label for channel in config.channels()]
     for image_id, image in images:
         for scheme in plan.schemes:
-            done = store.done(image_id, scheme, config.fading)
-            todo: dict[int, list[float]] = {}
-            for seed in range(config.seeds):
-                missing = [s for s in config.snr_db if (s, seed) not in done]
-                if missing:
-                    todo[seed] = missing
-            if todo:
-                tasks.append(Task(image_id, scheme, image, todo))
+            for index, label in enumerate(labels):
+                done = store.done(image_id, scheme, label)
+                todo: dict[int, list[float]] = {}
+                for seed in range(config.seeds):
+                    missing = [s for s in config.snr_db if (s, seed) not in done]
+                    if missing:
+                        todo[seed] = missing
+                if todo:
+                    tasks.append(Task(image_id, scheme, image, todo, index))
     return tasks
 
 
@@ -79,4 +83,5 @@ def task_batches(tasks: Sequence[Task], images_per_batch: int) -> list[list[Task
 
 
 def total_rows(config: RunConfig, plan: Plan, n_images: int) -> int:
-    return n_images * len(plan.schemes) * len(config.snr_db) * config.seeds
+    per_channel = n_images * len(plan.schemes) * len(config.snr_db) * config.seeds
+    return per_channel * len(config.channels())

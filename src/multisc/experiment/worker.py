@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from multisc.channel import ChannelSpec
 from multisc.errors import ModelNotAvailableError
 from multisc.experiment.config import RunConfig
 from multisc.experiment.planning import Plan
@@ -39,22 +38,33 @@ class Worker:
         from multisc.schemes import Components
 
         options = config.scheme_options()
-        options.jscc_checkpoint = plan.jscc_checkpoint
+        checkpoints = plan.jscc_checkpoint or {}
+        options.jscc_checkpoint = next(iter(checkpoints.values()), None)
         options.budget = plan.budget
         if plan.failure_color is not None:
             options.failure_color = tuple(plan.failure_color)  # type: ignore[assignment]
         self.config = config
+        self.channels = config.channels()
+        self.jscc_checkpoints = checkpoints
         self.components = Components(config.models, config.device, options)
         self.scorer = Scorer(config.models, self.components.device)
         self.cache = PrepareCache(cache_root, settings_key(config, plan))
-        self._schemes: dict[str, Any] = {}
+        self._schemes: dict[tuple[str, str | None], Any] = {}
 
-    def scheme(self, name: str):
+    def scheme(self, name: str, channel: int = 0):
+        """The scheme ``name`` for the run's ``channel``-th channel: one instance per deep
+        JSCC training channel (AWGN's models, Rayleigh's), shared by all other channels."""
+        from multisc.experiment.planning import jscc_family
         from multisc.schemes import build_scheme
 
-        if name not in self._schemes:
-            self._schemes[name] = build_scheme(name, self.components)
-        return self._schemes[name]
+        family = jscc_family(self.channels[channel])
+        checkpoints = self.jscc_checkpoints.get(family)
+        key = (name, family if checkpoints else None)
+        if key not in self._schemes:
+            if checkpoints:
+                self.components.options.jscc_checkpoint = checkpoints
+            self._schemes[key] = build_scheme(name, self.components)
+        return self._schemes[key]
 
     def prepare_ahead(self, tasks: Sequence[Task]) -> dict[tuple[str, str], Ahead]:
         """Prepare, per semantic scheme, every image of ``tasks`` not in the cache in one
@@ -149,7 +159,7 @@ class Worker:
     ) -> TaskResult:
         """One (image, scheme): prepare (or take it from ``prepared_ahead``, what
         :meth:`prepare_ahead` returned, or the cache), then every missing (SNR, seed) pair."""
-        scheme = self.scheme(task.scheme)
+        scheme = self.scheme(task.scheme, task.channel)
         ahead = (prepared_ahead or {}).pop((task.image_id, task.scheme), None)
         if ahead is not None:
             prepared, prepare_seconds = ahead
@@ -164,10 +174,7 @@ class Worker:
         reference = prepared.reference  # every Prepared has one (schemes.base.Prepared)
         prepare_timings = getattr(prepared, "timings", {}) or {}
         for seed, snrs in sorted(task.todo.items()):
-            specs = [
-                ChannelSpec(s, fading=self.config.fading, coherence=self.config.coherence)
-                for s in snrs
-            ]
+            specs = [self.channels[task.channel].spec(s) for s in snrs]
             generator = torch.Generator().manual_seed(task_seed(task.image_id, seed))
             results = scheme.transmit(prepared, specs, generator)
             started = time.perf_counter()
@@ -176,7 +183,7 @@ class Worker:
             for result, metrics in zip(results, scores, strict=True):
                 timings = {**prepare_timings, **result.timings, "metrics": metric_s}
                 path = image_path(
-                    task.image_id, task.scheme, result.spec.snr_db, result.spec.fading, seed
+                    task.image_id, task.scheme, result.spec.snr_db, result.spec.label, seed
                 )
                 buffer = io.BytesIO()
                 result.image.save(buffer, format="PNG")
@@ -186,7 +193,7 @@ class Worker:
                         "image_id": task.image_id,
                         "scheme": task.scheme,
                         "snr_db": result.spec.snr_db,
-                        "fading": result.spec.fading,
+                        "fading": result.spec.label,
                         "seed": seed,
                         "metrics": metrics,
                         "channel_uses": int(result.channel_uses),
@@ -197,11 +204,18 @@ class Worker:
                         "texts_corrected": list(result.texts_corrected),
                         "prompt": result.prompt,
                         "timings": timings,
-                        "details": _jsonable(result.details),
+                        "details": _jsonable(_details(result)),
                         "image_path": path,
                     }
                 )
         return TaskResult(task.image_id, task.scheme, rows, pngs, prepare_seconds)
+
+
+def _details(result) -> dict[str, Any]:
+    """The scheme's details; over NR with the pilot REs (DMRS) of ``channel_uses``."""
+    if result.spec.nr is None:
+        return dict(result.details)
+    return {**result.details, "pilot_uses": int(result.pilot_uses)}
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:

@@ -52,12 +52,35 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return mean, float(stats.t.ppf(0.975, len(array) - 1)) * sem
 
 
+def _split_series(series: str) -> tuple[str, str | None]:
+    """``"multisc [nr-TDL-A-...]"`` -> (``"multisc"``, ``"nr-TDL-A-..."``); a series of a
+    run with one channel is the scheme's name alone."""
+    name, _, channel = series.partition(" [")
+    return name, channel[:-1] if channel else None
+
+
 def _ordered(schemes) -> list[str]:
-    """Schemes in their registered report order (one no longer installed goes last)."""
+    """Schemes (or scheme [channel] series) in their registered report order (one no
+    longer installed goes last)."""
     from multisc.schemes.spec import scheme_specs
 
     specs = scheme_specs()
-    return sorted(schemes, key=lambda s: (specs[s].order if s in specs else 1000, s))
+
+    def key(series: str) -> tuple[int, str]:
+        name = _split_series(series)[0]
+        return (specs[name].order if name in specs else 1000, series)
+
+    return sorted(schemes, key=key)
+
+
+def by_channel(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows, and the run's channels in order of appearance. With several channels each
+    row's ``scheme`` becomes the series ``"scheme [channel]"``, so every plot, table and
+    grid shows each scheme once per channel."""
+    channels = list(dict.fromkeys(row["fading"] for row in rows))
+    if len(channels) > 1:
+        rows = [{**row, "scheme": f"{row['scheme']} [{row['fading']}]"} for row in rows]
+    return rows, channels
 
 
 def curves(
@@ -94,10 +117,15 @@ def plot_metric(rows, metric: str, directory: Path) -> list[str]:
         return []
     label, _ = METRICS.get(metric, (metric, False))
     fig, ax = plt.subplots(figsize=(6, 4))
-    for scheme, points in data.items():
+    names = list(dict.fromkeys(_split_series(series)[0] for series in data))
+    channels = list(dict.fromkeys(_split_series(series)[1] for series in data))
+    for series, points in data.items():
+        name, channel = _split_series(series)
+        color = plt.cm.tab10(names.index(name) % 10)  # one colour per scheme,
+        style = ("-", "--", ":", "-.")[channels.index(channel) % 4]  # one line per channel
         snr, mean, half, _ = (np.array(v) for v in zip(*points, strict=True))
-        ax.plot(snr, mean, "o-", label=scheme)
-        ax.fill_between(snr, mean - half, mean + half, alpha=0.2)
+        ax.plot(snr, mean, marker="o", linestyle=style, color=color, label=series)
+        ax.fill_between(snr, mean - half, mean + half, color=color, alpha=0.2)
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel(label)
     ax.set_title(f"{label} vs SNR (mean, 95% CI over images and seeds)", fontsize=9)
@@ -115,7 +143,7 @@ def plot_channel_uses(rows, directory: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bars = ax.bar(schemes, means, color=plt.cm.tab10(np.arange(len(schemes))))
     ax.bar_label(bars, labels=[f"{m:,.0f}" for m in means], fontsize=8)
-    ax.set_ylabel("channel uses per image (complex symbols)")
+    ax.set_ylabel("channel uses per image\n(complex symbols; NR: resource elements)")
     if max(means) > 20 * max(min(means), 1):  # log only when schemes differ by orders
         ax.set_yscale("log")
     else:
@@ -225,6 +253,7 @@ def build_report(run_dir: str | Path) -> Path:
         store.close()
     if not rows:
         raise InvalidInputError(f"{run_dir} has no results yet: run `multisc run` first")
+    rows, channels = by_channel(rows)
     plots, grids = run_dir / PLOTS_DIR, run_dir / GRIDS_DIR
     plots.mkdir(exist_ok=True)
     grids.mkdir(exist_ok=True)
@@ -244,9 +273,18 @@ def build_report(run_dir: str | Path) -> Path:
     failures = run_dir / FAILURES_FILE  # images a sweep had to skip
     if failures.is_file():
         notes = {**notes, "failed": json.loads(failures.read_text())}
+    notes = {**notes, "channels": channels}
     page = _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes)
     atomic.write_text(run_dir / REPORT_FILE, page)
     return run_dir / REPORT_FILE
+
+
+CHANNEL_NOTE = (
+    "<code>nr-…</code>: a 5G NR link (PUSCH on an OFDM grid; profile, delay spread, UE "
+    "speed, carrier, PRBs, subcarrier spacing, CSI, MCS); its channel uses are resource "
+    "elements, DMRS included (the rows' <code>details.pilot_uses</code> give the DMRS "
+    "share), and its SNR is Es/N0 per resource element."
+)
 
 
 def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str:
@@ -303,6 +341,9 @@ th {{ background: #f4f4f4; }} pre {{ background: #f7f7f7; padding: 1em; overflow
 <p>{len(rows)} results: {images} image(s), {len({r["scheme"] for r in rows})} scheme(s),
 {len({r["snr_db"] for r in rows})} SNR(s), {len({r["seed"] for r in rows})} seed(s).
 Device: {esc(run["device"] if run else "?")}.</p>
+<p>Channel{"s" if len(notes["channels"]) > 1 else ""}:
+{", ".join(f"<code>{esc(c)}</code>" for c in notes["channels"])}.
+{CHANNEL_NOTE if any(c.startswith("nr") for c in notes["channels"]) else ""}</p>
 {f"<h2>Notes</h2><ul>{skipped}</ul>" if skipped else ""}
 <h2>Metrics vs SNR</h2><div class="plots">{figures}
 <figure><img src="{url(PLOTS_DIR, uses_plot[0])}" alt="channel uses">

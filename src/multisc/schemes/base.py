@@ -45,7 +45,9 @@ class Reconstruction:
         schemes that send no text).
     :ivar prompt: the fused prompt the generator saw (semantic schemes).
     :ivar bits_sent: digital payload bits (analog links send none).
-    :ivar channel_uses: complex symbols over all links of the scheme.
+    :ivar channel_uses: complex symbols over all links of the scheme (over NR: resource
+        elements, DMRS included).
+    :ivar pilot_uses: of ``channel_uses``, those spent on pilots (NR DMRS; 0 otherwise).
     :ivar failed: decoding failed (bpg_ldpc: any block error; semantic schemes: the slice
         was lost); the image is then the scheme's failure image, scored, never dropped.
     :ivar timings: seconds per stage (``channel``, ``correct``, ``generate``, ...).
@@ -60,6 +62,7 @@ class Reconstruction:
     prompt: str | None = None
     bits_sent: int = 0
     channel_uses: int = 0
+    pilot_uses: int = 0
     failed: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
@@ -115,7 +118,8 @@ def channel_seeds(generator: torch.Generator, channels: Sequence[ChannelSpec]) -
     base = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
     seeds = []
     for spec in channels:
-        key = f"{base}:{spec.snr_db!r}:{spec.fading}:{spec.coherence}".encode()
+        channel = spec.label if spec.nr is not None else spec.fading  # AWGN/Rayleigh: as before
+        key = f"{base}:{spec.snr_db!r}:{channel}:{spec.coherence}".encode()
         seeds.append(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 2)
     return seeds
 

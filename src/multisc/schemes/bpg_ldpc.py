@@ -146,6 +146,34 @@ class BpgLdpcScheme(Scheme):
             table.update(self._thresholds[key])
         return mcs_table.choose_mcs(spec.snr_db, table)
 
+    def _plan_nr(
+        self, spec: ChannelSpec, budget: int
+    ) -> tuple[int, dict, DigitalLink, ChannelSpec]:
+        """Over NR: the MCS index (the channel's, or ``auto``'s for the SNR), and the most
+        bits whose transport blocks (one per slot) fit the budget's resource elements."""
+        from dataclasses import replace
+
+        from multisc.channel import nr_mcs
+
+        assert spec.nr is not None
+        config = nr_mcs.resolve(spec.nr, spec.snr_db)
+        link = nr_mcs.nr_link(config, str(self.device))
+        slots = budget // link.res_per_slot
+        details = {
+            "mcs_index": config.mcs,
+            "bits_per_symbol": link.bits_per_symbol,
+            "code_rate": link.code_rate,
+            "tb_bits": link.tb_size,
+            "slots": slots,
+        }
+        # any DigitalLink sends over NR at the spec's MCS (its own modulation is unused)
+        return (
+            slots * link.tb_size // 8 * 8,
+            details,
+            self.link(self.fixed),
+            replace(spec, nr=config),
+        )
+
     def transmit(
         self, prepared: BpgPrepared, channels: Sequence[ChannelSpec], generator: torch.Generator
     ) -> list[Reconstruction]:
@@ -153,16 +181,22 @@ class BpgLdpcScheme(Scheme):
         size = prepared.reference.size
         for spec, seed in zip(channels, channel_seeds(generator, channels), strict=True):
             channel_generator, _ = generators_for(seed, self.device)
-            choice = self.choose(spec, prepared.budget_channel_uses)
+            budget = prepared.budget_channel_uses
+            send_spec = spec  # over NR: with the MCS index chosen (rows keep ``spec``)
+            if spec.nr is not None:
+                max_bits, details, sender, send_spec = self._plan_nr(spec, budget)
+            else:
+                choice = self.choose(spec, budget)
+                sender, max_bits = self.link(choice), self.max_bits(budget, choice)
+                details = {
+                    "modulation": choice.modulation,
+                    "code_rate": choice.code_rate,
+                    "codeword_bits": self.codeword_bits(budget, choice),
+                }
+            details["budget_channel_uses"] = budget
             started = time.perf_counter()
-            encoding = self._encoding(prepared, self.max_bits(prepared.budget_channel_uses, choice))
+            encoding = self._encoding(prepared, max_bits)
             encode_s = time.perf_counter() - started
-            details = {
-                "modulation": choice.modulation,
-                "code_rate": choice.code_rate,
-                "codeword_bits": self.codeword_bits(prepared.budget_channel_uses, choice),
-                "budget_channel_uses": prepared.budget_channel_uses,
-            }
             if encoding is None:
                 out.append(
                     Reconstruction(
@@ -175,7 +209,7 @@ class BpgLdpcScheme(Scheme):
                 )
                 continue
             started = time.perf_counter()
-            (sent,) = self.link(choice).send_payloads([encoding.stream], spec, channel_generator)
+            (sent,) = sender.send_payloads([encoding.stream], send_spec, channel_generator)
             channel_s = time.perf_counter() - started
             failed = sent.bit_errors > 0
             started = time.perf_counter()
@@ -192,6 +226,7 @@ class BpgLdpcScheme(Scheme):
                     spec=spec,
                     bits_sent=sent.bits,
                     channel_uses=prepared.budget_channel_uses,
+                    pilot_uses=sent.pilot_uses,
                     failed=failed,
                     timings={"encode": encode_s, "channel": channel_s, "decode": decode_s},
                     details={

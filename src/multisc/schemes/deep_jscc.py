@@ -180,7 +180,7 @@ class DeepJsccScheme(Scheme):
         for spec, seed in zip(channels, channel_seeds(generator, channels), strict=True):
             channel_generator, _ = generators_for(seed, self.device)
             started = time.perf_counter()
-            x_hat, uses = model(x, spec, channel_generator)
+            x_hat, sent_symbols = model.send(x, spec, channel_generator)
             image = to_image(x_hat[0])
             if image.size != reference.size:
                 image = image.resize(reference.size, Image.Resampling.BICUBIC)
@@ -189,7 +189,8 @@ class DeepJsccScheme(Scheme):
                 Reconstruction(
                     image=image,
                     spec=spec,
-                    channel_uses=uses,
+                    channel_uses=sent_symbols.channel_uses,
+                    pilot_uses=sent_symbols.pilot_uses,
                     timings={"channel": time.perf_counter() - started},
                     details={
                         "ratio": str(parse_ratio(model.config.ratio)),

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from multisc import atomic
+from multisc.cache import cache_root
 from multisc.channel import ChannelSpec, DigitalLink
 
 MODULATIONS = ("qpsk", "16qam", "64qam")
@@ -64,8 +64,7 @@ def codewords_for(block_bits: int) -> int:
 
 
 def cache_path() -> Path:
-    root = os.environ.get("MULTISC_CACHE") or Path.home() / ".cache" / "multisc"
-    return Path(root) / "mcs_thresholds.json"
+    return cache_root() / "mcs_thresholds.json"
 
 
 def measure_threshold(

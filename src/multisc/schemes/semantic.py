@@ -207,6 +207,8 @@ class SemanticScheme(Scheme):
         for i, spec in enumerate(channels):
             slice_received = slices[i] if slices else None
             slice_lost = slice_received is not None and slice_received.image is None
+            text_pilots = sum(t.pilot_uses for t in received[i])
+            slice_pilots = slice_received.pilot_uses if slice_received else 0
             uses = sum(t.channel_uses for t in received[i])
             bits = sum(t.bits for t in received[i])
             if slice_received is not None:
@@ -222,6 +224,7 @@ class SemanticScheme(Scheme):
                     prompt=prompts[i],
                     bits_sent=bits,
                     channel_uses=uses,
+                    pilot_uses=text_pilots + slice_pilots,
                     failed=slice_lost,
                     timings={
                         "channel": channel_s / k,
@@ -233,6 +236,8 @@ class SemanticScheme(Scheme):
                         "text_bits": sum(t.bits for t in received[i]),
                         "text_channel_uses": sum(t.channel_uses for t in received[i]),
                         "slice_channel_uses": slice_received.channel_uses if slice_received else 0,
+                        "text_pilot_uses": text_pilots,
+                        "slice_pilot_uses": slice_pilots,
                         "slice_lost": slice_lost,
                         "class_name": prepared.class_name,
                         "object_found": prepared.found,

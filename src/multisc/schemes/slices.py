@@ -26,6 +26,7 @@ class SliceReceived:
     image: Image.Image | None
     channel_uses: int
     bits: int = 0
+    pilot_uses: int = 0
 
 
 class SliceLink(Protocol):
@@ -82,7 +83,7 @@ class AnalogSlice:
         received = to_image(out.received[0].clamp(0, 1))
         if received.size != payload.size:
             received = received.resize(payload.size, Image.Resampling.BICUBIC)
-        return SliceReceived(received, out.channel_uses)
+        return SliceReceived(received, out.channel_uses, pilot_uses=out.pilot_uses)
 
 
 class JsccSlice:
@@ -135,9 +136,9 @@ class HevcLdpcSlice:
         stream = payload.stream or b""
         (out,) = self.link.send_payloads([stream], spec, generator)
         if out.bit_errors:
-            return SliceReceived(None, out.channel_uses, out.bits)
+            return SliceReceived(None, out.channel_uses, out.bits, out.pilot_uses)
         try:  # intact stream (every bit checked): safe to decode in this process
             image = hevc.decode(out.received, isolate=False)
         except DecodeFailure:
-            return SliceReceived(None, out.channel_uses, out.bits)
-        return SliceReceived(image, out.channel_uses, out.bits)
+            return SliceReceived(None, out.channel_uses, out.bits, out.pilot_uses)
+        return SliceReceived(image, out.channel_uses, out.bits, out.pilot_uses)
