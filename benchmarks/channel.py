@@ -1,9 +1,11 @@
 """Throughput of DigitalLink beside the same work done with bare Sionna calls.
 
-Two workloads, each on the same random bits, batch and SNR:
+Three workloads, each on the same random bits, batch and SNR:
   - uncoded 16-QAM over AWGN (map, noise, hard demap);
   - 5G LDPC rate 1/2, 20 BP iterations, 16-QAM over AWGN (encode, map, noise,
-    soft demap, decode), 1024 information bits per codeword.
+    soft demap, decode), 1024 information bits per codeword;
+  - the 5G NR link: PUSCH at MCS 10 over TDL-A with LS channel estimation, 16 PRBs,
+    32 slots per call (``benchmarks/nr.py`` has its curves and time per kilobit).
 
 The bare version is what a Sionna user writes by hand; the ratio (ours / bare, in bits
 per second) shows what our layer costs. Each is timed `--repeats` times after a
@@ -91,6 +93,17 @@ def bench(device: torch.device, repeats: int, batch_uncoded: int, batch_ldpc: in
     results["ldpc_r0.5_16qam_20it"] = _compare(
         bare_ldpc, ours_ldpc_run, info.numel(), device, repeats
     )
+
+    # -- 5G NR PUSCH over TDL-A, MCS 10, LS channel estimation (benchmarks/nr.py) ----------
+    from nr import throughput  # beside this file
+
+    nr = throughput(16, dev, slots=32, repeats=repeats)
+    results["nr_pusch_tdl_a_mcs10"] = {
+        "bits_per_call": None,
+        "bare_sionna_bits_per_s": nr["bare_sionna_bits_per_s"],
+        "digital_link_bits_per_s": nr["ours_bits_per_s"],
+        "ratio": nr["ratio"],
+    }
     return results
 
 

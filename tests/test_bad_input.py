@@ -113,7 +113,7 @@ def test_run_help_shows_the_defaults(capsys):
     from multisc.experiment.config import RunConfig
 
     assert main(["run", "--help"]) == 0
-    shown = " ".join(capsys.readouterr().out.split())
+    shown = " ".join(capsys.readouterr().out.replace("│", " ").split())  # unwrap the panel
     defaults = RunConfig()
     assert f"(default: {defaults.images})" in shown and f"(default: {defaults.out})" in shown
     assert f"(default: {defaults.prepare_batch})" in shown and "(default: auto)" in shown

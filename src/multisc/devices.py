@@ -14,12 +14,13 @@ from multisc.errors import DeviceUnavailableError, InvalidInputError
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """Return the device to compute on.
 
-    ``None`` (or ``"auto"``) picks ``cuda`` when a GPU is present, else ``cpu``.
+    ``None`` (or ``"auto"``) picks ``cuda`` when a GPU is present, else ``cpu``. A CUDA
+    device always carries its index (``cuda:0``), as Sionna's blocks require.
     Asking for ``cuda`` on a machine without one raises
     :class:`~multisc.errors.DeviceUnavailableError` rather than silently falling back.
     """
     if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -31,6 +32,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
             f"device {device!r} was requested but no CUDA GPU is available on this machine; "
             "use --device cpu (or auto)"
         )
+    if resolved.type == "cuda" and resolved.index is None:
+        # with its index: Sionna's blocks accept "cuda:0", not "cuda"
+        resolved = torch.device("cuda", torch.cuda.current_device())
     return resolved
 
 

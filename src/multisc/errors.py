@@ -20,15 +20,14 @@ class DeviceUnavailableError(MultiscError, RuntimeError):
     """The requested compute device (e.g. ``cuda``) does not exist on this machine."""
 
 
-def choices_error(
-    what: str, value: object, choices: list | tuple
-) -> InvalidInputError:
+def choices_error(what: str, value: object, choices: list | tuple) -> InvalidInputError:
     """Build the error for a value that is not one of a fixed set of choices.
 
     >>> str(choices_error("modulation", "8psk", ["bpsk", "qpsk"]))
     "unknown modulation '8psk': choose one of bpsk, qpsk"
     """
-    return InvalidInputError(f"unknown {what} {value!r}: choose one of {', '.join(map(str, choices))}")
+    listed = ", ".join(map(str, choices))
+    return InvalidInputError(f"unknown {what} {value!r}: choose one of {listed}")
 
 
 class ModelNotAvailableError(MultiscError, RuntimeError):

@@ -85,7 +85,7 @@ def _bare_sionna_bler(mcs: int, snr_db: float, slots: int, seed: int) -> float:
     """The same PUSCH over TDL-A written as bare Sionna calls (Sionna's own noise and
     channel generator), as in Sionna's 5G NR PUSCH tutorial."""
     from sionna.phy import config
-    from sionna.phy.channel import AWGN, OFDMChannel
+    from sionna.phy.channel import OFDMChannel
     from sionna.phy.channel.tr38901 import TDL
     from sionna.phy.nr import PUSCHConfig, PUSCHReceiver, PUSCHTransmitter
 
@@ -99,9 +99,8 @@ def _bare_sionna_bler(mcs: int, snr_db: float, slots: int, seed: int) -> float:
     receiver = PUSCHReceiver(transmitter, return_tb_crc_status=True)
     tdl = TDL("A", 100e-9, 3.5e9, min_speed=3 / 3.6, max_speed=3 / 3.6)
     channel = OFDMChannel(tdl, transmitter.resource_grid, normalize_channel=False)
-    del AWGN  # OFDMChannel adds the noise itself
     no = 10 ** (-snr_db / 10)
-    x, b = transmitter(slots)
+    x, _ = transmitter(slots)
     y = channel(x, no)
     _, crc = receiver(y, no)
     return 1 - float(crc.float().mean())
@@ -132,22 +131,22 @@ def test_channel_uses_count_data_and_dmrs_res() -> None:
     assert link.pilot_res_per_slot == 2 * 12 * 4  # two DMRS symbols, no data beside them
     bits = 3 * link.tb_size - 5
     assert link.channel_uses(bits) == (3 * link.res_per_slot, 3 * link.pilot_res_per_slot)
-    out = DigitalLink().send_text("x" * (bits // 8), ChannelSpec(20.0, nr=link.config), None_gen())
+    out = DigitalLink().send_text("x" * (bits // 8), ChannelSpec(20.0, nr=link.config), seeded())
     assert out.channel_uses == link.channel_uses(8 * (bits // 8))[0]
     assert out.pilot_uses == link.channel_uses(8 * (bits // 8))[1]
     assert out.mcs == 5 and out.blocks == 3
 
 
-def None_gen() -> torch.Generator:  # noqa: N802 (a tiny helper: a fresh seeded generator)
+def seeded() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
 def test_text_over_nr_high_snr_arrives_intact_and_low_snr_gets_decoded_bits() -> None:
     text = "a brown dog runs on the green grass next to a red ball"
     spec = ChannelSpec(25.0, nr=NRConfig("TDL-A", prbs=4, mcs=5))
-    out = DigitalLink().send_text(text, spec, None_gen())
+    out = DigitalLink().send_text(text, spec, seeded())
     assert out.received == text and out.block_errors == 0
-    low = DigitalLink().send_text(text, ChannelSpec(-10.0, nr=spec.nr), None_gen())
+    low = DigitalLink().send_text(text, ChannelSpec(-10.0, nr=spec.nr), seeded())
     # a failed TB delivers what the decoder produced: same length, wrong bits, flagged
     assert low.block_errors == low.blocks == 1 and low.bit_errors > 0
     assert len(low.received.encode("utf-8", errors="replace")) >= len(text)
@@ -201,7 +200,7 @@ def test_bad_nr_settings_name_the_value_and_the_valid_range(kwargs, message) -> 
 
 
 def test_impossible_numerology_is_one_clear_error() -> None:
-    with pytest.raises(InvalidInputError, match="1 PRB.*MCS 28.*another MCS index or PRB"):
+    with pytest.raises(InvalidInputError, match=r"1 PRB.*MCS 28.*another MCS index or PRB"):
         NRLink(NRConfig("none", prbs=1, mcs=28))
     with pytest.raises(InvalidInputError, match="MCS index"):
         NRLink(NRConfig("none", prbs=4))  # auto must be resolved first

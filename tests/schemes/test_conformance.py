@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from multisc.channel import ChannelSpec
+from multisc.channel import ChannelSpec, NRConfig
 from multisc.errors import InvalidInputError
 from multisc.experiment import safe_cache
 from multisc.schemes import build_scheme
@@ -101,3 +101,28 @@ def test_bad_inputs_are_one_clear_error(built, bad):
     _, scheme = built
     with pytest.raises(InvalidInputError, match=r"PIL image|no pixels"):
         scheme.prepare(bad)
+
+
+#: a small NR link (4 PRBs) keeps the tiny runs fast; the chain is the one of any grid
+NR_TDL_A = NRConfig("TDL-A", prbs=4, mcs=5)
+
+
+def test_every_scheme_runs_over_nr_and_counts_data_and_pilot_res(built, prepared, photo):
+    name, scheme = built
+    specs = [ChannelSpec(-10.0, nr=NR_TDL_A), ChannelSpec(25.0, nr=NR_TDL_A)]
+    low, high = scheme.transmit(prepared, specs, g(4))
+    for result in (low, high):
+        assert result.image.mode == "RGB" and result.image.size == photo.size, name
+        assert result.spec.nr == NR_TDL_A
+        # DMRS REs are part of the channel uses: 2 of 14 OFDM symbols, plus side info
+        assert 0 < result.pilot_uses < result.channel_uses, name
+    assert high.pilot_uses == low.pilot_uses, name
+    again = scheme.transmit(prepared, specs[1:], g(4))[0]  # alone: the same channel and noise
+    assert again.texts_received == high.texts_received and again.failed == high.failed
+    assert np.abs(pixels(again.image) - pixels(high.image)).max() <= 3, name  # float32 batches
+    if name == "bpg_ldpc":  # deep fades at -10 dB: failed TBs, the failure image, no crash
+        assert low.failed and not high.failed
+        assert low.details["block_errors"] > 0 and high.details["block_errors"] == 0
+    if name == "deep_jscc":  # degrades gracefully
+        error = {r.spec.snr_db: np.abs(pixels(r.image) - pixels(photo)).mean() for r in (low, high)}
+        assert error[-10.0] > error[25.0], error

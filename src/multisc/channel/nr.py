@@ -243,8 +243,10 @@ class NRLink:
     def __init__(self, config: NRConfig, device: str | torch.device = "cpu") -> None:
         if config.mcs is None:
             raise InvalidInputError("NRLink needs an MCS index; resolve mcs='auto' first")
+        from multisc.devices import resolve_device
+
         self.config = config
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         pusch = PUSCHConfig()
         pusch.carrier.subcarrier_spacing = config.scs_khz
         pusch.carrier.n_size_grid = config.prbs
