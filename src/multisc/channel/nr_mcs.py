@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import replace
 from functools import lru_cache
 
@@ -59,7 +60,9 @@ def usable_candidates(config: NRConfig) -> tuple[int, ...]:
     out = []
     for index in candidates(config.mcs_table):
         try:
-            nr_link(config.with_mcs(index))
+            with warnings.catch_warnings():  # probing: Sionna's rate notes are not news here
+                warnings.simplefilter("ignore", UserWarning)
+                nr_link(config.with_mcs(index))
         except InvalidInputError:
             continue
         out.append(index)
