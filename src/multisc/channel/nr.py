@@ -237,7 +237,7 @@ class NRLink:
     >>> import torch
     >>> link = NRLink(NRConfig("none", prbs=4, mcs=5), device="cpu")
     >>> link.tb_size, link.res_per_slot, link.pilot_res_per_slot
-    (984, 672, 96)
+    (432, 672, 96)
     """
 
     def __init__(self, config: NRConfig, device: str | torch.device = "cpu") -> None:

@@ -105,7 +105,7 @@ class Img2ImgScheme(Scheme):
         self, prepared: Img2ImgPrepared, channels: Sequence[ChannelSpec], generator: torch.Generator
     ) -> list[Reconstruction]:
         started = time.perf_counter()
-        texts, smalls, uses, bits, diffusion = [], [], [], [], []
+        texts, smalls, uses, pilots, bits, diffusion = [], [], [], [], [], []
         for spec, seed in zip(channels, channel_seeds(generator, channels), strict=True):
             channel_generator, diffusion_generator = generators_for(seed, self.text_link.device)
             text = self.text_link.send_text(prepared.caption, spec, channel_generator)
@@ -114,6 +114,7 @@ class Img2ImgScheme(Scheme):
             texts.append(text)
             smalls.append(to_image(image.received[0].clamp(0, 1)))
             uses.append(text.channel_uses + image.channel_uses)
+            pilots.append(text.pilot_uses + image.pilot_uses)  # NR DMRS; 0 on AWGN/Rayleigh
             bits.append(text.bits)
             diffusion.append(diffusion_generator)
         channel_s = time.perf_counter() - started
@@ -139,14 +140,15 @@ class Img2ImgScheme(Scheme):
                 prompt=prompt,
                 bits_sent=bit,
                 channel_uses=use,
+                pilot_uses=pilot,
                 timings={"channel": channel_s / k, "generate": generate_s / k},
                 details={
                     "strength": self.settings.strength,
                     "sent_size": list(prepared.small.size),
                 },
             )
-            for image, spec, text, prompt, bit, use in zip(
-                images, channels, texts, prompts, bits, uses, strict=True
+            for image, spec, text, prompt, bit, use, pilot in zip(
+                images, channels, texts, prompts, bits, uses, pilots, strict=True
             )
         ]
 
