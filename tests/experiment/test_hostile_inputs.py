@@ -9,7 +9,7 @@ from PIL import Image
 
 from multisc.data.sources import sample_photos
 from multisc.experiment.sweep import run_sweep
-from multisc.report.build import image_grid
+from multisc.report.build import build_report, image_grid
 
 HOSTILE = 'a" onerror="document.title=\'PWNED\'" x="'
 
@@ -21,7 +21,7 @@ def test_hostile_file_names_stay_inside_the_run_and_out_of_the_markup(fast_confi
     photos[0].save(folder / f"{HOSTILE}.png", format="PNG")
     photos[1].save(folder / "...png", format="PNG")
     config, _ = fast_config(out="hostile", images=str(folder), schemes=["bpg_ldpc"], snr_db=[6.0])
-    summary = run_sweep(config, report=True)
+    summary = run_sweep(config, report=build_report)
     run_dir = Path(config.out)
     assert summary.rows == 2
     for path in run_dir.rglob("*"):
@@ -67,7 +67,7 @@ def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config
     out = Path(config.out)
     out.mkdir(parents=True)
     with one_writer(out), pytest.raises(InvalidInputError, match="another multisc run"):
-        run_sweep(config, report=False)
+        run_sweep(config, report=None)
     assert not (out / "results.sqlite").exists() or not list(out.glob("images/*"))
     # a run killed while holding the lock: the kernel releases it
     holder = subprocess.Popen(
@@ -82,7 +82,7 @@ def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config
     assert "pid" in (out / LOCK_FILE).read_text()
     os.killpg(holder.pid, signal.SIGKILL)
     holder.wait()
-    assert run_sweep(config, report=False).rows == 1
+    assert run_sweep(config, report=None).rows == 1
 
 
 def test_an_existing_file_as_out_is_one_clear_error(fast_config, tmp_path):
@@ -93,7 +93,7 @@ def test_an_existing_file_as_out_is_one_clear_error(fast_config, tmp_path):
     config, _ = fast_config(out="file")
     Path(config.out).write_text("not a folder")
     with pytest.raises(InvalidInputError, match="is a file"):
-        run_sweep(config, report=False)
+        run_sweep(config, report=None)
 
 
 def test_a_bad_image_is_recorded_as_failed_and_the_sweep_goes_on(tiny_models, tmp_path):
@@ -115,7 +115,7 @@ def test_a_bad_image_is_recorded_as_failed_and_the_sweep_goes_on(tiny_models, tm
         device="cpu",
         prepare_batch=2,  # both images in one batched prepare: the bad one must fail alone
     )
-    summary = run_sweep(config, report=True)
+    summary = run_sweep(config, report=build_report)
     assert summary.rows == 1 and summary.new_rows == 1
     assert [(f["image_id"], f["scheme"]) for f in summary.failed] == [("1x1", "multisc")]
     assert "2x2 blocks" in summary.failed[0]["error"]

@@ -61,9 +61,9 @@ def test_task_batches_cover_whole_images_in_order():
 @pytest.mark.slow
 def test_batched_prepares_give_the_rows_of_one_by_one(fast_config, tiny_models):
     one = rows_of(run_sweep(semantic_config(fast_config, tiny_models, "one", prepare_batch=1),
-                            report=False).out)  # fmt: skip
+                            report=None).out)  # fmt: skip
     batched_config = semantic_config(fast_config, tiny_models, "batched", prepare_batch=3)
-    batched = rows_of(run_sweep(batched_config, report=False).out)
+    batched = rows_of(run_sweep(batched_config, report=None).out)
     assert len(one) == len(batched) == 18
     for a, b in zip(one, batched, strict=True):
         assert a["texts_sent"] == b["texts_sent"] and a["channel_uses"] == b["channel_uses"]

@@ -27,7 +27,7 @@ def run_dir(image_folder, trained_jscc, tmp_path_factory):
         jscc={"checkpoint": str(trained_jscc[0])},
         options={"budget": "1/2"},
     )
-    summary = run_sweep(config)
+    summary = run_sweep(config, report=build_report)
     assert summary.report is not None
     return out
 

@@ -83,7 +83,7 @@ class _Payload:
 
 def test_a_planted_pickle_never_runs_and_the_entry_is_recomputed(fast_config, tmp_path, caplog):
     config, _ = fast_config(out="shared")
-    first = run_sweep(config, report=False)
+    first = run_sweep(config, report=None)
     entries = sorted((Path(config.out) / "cache" / "prepare").rglob("*.zip"))
     assert entries, "the sweep cached its prepares"
     marker = tmp_path / "payload-ran"
@@ -93,7 +93,7 @@ def test_a_planted_pickle_never_runs_and_the_entry_is_recomputed(fast_config, tm
     with sqlite3.connect(Path(config.out) / STORE_FILE) as db:
         db.execute("DELETE FROM results WHERE rowid = (SELECT MIN(rowid) FROM results)")
     with caplog.at_level("WARNING"):
-        resumed = run_sweep(config, report=False)
+        resumed = run_sweep(config, report=None)
     assert not marker.exists()
     assert resumed.new_rows == 1 and resumed.rows == first.rows
     assert "ignoring pickled prepare caches" in caplog.text

@@ -144,6 +144,7 @@ def run(
     CONFIG.yaml; the defaults shown are those of an empty config."""
     from multisc.experiment.config import load_config
     from multisc.experiment.sweep import run_sweep
+    from multisc.report.build import build_report
 
     snrs = _split(snr)
     try:
@@ -167,7 +168,7 @@ def run(
         download=False if no_download else None,
     )
     with SweepView(err) as view:
-        summary = run_sweep(config, view)
+        summary = run_sweep(config, view, report=build_report)
     if summary.rows:
         from multisc.experiment.store import STORE_FILE, ResultStore
         from multisc.experiment.sweep import summary_table

@@ -21,13 +21,16 @@ app.add_typer(schemes_app, name="schemes")
 
 @schemes_app.command("list")
 def schemes_list(as_json: bool = JSON_OPTION) -> None:
-    """Every scheme a run accepts: what it sends, what it needs, its options and defaults."""
+    """Every scheme a run accepts: what it sends, what it needs, its options (defaults and
+    help; set for one scheme alone with `options: {NAME: {...}}` in a run config), and the
+    registered correctors and slice links."""
     import dataclasses
 
     from multisc.schemes.registry import SchemeOptions
     from multisc.schemes.spec import scheme_specs
 
     defaults = SchemeOptions()
+    helps = SchemeOptions.help()
     fields = {f.name for f in dataclasses.fields(SchemeOptions)}
     rows = []
     for spec in scheme_specs().values():
@@ -40,14 +43,24 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
                 "takes_budget": spec.budget,
                 "needs": list(spec.needed_components(defaults)),
                 "options": {
-                    name: getattr(defaults, name) if name in fields else None
+                    name: {
+                        "default": getattr(defaults, name) if name in fields else None,
+                        "help": helps.get(name, ""),
+                    }
                     for name in spec.options
                 },
                 "settings": spec.settings_doc(),
             }
         )
+    from multisc.receiver.correction import CORRECTOR_REGISTRY
+    from multisc.schemes.slices import SLICE_LINK_REGISTRY
+
+    parts = {
+        "correctors": CORRECTOR_REGISTRY.describe(),
+        "slice_links": SLICE_LINK_REGISTRY.describe(),
+    }
     if as_json:
-        _write_json({"schemes": rows})
+        _write_json({"schemes": rows, **parts})
         return
     table = Table(title="schemes (`multisc run --schemes NAME`; defaults: --json)")
     for column in ("name", "what travels / receiver", "needs", "options", "from"):
@@ -61,3 +74,15 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
             Text(row["source"]),
         )
     out.print(table)
+    for key, option in (("correctors", "corrector"), ("slice_links", "slice_link")):
+        listing = Table(title=f"{key.replace('_', ' ')} (option {option})")
+        for column in ("name", "what it does", "needs", "from"):
+            listing.add_column(column, overflow="fold")
+        for part in parts[key]:
+            listing.add_row(
+                Text(part["name"]),
+                Text(part["summary"]),
+                Text(", ".join(part["needs"]) or "-"),
+                Text(part["source"]),
+            )
+        out.print(listing)

@@ -16,7 +16,12 @@ from torchmetrics.functional.text import char_error_rate, word_error_rate
 from multisc.correction_tuning.pairs import Pair
 from multisc.errors import InvalidInputError
 from multisc.metrics import TextMetrics
-from multisc.receiver.correction import CORRECTORS, BartCorrector, Corrector, make_corrector
+from multisc.receiver.correction import (
+    BartCorrector,
+    Corrector,
+    corrector_names,
+    make_corrector,
+)
 
 NO_CORRECTION = "none"
 EVAL_METRICS = {
@@ -28,8 +33,9 @@ EVAL_METRICS = {
 
 
 def load_corrector(spec: str, models_dir=None, device=None) -> tuple[str, Corrector]:
-    """A corrector by name (``bart``, ``symspell``, ``none``) or a fine-tuned directory."""
-    if spec in CORRECTORS:
+    """A corrector by name (``bart``, ``symspell``, ``none``, a plugin's) or a fine-tuned
+    directory."""
+    if spec in corrector_names():
         return spec, make_corrector(spec, models_dir, device)
     path = Path(spec)
     if path.is_dir():
@@ -44,7 +50,7 @@ def load_corrector(spec: str, models_dir=None, device=None) -> tuple[str, Correc
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         return path.name, BartCorrector(model, tokenizer)
     raise InvalidInputError(
-        f"corrector {spec!r} is neither one of {', '.join(CORRECTORS)} nor a directory"
+        f"corrector {spec!r} is neither one of {', '.join(corrector_names())} nor a directory"
     )
 
 

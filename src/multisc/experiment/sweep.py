@@ -1,4 +1,4 @@
-"""``multisc run``: plan, execute, store, export, report."""
+"""``multisc run``: plan, execute, store, export (the caller writes the report)."""
 
 from __future__ import annotations
 
@@ -147,13 +147,15 @@ def summary_table(store: ResultStore) -> Table:
 def run_sweep(
     config: RunConfig,
     on_event: Callable[[SweepEvent], None] | None = None,
-    report: bool = True,
+    report: Callable[[Path], Path] | None = None,
 ) -> SweepSummary:
     """Run (or resume) the sweep ``config`` describes; return what happened.
 
     :param on_event: called with each :data:`SweepEvent` as the run goes (``multisc run``
         draws them as lines and progress bars); ``None``: a silent run.
-    :param report: write ``report.html`` (and plots) at the end.
+    :param report: called with the run directory at the end when it holds results, to
+        write the report (``multisc run`` passes
+        :func:`multisc.report.build.build_report`); ``None``: no report.
     """
     emit = on_event or (lambda event: None)
     out = Path(config.out)
@@ -200,7 +202,10 @@ def one_writer(out: Path):
 
 
 def _run_locked(
-    config: RunConfig, emit: Callable[[SweepEvent], None], report: bool, out: Path
+    config: RunConfig,
+    emit: Callable[[SweepEvent], None],
+    report: Callable[[Path], Path] | None,
+    out: Path,
 ) -> SweepSummary:
     store = ResultStore(out / STORE_FILE)
     try:
@@ -263,10 +268,8 @@ def _run_locked(
             images = len({f["image_id"] for f in failed})
             pairs = f"{len(failed)} image/scheme pair(s)"
             say(f"{images} image(s) skipped ({pairs}): see {out / FAILURES_FILE}")
-        if report and store.count():
-            from multisc.report.build import build_report
-
-            summary.report = str(build_report(out))
+        if report is not None and store.count():
+            summary.report = str(report(out))
         return summary
     finally:
         store.close()

@@ -9,9 +9,10 @@ from typing import Protocol
 import torch
 
 from multisc.decoding import state_settings
-from multisc.errors import choices_error
 from multisc.models import load_model_and_processor
+from multisc.parts import PartRegistry, PartSpec
 
+#: the built-in correctors (:func:`corrector_names` adds the plugins')
 CORRECTORS: tuple[str, ...] = ("bart", "symspell", "none")
 
 
@@ -188,14 +189,33 @@ class BartCorrector:
         return out
 
 
+#: every corrector, one registration each: ``build(models_dir, device) -> Corrector``;
+#: packages add theirs through the entry-point group ``multisc.correctors``
+CORRECTOR_REGISTRY = PartRegistry("corrector", "multisc.correctors")
+CORRECTOR_REGISTRY.register(PartSpec(
+    "bart",
+    lambda models_dir, device: BartCorrector.from_pretrained(models_dir, device),
+    "BART seq2seq spelling correction (the paper's; fine-tune it with `multisc corrector`)",
+    needs=("corrector",),
+))  # fmt: skip
+CORRECTOR_REGISTRY.register(PartSpec(
+    "symspell",
+    lambda models_dir, device: SymSpellCorrector(),
+    "SymSpell with a bigram language model over its bundled English dictionary",
+))  # fmt: skip
+CORRECTOR_REGISTRY.register(PartSpec(
+    "none", lambda models_dir, device: NoCorrector(), "texts as received"
+))  # fmt: skip
+
+
+def corrector_names() -> tuple[str, ...]:
+    """Every registered corrector (built-in and from plugins)."""
+    return CORRECTOR_REGISTRY.names()
+
+
 def make_corrector(
     name: str, models_dir: str | Path | None = None, device: torch.device | str | None = None
 ) -> Corrector:
-    """A corrector by name: ``bart``, ``symspell`` or ``none``."""
-    if name == "bart":
-        return BartCorrector.from_pretrained(models_dir, device)
-    if name == "symspell":
-        return SymSpellCorrector()
-    if name == "none":
-        return NoCorrector()
-    raise choices_error("corrector", name, CORRECTORS)
+    """A corrector by name (:func:`corrector_names`: ``bart``, ``symspell``, ``none``, and
+    any a plugin registers)."""
+    return CORRECTOR_REGISTRY.get(name).build(models_dir, device)

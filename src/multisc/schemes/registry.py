@@ -6,6 +6,7 @@ Loading lives here and in each component's ``from_pretrained`` (through
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -16,53 +17,72 @@ import torch
 from multisc.channel import DigitalLink
 from multisc.codecs.jscc import load_checkpoint, parse_ratio
 from multisc.devices import check_seed, resolve_device
-from multisc.errors import InvalidInputError, ModelNotAvailableError, choices_error
+from multisc.errors import InvalidInputError, ModelNotAvailableError
+from multisc.parts import PartSpec
+from multisc.receiver.correction import CORRECTOR_REGISTRY
 from multisc.schemes.base import DEFAULT_FAILURE_COLOR, Budget
 from multisc.schemes.bpg_ldpc import BpgLdpcScheme
 from multisc.schemes.deep_jscc import DeepJsccScheme
 from multisc.schemes.semantic import SemanticScheme
-from multisc.schemes.slices import SLICE_LINKS, AnalogSlice, HevcLdpcSlice, JsccSlice
+from multisc.schemes.slices import SLICE_LINK_REGISTRY, AnalogSlice, HevcLdpcSlice, JsccSlice
 from multisc.schemes.spec import SchemeSpec, get_spec, register_scheme
 
 JsccCheckpoints = str | Path | list[str] | list[Path] | None
+
+
+def _opt(default: Any, help: str) -> Any:
+    """A :class:`SchemeOptions` field with its help text (``multisc schemes list``)."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class SchemeOptions:
     """Every setting of every scheme, with the paper's defaults.
 
-    ``budget`` (bpg_ldpc, deep_jscc): ``"match"`` = the channel uses multisc spends on the
-    same image; ``"K/N"`` = a bandwidth ratio of H·W·3; an integer = channel uses;
-    ``None`` = deep JSCC at its own ratio (bpg_ldpc needs a budget).
+    A run sets them for all schemes (``options: {steps: 20}``) or for one scheme alone
+    (``options: {single_text: {text_modulation: qpsk}}``: :meth:`for_scheme`); each
+    scheme's registration lists the ones it reads. Each field's help: ``multisc schemes
+    list``.
     """
 
-    rows: int = 2
-    cols: int = 2
-    text_modulation: str = "bpsk"
-    text_fec: str = "none"
-    text_code_rate: float = 0.5
-    slice_link: str = "analog"
-    slice_downsample: int = 4
-    slice_hevc_quality: int = 30
-    corrector: str = "bart"
-    vlm_corrector: str = "none"
-    positions: bool = False
-    ip_scale: float = 0.5
-    steps: int = 30
-    guidance: float = 7.5
-    generation_size: int | None = None  # None: the generator's native size (512 for SD 1.5)
-    caption_tokens: int = 60
-    segment_size: int = 520
-    budget: str | int | None = "match"
-    bpg_modulation: str = "qpsk"
-    bpg_code_rate: float = 0.5
-    bpg_mcs: str = "fixed"
-    #: one checkpoint directory, several (one per ratio), or None: the shipped set
-    jscc_checkpoint: str | list[str] | None = None
-    failure_color: tuple[int, int, int] = DEFAULT_FAILURE_COLOR
-    #: a scheme's own settings, by scheme name (schemes whose registration declares a
-    #: ``settings`` dataclass, e.g. plugins): ``{"img2img_sc": {"strength": 0.6}}``
-    schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: int = _opt(2, "multisc: rows of sub-images, one caption each")
+    cols: int = _opt(2, "multisc: columns of sub-images")
+    text_modulation: str = _opt("bpsk", "text links: bpsk, qpsk, 16qam or 64qam")
+    text_fec: str = _opt("none", "text links: none (bit errors misspell) or ldpc")
+    text_code_rate: float = _opt(0.5, "text links: LDPC code rate in [1/5, 0.95]")
+    slice_link: str = _opt("analog", "how the slice travels: a registered slice link")
+    slice_downsample: int = _opt(4, "slice: downsampling factor before it is sent")
+    slice_hevc_quality: int = _opt(30, "slice over hevc-ldpc: HEVC quality 0-100")
+    corrector: str = _opt("bart", "multisc/single_text: a registered corrector")
+    vlm_corrector: str = _opt("none", "vlm_csc: a registered corrector")
+    positions: bool = _opt(False, "multisc: prefix each caption with its block's position")
+    ip_scale: float = _opt(0.5, "IP-Adapter weight lambda between image and text prompts")
+    steps: int = _opt(30, "diffusion steps")
+    guidance: float = _opt(7.5, "classifier-free guidance scale")
+    generation_size: int | None = _opt(
+        None, "generation resolution in pixels (None: the generator's, 512 for SD 1.5)"
+    )
+    caption_tokens: int = _opt(60, "most new tokens per caption")
+    segment_size: int = _opt(520, "segmentation input size (shorter side, pixels)")
+    budget: str | int | None = _opt(
+        "match",
+        "channel-use budget: 'match' (what multisc spends on the image), a ratio K/N of "
+        "H·W·3, a count, or None (deep JSCC at its own ratio)",
+    )
+    bpg_modulation: str = _opt("qpsk", "bpg_ldpc and the hevc-ldpc slice: QAM")
+    bpg_code_rate: float = _opt(0.5, "bpg_ldpc and the hevc-ldpc slice: LDPC code rate")
+    bpg_mcs: str = _opt("fixed", "bpg_ldpc: fixed, or auto (per SNR from measured thresholds)")
+    jscc_checkpoint: str | list[str] | None = field(
+        default=None,
+        metadata={"help": "deep JSCC: a checkpoint directory, one per ratio, or None (shipped)"},
+    )
+    failure_color: tuple[int, int, int] = _opt(
+        DEFAULT_FAILURE_COLOR, "the image shown when decoding fails (RGB)"
+    )
+    schemes: dict[str, dict[str, Any]] = field(
+        default_factory=dict,
+        metadata={"help": "per scheme: overrides of the options above, and a plugin's settings"},
+    )
 
     def __post_init__(self) -> None:
         # checked here, before any model runs: not after segmentation and captioning
@@ -70,12 +90,26 @@ class SchemeOptions:
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name, values in self.schemes.items():
-            get_spec(name).make_settings(values)  # unknown schemes and keys: one error
+            spec = get_spec(name)  # unknown schemes and keys: one error
+            spec.make_settings(values)
+            overrides, _ = spec.split_values(values)
+            if overrides:
+                dataclasses.replace(self, **overrides, schemes={})  # values checked too
 
     def settings(self, scheme: str) -> Any:
         """The settings dataclass of ``scheme`` (its registration's), filled from
         :attr:`schemes`."""
         return get_spec(scheme).make_settings(self.schemes.get(scheme, {}))
+
+    def for_scheme(self, scheme: str) -> SchemeOptions:
+        """These options with ``scheme``'s own overrides (``options: {scheme: {...}}``)."""
+        overrides, _ = get_spec(scheme).split_values(self.schemes.get(scheme, {}))
+        return dataclasses.replace(self, **overrides) if overrides else self
+
+    @staticmethod
+    def help() -> dict[str, str]:
+        """Each option's help text."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(SchemeOptions)}
 
 
 class Components:
@@ -92,6 +126,18 @@ class Components:
         self.options = options or SchemeOptions()
         self._cache: dict[str, Any] = {}
 
+    def scoped(self, scheme: str) -> Components:
+        """These components with ``scheme``'s options (:meth:`SchemeOptions.for_scheme`):
+        the same loaded models wherever its settings agree (the cache is shared, keyed by
+        the settings each component is built with)."""
+        options = self.options.for_scheme(scheme)
+        if options is self.options:
+            return self
+        view = Components.__new__(Components)
+        view.__dict__.update(self.__dict__)
+        view.options = options
+        return view
+
     def _get(self, key: str, build):
         if key not in self._cache:
             self._cache[key] = build()
@@ -101,7 +147,7 @@ class Components:
         from multisc.transmitter.segmentation import Segmenter
 
         return self._get(
-            "segmenter",
+            f"segmenter:{self.options.segment_size}",
             lambda: Segmenter.from_pretrained(
                 self.models_dir, self.device, resize=self.options.segment_size
             ),
@@ -111,7 +157,7 @@ class Components:
         from multisc.transmitter.captioning import LlavaCaptioner
 
         return self._get(
-            "llava",
+            f"llava:{self.options.caption_tokens}",
             lambda: LlavaCaptioner.from_pretrained(
                 self.models_dir, self.device, max_new_tokens=self.options.caption_tokens
             ),
@@ -121,7 +167,7 @@ class Components:
         from multisc.transmitter.captioning import BlipCaptioner
 
         return self._get(
-            "blip",
+            f"blip:{self.options.caption_tokens}",
             lambda: BlipCaptioner.from_pretrained(
                 self.models_dir, self.device, max_new_tokens=self.options.caption_tokens
             ),
@@ -140,9 +186,10 @@ class Components:
         o = self.options
         # One UNet serves both: text-only generation on the adapter-carrying pipeline adds
         # exactly nothing (scale 0, zero image embeddings), so once it is loaded, reuse it.
-        with_adapter = ip_adapter or "generator:ip" in self._cache
+        settings = f"{o.ip_scale}:{o.steps}:{o.guidance}:{o.generation_size}"
+        with_adapter = ip_adapter or f"generator:ip:{settings}" in self._cache
         return self._get(
-            "generator:ip" if with_adapter else "generator:text",
+            f"generator:{'ip' if with_adapter else 'text'}:{settings}",
             lambda: ImageGenerator.from_pretrained(
                 self.models_dir,
                 self.device,
@@ -179,7 +226,7 @@ class Components:
     def text_link(self) -> DigitalLink:
         o = self.options
         return self._get(
-            "text_link",
+            f"text_link:{o.text_modulation}:{o.text_fec}:{o.text_code_rate}",
             lambda: DigitalLink(
                 o.text_modulation, o.text_fec, o.text_code_rate, device=self.device
             ),
@@ -198,15 +245,7 @@ def _semantic(name: str, components: Components) -> SemanticScheme:
             rows=1,
             cols=1,
         )
-    if o.slice_link not in SLICE_LINKS:
-        raise choices_error("slice link", o.slice_link, SLICE_LINKS)
-    if o.slice_link == "analog":
-        slice_link = AnalogSlice(o.slice_downsample)
-    elif o.slice_link == "jscc":
-        slice_link = JsccSlice(components.jscc(o.jscc_checkpoint)[0], o.slice_downsample)
-    else:
-        link = DigitalLink(o.bpg_modulation, "ldpc", o.bpg_code_rate, device=components.device)
-        slice_link = HevcLdpcSlice(link, o.slice_hevc_quality)
+    slice_link = SLICE_LINK_REGISTRY.get(o.slice_link).build(components)
     rows, cols = (o.rows, o.cols) if name == "multisc" else (1, 1)
     return SemanticScheme(
         name,
@@ -266,9 +305,10 @@ def build_scheme(name: str, components: Components):
     shared (so the budget "same as multisc" reuses the very multisc scheme, and its
     remembered prepares); others are built anew, from the options as they are now."""
     spec = get_spec(name)
+    scoped = components.scoped(name)  # its own overrides: options: {name: {...}}
     if spec.semantic:
-        return components._get(f"scheme:{name}", lambda: spec.build(components))
-    return spec.build(components)
+        return components._get(f"scheme:{name}", lambda: spec.build(scoped))
+    return spec.build(scoped)
 
 
 def _bpg_ldpc(components: Components) -> BpgLdpcScheme:
@@ -288,7 +328,31 @@ def _deep_jscc(components: Components) -> DeepJsccScheme:
 
 
 def _with_corrector(base: tuple[str, ...], corrector: str) -> tuple[str, ...]:
-    return (*base, "corrector") if corrector == "bart" else base
+    return (*base, *CORRECTOR_REGISTRY.get(corrector).needs)
+
+
+def _hevc_ldpc_slice(components: Components) -> HevcLdpcSlice:
+    o = components.options
+    link = DigitalLink(o.bpg_modulation, "ldpc", o.bpg_code_rate, device=components.device)
+    return HevcLdpcSlice(link, o.slice_hevc_quality)
+
+
+SLICE_LINK_REGISTRY.register(PartSpec(
+    "analog",
+    lambda c: AnalogSlice(c.options.slice_downsample),
+    "the paper's: the slice downsampled (slice_downsample), sent as analog symbols",
+))  # fmt: skip
+SLICE_LINK_REGISTRY.register(PartSpec(
+    "jscc",
+    lambda c: JsccSlice(c.jscc(c.options.jscc_checkpoint)[0], c.options.slice_downsample),
+    "the downsampled slice through deep JSCC (the highest-ratio checkpoint)",
+))  # fmt: skip
+SLICE_LINK_REGISTRY.register(PartSpec(
+    "hevc-ldpc",
+    _hevc_ldpc_slice,
+    "HEVC intra (slice_hevc_quality) + 5G LDPC + QAM (bpg_modulation, bpg_code_rate); "
+    "lost on any bit error",
+))  # fmt: skip
 
 
 TEXT_LINK = ("text_modulation", "text_fec", "text_code_rate")

@@ -16,7 +16,6 @@ is reported with a warning naming it, and the others still work.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,9 @@ class SchemeSpec:
     :param summary: one line: what travels and how the receiver rebuilds it.
     :param needs: pretrained components it loads (names in :mod:`multisc.models`), or a
         function of the options returning them (e.g. only with the BART corrector).
-    :param options: the :class:`~multisc.schemes.registry.SchemeOptions` fields it reads.
+    :param options: the :class:`~multisc.schemes.registry.SchemeOptions` fields it reads;
+        a config sets them for all schemes (``options: {steps: 20}``) or for this scheme
+        alone (``options: {NAME: {steps: 20}}``).
     :param semantic: it sends texts (the report shows sent/received/corrected texts).
     :param order: position in reports and lists (lower first; plugins default to 100).
     :param budget: it takes a channel-use budget (``options.budget``).
@@ -68,25 +69,28 @@ class SchemeSpec:
                 f"a scheme name is lower-case letters, digits and '_', got {self.name!r}"
             )
 
-    def make_settings(self, values: dict[str, Any]) -> Any:
-        """:attr:`settings` filled from ``values``: one clear error for a scheme without
-        settings, an unknown key, or a value its dataclass refuses."""
-        if self.settings is None:
-            if values:
-                raise InvalidInputError(
-                    f"scheme {self.name!r} has no settings of its own; its options are "
-                    f"{', '.join(self.options) or 'none'}"
-                )
-            return None
-        known = {f.name for f in dataclasses.fields(self.settings)}
-        unknown = sorted(set(values) - known)
+    def split_values(self, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``options: {NAME: {...}}`` split into (overrides of the shared options this
+        scheme reads, its own :attr:`settings`); an unknown key is one error naming both
+        kinds of key it accepts."""
+        own = {f.name for f in dataclasses.fields(self.settings)} if self.settings else set()
+        unknown = sorted(set(values) - set(self.options) - own)
         if unknown:
+            accepted = ", ".join(sorted({*self.options, *own})) or "none"
             raise InvalidInputError(
-                f"unknown setting {unknown[0]!r} of scheme {self.name!r}: choose from "
-                f"{', '.join(sorted(known))}"
+                f"unknown setting {unknown[0]!r} of scheme {self.name!r}: choose from {accepted}"
             )
+        overrides = {k: v for k, v in values.items() if k in self.options and k not in own}
+        return overrides, {k: v for k, v in values.items() if k not in overrides}
+
+    def make_settings(self, values: dict[str, Any]) -> Any:
+        """:attr:`settings` filled from ``values`` (keys that override shared options are
+        left out): one clear error for an unknown key or a value its dataclass refuses."""
+        _, own = self.split_values(values)
+        if self.settings is None:
+            return None
         try:
-            return self.settings(**values)
+            return self.settings(**own)
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"settings of scheme {self.name!r}: {exc}") from exc
 
@@ -118,32 +122,9 @@ def register_scheme(spec: SchemeSpec) -> SchemeSpec:
 
 
 def _load_plugins() -> dict[str, SchemeSpec]:
-    from importlib.metadata import entry_points
+    from multisc.parts import load_entry_points
 
-    found: dict[str, SchemeSpec] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            value = point.load()
-            spec = value() if callable(value) and not isinstance(value, SchemeSpec) else value
-            if not isinstance(spec, SchemeSpec):
-                raise TypeError(f"it gives {type(spec).__name__}, not a SchemeSpec")
-        except Exception as exc:  # a broken plugin must not take the built-ins down
-            warnings.warn(
-                f"scheme plugin {point.name!r} ({point.value}) could not be loaded: {exc}",
-                stacklevel=2,
-            )
-            continue
-        if spec.name in _BUILTIN or spec.name in found:
-            warnings.warn(
-                f"scheme plugin {point.value} registers {spec.name!r}, which exists already; "
-                "ignored",
-                stacklevel=2,
-            )
-            continue
-        dist = getattr(point, "dist", None)
-        source = dist.name if dist is not None else point.value
-        found[spec.name] = SchemeSpec(**{**spec.__dict__, "source": source})
-    return found
+    return load_entry_points(ENTRY_POINT_GROUP, SchemeSpec, set(_BUILTIN))
 
 
 def scheme_specs() -> dict[str, SchemeSpec]:
