@@ -29,7 +29,7 @@ def keys(rows):
 
 def test_sweep_writes_one_row_per_cell_and_exports(fast_config):
     config, _ = fast_config()
-    summary = run_sweep(config, report=False)
+    summary = run_sweep(config, report=None)
     assert summary.rows == 18 and summary.new_rows == 18
     rows = rows_of(summary.out)
     assert len(set(keys(rows))) == 18
@@ -40,7 +40,7 @@ def test_sweep_writes_one_row_per_cell_and_exports(fast_config):
     assert (summary.out / "results.parquet").is_file()
     assert yaml.safe_load((summary.out / "config.yaml").read_text())["snr_db"] == [0.0, 6.0, 18.0]
     # a second run of the same command finds nothing to do
-    assert run_sweep(config, report=False).new_rows == 0
+    assert run_sweep(config, report=None).new_rows == 0
 
 
 @pytest.mark.slow
@@ -87,17 +87,17 @@ def test_killed_mid_run_and_resumed_ends_with_exactly_the_rows(fast_config, tiny
 
 
 def test_same_config_and_seed_twice_give_identical_metrics(fast_config):
-    first = rows_of(run_sweep(fast_config(out="a")[0], report=False).out)
-    second = rows_of(run_sweep(fast_config(out="b")[0], report=False).out)
+    first = rows_of(run_sweep(fast_config(out="a")[0], report=None).out)
+    second = rows_of(run_sweep(fast_config(out="b")[0], report=None).out)
     assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
     assert [r["channel_uses"] for r in first] == [r["channel_uses"] for r in second]
 
 
 def test_refuses_to_mix_a_different_config_into_a_run_dir(fast_config):
-    run_sweep(fast_config(out="mixed")[0], report=False)
+    run_sweep(fast_config(out="mixed")[0], report=None)
     other, _ = fast_config(out="mixed", snr_db=[3.0])
     with pytest.raises(InvalidInputError, match="refusing to mix"):
-        run_sweep(other, report=False)
+        run_sweep(other, report=None)
 
 
 def test_disk_full_keeps_the_store_consistent_and_the_run_resumes(fast_config, monkeypatch):
@@ -120,18 +120,18 @@ def test_disk_full_keeps_the_store_consistent_and_the_run_resumes(fast_config, m
 
     monkeypatch.setattr(ResultStore, "add_results", failing)
     with pytest.raises(StoreError, match="disk is full"):
-        run_sweep(config, report=False)
+        run_sweep(config, report=None)
     monkeypatch.setattr(ResultStore, "add_results", original)
     partial = rows_of(Path(config.out))
     assert len(partial) == 6 and all(r["image_id"] != "partial" for r in partial)
-    assert run_sweep(config, report=False).rows == 18
+    assert run_sweep(config, report=None).rows == 18
 
 
 @pytest.mark.slow
 def test_ray_executor_gives_the_rows_of_the_local_one(fast_config):
     pytest.importorskip("ray")
-    local = rows_of(run_sweep(fast_config(out="local")[0], report=False).out)
-    distributed = rows_of(run_sweep(fast_config(out="ray", executor="ray")[0], report=False).out)
+    local = rows_of(run_sweep(fast_config(out="local")[0], report=None).out)
+    distributed = rows_of(run_sweep(fast_config(out="ray", executor="ray")[0], report=None).out)
     assert keys(local) == keys(distributed)
     for a, b in zip(local, distributed, strict=True):
         assert a["channel_uses"] == b["channel_uses"] and a["failed"] == b["failed"]
@@ -147,7 +147,7 @@ def test_a_sweep_reports_its_progress_as_events(fast_config):
 
     config, _ = fast_config(out="events", schemes=["bpg_ldpc", "vlm_csc"], snr_db=[0.0, 18.0])
     events = []
-    summary = run_sweep(config, events.append, report=False)
+    summary = run_sweep(config, events.append, report=None)
     said = [e.text for e in events if isinstance(e, Said)]
     assert len(said) == 1 and said[0].startswith("skipping vlm_csc")  # no weights here
     started = [e for e in events if isinstance(e, Started)]

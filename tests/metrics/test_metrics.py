@@ -9,7 +9,7 @@ from multisc.data.sources import sample_photos
 from multisc.errors import ModelNotAvailableError
 from multisc.imaging import to_tensor
 from multisc.metrics import LPIPS, ClipImageCosine, ImageMetrics, TextMetrics, bleu, psnr, ssim
-from multisc.testing import save_tiny_clip
+from multisc.testing import build_clip
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_lpips_without_alexnet_weights_names_the_file(tmp_path):
 
 def test_clip_cosine_with_tiny_clip_through_the_registry_path(tmp_path, pairs):
     photos, recs = pairs
-    save_tiny_clip(tmp_path / "clip")
+    build_clip(tmp_path / "clip")
     clip = ClipImageCosine(models_dir=tmp_path)
     a = to_tensor(photos[0])[None]
     b = to_tensor(recs[1].resize(photos[0].size))[None]

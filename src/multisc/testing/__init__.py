@@ -1,0 +1,77 @@
+"""Stand-in components of the real classes, for tests, offline smoke runs and benchmarks.
+
+In the spirit of diffusers' ``get_dummy_components``: the same classes as the pretrained
+components, saved with ``save_pretrained`` in the real repos' layouts, so they load back
+through exactly the path users take (``--models DIR`` -> ``DIR/<component>``). One
+builder per component, ``build(directory, size, seed)``, at one of two sizes
+(:mod:`multisc.testing.sizes`): ``tiny`` (a few layers; outputs mean nothing, code paths
+are the real ones) or ``full`` (each component's published configuration, key by key, with
+random weights: the real models' cost, offline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from multisc.testing.bart import as_real_corrector_layout, build_bart
+from multisc.testing.blip import build_blip
+from multisc.testing.clip import build_clip
+from multisc.testing.common import CORPUS, hub_config
+from multisc.testing.corpus import PLACES, SUBJECTS, VERBS, synthetic_captions, tiny_bart_for
+from multisc.testing.diffusion import build_ip_adapter, build_stable_diffusion
+from multisc.testing.llava import build_llava, full_llava_config
+from multisc.testing.segmenter import build_segmenter
+from multisc.testing.sizes import SIZES, Size
+
+Builder = Callable[..., Path]
+
+#: component name (as in :mod:`multisc.models`) -> ``build(directory, size, seed)``
+BUILDERS: dict[str, Builder] = {
+    "segmenter": build_segmenter,
+    "captioner": build_llava,
+    "vlm_captioner": build_blip,
+    "corrector": build_bart,
+    "generator": build_stable_diffusion,
+    "ip_adapter": build_ip_adapter,
+    "clip": build_clip,
+}
+
+
+def builders(size: Size) -> dict[str, Builder]:
+    """The builders at ``size``: ``build(directory, seed=0)`` each
+    (``multisc models make-tiny`` / ``make-random --size full``)."""
+    if size not in SIZES:
+        from multisc.errors import choices_error
+
+        raise choices_error("size", size, SIZES)
+    return {name: partial(build, size=size) for name, build in BUILDERS.items()}
+
+
+TINY_BUILDERS = builders("tiny")
+FULL_BUILDERS = builders("full")
+
+__all__ = [
+    "BUILDERS",
+    "CORPUS",
+    "FULL_BUILDERS",
+    "PLACES",
+    "SIZES",
+    "SUBJECTS",
+    "TINY_BUILDERS",
+    "VERBS",
+    "as_real_corrector_layout",
+    "build_bart",
+    "build_blip",
+    "build_clip",
+    "build_ip_adapter",
+    "build_llava",
+    "build_segmenter",
+    "build_stable_diffusion",
+    "builders",
+    "full_llava_config",
+    "hub_config",
+    "synthetic_captions",
+    "tiny_bart_for",
+]
