@@ -72,6 +72,9 @@ def test_channel_uses_are_counted_and_do_not_depend_on_the_noise(built, prepared
     results = scheme.transmit(prepared, [ChannelSpec(s) for s in (-5.0, 5.0, 25.0)], g())
     uses = {r.channel_uses for r in results}
     assert len(uses) == 1 and next(iter(uses)) > 0, name
+    for result in results:  # the account per link sums to the total, none negative
+        assert result.link_uses and sum(result.link_uses.values()) == result.channel_uses, name
+        assert min(result.link_uses.values()) >= 0, (name, result.link_uses)
     if hasattr(scheme, "channel_uses"):  # the semantic schemes' sum over their links
         assert next(iter(uses)) == scheme.channel_uses(prepared)
 
@@ -116,6 +119,7 @@ def test_every_scheme_runs_over_nr_and_counts_data_and_pilot_res(built, prepared
         assert result.spec.nr == NR_TDL_A
         # DMRS REs are part of the channel uses: 2 of 14 OFDM symbols, plus side info
         assert 0 < result.pilot_uses < result.channel_uses, name
+        assert sum(result.link_uses.values()) == result.channel_uses, (name, result.link_uses)
     assert high.pilot_uses == low.pilot_uses, name
     again = scheme.transmit(prepared, specs[1:], g(4))[0]  # alone: the same channel and noise
     assert again.texts_received == high.texts_received and again.failed == high.failed

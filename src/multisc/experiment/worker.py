@@ -212,10 +212,12 @@ class Worker:
 
 
 def _details(result) -> dict[str, Any]:
-    """The scheme's details; over NR with the pilot REs (DMRS) of ``channel_uses``."""
-    if result.spec.nr is None:
-        return dict(result.details)
-    return {**result.details, "pilot_uses": int(result.pilot_uses)}
+    """The scheme's details, with ``channel_uses`` per link (``link_uses``) and, over NR,
+    the pilot REs (DMRS) among them (``pilot_uses``)."""
+    details = {**result.details, "link_uses": dict(result.link_uses)}
+    if result.spec.nr is not None:
+        details["pilot_uses"] = int(result.pilot_uses)
+    return details
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:

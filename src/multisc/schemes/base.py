@@ -48,6 +48,8 @@ class Reconstruction:
     :ivar channel_uses: complex symbols over all links of the scheme (over NR: resource
         elements, DMRS included).
     :ivar pilot_uses: of ``channel_uses``, those spent on pilots (NR DMRS; 0 otherwise).
+    :ivar link_uses: ``channel_uses`` per link (e.g. ``text_1`` ... ``text_4``, ``slice``;
+        ``padding`` for budget a scheme was given and left unused): they sum to it.
     :ivar failed: decoding failed (bpg_ldpc: any block error; semantic schemes: the slice
         was lost); the image is then the scheme's failure image, scored, never dropped.
     :ivar timings: seconds per stage (``channel``, ``correct``, ``generate``, ...).
@@ -63,6 +65,7 @@ class Reconstruction:
     bits_sent: int = 0
     channel_uses: int = 0
     pilot_uses: int = 0
+    link_uses: dict[str, int] = field(default_factory=dict)
     failed: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)

@@ -203,6 +203,7 @@ class BpgLdpcScheme(Scheme):
                         failure_image(size, self.failure_color),
                         spec,
                         channel_uses=prepared.budget_channel_uses,
+                        link_uses={"padding": prepared.budget_channel_uses},
                         failed=True,
                         details={**details, "reason": "budget too small"},
                     )
@@ -227,6 +228,10 @@ class BpgLdpcScheme(Scheme):
                     bits_sent=sent.bits,
                     channel_uses=prepared.budget_channel_uses,
                     pilot_uses=sent.pilot_uses,
+                    link_uses={  # the whole budget is charged: what the stream left, too
+                        "hevc_stream": sent.channel_uses,
+                        "padding": prepared.budget_channel_uses - sent.channel_uses,
+                    },
                     failed=failed,
                     timings={"encode": encode_s, "channel": channel_s, "decode": decode_s},
                     details={

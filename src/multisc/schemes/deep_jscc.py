@@ -191,6 +191,7 @@ class DeepJsccScheme(Scheme):
                     spec=spec,
                     channel_uses=sent_symbols.channel_uses,
                     pilot_uses=sent_symbols.pilot_uses,
+                    link_uses={"jscc": sent_symbols.channel_uses},
                     timings={"channel": time.perf_counter() - started},
                     details={
                         "ratio": str(parse_ratio(model.config.ratio)),

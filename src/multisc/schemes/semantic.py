@@ -225,6 +225,10 @@ class SemanticScheme(Scheme):
                     bits_sent=bits,
                     channel_uses=uses,
                     pilot_uses=text_pilots + slice_pilots,
+                    link_uses={
+                        **{f"text_{k + 1}": t.channel_uses for k, t in enumerate(received[i])},
+                        **({"slice": slice_received.channel_uses} if slice_received else {}),
+                    },
                     failed=slice_lost,
                     timings={
                         "channel": channel_s / k,

@@ -105,7 +105,7 @@ class Img2ImgScheme(Scheme):
         self, prepared: Img2ImgPrepared, channels: Sequence[ChannelSpec], generator: torch.Generator
     ) -> list[Reconstruction]:
         started = time.perf_counter()
-        texts, smalls, uses, pilots, bits, diffusion = [], [], [], [], [], []
+        texts, smalls, uses, pilots, bits, diffusion, links = [], [], [], [], [], [], []
         for spec, seed in zip(channels, channel_seeds(generator, channels), strict=True):
             channel_generator, diffusion_generator = generators_for(seed, self.text_link.device)
             text = self.text_link.send_text(prepared.caption, spec, channel_generator)
@@ -115,6 +115,7 @@ class Img2ImgScheme(Scheme):
             smalls.append(to_image(image.received[0].clamp(0, 1)))
             uses.append(text.channel_uses + image.channel_uses)
             pilots.append(text.pilot_uses + image.pilot_uses)  # NR DMRS; 0 on AWGN/Rayleigh
+            links.append({"caption": text.channel_uses, "image": image.channel_uses})
             bits.append(text.bits)
             diffusion.append(diffusion_generator)
         channel_s = time.perf_counter() - started
@@ -141,14 +142,15 @@ class Img2ImgScheme(Scheme):
                 bits_sent=bit,
                 channel_uses=use,
                 pilot_uses=pilot,
+                link_uses=link,
                 timings={"channel": channel_s / k, "generate": generate_s / k},
                 details={
                     "strength": self.settings.strength,
                     "sent_size": list(prepared.small.size),
                 },
             )
-            for image, spec, text, prompt, bit, use, pilot in zip(
-                images, channels, texts, prompts, bits, uses, pilots, strict=True
+            for image, spec, text, prompt, bit, use, pilot, link in zip(
+                images, channels, texts, prompts, bits, uses, pilots, links, strict=True
             )
         ]
 
