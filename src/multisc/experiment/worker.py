@@ -23,7 +23,6 @@ from multisc.experiment.planning import Plan
 from multisc.experiment.prepare_cache import PrepareCache, settings_key
 from multisc.experiment.rundir import image_path
 from multisc.experiment.tasks import Task, TaskResult, task_seed
-from multisc.schemes.base import Scheme
 
 #: what :meth:`Worker.prepare_ahead` hands to :meth:`Worker.process`: the prepared result
 #: and the seconds its prepare took (``None``: it came from the cache)
@@ -80,10 +79,9 @@ class Worker:
         needed: dict[str, dict[str, Task]] = {}
         for task in tasks:
             scheme = self.scheme(task.scheme)
-            budget = getattr(scheme, "budget", None)
-            # a budget "same as multisc" (MatchedBudget) prepares its reference scheme too
-            for batched in (scheme, getattr(budget, "reference", None)):
-                if isinstance(batched, Scheme) and batched.batched_prepare:
+            # a budget "same as multisc" prepares its reference scheme too
+            for batched in (scheme, scheme.budget_reference()):
+                if batched is not None and batched.batched_prepare:
                     needed.setdefault(batched.name, {}).setdefault(task.image_id, task)
         ahead: dict[tuple[str, str], Ahead] = {}
         for name, firsts in needed.items():
@@ -172,7 +170,7 @@ class Worker:
             self.cache.put(task.scheme, task.image, prepared, task.image_id, prepare_seconds)
         rows, pngs = [], {}
         reference = prepared.reference  # every Prepared has one (schemes.base.Prepared)
-        prepare_timings = getattr(prepared, "timings", {}) or {}
+        prepare_timings = scheme.prepare_timings(prepared)
         for seed, snrs in sorted(task.todo.items()):
             specs = [self.channels[task.channel].spec(s) for s in snrs]
             generator = torch.Generator().manual_seed(task_seed(task.image_id, seed))

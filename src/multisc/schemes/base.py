@@ -106,6 +106,16 @@ class Scheme(abc.ABC):
         """:meth:`prepare` of several images (one by one unless a scheme batches)."""
         return [self.prepare(image) for image in images]
 
+    def prepare_timings(self, prepared: Any) -> dict[str, float]:
+        """Seconds per stage of ``prepared``'s prepare (e.g. ``segment``, ``caption``), for
+        the rows' timings; schemes that do not time their prepare have none."""
+        return {}
+
+    def budget_reference(self) -> Scheme | None:
+        """The scheme whose prepares this one's budget reads ("same as multisc"), which
+        the runner then prepares in batches too; ``None`` for other budgets."""
+        return None
+
     def remember(self, prepared: Any) -> None:  # noqa: B027 (a hook: doing nothing is right)
         """Take ``prepared`` (e.g. from the disk cache) as this scheme's prepare of its
         image; schemes that keep no memory of prepares ignore it."""
@@ -132,6 +142,22 @@ def generators_for(seed: int, device: torch.device) -> tuple[torch.Generator, to
     channel = torch.Generator(device=device).manual_seed(seed)
     diffusion = torch.Generator().manual_seed(seed ^ 0x5DEECE66D)
     return channel, diffusion
+
+
+class MatchedBudget:
+    """The channel uses ``reference`` spends on an image (its prepare is remembered, so
+    matching costs nothing when the reference scheme runs on the same image)."""
+
+    def __init__(self, reference: Any) -> None:
+        self.reference = reference
+
+    def __call__(self, image: Image.Image) -> int:
+        return self.reference.channel_uses(self.reference.prepare(image))
+
+
+def budget_reference(budget: Any) -> Scheme | None:
+    """The scheme a budget reads the prepares of (a :class:`MatchedBudget`'s), or ``None``."""
+    return budget.reference if isinstance(budget, MatchedBudget) else None
 
 
 #: A channel-use budget: a fixed count, a bandwidth ratio K/N of the image's H·W·3, or a

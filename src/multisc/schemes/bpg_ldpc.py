@@ -20,6 +20,7 @@ from multisc.schemes.base import (
     Reconstruction,
     Scheme,
     budget_channel_uses,
+    budget_reference,
     channel_seeds,
     failure_image,
     generators_for,
@@ -94,6 +95,9 @@ class BpgLdpcScheme(Scheme):
                 choice.modulation, "ldpc", choice.code_rate, device=self.device
             )
         return self._links[choice]
+
+    def budget_reference(self) -> Scheme | None:
+        return budget_reference(self.budget)
 
     def prepare(self, image) -> BpgPrepared:
         reference = working_image(image)

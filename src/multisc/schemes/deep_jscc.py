@@ -21,6 +21,7 @@ from multisc.schemes.base import (
     Reconstruction,
     Scheme,
     budget_channel_uses,
+    budget_reference,
     channel_seeds,
     generators_for,
     working_image,
@@ -150,6 +151,9 @@ class DeepJsccScheme(Scheme):
                 return ratio, sent
         lowest = self.ratios[-1]
         return lowest, size_for_budget(size[0], size[1], lowest, channel_uses)
+
+    def budget_reference(self) -> Scheme | None:
+        return budget_reference(self.budget)
 
     def prepare(self, image) -> JsccPrepared:
         reference = working_image(image)

@@ -20,7 +20,7 @@ from multisc.devices import check_seed, resolve_device
 from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.parts import PartSpec
 from multisc.receiver.correction import CORRECTOR_REGISTRY
-from multisc.schemes.base import DEFAULT_FAILURE_COLOR, Budget
+from multisc.schemes.base import DEFAULT_FAILURE_COLOR, Budget, MatchedBudget
 from multisc.schemes.bpg_ldpc import BpgLdpcScheme
 from multisc.schemes.deep_jscc import DeepJsccScheme
 from multisc.schemes.semantic import SemanticScheme
@@ -259,17 +259,6 @@ def _semantic(name: str, components: Components) -> SemanticScheme:
         cols=cols,
         positions=o.positions,
     )
-
-
-class MatchedBudget:
-    """The channel uses ``reference`` spends on an image (its prepare is remembered, so
-    matching costs nothing when the reference scheme runs on the same image)."""
-
-    def __init__(self, reference: SemanticScheme) -> None:
-        self.reference = reference
-
-    def __call__(self, image) -> int:
-        return self.reference.channel_uses(self.reference.prepare(image))
 
 
 def parse_budget(value: str | int | None, components: Components) -> Budget | None:

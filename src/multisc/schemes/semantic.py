@@ -119,6 +119,9 @@ class SemanticScheme(Scheme):
         references = [working_image(image) for image in images]
         return self._recent.get_many(references, self._prepare)
 
+    def prepare_timings(self, prepared: SemanticPrepared) -> dict[str, float]:
+        return dict(prepared.timings)
+
     def remember(self, prepared: SemanticPrepared) -> None:
         """Take ``prepared`` (e.g. from a disk cache) as this scheme's prepare of its image."""
         self._recent.put(prepared.reference, prepared)
