@@ -95,10 +95,11 @@ def _bare_sionna_bler(mcs: int, snr_db: float, slots: int, seed: int) -> float:
     pusch.carrier.n_size_grid = 4
     pusch.n_size_bwp = 4
     pusch.tb.mcs_index = mcs
-    transmitter = PUSCHTransmitter(pusch)
-    receiver = PUSCHReceiver(transmitter, return_tb_crc_status=True)
-    tdl = TDL("A", 100e-9, 3.5e9, min_speed=3 / 3.6, max_speed=3 / 3.6)
-    channel = OFDMChannel(tdl, transmitter.resource_grid, normalize_channel=False)
+    cpu = "cpu"  # as ours below: the same random streams on every machine
+    transmitter = PUSCHTransmitter(pusch, device=cpu)
+    receiver = PUSCHReceiver(transmitter, return_tb_crc_status=True, device=cpu)
+    tdl = TDL("A", 100e-9, 3.5e9, min_speed=3 / 3.6, max_speed=3 / 3.6, device=cpu)
+    channel = OFDMChannel(tdl, transmitter.resource_grid, normalize_channel=False, device=cpu)
     no = 10 ** (-snr_db / 10)
     x, _ = transmitter(slots)
     y = channel(x, no)
@@ -110,8 +111,9 @@ def _bare_sionna_bler(mcs: int, snr_db: float, slots: int, seed: int) -> float:
 @pytest.mark.parametrize(("mcs", "snrs"), [(5, (2.0, 6.0)), (10, (8.0, 12.0)), (15, (12.0, 16.0))])
 def test_tdl_a_bler_equals_bare_sionna(mcs: int, snrs: tuple[float, float]) -> None:
     """Ours over TDL-A at MCS 5, 10, 15 and the bare Sionna chain: BLERs agree within a
-    two-proportion test (99.9%), at SNRs on the slope of each curve."""
-    slots = 96
+    two-proportion test at 4 standard errors (a false alarm in 1 of ~16,000 comparisons;
+    a true gap of 0.2 in BLER would show), at SNRs on the slope of each curve."""
+    slots = 160
     ours = nr_link(NRConfig("TDL-A", prbs=4, mcs=mcs))
     g = torch.Generator().manual_seed(mcs)
     bits = torch.randint(0, 2, (slots, ours.tb_size), generator=g).float()
@@ -120,7 +122,7 @@ def test_tdl_a_bler_equals_bare_sionna(mcs: int, snrs: tuple[float, float]) -> N
         b = _bare_sionna_bler(mcs, snr, slots, seed=mcs)
         pooled = (a + b) / 2
         sigma = math.sqrt(max(pooled * (1 - pooled), 1e-4) * 2 / slots)
-        assert abs(a - b) < 3.3 * sigma + 1e-9, (mcs, snr, a, b)
+        assert abs(a - b) < 4 * sigma + 1e-9, (mcs, snr, a, b)
 
 
 def test_channel_uses_count_data_and_dmrs_res() -> None:

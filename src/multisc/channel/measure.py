@@ -64,7 +64,10 @@ def measure_error_rates(
     while sent < bits:
         full_rows = (bits - sent) // message
         rows, length = (min(per_step, full_rows), message) if full_rows else (1, bits - sent)
-        payload = torch.randint(0, 2, (rows, length), generator=generator, device=link.device)
+        # drawn where the generator lives (a CPU seed means the same bits everywhere)
+        payload = torch.randint(
+            0, 2, (rows, length), generator=generator, device=generator.device
+        ).to(link.device)
         result = link.send_bits(payload, spec, generator)
         bit_errors += int(result.bit_errors.sum())
         if result.block_errors is not None:
@@ -148,10 +151,12 @@ def measure_nr_error_rates(
     started = time.perf_counter()
     while sent < blocks:
         rows = min(NR_BLOCKS_PER_STEP, blocks - sent)
-        payload = torch.randint(0, 2, (rows, link.tb_size), generator=generator).float()
+        payload = torch.randint(
+            0, 2, (rows, link.tb_size), generator=generator, device=generator.device
+        ).float()
         out = link.send_bits(payload, spec.snr_db, generator)
         failed += int(out.tb_failed.sum())
-        bit_errors += int((out.bits.cpu() != payload).sum())
+        bit_errors += int((out.bits.to(payload.device) != payload).sum())
         sent += rows
         if progress is not None:
             progress(sent, blocks)

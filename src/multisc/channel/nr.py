@@ -316,7 +316,9 @@ class NRLink:
         """
         if not self.config.fades:
             return None
-        where = generator.device
+        from multisc.devices import resolve_device
+
+        where = resolve_device(generator.device)  # "cuda" -> "cuda:0", as Sionna needs
         key = str(where)
         if key not in self._channels:
             model = self._model(where)
