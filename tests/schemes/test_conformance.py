@@ -121,6 +121,9 @@ def test_every_scheme_runs_over_nr_and_counts_data_and_pilot_res(built, prepared
         assert 0 < result.pilot_uses < result.channel_uses, name
         assert sum(result.link_uses.values()) == result.channel_uses, (name, result.link_uses)
     assert high.pilot_uses == low.pilot_uses, name
+    budget = getattr(prepared, "budget_channel_uses", None)
+    if get_spec(name).budget and budget is not None:  # REs, DMRS and slot padding included
+        assert high.channel_uses <= budget, (name, high.channel_uses, budget)
     again = scheme.transmit(prepared, specs[1:], g(4))[0]  # alone: the same channel and noise
     assert again.texts_received == high.texts_received and again.failed == high.failed
     assert np.abs(pixels(again.image) - pixels(high.image)).max() <= 3, name  # float32 batches

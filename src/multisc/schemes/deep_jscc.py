@@ -40,6 +40,8 @@ class JsccPrepared:
     send_size: tuple[int, int]
     channel_uses: int
     ratio: str = ""
+    #: the budget it was prepared under (channel uses; None: no budget)
+    budget_channel_uses: int | None = None
 
 
 def _uses(ratio: Fraction, size: tuple[int, int]) -> int:
@@ -161,30 +163,47 @@ class DeepJsccScheme(Scheme):
         ratio, size = self.choose(reference.size, uses)
         if size == tuple(math.ceil(v / DOWNSAMPLE) * DOWNSAMPLE for v in reference.size):
             size = reference.size
-        return JsccPrepared(reference, tuple(size), _uses(ratio, size), str(ratio))
+        return JsccPrepared(reference, tuple(size), _uses(ratio, size), str(ratio), uses)
+
+    def plan_for(self, prepared: JsccPrepared, spec: ChannelSpec) -> tuple[str, tuple[int, int]]:
+        """(ratio, sent size) over ``spec``. Over NR the budget is resource elements, DMRS
+        and slot padding included: the symbols get the data REs of the whole slots the
+        budget holds (at least one), and the ratio and size are chosen for those."""
+        if spec.nr is None or prepared.budget_channel_uses is None:
+            return prepared.ratio or str(self.ratios[0]), prepared.send_size
+        from multisc.channel import nr_mcs
+
+        grid = nr_mcs.grid_link(spec.nr, str(self.device))
+        slots = max(prepared.budget_channel_uses // grid.res_per_slot, 1)
+        ratio, size = self.choose(prepared.reference.size, slots * grid.data_res_per_slot)
+        padded = tuple(math.ceil(v / DOWNSAMPLE) * DOWNSAMPLE for v in prepared.reference.size)
+        return str(ratio), prepared.reference.size if size == padded else tuple(size)
 
     @torch.no_grad()
     def transmit(
         self, prepared: JsccPrepared, channels: Sequence[ChannelSpec], generator: torch.Generator
     ) -> list[Reconstruction]:
         reference = prepared.reference
-        model = self.models.get(prepared.ratio or str(self.ratios[0]))
-        if model is None:
-            raise InvalidInputError(
-                f"this image was prepared for ratio {prepared.ratio}, which no loaded "
-                f"checkpoint has ({', '.join(map(str, self.ratios))})"
-            )
-        sent = (
-            reference
-            if prepared.send_size == reference.size
-            else reference.resize(prepared.send_size, Image.Resampling.LANCZOS)
-        )
-        x = to_tensor(sent)[None].to(self.device)
+        inputs: dict[tuple[int, int], torch.Tensor] = {}
         out = []
         for spec, seed in zip(channels, channel_seeds(generator, channels), strict=True):
+            ratio, send_size = self.plan_for(prepared, spec)
+            model = self.models.get(ratio)
+            if model is None:
+                raise InvalidInputError(
+                    f"this image was prepared for ratio {ratio}, which no loaded "
+                    f"checkpoint has ({', '.join(map(str, self.ratios))})"
+                )
+            if send_size not in inputs:
+                sent = (
+                    reference
+                    if send_size == reference.size
+                    else reference.resize(send_size, Image.Resampling.LANCZOS)
+                )
+                inputs[send_size] = to_tensor(sent)[None].to(self.device)
             channel_generator, _ = generators_for(seed, self.device)
             started = time.perf_counter()
-            x_hat, sent_symbols = model.send(x, spec, channel_generator)
+            x_hat, sent_symbols = model.send(inputs[send_size], spec, channel_generator)
             image = to_image(x_hat[0])
             if image.size != reference.size:
                 image = image.resize(reference.size, Image.Resampling.BICUBIC)
@@ -199,7 +218,7 @@ class DeepJsccScheme(Scheme):
                     timings={"channel": time.perf_counter() - started},
                     details={
                         "ratio": str(parse_ratio(model.config.ratio)),
-                        "sent_size": list(prepared.send_size),
+                        "sent_size": list(send_size),
                         "train_snr_db": list(snr) if isinstance(snr, tuple) else snr,
                     },
                 )
