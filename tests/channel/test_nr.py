@@ -3,6 +3,7 @@ channel-use accounting, and bad input."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -220,3 +221,25 @@ def test_nr_links_run_on_cuda_and_agree_with_the_cpu_statistically() -> None:
     received = grid_link(FLAT, "cuda").send_symbols(s, 10.0, g)
     assert received.device.type == "cuda"
     assert abs(float(((received - s).abs() ** 2).mean()) / 0.1 - 1) < 0.05
+
+
+def test_auto_mcs_thresholds_are_measured_once_rise_with_the_index_and_are_cached(
+    tmp_path, monkeypatch
+) -> None:
+    from multisc.channel import nr_mcs
+
+    monkeypatch.setenv("MULTISC_CACHE", str(tmp_path))
+    monkeypatch.setattr(nr_mcs, "_MEMO", {})
+    monkeypatch.setattr(nr_mcs, "candidates", lambda table=1: (3, 9, 15, 21))  # 4 of 10
+    config = NRConfig("none", prbs=2, csi="perfect")
+    said: list[str] = []
+    table = nr_mcs.thresholds(config, slots=8, progress=said.append)
+    assert len(said) == len(table) == 4 and (tmp_path / "nr_mcs_thresholds.json").is_file()
+    indices = sorted(table)
+    # no fading, perfect CSI: each step of 3 indices needs more SNR (the table's rates rise)
+    assert all(table[a] < table[b] for a, b in itertools.pairwise(indices))
+    monkeypatch.setattr(nr_mcs, "_MEMO", {})
+    said.clear()
+    assert nr_mcs.thresholds(config, slots=8, progress=said.append) == table and not said
+    chosen = nr_mcs.resolve(config, table[indices[2]] + 1.0)
+    assert chosen.mcs == indices[2]

@@ -15,7 +15,6 @@ efficiency, and measuring all 29 would triple the first use.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import replace
@@ -23,8 +22,7 @@ from functools import lru_cache
 
 import torch
 
-from multisc import atomic
-from multisc.cache import cache_root
+from multisc.cache import bisect_threshold, cache_root, merge_json, read_json
 from multisc.channel.nr import MCS_TABLES, NRConfig, NRLink, mcs_parameters
 from multisc.errors import InvalidInputError
 
@@ -104,26 +102,11 @@ def measure_threshold(
         return float(link.send_bits(bits, snr, generator).tb_failed.float().mean())
 
     limit = 10 * math.log10(2 ** efficiency(config.mcs or 0, config.mcs_table) - 1)
-    low, high = limit - 1.0, limit + 25.0
-    while high - low > resolution_db:
-        mid = (low + high) / 2
-        if bler(mid) <= TARGET_BLER:
-            high = mid
-        else:
-            low = mid
-    return round(high, 3)
+    return bisect_threshold(bler, limit - 1.0, limit + 25.0, TARGET_BLER, resolution_db)
 
 
 def cache_path():
     return cache_root() / "nr_mcs_thresholds.json"
-
-
-def _read() -> dict:
-    path = cache_path()
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:  # a damaged cache is measured again, not trusted
-        return {}
 
 
 def thresholds(
@@ -134,7 +117,8 @@ def thresholds(
     key = _key(config, slots)
     if not refresh and key in _MEMO:
         return _MEMO[key]
-    table = {} if refresh else {int(k): v for k, v in _read().get(key, {}).items()}
+    cached = read_json(cache_path()).get(key, {})
+    table = {} if refresh else {int(k): v for k, v in cached.items()}
     usable = usable_candidates(config)
     missing = [i for i in usable if i not in table]
     for index in missing:
@@ -142,11 +126,7 @@ def thresholds(
             progress(f"measuring the NR threshold of MCS {index} ({key}; once, then cached)")
         table[index] = measure_threshold(replace(config, mcs=index), slots=slots)
     if missing:
-        cache = _read()  # merge with what others wrote meanwhile
-        cache[key] = {**cache.get(key, {}), **{str(k): v for k, v in table.items()}}
-        path = cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(path, json.dumps(cache, indent=2, sort_keys=True))
+        merge_json(cache_path(), key, {str(k): v for k, v in table.items()})
     _MEMO[key] = {i: table[i] for i in usable}
     return _MEMO[key]
 

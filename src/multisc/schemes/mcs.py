@@ -15,15 +15,13 @@ threshold from a shorter codeword is slightly conservative, never optimistic).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from multisc import atomic
-from multisc.cache import cache_root
+from multisc.cache import bisect_threshold, cache_root, merge_json, read_json
 from multisc.channel import ChannelSpec, DigitalLink
 
 MODULATIONS = ("qpsk", "16qam", "64qam")
@@ -95,22 +93,7 @@ def measure_threshold(
         return float(out.block_errors.sum()) / (codewords * out.blocks)
 
     shannon_db = 10 * math.log10(2**mcs.efficiency - 1)
-    low, high = shannon_db - 1.0, shannon_db + 14.0
-    while high - low > resolution_db:
-        mid = (low + high) / 2
-        if bler(mid) <= target_bler:
-            high = mid
-        else:
-            low = mid
-    return round(high, 3)
-
-
-def _read_cache() -> dict:
-    path = cache_path()
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:  # a damaged cache is measured again, not trusted
-        return {}
+    return bisect_threshold(bler, shannon_db - 1.0, shannon_db + 14.0, target_bler, resolution_db)
 
 
 def thresholds(
@@ -125,9 +108,8 @@ def thresholds(
     """Thresholds (dB) of ``mcs`` for ``fading`` at ``block_bits``-bit codewords: measured
     once, then read from the cache (``$MULTISC_CACHE`` or ``~/.cache/multisc``)."""
     codewords = codewords or codewords_for(block_bits)
-    cache = _read_cache()
     key = f"{fading}/block={block_bits}/codewords={codewords}"
-    table = {} if refresh else dict(cache.get(key, {}))
+    table = {} if refresh else dict(read_json(cache_path()).get(key, {}))
     missing = [m for m in mcs if str(m) not in table]
     for choice in missing:
         if progress is not None:
@@ -139,11 +121,7 @@ def thresholds(
             choice, fading, block_bits=block_bits, codewords=codewords
         )
     if missing:
-        cache = _read_cache()  # merge with what others wrote meanwhile
-        cache[key] = {**cache.get(key, {}), **table}
-        path = cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(path, json.dumps(cache, indent=2, sort_keys=True))
+        merge_json(cache_path(), key, table)
     return {str(m): table[str(m)] for m in mcs}
 
 
