@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -25,8 +26,20 @@ MULTISC = [sys.executable, "-m", "multisc.cli"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _hermetic(environ) -> dict[str, str]:
+    """The environment without what steers downloads: HF_*/MULTISC_* settings, the offline
+    switches (huggingface_hub honours TRANSFORMERS_OFFLINE too) and proxies."""
+    return {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith(("HF_", "MULTISC_"))
+        and k != "TRANSFORMERS_OFFLINE"
+        and not k.lower().endswith("_proxy")
+    }
+
+
 def hub_env(hub: LocalHub, home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MULTISC_"))}
+    env = _hermetic(os.environ)
     env.update(
         HF_ENDPOINT=hub.url,
         HF_HOME=str(home / "hf"),
@@ -158,18 +171,19 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
         pulled = multisc(["models", "pull", "--json"], env)
         assert pulled.returncode == 0, pulled.stderr
         assert "downloading 8 component(s)" in pulled.stderr
-        fetched = [p for method, p in hub.requests if method == "GET" and "/resolve/" in p]
+        asked = [p for method, p in hub.requests if "/resolve/" in p]
+        from_cdn = {unquote(p.split("name=", 1)[1]) for m, p, _ in hub.cdn_requests if m == "GET"}
     assert set(json.loads(pulled.stdout)) == set(REGISTRY)
     for name, item in REGISTRY.items():
         if item.torch_hub:
             continue
         files = {
             p.split("/resolve/", 1)[1].split("/", 1)[1]
-            for p in fetched
+            for p in asked
             if p.startswith(f"/{item.repo_id}/")
         }
         assert files and files <= set(item.needed), (name, files - set(item.needed))
-        assert set(item.weights) <= files
+        assert set(item.weights) <= files and set(item.weights) <= from_cdn  # via the CDN
     # nothing that the real repos hold beside what multisc needs came over the wire
     snapshots = list((tmp_path / "hf" / "hub").glob("models--*/snapshots/*/**/*"))
     assert not [p for p in snapshots if p.is_file() and p.read_bytes() == PLACEHOLDER]
@@ -216,7 +230,7 @@ def test_run_downloads_missing_components_saying_the_total_size_first(hub_root, 
 
 @pytest.mark.slow
 def test_without_network_run_skips_with_one_line_each_and_no_wait(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env = _hermetic(os.environ)
     env.update(
         HF_HOME=str(tmp_path / "hf"),
         TORCH_HOME=str(tmp_path / "torch"),
@@ -277,8 +291,12 @@ def test_a_truncated_download_is_one_clear_error(tiny_models, tmp_path):
     last = result.stderr.strip().splitlines()[-1]  # before it: huggingface_hub's retries
     assert last.startswith("error: component 'clip'") and "pytorch_model.bin" in last
     assert result.stderr.count("error:") == 1
-    cached = tmp_path / "hf" / "hub" / "models--openai--clip-vit-base-patch32" / "snapshots"
-    assert not list(cached.glob("*/pytorch_model.bin"))  # no truncated file left to load
+    # huggingface_hub 2.4 downloads into a unique .incomplete file and deletes it when the
+    # download fails: the next pull starts that file from its first byte, and says so
+    assert "starts again from its first byte" in last and "resumes" not in last
+    cached = tmp_path / "hf" / "hub" / "models--openai--clip-vit-base-patch32"
+    assert not list(cached.glob("snapshots/*/pytorch_model.bin"))  # no truncated file to load
+    assert not list(cached.glob("blobs/*.incomplete"))
 
 
 @pytest.fixture
@@ -362,3 +380,146 @@ def test_make_tiny_and_make_random_write_only_the_components_named(tmp_path):
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["clip", "corrector"]
     assert main(["models", "make-tiny", str(tmp_path / "x"), "--only", "jpeg"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+# -- the Hub as it really answers (tests/hub/server.py) ------------------------------------
+
+
+def _pull(name: str, hub: LocalHub, home: Path, *args: str, **extra: str):
+    return multisc(["models", "pull", name, *args, "--json"], hub_env(hub, home, **extra))
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert result.stderr.count("error:") == 1
+    return message
+
+
+def test_lfs_files_come_from_the_cdn_at_the_pinned_commit(tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    repo = build_repo("corrector", tiny_models, root)
+    with LocalHub(root) as hub:
+        result = _pull("corrector", hub, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        resolved = [(m, p) for m, p in hub.requests if "/resolve/" in p]
+        cdn = [(m, p) for m, p, _ in hub.cdn_requests]
+        # a Range request on the CDN: 206 and Content-Range, as the real CDN answers
+        import urllib.request
+
+        blob = next(p for m, p in cdn if m == "GET")
+        ranged = urllib.request.Request(hub.cdn_url + blob, headers={"Range": "bytes=8-15"})
+        with urllib.request.urlopen(ranged) as answer:
+            assert answer.status == 206 and len(answer.read()) == 8
+            total = (repo / "model.safetensors").stat().st_size
+            assert answer.headers["Content-Range"] == f"bytes 8-15/{total}"
+    pinned = REGISTRY["corrector"].revision
+    # the pinned commit is asked for by name: no ref lookup, the snapshot is that commit
+    assert all(f"/resolve/{pinned}/" in p for _, p in resolved)
+    assert any(p.endswith("model.safetensors") for _, p in resolved)
+    assert [p for m, p in cdn if m == "GET" and "model.safetensors" in p]
+    snapshot = Path(json.loads(result.stdout)["corrector"])
+    assert snapshot.name == pinned
+    assert (snapshot / "model.safetensors").read_bytes() == (
+        repo / "model.safetensors"
+    ).read_bytes()
+
+
+def test_the_tree_listing_is_paginated_with_directories_and_honours_recursive(
+    tiny_models, tmp_path
+):
+    from huggingface_hub import HfApi
+
+    root = tmp_path / "hub"
+    repo = build_repo("generator", tiny_models, root)
+    with LocalHub(root, page_size=3) as hub:
+        api = HfApi(endpoint=hub.url)
+        top = list(api.list_repo_tree("stable-diffusion-v1-5/stable-diffusion-v1-5"))
+        deep = list(
+            api.list_repo_tree("stable-diffusion-v1-5/stable-diffusion-v1-5", recursive=True)
+        )
+        pages = [p for _, p in hub.requests if "/tree/" in p]
+    kinds = {type(e).__name__ for e in top}
+    assert kinds == {"RepoFile", "RepoFolder"}  # directory entries, one level
+    assert {e.path for e in top if type(e).__name__ == "RepoFolder"} >= {"unet", "vae"}
+    assert all("/" not in e.path for e in top)
+    files = {e.path for e in deep if type(e).__name__ == "RepoFile"}
+    assert files == {str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file()}
+    assert set(REGISTRY["generator"].weights) <= files
+    # every page followed through `Link: <...>; rel="next"`, 3 entries a page
+    assert len(pages) == -(-len(top) // 3) + -(-len(deep) // 3) and len(pages) > 2
+
+
+def test_a_missing_or_gated_repo_is_401_and_one_line_saying_what_to_do(tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    build_repo("clip", tiny_models, root)
+    with LocalHub(root) as hub:  # no corrector repo at all: renamed or removed
+        missing = _one_line_error(_pull("corrector", hub, tmp_path))
+    assert "'oliverguhr/spelling-correction-english-base'" in missing
+    assert "401 RepoNotFound" in missing and "hf auth login" in missing
+    assert "internet connection" not in missing and "broke off" not in missing
+    with LocalHub(root, gated=("openai/clip-vit-base-patch32",)) as hub:
+        gated = _one_line_error(_pull("clip", hub, tmp_path))
+    assert "gated" in gated and "hf auth login" in gated and "openai/clip-vit" in gated
+
+
+def test_a_pinned_commit_the_hub_no_longer_has_says_how_to_float(tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    build_repo("corrector", tiny_models, root)
+    repo_id = REGISTRY["corrector"].repo_id
+    with LocalHub(root, commits={repo_id: "e" * 40}) as hub:
+        gone = _one_line_error(_pull("corrector", hub, tmp_path))
+        assert "RevisionNotFound" in gone and "--revision main" in gone
+        floated = _pull("corrector", hub, tmp_path, "--revision", "main")
+    assert floated.returncode == 0, floated.stderr[-2000:]
+    assert Path(json.loads(floated.stdout)["corrector"]).name == "e" * 40
+
+
+def test_revision_main_floats_and_doctor_says_it_is_not_the_pinned_one(tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    build_repo("corrector", tiny_models, root)
+    repo_id, pinned = REGISTRY["corrector"].repo_id, REGISTRY["corrector"].revision
+    newer = "f" * 40
+    with LocalHub(root, heads={repo_id: newer}) as hub:
+        env = hub_env(hub, tmp_path)
+        assert multisc(["models", "pull", "corrector", "--revision", "main"], env).returncode == 0
+        rows = {
+            r["name"]: r for r in json.loads(multisc(["models", "doctor", "--json"], env).stdout)
+        }
+        row = rows["corrector"]
+        assert row["available"] and row["commit"] == newer and row["pinned"] == pinned
+        assert "not the pinned" in row["note"] and "multisc models pull corrector" in row["note"]
+        assert multisc(["models", "pull", "corrector"], env).returncode == 0  # the pinned one
+        rows = {
+            r["name"]: r for r in json.loads(multisc(["models", "doctor", "--json"], env).stdout)
+        }
+    assert rows["corrector"]["commit"] == pinned and rows["corrector"]["note"] is None
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_either_offline_variable_is_named_in_the_one_line(variable, tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    build_repo("clip", tiny_models, root)
+    with LocalHub(root) as hub:
+        message = _one_line_error(_pull("clip", hub, tmp_path, **{variable: "1"}))
+        assert not [p for _, p in hub.requests if "/resolve/" in p]
+    assert f"{variable} is set" in message and "Dry run" not in message
+
+
+def test_a_hub_behind_a_proxy_is_reached_through_it(tiny_models, tmp_path):
+    from tests.hub.proxy import LoopbackProxy
+
+    root = tmp_path / "hub"
+    build_repo("clip", tiny_models, root)
+    with LocalHub(root) as hub, LoopbackProxy({"hub.invalid": "127.0.0.1"}) as proxy:
+        port = hub.url.rsplit(":", 1)[1]
+        behind = {"HF_ENDPOINT": f"http://hub.invalid:{port}"}  # no resolver knows it
+        direct = _one_line_error(_pull("clip", hub, tmp_path / "a", **behind))
+        assert "not reachable" in direct and not proxy.requests
+        result = _pull("clip", hub, tmp_path / "b", **behind, HTTP_PROXY=proxy.url)
+        assert result.returncode == 0, result.stderr[-2000:]
+        through = [p for _, p in proxy.requests]
+    assert any(p.startswith("http://hub.invalid:") and "/resolve/" in p for p in through)
+    assert any(p.startswith(hub.cdn_url) for p in through)  # the CDN too
+    snapshot = Path(json.loads(result.stdout)["clip"])
+    assert (snapshot / "pytorch_model.bin").stat().st_size > 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from multisc.models import REGISTRY, manifest
+from multisc.testing.torch_hub import write_torch_hub_file
 
 PLACEHOLDER = b"placeholder: multisc must never fetch or read this file\n"
 
@@ -51,25 +52,18 @@ def _separate_image_processor(directory: Path, keep_processor_config: bool) -> N
         path.unlink()
 
 
-def build_repo(name: str, tiny: Path, root: Path) -> Path:
+def build_repo(name: str, tiny: Path, root: Path, legacy: bool = True) -> Path:
     """Write component ``name``'s repo (from its tiny model in ``tiny``) under ``root``:
-    ``root/<org>/<repo>`` for Hub repos, ``root/torch-models/<file>`` for torch hub files."""
+    ``root/<org>/<repo>`` for Hub repos, ``root/torch-models/<file>`` for torch hub files
+    (random weights at the real architecture, in the legacy container unless ``legacy`` is
+    False)."""
     record = manifest(name)
     item = REGISTRY[name]
     if item.torch_hub:
         folder = root / "torch-models"
         folder.mkdir(parents=True, exist_ok=True)
-        if name == "segmenter":
-            from safetensors.torch import load_file
-
-            state = load_file(str(tiny / "segmenter" / "model.safetensors"))
-        else:  # LPIPS' backbone: torchvision's AlexNet, random weights
-            from torchvision.models import alexnet
-
-            torch.manual_seed(0)
-            state = alexnet(weights=None).state_dict()
-        torch.save(state, folder / item.repo_id)
-        return folder / item.repo_id
+        # the real files' container: legacy torch.save pickles (multisc.testing.torch_hub)
+        return write_torch_hub_file(name, folder / item.repo_id, legacy=legacy)
     repo = root / item.repo_id
     if repo.exists():
         shutil.rmtree(repo)

@@ -67,14 +67,10 @@ def test_lpips_of_image_with_itself_is_zero_and_grows_with_damage(pairs):
     assert float(values[0]) == pytest.approx(0.0, abs=1e-7) and float(values[1]) > 0
 
 
-def test_lpips_without_alexnet_weights_names_the_file(tmp_path):
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        with pytest.raises(ModelNotAvailableError, match=r"alexnet-owt-7be5be79\.pth"):
-            LPIPS()
-    finally:
-        torch.hub.set_dir(previous)
+def test_lpips_without_alexnet_weights_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))  # restored after
+    with pytest.raises(ModelNotAvailableError, match=r"alexnet-owt-7be5be79\.pth"):
+        LPIPS()
 
 
 def test_clip_cosine_with_tiny_clip_through_the_registry_path(tmp_path, pairs):

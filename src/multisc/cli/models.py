@@ -32,12 +32,19 @@ def models_list(
     """Each component, where it loads from, and whether it is available offline."""
     from multisc import models as registry
 
+    def where(item) -> str:
+        if not item.torch_hub:
+            return registry.source(item.name, models)
+        path = registry.torch_hub_file(item.name, models)  # in DIR/<name>/, or torch hub's
+        return str(
+            path.parent if models is not None and path.parent == models / item.name else path
+        )
+
     rows = [
         {
             "name": item.name,
-            "source": str(registry.torch_hub_checkpoint(item.repo_id))
-            if item.torch_hub and (models is None or item.name != "segmenter")
-            else registry.source(item.name, models),
+            "source": where(item),
+            "pinned": item.revision,
             "available": registry.is_available(item.name, models),
             "purpose": item.purpose,
         }
@@ -61,25 +68,35 @@ def models_list(
 @models_app.command("pull")
 def models_pull(
     names: list[str] = typer.Argument(None, help="Components to download (default: all)."),
+    revision: str | None = typer.Option(
+        None,
+        "--revision",
+        help="A branch, tag or commit to fetch instead of the pinned commit (main: the newest).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Download components into the Hugging Face / torch hub caches (needs network): only
-    the files each one loads, the total size said first."""
+    the files each one loads, at the commit multisc pins, the total size said first."""
     from multisc import models as registry
 
     chosen = names or list(registry.REGISTRY)
     for name in chosen:
         registry.entry(name)  # unknown names fail before any download
-    _emit(registry.pull_many(chosen, lambda line: err.print(line)), as_json, "pulled")
+    pulled = registry.pull_many(chosen, lambda line: err.print(line), revision=revision)
+    _emit(pulled, as_json, "pulled")
 
 
 @models_app.command("doctor")
 def models_doctor(
     models: Path | None = typer.Option(None, "--models", help="Directory overriding every id."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Hash the weights and compare them with the recorded digests."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Per component: which of its files are present, missing or partial (truncated, or an
-    interrupted download) in the cache or --models DIR, and what to run."""
+    interrupted download) in the cache or --models DIR, the commit on disk against the
+    pinned one, and what to run. --verify also hashes the weights."""
     from multisc import models as registry
 
     rows = []
@@ -95,26 +112,63 @@ def models_doctor(
             action += f"--only {item.name})"
         else:
             action = f"multisc models pull {item.name}"
-        rows.append(
-            {
-                "name": item.name,
-                "repo_id": item.repo_id,
-                "available": available,
-                "files": files,
-                "action": action,
-            }
-        )
+        record = registry.component_record(item.name, models) if available else {}
+        note = registry.pinned_problem(item.name) if available and models is None else None
+        row = {
+            "name": item.name,
+            "repo_id": item.repo_id,
+            "available": available,
+            "files": files,
+            "pinned": item.revision,
+            "commit": record.get("commit"),
+            "note": note,
+            "action": action,
+        }
+        if verify:
+            row["verify"] = registry.verify(item.name, models) if available else {}
+        rows.append(row)
     if as_json:
         _write_json(rows)
         return
     table = Table(title="multisc models doctor" + (f" (--models {models})" if models else ""))
-    for column in ("name", "files", "to do"):
-        table.add_column(column)
+    for column in ("name", "files", "commit", "to do"):
+        table.add_column(column, overflow="fold")
     colour = {"present": "green", "missing": "red", "partial": "yellow"}
+    checked = {"match": "green", "differs": "red", "missing": "red", "no recorded digest": "dim"}
     for row in rows:
         files = "\n".join(f"[{colour[s]}]{s:8}[/] {f}" for f, s in row["files"].items())
-        table.add_row(row["name"], files, row["action"] or "[green]nothing[/]")
+        for file, check in row.get("verify", {}).items():
+            files += f"\n[{checked[check]}]sha256 {check}[/] {file}"
+        commit = (row["commit"] or "-")[:12]
+        if row["pinned"]:
+            commit += (
+                " (pinned)" if row["commit"] == row["pinned"] else f"\npinned {row['pinned'][:12]}"
+            )
+        todo = row["action"] or row["note"] or "[green]nothing[/]"
+        table.add_row(row["name"], files, commit, todo)
     out.print(table)
+
+
+@models_app.command("export")
+def models_export(
+    directory: Path = typer.Argument(..., help="Where to write the copy."),
+    only: list[str] = typer.Option(
+        None, "--only", help="Export only these components (repeat, or a comma list)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Copy the components on this machine into DIR/<name>/ (the bytes, not the cache's
+    links), each with the repo and commit it came from, for `--models DIR` on a machine
+    without network."""
+    from multisc import models as registry
+
+    chosen = [name for item in only or [] for name in item.split(",") if name] or None
+    for name in chosen or []:
+        registry.entry(name)
+    written = registry.export(
+        directory, chosen, progress=lambda name, file: err.print(f"exported {name}: {file}")
+    )
+    _emit(written, as_json, f"exported {len(written)} component(s) to {directory}")
 
 
 ONLY_OPTION = typer.Option(

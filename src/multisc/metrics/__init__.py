@@ -50,7 +50,7 @@ class ImageMetrics:
             if name not in IMAGE_METRICS:
                 raise choices_error("image metric", name, IMAGE_METRICS)
         self.metrics = tuple(metrics)
-        self.lpips = LPIPS(device, lpips_backbone) if "lpips" in metrics else None
+        self.lpips = LPIPS(device, lpips_backbone, models_dir) if "lpips" in metrics else None
         self.clip = ClipImageCosine(device, models_dir) if "clip_cosine" in metrics else None
 
     def compute(

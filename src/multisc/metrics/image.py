@@ -14,7 +14,7 @@ from torchmetrics.functional.image import (
 )
 
 from multisc.errors import InvalidInputError
-from multisc.models import default_dtype, load_pretrained, torch_hub_checkpoint
+from multisc.models import default_dtype, load_pretrained
 
 #: torchvision's ImageNet AlexNet, the backbone LPIPS was calibrated on.
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -69,11 +69,17 @@ class LPIPS:
 
     The linear calibration layers ship inside the ``lpips`` package. The AlexNet backbone
     comes from the torch hub cache (``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``,
-    what torchvision downloads); ``backbone="random"`` builds a randomly initialised one
-    (for tests only: its values mean nothing).
+    what torchvision downloads), or ``models_dir/lpips/`` where ``multisc models export``
+    put a copy; ``backbone="random"`` builds a randomly initialised one (for tests only: its
+    values mean nothing).
     """
 
-    def __init__(self, device: torch.device | str = "cpu", backbone: str = "pretrained") -> None:
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        backbone: str = "pretrained",
+        models_dir: str | Path | None = None,
+    ) -> None:
         import warnings
 
         import lpips
@@ -83,7 +89,7 @@ class LPIPS:
             warnings.simplefilter("ignore", UserWarning)
             model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
         if backbone == "pretrained":
-            _load_alexnet_features(model)
+            _load_alexnet_features(model, models_dir)
         elif backbone != "random":
             raise InvalidInputError(
                 f"LPIPS backbone must be 'pretrained' or 'random', got {backbone!r}"
@@ -99,11 +105,19 @@ class LPIPS:
         return self.model(a, b).flatten().cpu()
 
 
-def _load_alexnet_features(model: torch.nn.Module) -> None:
+def _load_alexnet_features(model: torch.nn.Module, models_dir: str | Path | None) -> None:
     from multisc.errors import ModelNotAvailableError
-    from multisc.models import entry, fetchable_url, file_error, pull, weights_problem
+    from multisc.models import (
+        entry,
+        fetchable_url,
+        file_error,
+        load_state_file,
+        pull,
+        torch_hub_file,
+        weights_problem,
+    )
 
-    path: Path = torch_hub_checkpoint(ALEXNET_FILE)
+    path: Path = torch_hub_file("lpips", models_dir)
     if not path.is_file() and fetchable_url(entry("lpips").url or ""):
         pull("lpips")
     if not path.is_file():
@@ -115,7 +129,7 @@ def _load_alexnet_features(model: torch.nn.Module) -> None:
     problem = weights_problem(path)
     if problem:
         raise file_error("lpips", path, problem)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_state_file(path)  # torchvision's file is a legacy (pre-zip) pickle
     features = {
         k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
     }

@@ -19,8 +19,9 @@ from multisc.models import (
     entry,
     fetchable_url,
     file_error,
+    load_state_file,
     pull,
-    torch_hub_checkpoint,
+    torch_hub_file,
     weights_problem,
 )
 
@@ -87,31 +88,27 @@ def build_fcn() -> torch.nn.Module:
 
 
 def load_fcn_state(models_dir: str | Path | None = None) -> dict[str, torch.Tensor]:
-    """The FCN weights: ``models_dir/segmenter/model.safetensors`` if given, else the torch
-    hub cache (``$TORCH_HOME/hub/checkpoints/fcn_resnet50_coco-1167a1af.pth``), downloaded
-    there first when missing and the network is allowed."""
+    """The FCN weights: with ``models_dir``, ``DIR/segmenter/fcn_resnet50_coco-1167a1af.pth``
+    (``multisc models export``) or ``DIR/segmenter/model.safetensors`` (make-tiny); else the
+    torch hub cache (``$TORCH_HOME/hub/checkpoints/fcn_resnet50_coco-1167a1af.pth``),
+    downloaded there first when missing and the network is allowed. torchvision's file is
+    a legacy (pre-zip) pickle: read with ``weights_only=True``, never memory-mapped."""
+    path = torch_hub_file("segmenter", models_dir)
     if models_dir is not None:
-        path = Path(models_dir) / "segmenter" / WEIGHTS_FILE
         if not path.is_file():
             raise ModelNotAvailableError(
-                f"weights of 'segmenter' not available: {path} does not exist. Write a model "
-                "set with `multisc models make-tiny DIR`, or drop --models to use the real one"
+                f"weights of 'segmenter' not available: {path.parent} holds neither {FCN_FILE} "
+                f"nor {WEIGHTS_FILE}. Write a model set with `multisc models make-tiny DIR` "
+                "(or `multisc models export DIR`), or drop --models to use the real one"
             )
-        problem = weights_problem(path)
-        if problem:
-            raise file_error("segmenter", path, problem)
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    path = torch_hub_checkpoint(FCN_FILE)
-    if not path.is_file():
+    elif not path.is_file():
         if not fetchable_url(entry("segmenter").url or ""):
             raise _fcn_missing(path)
         pull("segmenter")  # with a progress bar; a clear error if the download fails
     problem = weights_problem(path)
     if problem:
         raise file_error("segmenter", path, problem)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_state_file(path)
 
 
 def _fcn_missing(path: Path) -> ModelNotAvailableError:

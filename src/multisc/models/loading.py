@@ -1,0 +1,102 @@
+"""Loading a component: find its directory (downloading it first where allowed), check its
+files, call the library's loader offline, in the dtype the component computes in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+from multisc.errors import ModelFileError
+from multisc.models.downloads import fetchable, pull
+from multisc.models.local import file_status, is_available, local_snapshot
+from multisc.models.registry import entry, file_error, first_line, missing_error, source
+from multisc.models.weights import check_directory
+
+T = TypeVar("T")
+
+
+def resolve(name: str, models_dir: str | Path | None = None, download: bool = True) -> Path:
+    """The local directory holding component ``name``: ``models_dir/<name>``, a local path
+    given as its id, or its cached snapshot (the pinned commit's, downloaded first when
+    missing, ``download`` is allowed and the hub is reachable). Checked: config present,
+    weights whole."""
+    item = entry(name)
+    where = source(name, models_dir)
+    if models_dir is not None or Path(where).exists():
+        directory = Path(where)
+        if not directory.is_dir():
+            raise missing_error(name, where)
+        check_directory(name, directory)
+        return directory
+    available = is_available(name)
+    if not available and download and fetchable():
+        pull(name)
+        available = is_available(name)
+    snapshot = local_snapshot(item)
+    if snapshot is None or not available:
+        partial = [f for f, s in file_status(name).items() if s == "partial"]
+        if partial:
+            raise file_error(name, partial[0], "is incomplete in the Hugging Face cache")
+        raise missing_error(name, where)
+    check_directory(name, snapshot)
+    return snapshot
+
+
+def load_pretrained(
+    name: str,
+    loader: Callable[..., T],
+    models_dir: str | Path | None = None,
+    **kwargs: object,
+) -> T:
+    """Call ``loader(directory, local_files_only=True, **kwargs)`` on the directory
+    :func:`resolve` gives (downloading a missing hub component first when allowed).
+
+    Whatever the library raises while loading becomes one :class:`ModelFileError` naming
+    the component and the directory. ``trust_remote_code`` is never set.
+    """
+    directory = resolve(name, models_dir)
+    try:
+        return loader(str(directory), local_files_only=True, **kwargs)
+    except Exception as exc:  # transformers/diffusers raise many types for a bad checkpoint
+        raise ModelFileError(
+            f"component {name!r} could not be loaded from {directory} "
+            f"({type(exc).__name__}: {first_line(exc)}); check the files with "
+            f"`multisc models doctor`, or delete them and run `multisc models pull {name}`"
+        ) from exc
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """fp16 on CUDA, fp32 on CPU."""
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def component_dtype(name: str, device: torch.device) -> torch.dtype:
+    """The dtype component ``name`` computes in on ``device``: fp32 on CPU; on CUDA, bf16
+    for checkpoints published in bf16 (Qwen in fp16 can overflow) where the GPU supports it
+    (else fp32), fp16 for the rest."""
+    if device.type != "cuda":
+        return torch.float32
+    if entry(name).checkpoint_dtype == "bfloat16":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.float16
+
+
+def load_model_and_processor(
+    name: str,
+    model_loader: Callable,
+    processor_loader: Callable,
+    models_dir: str | Path | None,
+    device,
+):
+    """(model on ``device`` in :func:`component_dtype`, processor) of component ``name``."""
+    from multisc.devices import resolve_device
+
+    device = resolve_device(device)
+    model = load_pretrained(
+        name, model_loader, models_dir, dtype=component_dtype(name, device), weights_only=True
+    )
+    processor = load_pretrained(name, processor_loader, models_dir)
+    return model.to(device), processor

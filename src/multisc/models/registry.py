@@ -1,0 +1,178 @@
+"""Which pretrained components multisc loads, as the recorded manifests describe them.
+
+Each component has a default Hugging Face id (the paper's setting) and a *recorded
+manifest* of its real repository (``multisc/hub_manifests/<name>.json``): the files it
+holds, which of them are the weights, the configs, the commit its facts were read at, the
+SHA-256 of the weights where a page shows it, and the public page each fact was read from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from multisc.errors import ModelFileError, ModelNotAvailableError, choices_error
+
+#: Torch hub files come from here; ``MULTISC_TORCH_MODELS_URL`` points it at a mirror.
+TORCH_MODELS_URL = "https://download.pytorch.org/models/"
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def is_commit(revision: str | None) -> bool:
+    """Whether ``revision`` is a full git commit hash (40 lowercase hex digits)."""
+    return bool(revision) and _COMMIT.fullmatch(revision or "") is not None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One pretrained component, as its recorded manifest describes its real repository.
+
+    :ivar name: short name used by ``--models DIR/<name>`` and ``multisc models``.
+    :ivar repo_id: default Hugging Face id (torch hub components: the file name).
+    :ivar revision: the pinned commit (40 hex digits) that ``pull`` and auto-download fetch,
+        or ``None`` where no page shows one (then the default branch floats).
+    :ivar purpose: what it does in multisc.
+    :ivar needed: the repo's files that ``pull`` downloads (exact names).
+    :ivar weights: the weights files among them; their presence marks the component present.
+    :ivar config_file: the main config (``config.json``, ``model_index.json``; empty for
+        torch hub files).
+    :ivar checkpoint_dtype: the dtype the weights were published in (``bfloat16`` for LLaVA).
+    :ivar sizes: recorded file sizes in bytes (rounded where the page rounds them).
+    :ivar exact_sizes: the files whose recorded size is exact, to the byte.
+    :ivar sha256: recorded SHA-256 digests of files (LFS files whose page shows one).
+    :ivar torch_hub: a torch hub checkpoint file rather than a Hugging Face repo.
+    """
+
+    name: str
+    repo_id: str
+    revision: str | None
+    purpose: str
+    needed: tuple[str, ...]
+    weights: tuple[str, ...]
+    config_file: str = "config.json"
+    checkpoint_dtype: str = "float32"
+    sizes: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    exact_sizes: tuple[str, ...] = ()
+    sha256: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    torch_hub: bool = False
+
+    @property
+    def on_torch_hub(self) -> bool:
+        """True for files of torch hub's checkpoint cache rather than Hugging Face repos."""
+        return self.torch_hub
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Files without which the component cannot load: its config and its weights."""
+        return ((self.config_file,) if self.config_file else ()) + self.weights
+
+    @property
+    def url(self) -> str | None:
+        """Download URL of a torch hub file."""
+        if not self.torch_hub:
+            return None
+        base = os.environ.get("MULTISC_TORCH_MODELS_URL", TORCH_MODELS_URL)
+        return base.rstrip("/") + "/" + self.repo_id
+
+
+def manifest(name: str) -> dict[str, Any]:
+    """The recorded manifest of component ``name``'s real repository (see the module doc)."""
+    resource = files("multisc") / "hub_manifests" / f"{name}.json"
+    return json.loads(resource.read_text())
+
+
+def _entry(name: str, purpose: str) -> ModelEntry:
+    record = manifest(name)
+    configs = record.get("configs", {})
+    main_config = next(
+        (c for c in ("model_index.json", "config.json") if c in record["needed"]), ""
+    )
+    dtype = configs.get("config.json", {}).get("torch_dtype", "float32")
+    pinned = (record.get("commit") or {}).get("sha")
+    if pinned is not None and not is_commit(pinned):
+        raise ValueError(f"manifest {name}: commit {pinned!r} is not a 40-digit hash")
+    return ModelEntry(
+        name=name,
+        repo_id=record["repo_id"],
+        revision=pinned,
+        purpose=purpose,
+        needed=tuple(record["needed"]),
+        weights=tuple(record["weights"]),
+        config_file=main_config,
+        checkpoint_dtype=dtype,
+        sizes=dict(record["files"]),
+        exact_sizes=tuple(record.get("exact_sizes", ())),
+        sha256={f: v["sha256"] for f, v in record.get("sha256", {}).items()},
+        torch_hub="url" in record,
+    )
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        _entry(
+            "segmenter",
+            "torchvision FCN-ResNet50 (COCO_WITH_VOC_LABELS_V1): the main-object slice",
+        ),
+        _entry("captioner", "LLaVA with a Qwen1.5-0.5B language model: one caption per block"),
+        _entry("vlm_captioner", "BLIP captioner of VLM-CSC"),
+        _entry("corrector", "BART spelling corrector at the receiver"),
+        _entry("generator", "Stable Diffusion 1.5: image generation at the receiver"),
+        _entry(
+            "ip_adapter",
+            "IP-Adapter for SD 1.5 (models/ip-adapter_sd15.safetensors, models/image_encoder)",
+        ),
+        _entry("clip", "CLIP image embeddings for the image cosine similarity metric"),
+        _entry("lpips", "torchvision AlexNet (ImageNet): the LPIPS backbone"),
+    )
+}
+
+
+def entry(name: str) -> ModelEntry:
+    """The registry entry called ``name``."""
+    if name not in REGISTRY:
+        raise choices_error("model component", name, tuple(REGISTRY))
+    return REGISTRY[name]
+
+
+def source(name: str, models_dir: str | Path | None = None) -> str:
+    """Where component ``name`` loads from: ``models_dir/<name>`` when given, else its id."""
+    if models_dir is not None:
+        return str(Path(models_dir) / name)
+    return entry(name).repo_id
+
+
+def first_line(cause: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(cause).strip()
+    return (text.splitlines()[0] if text else type(cause).__name__)[:200]
+
+
+def missing_error(
+    name: str, where: str, cause: BaseException | None = None
+) -> ModelNotAvailableError:
+    """The one error for weights that are not here and cannot be fetched."""
+    detail = f" ({type(cause).__name__}: {first_line(cause)})" if cause else ""
+    return ModelNotAvailableError(
+        f"weights of {name!r} not available: {where!r} is neither a local directory nor in "
+        f"the Hugging Face cache, and could not be downloaded{detail}. Run "
+        f"`multisc models pull {name}` on a machine with network, or pass --models DIR "
+        "with a directory holding it"
+    )
+
+
+def file_error(name: str, path: Path | str, problem: str) -> ModelFileError:
+    """The one error for a file of component ``name`` that cannot be used."""
+    item = entry(name)
+    fix = (
+        f"delete it and run `multisc models pull {name}` again"
+        if item.repo_id != str(path)
+        else "replace it"
+    )
+    return ModelFileError(f"component {name!r}: file {str(path)!r} {problem}; {fix}")
