@@ -34,8 +34,8 @@ def test_transmit_refuses_bad_steps_and_outputs_before_any_work(capsys, tmp_path
     photo.save(image)
     base = ["transmit", str(image), "--scheme", "bpg_ldpc", "--snr", "3", "--ratio", "1/12"]
     for extra, message in (
-        (["--steps", "0"], "steps must be >= 1"),
-        (["--steps", "-3"], "steps must be >= 1"),
+        (["--steps", "0"], "option steps: 0 is not an integer in"),
+        (["--steps", "-3"], "option steps: -3 is not an integer in"),
         (["--out", str(tmp_path / "x.jpgx")], "extension '.jpgx'"),
         (["--out", str(tmp_path)], "is a directory"),
     ):

@@ -135,7 +135,8 @@ def hub_root(tiny_models, tmp_path_factory) -> Path:
 
 
 LOAD_EVERYTHING = """
-import json
+import json, os
+M = os.environ.get("MODELS") or None  # --models DIR (an export), else the caches
 from PIL import Image
 import torch
 from multisc.metrics.image import LPIPS, ClipImageCosine
@@ -146,18 +147,18 @@ from multisc.transmitter.segmentation import Segmenter
 
 image = Image.new("RGB", (48, 40), (120, 60, 30))
 out = {}
-out["segment"] = Segmenter.from_pretrained(None, "cpu", resize=64).segment([image])[0].box
-out["llava"] = LlavaCaptioner.from_pretrained(None, "cpu", max_new_tokens=4).caption([image])
-out["blip"] = BlipCaptioner.from_pretrained(None, "cpu", max_new_tokens=4).caption([image])
-corrector = BartCorrector.from_pretrained(None, "cpu", max_length=12)
+out["segment"] = Segmenter.from_pretrained(M, "cpu", resize=64).segment([image])[0].box
+out["llava"] = LlavaCaptioner.from_pretrained(M, "cpu", max_new_tokens=4).caption([image])
+out["blip"] = BlipCaptioner.from_pretrained(M, "cpu", max_new_tokens=4).caption([image])
+corrector = BartCorrector.from_pretrained(M, "cpu", max_length=12)
 out["corrector_no_repeat_ngram_size"] = corrector.model.generation_config.no_repeat_ngram_size
 out["correct"] = corrector.correct(["a dgo"])
-gen = ImageGenerator.from_pretrained(None, "cpu", ip_adapter=True, steps=2)
+gen = ImageGenerator.from_pretrained(M, "cpu", ip_adapter=True, steps=2)
 seed = [torch.Generator().manual_seed(0)]
 out["generate"] = gen.generate(["a dog"], seed, slices=[image])[0].size
 x = torch.rand(1, 3, 32, 32)
-out["clip"] = float(ClipImageCosine("cpu")(x, x)[0])
-out["lpips"] = float(LPIPS("cpu")(x, x)[0])
+out["clip"] = float(ClipImageCosine("cpu", M)(x, x)[0])
+out["lpips"] = float(LPIPS("cpu", models_dir=M)(x, x)[0])
 print(json.dumps(out))
 """
 
@@ -209,6 +210,32 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
         0.0, abs=1e-6
     )
 
+    # a self-contained copy: the bytes (the cache's snapshot files are links into blobs/),
+    # each component with the repo and commit it came from; it loads with no cache at all
+    exported = multisc(["models", "export", str(tmp_path / "export"), "--json"], offline)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    records = json.loads(exported.stdout)
+    assert set(records) == set(REGISTRY)
+    assert records["generator"]["commit"] == REGISTRY["generator"].revision
+    copied = [p for p in (tmp_path / "export").rglob("*") if not p.is_dir()]
+    assert copied and not [p for p in copied if p.is_symlink()]
+    legacy = tmp_path / "export" / "segmenter" / REGISTRY["segmenter"].repo_id
+    from multisc.models import is_legacy_pickle
+
+    assert is_legacy_pickle(legacy)  # copied as published
+    bare = {**offline, "HF_HOME": str(tmp_path / "empty"), "TORCH_HOME": str(tmp_path / "empty")}
+    again = subprocess.run(
+        [sys.executable, "-c", LOAD_EVERYTHING], capture_output=True, text=True, timeout=300,
+        env={**bare, "MODELS": str(tmp_path / "export")},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    from_export = json.loads(again.stdout.strip().splitlines()[-1])
+    assert from_export == {**out, "clip": pytest.approx(out["clip"], abs=1e-6)}
+    doctor = multisc(["models", "doctor", "--models", str(tmp_path / "export"), "--json"], bare)
+    rows = {row["name"]: row for row in json.loads(doctor.stdout)}
+    assert all(row["available"] for row in rows.values())
+    assert rows["corrector"]["commit"] == REGISTRY["corrector"].revision
+
 
 @pytest.mark.slow
 def test_run_downloads_missing_components_saying_the_total_size_first(hub_root, tmp_path):
@@ -226,6 +253,19 @@ def test_run_downloads_missing_components_saying_the_total_size_first(hub_root, 
     assert "vlm_captioner" in said[first:] and "generator" in said[first:]
     cached = {p.name for p in (tmp_path / "hf" / "hub").glob("models--*")}
     assert "models--Salesforce--blip-image-captioning-base" in cached
+    # the run names the exact weights: the commit each snapshot is, the files' sizes
+    from multisc.experiment.store import STORE_FILE, ResultStore
+
+    store = ResultStore(tmp_path / "run" / STORE_FILE)
+    try:
+        components = json.loads(store.latest_run()["components"])
+    finally:
+        store.close()
+    generator = components["generator"]
+    assert generator["commit"] == generator["pinned"] == REGISTRY["generator"].revision
+    assert generator["source"] == "hub-cache" and generator["weights"]
+    assert components["vlm_captioner"]["pinned"] is None  # no commit page: main floats
+    assert len(components["vlm_captioner"]["commit"]) == 40
 
 
 @pytest.mark.slow
@@ -313,7 +353,7 @@ def test_a_bin_that_is_not_a_state_dict_is_refused_without_running_it(models_cop
     from multisc.transmitter.captioning import BlipCaptioner
 
     directory = models_copy / "vlm_captioner"
-    (directory / "model.safetensors").unlink()
+    assert not (directory / "model.safetensors").exists()  # BLIP's real container: a .bin
     torch.save([1, 2, 3], directory / "pytorch_model.bin")  # a pickle, not a state dict
     with pytest.raises(ModelFileError, match=r"'vlm_captioner'.*pytorch_model\.bin.*state dict"):
         BlipCaptioner.from_pretrained(models_copy, "cpu")
@@ -523,3 +563,61 @@ def test_a_hub_behind_a_proxy_is_reached_through_it(tiny_models, tmp_path):
     assert any(p.startswith(hub.cdn_url) for p in through)  # the CDN too
     snapshot = Path(json.loads(result.stdout)["clip"])
     assert (snapshot / "pytorch_model.bin").stat().st_size > 0
+
+
+def test_verify_hashes_the_weights_against_the_recorded_digests(tiny_models, monkeypatch):
+    import dataclasses
+    import hashlib
+
+    from multisc.models import verify
+
+    # a stand-in is not the published file, and verify says so
+    assert verify("captioner", tiny_models) == {"model.safetensors": "differs"}
+    assert verify("clip", tiny_models) == {"pytorch_model.bin": "no recorded digest"}
+    # the same bytes as recorded: a match
+    data = (tiny_models / "captioner" / "model.safetensors").read_bytes()
+    entry = dataclasses.replace(
+        REGISTRY["captioner"], sha256={"model.safetensors": hashlib.sha256(data).hexdigest()}
+    )
+    monkeypatch.setitem(REGISTRY, "captioner", entry)
+    assert verify("captioner", tiny_models) == {"model.safetensors": "match"}
+    assert verify("corrector", tiny_models / "nowhere") == {"model.safetensors": "missing"}
+
+
+@pytest.mark.parametrize("behaviour", ["endless", "trickle"])
+def test_a_hostile_body_is_stopped_with_one_line(behaviour, tiny_models, tmp_path):
+    from multisc.testing.torch_hub import write_torch_hub_file
+
+    root = tmp_path / "hub"
+    build_repo("clip", tiny_models, root)
+    write_torch_hub_file("lpips", root / "torch-models" / REGISTRY["lpips"].repo_id)
+    names = ("pytorch_model.bin", REGISTRY["lpips"].repo_id)
+    with LocalHub(root, **{behaviour: names}) as hub:
+        started = time.perf_counter()
+        env = hub_env(hub, tmp_path, MULTISC_DOWNLOAD_STALL_S="2")
+        hub_pull = multisc(["models", "pull", "clip"], env, timeout=120)
+        torch_pull = multisc(["models", "pull", "lpips"], env, timeout=120)
+        took = time.perf_counter() - started
+    message = _one_line_error(hub_pull)  # the Hub announced the size: stopped there
+    assert "multisc stopped the download" in message
+    assert ("stalled" if behaviour == "trickle" else "sent more than") in message
+    message = _one_line_error(torch_pull)
+    if behaviour == "trickle":
+        assert "multisc stopped the download" in message and "stalled" in message
+    else:  # no length announced: bounded by the recorded size, then refused as weights
+        assert "not a loadable PyTorch state dict" in message
+    assert not list((tmp_path / "torch").rglob("*.pth"))  # nothing kept
+    assert took < 60  # neither waits for ever
+    size = (root / "openai/clip-vit-base-patch32/pytorch_model.bin").stat().st_size
+    written = sum(p.stat().st_size for p in (tmp_path / "hf").rglob("*") if p.is_file())
+    written += sum(p.stat().st_size for p in (tmp_path / "torch").rglob("*") if p.is_file())
+    assert written < 4 * size + (1 << 20)  # stopped at the announced size, nothing kept
+
+
+def test_an_etag_that_is_a_path_is_refused_before_it_names_a_file(tiny_models, tmp_path):
+    root = tmp_path / "hub"
+    build_repo("clip", tiny_models, root)
+    with LocalHub(root, etag="../../../../escaped") as hub:
+        message = _one_line_error(_pull("clip", hub, tmp_path))
+    assert "ETag" in message and "not a git or SHA-256 digest" in message
+    assert not list(tmp_path.rglob("escaped*"))  # nothing made outside HF_HOME (or in it)

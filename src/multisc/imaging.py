@@ -1,4 +1,5 @@
-"""Image conversions shared by every stage: anything PIL opens -> 8-bit RGB, and tensors."""
+"""Image conversions shared by every stage: anything PIL opens -> 8-bit RGB, and tensors;
+and the one way image files are opened (regular files only, pixels bounded)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,83 @@ from multisc.errors import InvalidInputError
 
 ImageLike = Image.Image | np.ndarray
 V = TypeVar("V")
+
+#: the most pixels multisc opens in one image, wherever it comes from (inputs, a run
+#: directory's PNGs, cache entries): 64 megapixels, 8000 x 8000. Images are worked on at a
+#: longer side of at most 1024 pixels, so nothing larger is ever needed, and a 420 KB PNG
+#: can claim 12000 x 12000 pixels (a decompression bomb: 432 MB of RGB once decoded).
+MAX_PIXELS = 64_000_000
+
+
+def check_pixels(size: tuple[int, int], name: str) -> None:
+    """Refuse an image of more than :data:`MAX_PIXELS` pixels, before it is decoded."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise InvalidInputError(
+            f"refusing {name}: {width} x {height} pixels is over the {MAX_PIXELS:,} multisc "
+            "opens in one image (a decompression bomb, or a photo to downscale first: images "
+            "are worked on at a longer side of at most 1024 pixels)"
+        )
+
+
+def _decode(source, name: str, formats: list[str] | None, rgb: bool = True) -> Image.Image:
+    import warnings
+
+    from PIL import ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # our bound below says it, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(source, formats=formats)
+        with opened as image:
+            check_pixels(image.size, name)
+            image.load()
+            if not rgb:
+                return image.copy()
+            # the orientation a camera recorded: a rotated photo is shown upright
+            return to_rgb(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(f"refusing {name}: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        what = "a PNG" if formats == ["PNG"] else "an image"
+        raise InvalidInputError(f"cannot read {name} as {what}: {exc}") from exc
+
+
+def open_png(data: bytes, name: str) -> Image.Image:
+    """8-bit RGB from PNG bytes (a run directory's or a cache entry's): decoded as PNG only,
+    pixels bounded by :data:`MAX_PIXELS`."""
+    import io
+
+    return _decode(io.BytesIO(data), name, ["PNG"])
+
+
+def decode_png(data: bytes, name: str) -> Image.Image:
+    """A PNG as stored (its mode kept: masks stay masks), decoded as PNG only, pixels
+    bounded by :data:`MAX_PIXELS`."""
+    import io
+
+    return _decode(io.BytesIO(data), name, ["PNG"], rgb=False)
+
+
+def open_image_file(path) -> Image.Image:
+    """8-bit RGB from an image file of any format PIL reads, EXIF orientation applied:
+    regular files only (a FIFO is refused, not waited on), pixels bounded."""
+    import os
+    import stat
+    from pathlib import Path
+
+    name = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise InvalidInputError(f"image file not found: {name}") from exc
+    except OSError as exc:
+        raise InvalidInputError(f"cannot open {name}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidInputError(f"{name} is not a regular file: multisc reads only files")
+        os.set_blocking(fd, True)
+        return _decode(handle, Path(name).name if len(name) > 300 else name, None)
 
 
 def to_rgb(image: ImageLike) -> Image.Image:

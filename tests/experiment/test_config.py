@@ -46,3 +46,69 @@ def test_digest_ignores_where_and_how_it_runs(tmp_path):
     b = load_config(out="y", executor="ray", device="auto", prepare_batch=8)
     assert a.digest() == b.digest()
     assert a.digest() != load_config(snr_db=[1.0]).digest()
+
+
+#: every setting a probe ran to "0 results" (or a crash) with, and what the one line says:
+#: each option's type and range come from its registration and are checked at load
+REFUSED = [
+    ("options: {bpg_mcs: sometimes}", "option bpg_mcs: 'sometimes' is not one of fixed, auto"),
+    ("options: {bpg_modulation: 8psk}", "option bpg_modulation: '8psk' is not one of"),
+    ("options: {bpg_code_rate: 1.5}", r"bpg_code_rate: 1.5 is not a finite number in \[0.2"),
+    ("options: {bpg_code_rate: .nan}", "bpg_code_rate: nan is not a finite number"),
+    ("options: {text_modulation: 8psk}", "text_modulation: '8psk' is not one of bpsk"),
+    ("options: {text_fec: turbo}", "text_fec: 'turbo' is not one of none, ldpc"),
+    ("options: {text_code_rate: 0}", "text_code_rate: 0.0 is not a finite number"),
+    ("options: {text_code_rate: .nan}", "text_code_rate: nan"),
+    ("options: {slice_link: carrier-pigeon}", "slice_link: 'carrier-pigeon' is not one of"),
+    ("options: {slice_hevc_quality: 1000}", r"slice_hevc_quality: 1000 is not an integer"),
+    ("options: {budget: 0}", "budget: 0 is not 'match'"),
+    ("options: {budget: -5}", "budget: -5 is not"),
+    ("options: {budget: 1/0}", "budget: '1/0' is not"),
+    ("options: {budget: abc}", "budget: 'abc' is not"),
+    ("options: {budget: 1000/1}", "budget: '1000/1' is not"),
+    ("budget_fallback: abc", "budget_fallback: 'abc' is not"),
+    ("options: {generation_size: 7}", "generation_size: 7 is not None or a multiple of 8"),
+    ("options: {generation_size: -64}", "generation_size: -64"),
+    ("options: {generation_size: 100000}", "generation_size: 100000"),
+    ("options: {generation_size: 0}", "generation_size: 0"),
+    ("options: {segment_size: 1000000}", r"segment_size: 1000000 is not an integer in \[32"),
+    ("options: {segment_size: 0}", "segment_size: 0"),
+    ("options: {rows: 1000}", r"rows: 1000 is not an integer in \[1, 8\]"),
+    ("options: {rows: 1000000000}", "rows: 1000000000"),
+    ("options: {steps: 1000000000000}", r"steps: 1000000000000 is not an integer in"),
+    ("snr_db: [500]", r"SNR 500 dB is outside \[-50, 100\] dB"),
+    ("snr_db: [1.0e+300]", "SNR 1e[+]300 dB is outside"),
+    ("jscc: {checkpoint: /etc}", "no deep JSCC checkpoint at /etc"),
+    ("jscc: {checkpoint: /no/such/folder}", "'/no/such/folder' does not exist"),
+    ("channel: {model: awgn, coherence: 1000000000000}", "less than or equal to 1000000"),
+    ("channel: {model: rayleigh, coherence: 3000000000}", "less than or equal to 1000000"),
+    ("device: meta", "device 'meta' is not auto, cpu, cuda or cuda:N"),
+    ("channel: {model: nr, mcs: 0, prbs: 16}", "16 PRB.s. at MCS 0 .* Sionna's 5G LDPC can code"),
+    ("channel: []", "the channel list is empty"),
+    ("snr_db: [true]", r"SNRs are numbers of dB, not \[True\]"),
+    ("options: {guidance: .nan}", "guidance: nan is not a finite number"),
+    ("options: {ip_scale: .nan}", "ip_scale: nan"),
+    ("options: {ip_scale: .inf}", "ip_scale: inf"),
+    ("options: {failure_color: [300, -1, 0]}", "failure_color: .* is not an RGB triple"),
+    ("channel: {model: awgn, prbs: 4}", "prbs applies to model: nr only"),
+    ("executor: ray\nray_address: http://head:8265", "ray address 'http://head:8265' is not"),
+    ("options: {corrector: gpt}", "corrector: 'gpt' is not one of bart"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), REFUSED)
+def test_every_setting_is_checked_at_load_with_one_line(tmp_path, text, message):
+    with pytest.raises(InvalidInputError, match=message) as caught:
+        load_config(write(tmp_path, text + "\n"))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_deeply_nested_yaml_is_one_line(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"nested too deeply|not valid YAML"):
+        load_config(write(tmp_path, "a: " + "[" * 50_000 + "]" * 50_000 + "\n"))
+
+
+def test_the_checked_defaults_still_load_and_a_valid_nr_mcs_passes(tmp_path):
+    config = load_config(write(tmp_path, "channel: {model: nr, mcs: 10, prbs: 16}\n"))
+    assert config.channels()[0].mcs == 10
+    assert load_config().options.budget == "match"

@@ -17,8 +17,9 @@ from PIL import Image
 
 from multisc.channel.bits import bits_to_text
 from multisc.data.sources import image_id
+from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import ResultStore
-from multisc.experiment.sweep import export
+from multisc.experiment.sweep import csv_safe, export
 from multisc.receiver.correction import NoCorrector, SymSpellCorrector
 from multisc.receiver.fusion import fuse_texts
 from multisc.report.build import image_grid
@@ -86,11 +87,12 @@ def test_store_and_exports_keep_any_received_text(texts, tmp_path_factory):
         store.add_results([row], run)
         (back,) = store.results()
         assert back["texts_received"] == decoded and back["prompt"] == decoded[0]
-        export(store, out)
+        export(store, RunRoot(out))
     finally:
         store.close()
     csv = pd.read_csv(out / "results.csv", keep_default_na=False, dtype=str)
-    assert csv["prompt"][0] == decoded[0]
+    assert csv["prompt"][0] == csv_safe(decoded[0])  # neutralised for spreadsheets
+    assert all(ord(c) >= 32 or c in "\t\n\r" for c in csv["prompt"][0])
     assert pd.read_parquet(out / "results.parquet")["prompt"][0] == decoded[0]
 
 
@@ -106,7 +108,7 @@ def test_grids_draw_any_received_prompt(data, tmp_path_factory):
         "image_path": "images/x/out.png", "failed": False, "prompt": received(data),
     }  # fmt: skip
     (run_dir / "grids").mkdir()
-    assert (run_dir / "grids" / image_grid(run_dir, "x", [row], run_dir / "grids")).is_file()
+    assert (run_dir / "grids" / image_grid(RunRoot(run_dir), "x", [row])).is_file()
 
 
 @settings(max_examples=300, deadline=None)

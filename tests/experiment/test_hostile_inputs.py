@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from multisc.data.sources import sample_photos
+from multisc.experiment.runroot import RunRoot
 from multisc.experiment.sweep import run_sweep
 from multisc.report.build import build_report, image_grid
 
@@ -48,7 +49,7 @@ def test_received_text_with_dollar_signs_is_not_parsed_as_mathtext(tmp_path):
         "prompt": "a $\\frac{$ b \x01 and $x^{$",  # one bit flip turns d (0x64) into $ (0x24)
     }
     (tmp_path / "grids").mkdir()
-    name = image_grid(tmp_path, "x", [row], tmp_path / "grids")
+    name = image_grid(RunRoot(tmp_path), "x", [row])
     assert Image.open(tmp_path / "grids" / name).width > 0
 
 
@@ -66,7 +67,7 @@ def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config
     config, _ = fast_config(out="locked", schemes=["bpg_ldpc"], snr_db=[6.0], limit=1)
     out = Path(config.out)
     out.mkdir(parents=True)
-    with one_writer(out), pytest.raises(InvalidInputError, match="another multisc run"):
+    with one_writer(RunRoot(out)), pytest.raises(InvalidInputError, match="another multisc run"):
         run_sweep(config, report=None)
     assert not (out / "results.sqlite").exists() or not list(out.glob("images/*"))
     # a run killed while holding the lock: the kernel releases it
@@ -74,7 +75,9 @@ def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config
         [sys.executable, "-c",
          "import sys, time; from pathlib import Path\n"
          "from multisc.experiment.sweep import one_writer\n"
-         "with one_writer(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)",
+         "from multisc.experiment.runroot import RunRoot\n"
+         "with one_writer(RunRoot(Path(sys.argv[1]))):\n"
+         "    print('locked', flush=True); time.sleep(60)",
          str(out)],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip

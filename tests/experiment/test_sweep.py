@@ -119,7 +119,7 @@ def test_disk_full_keeps_the_store_consistent_and_the_run_resumes(fast_config, m
         return original(self, rows, run_id)
 
     monkeypatch.setattr(ResultStore, "add_results", failing)
-    with pytest.raises(StoreError, match="disk is full"):
+    with pytest.raises(StoreError, match=r"no space left on the device .* free space and run"):
         run_sweep(config, report=None)
     monkeypatch.setattr(ResultStore, "add_results", original)
     partial = rows_of(Path(config.out))
@@ -155,3 +155,54 @@ def test_a_sweep_reports_its_progress_as_events(fast_config):
     assert started == [Started(0, 6)] and events.index(started[0]) < events.index(progressed[0])
     assert [e.rows for e in progressed] == [2, 4, 6] and summary.rows == 6
     assert {e.scheme for e in progressed} == {"bpg_ldpc"}
+
+
+def test_each_run_records_the_weights_it_loaded_and_the_report_shows_them(fast_config, tiny_models):
+    from multisc.report.build import build_report
+
+    config, _ = fast_config(
+        "provenance", schemes=["vlm_csc"], snr_db=[10.0], limit=1, models=str(tiny_models)
+    )
+    summary = run_sweep(config, report=None)
+    store = ResultStore(summary.out / STORE_FILE)
+    try:
+        import json
+
+        components = json.loads(store.latest_run()["components"])
+    finally:
+        store.close()
+    # vlm_csc loads BLIP and SD; the metrics CLIP (LPIPS' AlexNet is not here: skipped)
+    assert set(components) == {"vlm_captioner", "generator", "clip"}
+    blip = components["vlm_captioner"]
+    size = (tiny_models / "vlm_captioner" / "pytorch_model.bin").stat().st_size
+    assert blip["weights"] == {"pytorch_model.bin": size} and blip["source"] == "models-dir"
+    assert blip["repo_id"] == "Salesforce/blip-image-captioning-base" and blip["commit"] is None
+    unet = components["generator"]["weights"]["unet/diffusion_pytorch_model.safetensors"]
+    assert (
+        unet == (tiny_models / "generator/unet/diffusion_pytorch_model.safetensors").stat().st_size
+    )
+    page = build_report(summary.out).read_text()
+    assert "Pretrained components" in page and "Salesforce/blip-image-captioning-base" in page
+    assert f"pytorch_model.bin {size:,} B" in page
+
+
+def test_a_store_written_before_components_were_recorded_is_upgraded(tmp_path):
+    path = tmp_path / STORE_FILE
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, "
+        "config_digest TEXT NOT NULL, config_yaml TEXT NOT NULL, versions TEXT NOT NULL, "
+        "device TEXT NOT NULL);"
+        "INSERT INTO runs (started, config_digest, config_yaml, versions, device) "
+        "VALUES (1, 'd', 'y', '{}', 'cpu');"
+    )
+    db.commit()
+    db.close()
+    store = ResultStore(path)
+    try:
+        assert store.latest_run()["components"] == "{}"  # the old run: nothing recorded
+        store.start_run("d", "y", {}, "cpu", {"clip": {"repo_id": "x"}})
+        assert store.latest_run()["components"] == '{"clip": {"repo_id": "x"}}'
+        assert store.digests() == {"d"}
+    finally:
+        store.close()

@@ -1,6 +1,7 @@
 """Repositories laid out as the recorded manifests say the real ones are, filled with the
 tiny models: the real ids and file names, the real weight formats (BLIP and CLIP as
-``pytorch_model.bin`` only, the corrector with its search settings in ``config.json``),
+``pytorch_model.bin`` only, as their builders write them; the corrector with its search
+settings in ``config.json``; torch hub files as legacy pickles),
 and every recorded file that multisc does not need (``tf_model.h5``,
 ``flax_model.msgpack``, the IP-Adapter's 2.5 GB ``image_encoder/pytorch_model.bin``...) as
 a small placeholder that no correct download fetches and no correct load reads."""
@@ -11,22 +12,10 @@ import json
 import shutil
 from pathlib import Path
 
-import torch
-
 from multisc.models import REGISTRY, manifest
 from multisc.testing.torch_hub import write_torch_hub_file
 
 PLACEHOLDER = b"placeholder: multisc must never fetch or read this file\n"
-
-
-def _bin_from_safetensors(directory: Path) -> None:
-    """Replace ``model.safetensors`` with ``pytorch_model.bin`` (``torch.save`` of the same
-    state dict), the format of repos that have no safetensors on ``main``."""
-    from safetensors.torch import load_file
-
-    path = directory / "model.safetensors"
-    torch.save(load_file(str(path)), directory / "pytorch_model.bin")
-    path.unlink()
 
 
 def _chat_template_json(directory: Path) -> None:
@@ -68,8 +57,6 @@ def build_repo(name: str, tiny: Path, root: Path, legacy: bool = True) -> Path:
     if repo.exists():
         shutil.rmtree(repo)
     shutil.copytree(tiny / name, repo)
-    if "pytorch_model.bin" in item.weights:
-        _bin_from_safetensors(repo)
     if name == "captioner":
         _chat_template_json(repo)
     if name in ("captioner", "vlm_captioner"):

@@ -25,7 +25,9 @@ names another commit for ``main`` (the same files: a newer upstream commit that 
 nothing multisc reads). Both commits are served.
 
 ``truncate`` names files served short by the CDN (the full length announced, half the bytes
-sent): a download cut off mid-file.
+sent): a download cut off mid-file. ``endless`` names files whose body has no length and
+does not end (bounded here: 64 MiB or 60 s); ``trickle`` names files sent one byte every
+0.5 s (bounded: 60 s). Both as the CDN and torch hub's server would be if hostile.
 
 Not served here: Xet storage. On the real Hub some files (BLIP's ``pytorch_model.bin``
 among them) are Xet-backed and huggingface_hub fetches them through ``hf_xet`` from a CAS
@@ -76,9 +78,15 @@ class LocalHub:
         commits: dict[str, str] | None = None,
         heads: dict[str, str] | None = None,
         page_size: int = 4,
+        endless: tuple[str, ...] = (),
+        trickle: tuple[str, ...] = (),
+        etag: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.truncate = set(truncate)
+        self.endless = set(endless)
+        self.trickle = set(trickle)
+        self.etag = etag  # sent for every LFS file instead of its digest (a hostile server)
         self.gated = set(gated)
         self.commits = dict(commits or {})
         self.heads = dict(heads or {})
@@ -238,7 +246,7 @@ class LocalHub:
             request.send_response(302)
             request.send_header("Location", f"{self.cdn_url}/blobs/{sha}?name={quote(name)}")
             request.send_header("ETag", f'"{self._git_oid(data)}"')
-            request.send_header("X-Linked-Etag", f'"{sha}"')
+            request.send_header("X-Linked-Etag", f'"{self.etag or sha}"')
             request.send_header("X-Linked-Size", str(len(data)))
             request.send_header("X-Repo-Commit", commit)
             request.send_header("Content-Length", "0")
@@ -252,6 +260,8 @@ class LocalHub:
         path = self.root / "torch-models" / name
         if not path.is_file():
             return self._error(request, 404, "EntryNotFound")
+        if not head and name in self.endless | self.trickle:
+            return self._hostile(request, path.read_bytes(), endless=name in self.endless)
         return self._bytes(request, path.read_bytes(), head, {}, truncate=name in self.truncate)
 
     # -- HTTP: the CDN -------------------------------------------------------------------
@@ -265,6 +275,8 @@ class LocalHub:
             return self._error(request, 404, "EntryNotFound")
         data = path.read_bytes()
         etag = {"ETag": f'"{parts[1]}"'}
+        if not head and path.name in self.endless | self.trickle:
+            return self._hostile(request, data, endless=path.name in self.endless)
         ranged = request.headers.get("Range", "")
         if ranged.startswith("bytes="):
             first, _, last = ranged[len("bytes=") :].partition("-")
@@ -280,6 +292,34 @@ class LocalHub:
         return self._bytes(request, data, head, etag, truncate=path.name in self.truncate)
 
     # -- answers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _hostile(request, data: bytes, endless: bool) -> None:
+        """An endless body without a length, or ``data`` one byte every 0.5 s; both stop
+        when the client goes away, and within their bounds (loopback only)."""
+        import time
+
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        if not endless:
+            request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        started = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+            if endless:
+                block = b"\0" * (1 << 20)
+                for _ in range(64):
+                    if time.monotonic() - started > 60:
+                        break
+                    request.wfile.write(block)
+            else:
+                for byte in data:
+                    if time.monotonic() - started > 60:
+                        break
+                    request.wfile.write(bytes([byte]))
+                    request.wfile.flush()
+                    time.sleep(0.5)
+        request.close_connection = True
 
     @staticmethod
     def _bytes(

@@ -31,7 +31,7 @@ def test_config_overrides_are_validated_with_the_keys_a_scheme_accepts(tmp_path)
     assert options.for_scheme("multisc").steps == 9
     with pytest.raises(InvalidInputError, match="unknown setting 'rows' of scheme 'bpg_ldpc'"):
         load_config(None, options={"bpg_ldpc": {"rows": 3}})
-    with pytest.raises(InvalidInputError, match="steps must be >= 1"):
+    with pytest.raises(InvalidInputError, match="option steps: 0 is not an integer in"):
         load_config(None, options={"vlm_csc": {"steps": 0}})
 
 

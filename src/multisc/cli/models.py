@@ -183,6 +183,8 @@ def _write_stand_ins(directory: Path, builders: dict, only: list[str] | None, se
     for name in chosen:
         if name not in builders:
             raise choices_error("component", name, tuple(builders))
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInputError(f"{directory} is a file: give a folder to write the models in")
     written = {}
     with Progress(
         TextColumn("{task.description}"),

@@ -257,6 +257,18 @@ def read_training(directory: str | Path) -> dict:
     return training if isinstance(training, dict) else {}
 
 
+def check_checkpoint_dir(directory: str | Path, key: str = "jscc.checkpoint") -> None:
+    """Refuse (one line naming ``key``) a checkpoint path that is not a deep JSCC
+    checkpoint directory: missing, not a folder, no ``config.json`` or weights."""
+    path = Path(directory)
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is not a folder"
+        raise InvalidInputError(f"{key}: {str(directory)!r} {what}: give a checkpoint directory")
+    read_config(path)
+    if not (path / WEIGHTS_FILE).is_file():
+        raise InvalidInputError(f"{key}: {path} has no {WEIGHTS_FILE}: not a checkpoint")
+
+
 def read_config(directory: str | Path) -> JSCCConfig:
     """The :class:`JSCCConfig` of a checkpoint directory, with one clear error when
     ``config.json`` is missing, is not a deep JSCC config, or contradicts itself

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from multisc.errors import InvalidInputError
-from multisc.imaging import to_rgb
+from multisc.imaging import open_image_file, to_rgb
 
 #: Colour photographs that ship inside scikit-image (no download).
 SAMPLE_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
@@ -66,20 +66,9 @@ def sample_photos(names: tuple[str, ...] = SAMPLE_PHOTOS) -> list[tuple[str, Ima
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open an image file as 8-bit RGB, with a clear error when it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return to_rgb(image)
-    except FileNotFoundError as exc:
-        raise InvalidInputError(f"image file not found: {path}") from exc
-    except Image.DecompressionBombError as exc:
-        raise InvalidInputError(
-            f"refusing {path}: {exc}. Downscale it first (images are worked on at a longer "
-            "side of at most 1024 pixels anyway)"
-        ) from exc
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidInputError(f"cannot read {path} as an image: {exc}") from exc
+    """Open an image file as 8-bit RGB (EXIF orientation applied, regular files only,
+    pixels bounded: :func:`multisc.imaging.open_image_file`), or one clear error."""
+    return open_image_file(path)
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -91,8 +80,8 @@ def _folder_files(folder: Path) -> list[Path]:
 def image_id(path: str | Path) -> str:
     """The id of an image file, safe as a path component and in HTML: its stem with every
     character outside ``A-Z a-z 0-9 . _ -`` replaced by ``_`` and leading dots dropped (so
-    ``...png`` cannot point at a parent folder), plus a short hash of the stem when anything
-    changed (two odd names never share an id).
+    ``...png`` cannot point at a parent folder), cut to :data:`MAX_ID` characters, plus a
+    short hash of the stem when anything changed (two odd names never share an id).
 
     >>> image_id("kodim01.png"), image_id('a" onerror="x.png')[:13], image_id("...png")[:6]
     ('kodim01', 'a__onerror__x', 'image-')
@@ -102,10 +91,15 @@ def image_id(path: str | Path) -> str:
 
     stem = Path(path).stem
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".")
-    if safe == stem:
+    if safe == stem and len(stem) <= MAX_ID:
         return stem
     digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    safe = safe[: MAX_ID - 9]  # ids name folders and files: bounded well below NAME_MAX
     return f"{safe}-{digest}" if safe else f"image-{digest}"
+
+
+#: the longest image id: it names a folder and files (``grids/<id>.png``)
+MAX_ID = 120
 
 
 KODAK_FILES = tuple(f"kodim{i:02d}.png" for i in range(1, 25))
@@ -156,7 +150,10 @@ def voc2012_files(root: str | Path, split: str = "val", limit: int | None = None
 
 
 def iter_images(
-    source: str | Path, split: str = "val", limit: int | None = None
+    source: str | Path,
+    split: str = "val",
+    limit: int | None = None,
+    on_error: Callable[[str, str], None] | None = None,
 ) -> Iterator[tuple[str, Image.Image]]:
     """Yield ``(id, RGB image)`` from a source:
 
@@ -164,19 +161,33 @@ def iter_images(
     - ``kodak24:DIR``: ``kodim01.png`` ... ``kodim24.png``;
     - ``voc2012:DIR``: the ``split`` list of ``ImageSets/Segmentation`` (first ``limit``);
     - a folder (searched recursively), a glob, or one file.
+
+    With ``on_error(image_id, message)``, a file that cannot be read (not an image, over
+    the pixel bound, not a regular file) is reported there and skipped; without it, the
+    first such file is an :class:`InvalidInputError`.
     """
+
+    def opened(files: list[Path]) -> Iterator[tuple[str, Image.Image]]:
+        for file in files:
+            try:
+                image = open_image(file)
+            except InvalidInputError as exc:
+                if on_error is None:
+                    raise
+                on_error(image_id(file), str(exc))
+                continue
+            yield image_id(file), image
+
     text = str(source)
     if text == "samples":
         photos = sample_photos()
         yield from photos[:limit] if limit is not None else photos
         return
     if text.startswith("kodak24:"):
-        for file in kodak24_files(text.split(":", 1)[1])[:limit]:
-            yield image_id(file), open_image(file)
+        yield from opened(kodak24_files(text.split(":", 1)[1])[:limit])
         return
     if text.startswith("voc2012:"):
-        for file in voc2012_files(text.split(":", 1)[1], split, limit):
-            yield image_id(file), open_image(file)
+        yield from opened(voc2012_files(text.split(":", 1)[1], split, limit))
         return
     path = Path(text)
     if path.is_dir():
@@ -195,12 +206,14 @@ def iter_images(
         raise InvalidInputError(
             f"image source {text!r} is neither 'samples', an existing folder, a file nor a glob"
         )
-    for file in files[:limit]:
-        yield image_id(file), open_image(file)
+    yield from opened(files[:limit])
 
 
 def load_images(
-    source: str | Path, split: str = "val", limit: int | None = None
+    source: str | Path,
+    split: str = "val",
+    limit: int | None = None,
+    on_error: Callable[[str, str], None] | None = None,
 ) -> list[tuple[str, Image.Image]]:
     """All images of ``source`` (see :func:`iter_images`) as a list."""
-    return list(iter_images(source, split, limit))
+    return list(iter_images(source, split, limit, on_error))

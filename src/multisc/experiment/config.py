@@ -77,6 +77,15 @@ class JsccConfig(BaseModel):
     train_snr_db: float | str = "0:20"
     steps: int = Field(2000, ge=1)
 
+    @field_validator("checkpoint")
+    @classmethod
+    def _checkpoint(cls, value: str | list[str] | None) -> str | list[str] | None:
+        from multisc.codecs.jscc import check_checkpoint_dir
+
+        for path in [] if value is None else [value] if isinstance(value, str) else value:
+            check_checkpoint_dir(path)
+        return value
+
     @field_validator("ratio")
     @classmethod
     def _ratio(cls, value: str | None) -> str | None:
@@ -95,6 +104,14 @@ class JsccConfig(BaseModel):
         return value
 
 
+MAX_COHERENCE = 1_000_000
+#: NR settings: set on another model, they would be silently ignored
+_NR_ONLY = (
+    "delay_spread_ns", "speed_kmh", "carrier_ghz", "prbs", "scs_khz", "csi", "mcs", "mcs_table",
+    "dmrs_additional_positions",
+)  # fmt: skip
+
+
 class ChannelConfig(BaseModel):
     """One channel of a run: ``awgn``, ``rayleigh`` (``coherence`` symbols per fading
     coefficient) or ``nr``, a 5G NR link (:class:`multisc.channel.nr.NRConfig`): fading
@@ -103,7 +120,9 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     model: Literal["awgn", "rayleigh", "nr"] = "awgn"
-    coherence: int = Field(1, ge=1)
+    #: symbols per fading coefficient: bounded (a coefficient per 1e12 symbols is no fading
+    #: model, and 3e9 of them exhausted memory)
+    coherence: int = Field(1, ge=1, le=MAX_COHERENCE)
     profile: str | None = None
     tdl: str | None = None
     cdl: str | None = None
@@ -123,11 +142,17 @@ class ChannelConfig(BaseModel):
         if len(given) > 1:
             raise ValueError(f"give one of profile, tdl and cdl, not {' and '.join(given)}")
         if self.model == "nr":
-            self.nr()  # NRConfig validates ranges with errors that name the value
-        elif given or self.mcs != "auto":
-            raise ValueError(
-                f"{given[0] if given else 'mcs'} applies to model: nr only (model is {self.model})"
-            )
+            nr = self.nr()  # NRConfig validates ranges with errors that name the value
+            if nr.mcs is not None:  # a fixed MCS: one Sionna can code on this grid?
+                from multisc.channel.nr_mcs import nr_link
+
+                nr_link(nr)
+            return self
+        changed = [*given, *(k for k in _NR_ONLY if k in self.model_fields_set)]
+        if changed:
+            raise ValueError(f"{changed[0]} applies to model: nr only (model is {self.model})")
+        if self.model == "awgn" and "coherence" in self.model_fields_set and self.coherence > 1:
+            raise ValueError("coherence applies to model: rayleigh only (model is awgn)")
         return self
 
     def nr(self):
@@ -169,6 +194,8 @@ class ChannelConfig(BaseModel):
 
 #: bounds on a run's lists: enough for any sweep, not for a typo that would run for ever
 MAX_SNRS = 1000
+#: the SNRs a run may ask for, in dB: far beyond any link's waterfall on both sides
+SNR_RANGE_DB = (-50.0, 100.0)
 
 
 class RunConfig(BaseModel):
@@ -184,7 +211,7 @@ class RunConfig(BaseModel):
     channel: ChannelConfig | list[ChannelConfig] | None = None
     #: shorthand kept for older configs: ``fading: rayleigh`` = ``channel: {model: rayleigh}``
     fading: Literal["awgn", "rayleigh"] | None = None
-    coherence: int | None = Field(None, ge=1)
+    coherence: int | None = Field(None, ge=1, le=MAX_COHERENCE)
     seeds: int = Field(1, ge=1, le=1000)
     models: str | None = None
     device: str = "auto"
@@ -223,7 +250,55 @@ class RunConfig(BaseModel):
         bad = [v for v in value if not math.isfinite(v)]
         if bad:
             raise ValueError(f"SNRs must be finite numbers of dB, got {bad[0]}")
+        low, high = SNR_RANGE_DB
+        out = [v for v in value if not low <= v <= high]
+        if out:
+            raise ValueError(f"SNR {out[0]:g} dB is outside [{low:g}, {high:g}] dB")
         return sorted(dict.fromkeys(float(v) for v in value))
+
+    @field_validator("snr_db", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+            raise ValueError(f"SNRs are numbers of dB, not {value!r}")
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _some_channel(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("the channel list is empty: give at least one channel")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError(f"device {value!r} is not auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("budget_fallback")
+    @classmethod
+    def _fallback(cls, value: str) -> str:
+        from multisc.schemes.registry import check_budget
+
+        if value in ("match",) or value is None:
+            raise ValueError(f"budget_fallback {value!r} must be a ratio K/N or a count")
+        check_budget("budget_fallback", value)
+        return value
+
+    @field_validator("ray_address")
+    @classmethod
+    def _ray_address(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and not re.fullmatch(
+            r"auto|local|ray://[\w.\-]+:\d+|[\w.\-]+:\d+", value
+        ):
+            raise ValueError(f"ray address {value!r} is not auto, host:port or ray://host:port")
+        return value
 
     @model_validator(mode="after")
     def _one_channel_setting(self) -> RunConfig:
@@ -275,13 +350,30 @@ class RunConfig(BaseModel):
 
 
 def _explain(exc: ValidationError, where: str) -> InvalidInputError:
-    lines = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    lines: list[str] = []
+    errors = exc.errors()
+    # a union (one channel or a list of them) reports "not a list" beside the real error
+    shape = ("list_type", "model_type", "dict_type", "model_attributes_type")
+    if any(e["type"] not in shape for e in errors):
+        errors = [e for e in errors if e["type"] not in shape]
+    for error in errors:
+        # pydantic names the branches of a union (``function-after[...]``, ``list[...]``):
+        # the key is what a user wrote
+        parts = [
+            str(part)
+            for part in error["loc"]
+            if not str(part).startswith(("function-", "list[", "tagged-union["))
+        ]
+        location = ".".join(parts)
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            lines.append(f"unknown key {location!r}")
+            line = f"unknown key {location or '(top level)'!r}"
+        elif not location or message.startswith(location):
+            line = message  # the message names its key already (options: "option steps: ...")
         else:
-            lines.append(f"{location}: {error['msg'].removeprefix('Value error, ')}")
+            line = f"{location}: {message}"
+        if line not in lines:
+            lines.append(line)
     return InvalidInputError(f"invalid config {where}: " + "; ".join(lines))
 
 
@@ -303,6 +395,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
             ) from exc
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"{path} is not valid YAML: {exc}") from exc
+        except RecursionError:
+            raise InvalidInputError(f"{path} is nested too deeply to be a config") from None
         if not isinstance(loaded, dict):
             raise InvalidInputError(
                 f"{path} must hold a mapping of settings, not {type(loaded).__name__}"

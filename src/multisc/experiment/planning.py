@@ -27,6 +27,8 @@ class Plan:
     jscc_checkpoint: dict[str, list[str]] | None = None
     budget: str | None = None
     failure_color: tuple[int, int, int] | None = None
+    #: per pretrained component the run loads: repo, commit on disk, weights' sizes
+    components: dict[str, dict] = field(default_factory=dict)
 
 
 def needed_components(scheme: str, config: RunConfig) -> list[str]:
@@ -60,6 +62,15 @@ def download_missing(config: RunConfig, say: Callable[[str], None]) -> list[str]
     if wanted:
         pull_many(wanted, say)
     return wanted
+
+
+def loaded_components(config: RunConfig, schemes: Sequence[str]) -> dict[str, dict]:
+    """What the run's schemes and metrics load, as :func:`multisc.models.component_record`
+    says it (components that are not here are left out: their metric is skipped)."""
+    from multisc.models import component_records
+
+    needed = [name for scheme in schemes for name in needed_components(scheme, config)]
+    return component_records([*needed, *METRIC_COMPONENTS], config.models)
 
 
 def plan_run(
@@ -96,6 +107,7 @@ def plan_run(
         )
         say(plan.notes[-1])
     plan.budget = budget
+    plan.components = loaded_components(config, plan.schemes)
     for channel in config.channels():  # measured here, once, so workers read the cache
         nr = channel.nr()
         if nr is not None and nr.mcs is None and set(plan.schemes) - {"deep_jscc"}:

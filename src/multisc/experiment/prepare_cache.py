@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from multisc import atomic
 from multisc.experiment import safe_cache
 from multisc.experiment.config import RunConfig
+from multisc.experiment.runroot import RunDirError, RunRoot
 from multisc.imaging import image_key
 
 if TYPE_CHECKING:
@@ -33,29 +33,45 @@ def image_digest(image: Image.Image) -> str:
     return image_key(image)[:24]
 
 
+#: the largest prepare-cache entry read (bounded before reading: see safe_cache)
+ENTRY_LIMIT = safe_cache.MAX_TOTAL_BYTES + (1 << 20)
+LOG_LIMIT = 64 << 20
+
+
 class PrepareCache:
     """``prepare`` results in ``RUN_DIR/cache/prepare/<scheme>/<key>.zip`` in a format that
     cannot run code (:mod:`multisc.experiment.safe_cache`; a run directory may come from
-    someone else), written atomically under a name unique to the process, so a kill never
+    someone else), opened through :class:`~multisc.experiment.runroot.RunRoot` (no link
+    followed, reads bounded), written whole under a new name then renamed, so a kill never
     leaves a half-written entry and concurrent writers never share a temporary file.
 
-    Caches of older versions (``.pkl``: pickles, which run code when loaded) are never
-    read: they are ignored, with one line saying so, and the entry is computed again.
+    An entry that fails any check (another version's format, a link, a FIFO, over its
+    bounds, sizes that do not fit the image it is for) is not used: the pair is prepared
+    again and the entry replaced. Caches of older versions (``.pkl``: pickles, which run
+    code when loaded) are never read: they are ignored, with one line saying so.
     """
 
     def __init__(self, root: Path, settings: str) -> None:
-        self.root = Path(root) / "prepare"
+        root = Path(root)
+        self.run = RunRoot(root.parent)
+        self.prefix = f"{root.name}/prepare"
+        self.root = root / "prepare"
         self.settings = settings
         self._warned = False
 
-    def path(self, scheme: str, image: Image.Image) -> Path:
+    def relative(self, scheme: str, image: Image.Image) -> str:
         key = hashlib.sha256(f"{image_digest(image)}:{scheme}:{self.settings}".encode())
-        return self.root / scheme / f"{key.hexdigest()[:32]}.zip"
+        return f"{self.prefix}/{scheme}/{key.hexdigest()[:32]}.zip"
+
+    def path(self, scheme: str, image: Image.Image) -> Path:
+        return self.run.root / self.relative(scheme, image)
 
     def get(self, scheme: str, image: Image.Image) -> Any | None:
-        path = self.path(scheme, image)
-        if not path.is_file():
-            if not self._warned and path.with_suffix(".pkl").is_file():
+        relative = self.relative(scheme, image)
+        try:
+            data = self.run.read_bytes(relative, ENTRY_LIMIT)
+        except FileNotFoundError:
+            if not self._warned and self.run.is_file(relative.removesuffix(".zip") + ".pkl"):
                 self._warned = True
                 logger.warning(
                     "ignoring pickled prepare caches in %s (never loaded: a pickle can run "
@@ -63,19 +79,23 @@ class PrepareCache:
                     self.root,
                 )
             return None
+        except (RunDirError, OSError) as exc:
+            logger.warning("not using prepare cache entry %s (%s); preparing again", relative, exc)
+            return None
         try:
-            return safe_cache.loads(path.read_bytes())
-        except safe_cache.CacheFormatError:
-            return None  # another version's entry, or damaged: prepare again
+            value = safe_cache.loads(data)
+            check_fits(value, image.size)
+        except safe_cache.CacheFormatError as exc:
+            logger.warning("not using prepare cache entry %s (%s); preparing again", relative, exc)
+            return None  # another version's entry, damaged or crafted: prepare again
+        return value
 
     def put(
         self, scheme: str, image: Image.Image, prepared: Any, image_id: str, seconds: float
     ) -> None:
         """Cache ``prepared`` and log the call in ``cache/prepare/log.jsonl`` (one short
         appended line: a record of every prepare that ran, whichever worker ran it)."""
-        path = self.path(scheme, image)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(path, safe_cache.dumps(prepared))
+        self.run.write_bytes(self.relative(scheme, image), safe_cache.dumps(prepared))
         line = json.dumps(
             {
                 "image_id": image_id,
@@ -84,20 +104,65 @@ class PrepareCache:
                 "time": time.time(),
             }
         )
-        with (self.root / PREPARE_LOG).open("a") as log:
-            log.write(line + "\n")
+        self.run.append_text(f"{self.prefix}/{PREPARE_LOG}", line + "\n")
 
     def counts(self) -> dict[tuple[str, str], int]:
-        """How many times ``prepare`` ran per (image, scheme), over every run."""
-        path = self.root / PREPARE_LOG
+        """How many times ``prepare`` ran per (image, scheme), over every run (lines that
+        are not ours are skipped)."""
+        relative = f"{self.prefix}/{PREPARE_LOG}"
         counts: dict[tuple[str, str], int] = {}
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    key = (entry["image_id"], entry["scheme"])
-                    counts[key] = counts.get(key, 0) + 1
+        if not self.run.is_file(relative):
+            return counts
+        for line in self.run.read_text(relative, LOG_LIMIT).splitlines():
+            try:
+                entry = json.loads(line)
+                key = (str(entry["image_id"]), str(entry["scheme"]))
+            except (ValueError, KeyError, TypeError, RecursionError):
+                continue
+            counts[key] = counts.get(key, 0) + 1
         return counts
+
+
+#: fields of prepared results that are sizes or boxes in the image's pixels
+_SIZE_FIELDS = ("size", "send_size")
+_BOX_FIELDS = ("box",)
+
+
+def check_fits(value: Any, image_size: tuple[int, int]) -> None:
+    """Refuse (:class:`~multisc.experiment.safe_cache.CacheFormatError`) a prepared result
+    whose images, sizes or boxes do not fit the working image it was prepared from (a
+    crafted entry can claim a deep JSCC ``send_size`` of 60000 x 60000)."""
+    import dataclasses
+
+    width, height = image_size
+
+    def fits(item: Any, name: str = "") -> None:
+        if isinstance(item, Image.Image):
+            if item.width > width or item.height > height:
+                raise safe_cache.CacheFormatError(f"an image of {item.size} for a {image_size} one")
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            for field in dataclasses.fields(item):
+                fits(getattr(item, field.name), field.name)
+        elif isinstance(item, dict):
+            for value in item.values():
+                fits(value)
+        elif isinstance(item, list | tuple):
+            if name in _SIZE_FIELDS and not _within(item, (width, height)):
+                raise safe_cache.CacheFormatError(f"{name} {item!r} for a {image_size} image")
+            if name in _BOX_FIELDS and not _within(item, (width, height, width, height)):
+                raise safe_cache.CacheFormatError(f"{name} {item!r} for a {image_size} image")
+            for value in item:
+                fits(value)
+
+    fits(value)
+
+
+def _within(values: Any, bounds: tuple[int, ...]) -> bool:
+    return (
+        len(values) == len(bounds)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        and all(0 <= v <= b for v, b in zip(values, bounds, strict=True))
+    )
 
 
 def settings_key(config: RunConfig, plan: Plan) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 
 from PIL import Image
 
-from multisc import atomic
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
+from multisc.experiment.runroot import RunDirError, RunRoot
 from multisc.experiment.store import ResultStore
 from multisc.experiment.tasks import TaskResult
 from multisc.schemes.base import working_image
@@ -42,9 +42,20 @@ def versions() -> dict[str, str]:
     return out
 
 
+def snr_label(snr_db: float) -> str:
+    """The SNR in a file name: Python's shortest repr that reads back as the same float, so
+    two different SNRs never share a name (``+0.1`` and ``+0.14``; ``+6.0``; ``+1e-05``).
+
+    >>> snr_label(0.1), snr_label(0.14), snr_label(-3.0), snr_label(1e-5)
+    ('+0.1', '+0.14', '-3.0', '+1e-05')
+    """
+    return f"{float(snr_db):+}"
+
+
 def image_path(image_id: str, scheme: str, snr_db: float, fading: str, seed: int) -> str:
-    """Where a reconstruction is saved, relative to the run directory."""
-    return f"{IMAGES_DIR}/{image_id}/{scheme}/snr{snr_db:+06.1f}_{fading}_seed{seed}.png"
+    """Where a reconstruction is saved, relative to the run directory: one name for each
+    distinct (image, scheme, SNR, channel, seed); the store holds the exact path."""
+    return f"{IMAGES_DIR}/{image_id}/{scheme}/snr{snr_label(snr_db)}_{fading}_seed{seed}.png"
 
 
 def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
@@ -57,25 +68,37 @@ def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
         )
 
 
-def record_failure(result: TaskResult, out: Path) -> list[dict[str, str]]:
-    """Add a failed (image, scheme) to ``RUN_DIR/failures.json`` (rewritten atomically);
-    a later run that does it replaces the entry. :returns: every failure recorded."""
-    path = out / FAILURES_FILE
-    failures = json.loads(path.read_text()) if path.is_file() else []
-    failures = [
-        f for f in failures if (f["image_id"], f["scheme"]) != (result.image_id, result.scheme)
-    ]
-    failures.append({"image_id": result.image_id, "scheme": result.scheme, "error": result.error})
-    atomic.write_text(path, json.dumps(failures, indent=2))
+def record_failure(image_id: str, scheme: str, error: str, root: RunRoot) -> list[dict[str, str]]:
+    """Add a failed (image, scheme) to ``RUN_DIR/failures.json`` (rewritten whole); a later
+    run that does it replaces the entry. :returns: every failure recorded."""
+    failures = read_failures(root)
+    failures = [f for f in failures if (f["image_id"], f["scheme"]) != (image_id, scheme)]
+    failures.append({"image_id": image_id, "scheme": scheme, "error": error})
+    root.write_text(FAILURES_FILE, json.dumps(failures, indent=2))
     return failures
 
 
-def commit(result: TaskResult, out: Path, store: ResultStore, run_id: int) -> None:
-    """Write a task's PNGs (atomically), then its rows (one transaction per seed)."""
+def read_failures(root: RunRoot) -> list[dict[str, str]]:
+    """The failures recorded in ``failures.json``: entries of strings only (anything else in
+    a file from someone else is left out); none when there is no such file."""
+    if not root.is_file(FAILURES_FILE):
+        return []
+    loaded = root.read_json(FAILURES_FILE)
+    if not isinstance(loaded, list):
+        raise RunDirError(f"{root.root / FAILURES_FILE} is not a list of failures: move it away")
+    keys = ("image_id", "scheme", "error")
+    return [
+        {k: f[k] for k in keys}
+        for f in loaded
+        if isinstance(f, dict) and all(isinstance(f.get(k), str) for k in keys)
+    ]
+
+
+def commit(result: TaskResult, root: RunRoot, store: ResultStore, run_id: int) -> None:
+    """Write a task's PNGs (each whole or not at all), then its rows (one transaction per
+    seed)."""
     for relative, data in result.pngs.items():
-        path = out / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(path, data)
+        root.write_bytes(relative, data)
     by_seed: dict[int, list[dict[str, Any]]] = {}
     for row in result.rows:
         by_seed.setdefault(row["seed"], []).append(row)
@@ -83,21 +106,49 @@ def commit(result: TaskResult, out: Path, store: ResultStore, run_id: int) -> No
         store.add_results(rows, run_id)
 
 
-def save_references(images, out: Path) -> None:
+def reference_path(image_id: str) -> str:
+    """Where an image's reference (the input as worked on) is saved in the run directory."""
+    return f"{IMAGES_DIR}/{image_id}/reference.png"
+
+
+def save_references(images, root: RunRoot) -> None:
+    """Save each input as worked on (``images/<id>/reference.png``); one that is there but
+    is not a regular file is replaced."""
+    import io
+
     for image_id, image in images:
-        path = out / IMAGES_DIR / image_id / "reference.png"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic.replacing(path) as tmp:
-                image.save(tmp, format="PNG")
+        relative = reference_path(image_id)
+        if root.is_file(relative):
+            continue
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        root.write_bytes(relative, buffer.getvalue())
 
 
-def load_run_images(config: RunConfig) -> list[tuple[str, Image.Image]]:
+def rows_without_images(store: ResultStore, root: RunRoot) -> list[tuple]:
+    """Keys of stored rows whose reconstruction PNG is not a regular file in the run
+    directory (deleted, replaced by a link): the run computes them again, so the report
+    has every image it shows."""
+    lost = []
+    for row in store.results():
+        path = row["image_path"]
+        try:
+            present = root.is_file(path)
+        except RunDirError:
+            present = False
+        if not present:
+            lost.append(tuple(row[k] for k in ("image_id", "scheme", "snr_db", "fading", "seed")))
+    return lost
+
+
+def load_run_images(config: RunConfig, on_error=None) -> list[tuple[str, Image.Image]]:
+    """The run's images as worked on; with ``on_error(image_id, message)``, a file that
+    cannot be read is reported there and left out instead of stopping the run."""
     from multisc.data.sources import load_images
 
     images = [
         (image_id, working_image(image))
-        for image_id, image in load_images(config.images, config.split, config.limit)
+        for image_id, image in load_images(config.images, config.split, config.limit, on_error)
     ]
     ids = [image_id for image_id, _ in images]
     if len(set(ids)) != len(ids):

@@ -93,13 +93,65 @@ def dumps(value: Any) -> bytes:
     return buffer.getvalue()
 
 
+#: bounds of an entry, checked before anything is read whole (a cache entry holds one
+#: working image, at most 1024 pixels on its longer side, its texts and streams)
+MAX_MEMBERS = 4096
+MAX_TOTAL_BYTES = 256 << 20
+MAX_ENTRY_JSON = 16 << 20
+MAX_STRING = 100_000
+
+
+def _member_sizes(archive: zipfile.ZipFile) -> dict[str, int]:
+    """Each member's uncompressed size, from the central directory, refused over the
+    bounds before any member is inflated (a 4 MB zip can claim to inflate to 4 GiB)."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise CacheFormatError(f"{len(infos)} members, over {MAX_MEMBERS}")
+    sizes = {info.filename: info.file_size for info in infos}
+    if sum(sizes.values()) > MAX_TOTAL_BYTES:
+        raise CacheFormatError(f"members inflate to {sum(sizes.values()):,} bytes")
+    if sizes.get(ENTRY, 0) > MAX_ENTRY_JSON:
+        raise CacheFormatError(f"{ENTRY} is {sizes[ENTRY]:,} bytes")
+    return sizes
+
+
+def _load_npy(raw: bytes) -> np.ndarray:
+    """``np.load`` after checking that the header's shape and dtype describe exactly the
+    bytes that follow (a header can claim 745 GiB)."""
+    from numpy.lib import format as npy
+
+    stream = io.BytesIO(raw)
+    try:
+        version = npy.read_magic(stream)
+        reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = reader(stream)
+    except (ValueError, SyntaxError) as exc:
+        raise CacheFormatError(f"bad .npy header ({exc})") from exc
+    if dtype.hasobject:
+        raise CacheFormatError("an object array")
+    count = 1
+    for extent in shape:
+        count *= int(extent)
+    if count * dtype.itemsize != len(raw) - stream.tell():
+        raise CacheFormatError(f"a .npy header claiming {shape} {dtype} over {len(raw)} bytes")
+    return np.load(io.BytesIO(raw), allow_pickle=False)
+
+
 def loads(data: bytes) -> Any:
-    """Rebuild what :func:`dumps` wrote; :class:`CacheFormatError` for anything else."""
+    """Rebuild what :func:`dumps` wrote; :class:`CacheFormatError` for anything else,
+    including anything over the bounds above (checked before it is read whole), a PNG
+    member that is not a PNG, an image over :data:`multisc.imaging.MAX_PIXELS`, a string
+    over :data:`MAX_STRING` characters, or nesting too deep to rebuild."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
+        sizes = _member_sizes(archive)
+        if ENTRY not in sizes:
+            raise CacheFormatError(f"no {ENTRY}")
         entry = json.loads(archive.read(ENTRY))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise CacheFormatError(f"not a cache entry ({exc})") from exc
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecursionError) as exc:
+        if isinstance(exc, CacheFormatError):
+            raise
+        raise CacheFormatError(f"not a cache entry ({type(exc).__name__})") from exc
     if not isinstance(entry, dict) or entry.get("schema") != SCHEMA:
         raise CacheFormatError("written by another version of multisc")
     allowed = _allowed()
@@ -113,6 +165,8 @@ def loads(data: bytes) -> Any:
             raise CacheFormatError(f"missing member {name!r}") from exc
 
     def decode(item: Any) -> Any:
+        if isinstance(item, str) and len(item) > MAX_STRING:
+            raise CacheFormatError(f"a string of {len(item):,} characters")
         if item is None or isinstance(item, bool | int | float | str):
             return item
         if isinstance(item, list):
@@ -126,12 +180,16 @@ def loads(data: bytes) -> Any:
         if "__bytes__" in item:
             return member(item["__bytes__"])
         if "__png__" in item:
-            image = Image.open(io.BytesIO(member(item["__png__"])))
-            image.load()
-            return image
+            from multisc.errors import InvalidInputError
+            from multisc.imaging import decode_png
+
+            try:  # PNG only: no other of Pillow's decoders ever sees these bytes
+                return decode_png(member(item["__png__"]), "a cache entry's image")
+            except InvalidInputError as exc:
+                raise CacheFormatError(str(exc)) from exc
         if "__ndarray__" in item or "__tensor__" in item:
             raw = member(item.get("__ndarray__") or item.get("__tensor__"))
-            array = np.load(io.BytesIO(raw), allow_pickle=False)
+            array = _load_npy(raw)
             if "__tensor__" in item:
                 import torch
 
@@ -150,6 +208,8 @@ def loads(data: bytes) -> Any:
 
     try:
         return decode(entry["value"])
+    except RecursionError as exc:
+        raise CacheFormatError("nested too deep") from exc
     except (TypeError, ValueError, OSError) as exc:
         if isinstance(exc, CacheFormatError):
             raise

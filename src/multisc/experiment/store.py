@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS runs (
     config_digest TEXT NOT NULL,
     config_yaml TEXT NOT NULL,
     versions TEXT NOT NULL,
-    device TEXT NOT NULL
+    device TEXT NOT NULL,
+    components TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS results (
     image_id TEXT NOT NULL,
@@ -55,27 +56,155 @@ CREATE TABLE IF NOT EXISTS results (
 JSON_COLUMNS = ("metrics", "texts_sent", "texts_received", "texts_corrected", "timings", "details")
 
 
+_TYPES = {
+    "image_id": str, "scheme": str, "fading": str, "image_path": str,
+    "snr_db": (int, float), "seed": int, "channel_uses": int, "bits_sent": int, "failed": int,
+    "metrics": dict, "timings": dict, "details": dict,
+    "texts_sent": list, "texts_received": list, "texts_corrected": list,
+}  # fmt: skip
+
+
+def _check_row(row: dict[str, Any]) -> None:
+    """Raise ``TypeError`` unless ``row`` has the types multisc writes."""
+    import math
+
+    for column, kind in _TYPES.items():
+        value = row.get(column)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not int):
+            raise TypeError(f"{column} is a {type(value).__name__}")
+    if not math.isfinite(row["snr_db"]):
+        raise TypeError("snr_db is not finite")
+    for key, value in row["metrics"].items():
+        if not isinstance(key, str) or not (value is None or isinstance(value, int | float)):
+            raise TypeError(f"metric {key!r} is not a number")
+    for column in ("texts_sent", "texts_received", "texts_corrected"):
+        if not all(isinstance(text, str) for text in row[column]):
+            raise TypeError(f"{column} holds a non-text")
+    if row.get("prompt") is not None and not isinstance(row["prompt"], str):
+        raise TypeError("prompt is not text")
+
+
 class StoreError(MultiscError):
     """The store could not be written (e.g. the disk is full); nothing partial was kept."""
 
 
+#: the columns of each of our tables, in order (``runs.components`` came later: added to
+#: stores written before it)
+_COLUMNS = {
+    "runs": ("id", "started", "config_digest", "config_yaml", "versions", "device", "components"),
+    "results": (
+        "image_id", "scheme", "snr_db", "fading", "seed", "metrics", "channel_uses",
+        "bits_sent", "failed", "texts_sent", "texts_received", "texts_corrected", "prompt",
+        "timings", "details", "image_path", "run_id", "created",
+    ),
+}  # fmt: skip
+#: what else SQLite keeps for these tables: the primary key's index, AUTOINCREMENT's table
+_INTERNAL = {("index", "sqlite_autoindex_results_1"), ("table", "sqlite_sequence")}
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return (
+        "disk is full" in text
+        or "database or disk is full" in text
+        or (isinstance(exc, OSError) and getattr(exc, "errno", None) == 28)
+    )
+
+
 class ResultStore:
-    """Rows of a run, in ``RUN_DIR/results.sqlite``."""
+    """Rows of a run, in ``RUN_DIR/results.sqlite``.
+
+    The store may come from someone else: it is opened only when it and its side files
+    (``-wal``, ``-shm``, ``-journal``) are regular files, not links, and used only when its
+    schema is exactly ours (these tables and columns, no trigger, no view, no other table
+    or index). Anything else is one :class:`StoreError` line, before any row is read or
+    written."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._check_entries()
         try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from exc
+        try:
+            self._db.execute("PRAGMA trusted_schema=OFF")
+            self._check_schema()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            self._add_missing_columns()
+        except sqlite3.Error as exc:
             self._db.close()
+            raise self._unusable(exc) from exc
+        except StoreError:
+            self._db.close()
+            raise
+
+    def _unusable(self, exc: BaseException) -> StoreError:
+        if _disk_full(exc):
+            return StoreError(
+                f"no space left on the device of {self.path}: free space and run the same "
+                "command again (it resumes exactly; the store is intact)"
+            )
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
+            return StoreError(f"{self.path} is locked by another process: wait for it")
+        return StoreError(
+            f"{self.path} is not a multisc result store ({exc}): it was replaced or "
+            "damaged; move it away to start this run directory afresh"
+        )
+
+    def _check_entries(self) -> None:
+        """Refuse links and non-files where SQLite would open the store's files."""
+        import stat
+
+        for suffix in _SIDE_FILES:
+            path = self.path.with_name(self.path.name + suffix)
+            try:
+                mode = path.lstat().st_mode
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(mode):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                raise StoreError(
+                    f"{path} is {kind}: multisc opens only its own store files (never through "
+                    "a link); move it away"
+                )
+
+    def _check_schema(self) -> None:
+        """Our tables and columns exactly, nothing else (a trigger can rewrite every new
+        row; a view over a recursive query can hang any read)."""
+        entries = self._db.execute(
+            "SELECT type, name, tbl_name FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        if not entries:
+            return  # a new store
+        extra = [
+            f"{kind} {name!r}"
+            for kind, name, _ in entries
+            if (kind, name) not in _INTERNAL and not (kind == "table" and name in _COLUMNS)
+        ]
+        if extra:
             raise StoreError(
-                f"{self.path} is not a multisc result store ({exc}): it was replaced or "
-                "damaged; move it away to start this run directory afresh"
-            ) from exc
+                f"{self.path} holds {', '.join(extra[:3])}, which multisc never writes: it is "
+                "not a multisc result store as written; move it away"
+            )
+        for table, columns in _COLUMNS.items():
+            found = tuple(row[1] for row in self._db.execute(f"PRAGMA table_info({table})"))
+            old = table == "runs" and found == columns[:-1]  # before runs.components
+            if found and found != columns and not old:
+                raise StoreError(
+                    f"{self.path}: table {table} has columns {', '.join(found)}, not multisc's; "
+                    "move it away"
+                )
+
+    def _add_missing_columns(self) -> None:
+        """Stores written before ``runs.components`` existed get it (empty for old runs)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "components" not in columns:
+            self._db.execute("ALTER TABLE runs ADD COLUMN components TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self._db.close()
@@ -90,9 +219,11 @@ class ResultStore:
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+            if _disk_full(exc):
+                raise self._unusable(exc) from exc
             raise StoreError(
-                f"could not write to {self.path}: {exc}. The store is unchanged; free some "
-                "space (or fix the cause) and run the same command again to resume"
+                f"could not write to {self.path}: {exc}. The store is unchanged; fix the cause "
+                "and run the same command again to resume"
             ) from exc
         except BaseException:
             if self._db.in_transaction:
@@ -100,13 +231,28 @@ class ResultStore:
             raise
 
     def start_run(
-        self, digest: str, config_yaml: str, versions: dict[str, str], device: str
+        self,
+        digest: str,
+        config_yaml: str,
+        versions: dict[str, str],
+        device: str,
+        components: dict[str, dict[str, Any]] | None = None,
     ) -> int:
+        """Record a run (one per start or resume): its config, library versions, device and,
+        per pretrained component it loads, the repo, the commit on disk and the weights'
+        sizes (:func:`multisc.models.component_record`)."""
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO runs (started, config_digest, config_yaml, versions, device) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (time.time(), digest, config_yaml, json.dumps(versions), device),
+                "INSERT INTO runs (started, config_digest, config_yaml, versions, device, "
+                "components) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    digest,
+                    config_yaml,
+                    json.dumps(versions),
+                    device,
+                    json.dumps(components or {}),
+                ),
             )
             return int(cursor.lastrowid)
 
@@ -144,19 +290,53 @@ class ResultStore:
         )
         names = [d[0] for d in cursor.description]
         out = []
-        for values in cursor:
+        for number, values in enumerate(cursor, start=1):
             row = dict(zip(names, values, strict=True))
-            for column in JSON_COLUMNS:
-                row[column] = json.loads(row[column])
+            try:
+                for column in JSON_COLUMNS:
+                    row[column] = json.loads(row[column])
+                _check_row(row)
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise StoreError(
+                    f"{self.path}: row {number} is not one multisc writes ({exc}); the store "
+                    "was edited or damaged: move it away"
+                ) from None
             row["failed"] = bool(row["failed"])
             out.append(row)
         return out
 
     def latest_run(self) -> dict[str, Any] | None:
+        """The latest start or resume: its config, versions (a dict of strings), device and
+        components (JSON text), checked as :meth:`results` checks rows."""
         cursor = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
         names = [d[0] for d in cursor.description]
         row = cursor.fetchone()
-        return None if row is None else dict(zip(names, row, strict=True))
+        if row is None:
+            return None
+        run = dict(zip(names, row, strict=True))
+        try:
+            versions = json.loads(run["versions"])
+            if not isinstance(versions, dict) or not all(
+                isinstance(v, str) for v in versions.values()
+            ):
+                raise TypeError("versions is not a mapping of strings")
+            for column in ("config_yaml", "device", "components", "config_digest"):
+                if not isinstance(run.get(column, ""), str):
+                    raise TypeError(f"{column} is not text")
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise StoreError(
+                f"{self.path}: its runs table is not what multisc writes ({exc}); move it away"
+            ) from None
+        return run
+
+    def delete_rows(self, keys: list[tuple]) -> None:
+        """Delete rows by (image_id, scheme, snr_db, fading, seed), in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM results WHERE image_id=? AND scheme=? AND snr_db=? AND fading=? "
+                "AND seed=?",
+                keys,
+            )
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -13,7 +14,6 @@ from typing import Any
 
 from rich.table import Table
 
-from multisc import atomic
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
@@ -26,11 +26,14 @@ from multisc.experiment.rundir import (
     commit,
     load_run_images,
     record_failure,
+    rows_without_images,
     save_references,
     versions,
 )
+from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.tasks import make_tasks, total_rows
+from multisc.metrics import finite_mean
 
 CSV_FILE = "results.csv"
 PARQUET_FILE = "results.parquet"
@@ -101,19 +104,45 @@ def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
     return out
 
 
-def export(store: ResultStore, out: Path) -> None:
-    """``results.csv`` and ``results.parquet`` from the store (written atomically)."""
+#: a spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell as a spreadsheet may show it without running it: a leading formula
+    character gets a ``'`` before it (OWASP's rule), and control characters other than tab
+    and newlines (NUL, ESC...) become U+FFFD. Numbers pass unchanged; the exact text stays
+    in the store and in Parquet.
+
+    >>> csv_safe("=HYPERLINK(1)"), csv_safe("a\x1b[31mb"), csv_safe(-1.5)
+    ("'=HYPERLINK(1)", 'a\ufffd[31mb', -1.5)
+    """
+    if not isinstance(value, str):
+        return value
+    cleaned = "".join(
+        "\ufffd" if (ord(ch) < 32 and ch not in "\t\n\r") or ord(ch) == 127 else ch for ch in value
+    )
+    return "'" + cleaned if cleaned.startswith(_FORMULA_START) else cleaned
+
+
+def export(store: ResultStore, root: RunRoot) -> None:
+    """``results.csv`` (text cells neutralised for spreadsheets: :func:`csv_safe`) and
+    ``results.parquet`` (exact) from the store, each written whole or not at all."""
+    import io
+
     import pandas as pd
 
     frame = pd.DataFrame(flat_rows(store))
-    with atomic.replacing(out / CSV_FILE) as tmp:
-        # every text quoted: a received "\r" must not end a row (it did, unquoted)
-        frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    text = io.StringIO()
+    # every text quoted: a received "\r" must not end a row (it did, unquoted)
+    frame.map(csv_safe).to_csv(text, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    root.write_text(CSV_FILE, text.getvalue())
     try:
-        with atomic.replacing(out / PARQUET_FILE) as tmp:
-            frame.to_parquet(tmp, index=False)
+        parquet = io.BytesIO()
+        frame.to_parquet(parquet, index=False)
     except ImportError:  # pyarrow missing: CSV is enough
-        pass
+        return
+    root.write_bytes(PARQUET_FILE, parquet.getvalue())
 
 
 def summary_table(store: ResultStore) -> Table:
@@ -138,8 +167,9 @@ def summary_table(store: ResultStore) -> Table:
             f"{sum(r['failed'] for r in items)}",
         ]
         for name in names:
-            values = [r["metrics"].get(name) for r in items if r["metrics"].get(name) is not None]
-            cells.append(f"{sum(values) / len(values):.3f}" if values else "—")
+            mean, skipped = finite_mean(r["metrics"].get(name) for r in items)
+            cell = "—" if mean is None else f"{mean:.3f}"
+            cells.append(cell + (f" ({skipped} NaN left out)" if skipped else ""))
         table.add_row(*cells)
     return table
 
@@ -163,7 +193,7 @@ def run_sweep(
         raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
     out.mkdir(parents=True, exist_ok=True)
     resolve_device(config.device)  # a clear error now rather than in a worker
-    with one_writer(out):
+    with one_writer(RunRoot(out)):
         return _run_locked(config, emit, report, out)
 
 
@@ -171,34 +201,32 @@ LOCK_FILE = "run.lock"
 
 
 @contextmanager
-def one_writer(out: Path):
-    """Hold ``out``'s lock for the whole run: one run directory, one writer. An OS file lock
-    (``flock``): the kernel releases it when its process dies, however it dies, so a killed
-    run never blocks the next one. A second run on the same directory is refused at once,
-    before any work (and so before its config is compared with the first's)."""
-    import fcntl
+def one_writer(root: RunRoot):
+    """Hold the run directory's lock for the whole run: one run directory, one writer. An
+    OS lock (``flock``) on the directory itself: deleting ``run.lock`` (or anything else
+    inside) cannot hand it to a second writer, and the kernel releases it when its process
+    dies, however it dies, so a killed run never blocks the next one. A second run on the
+    same directory is refused at once, before any work (and so before its config is
+    compared with the first's). ``run.lock`` only says who holds it (replaced, never
+    written through)."""
     import socket
 
-    handle = (out / LOCK_FILE).open("a+")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock = root.locked()
+        lock.__enter__()
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
+        holder = "another process"
+        with contextlib.suppress(OSError, InvalidInputError):
+            holder = root.read_text(LOCK_FILE, 4096).strip()[:200] or holder
         raise InvalidInputError(
-            f"{out} is being written by another multisc run ({holder}); wait for it to "
+            f"{root.root} is being written by another multisc run ({holder}); wait for it to "
             "finish, or choose another --out"
         ) from None
     try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
-        handle.flush()
+        root.write_text(LOCK_FILE, f"pid {os.getpid()} on {socket.gethostname()}")
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        lock.__exit__(None, None, None)
 
 
 def _run_locked(
@@ -207,11 +235,13 @@ def _run_locked(
     report: Callable[[Path], Path] | None,
     out: Path,
 ) -> SweepSummary:
+    root = RunRoot(out)
     store = ResultStore(out / STORE_FILE)
     try:
         check_run_dir(out, config, store)
-        (out / "config.yaml").write_text(config.to_yaml())
-        images = load_run_images(config)
+        root.write_text("config.yaml", config.to_yaml())
+        unreadable: list[tuple[str, str]] = []
+        images = load_run_images(config, on_error=lambda i, e: unreadable.append((i, e)))
 
         def say(line: str) -> None:
             emit(Said(line))
@@ -221,7 +251,8 @@ def _run_locked(
 
         plan = plan_run(config, say, train_progress)
         plan.failure_color = dataset_mean_color(images)
-        (out / NOTES_FILE).write_text(
+        root.write_text(
+            NOTES_FILE,
             json.dumps(
                 {
                     "skipped": plan.skipped,
@@ -232,16 +263,27 @@ def _run_locked(
                     "budget": plan.budget,
                 },
                 indent=2,
-            )
+            ),
         )
         run_id = store.start_run(
-            config.digest(), config.to_yaml(), versions(), str(resolve_device(config.device))
+            config.digest(),
+            config.to_yaml(),
+            versions(),
+            str(resolve_device(config.device)),
+            plan.components,
         )
-        save_references(images, out)
+        save_references(images, root)
+        lost = rows_without_images(store, root)
+        if lost:
+            store.delete_rows(lost)
+            say(f"{len(lost)} stored result(s) had no reconstruction PNG: computing them again")
         tasks = make_tasks(config, plan, images, store)
         total = total_rows(config, plan, len(images))
         before = store.count()
         failed: list[dict[str, str]] = []
+        for image_id, error in unreadable:  # fails alone, like an image a scheme cannot send
+            failed = record_failure(image_id, "*", error, root)
+            say(f"skipping image {image_id!r}: {error}; the sweep goes on")
         if tasks:
             executor = (
                 run_ray(config, plan, out / CACHE_DIR, tasks, say)
@@ -251,15 +293,15 @@ def _run_locked(
             emit(Started(before, total))
             for result in executor:
                 if result.error is not None:
-                    failed = record_failure(result, out)
+                    failed = record_failure(result.image_id, result.scheme, result.error, root)
                     say(
                         f"skipping image {result.image_id!r} for {result.scheme}: "
                         f"{result.error}; the sweep goes on"
                     )
                     continue
-                commit(result, out, store, run_id)
+                commit(result, root, store, run_id)
                 emit(Progressed(store.count(), total, result.scheme, result.image_id))
-        export(store, out)
+        export(store, root)
         summary = SweepSummary(
             out, store.count(), store.count() - before, plan.schemes, plan.skipped, plan.notes
         )

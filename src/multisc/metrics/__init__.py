@@ -115,3 +115,19 @@ __all__ = [
     "psnr",
     "ssim",
 ]
+
+
+def finite_mean(values) -> tuple[float | None, int]:
+    """(mean of the finite values, how many were left out): NaN (SSIM of an image under
+    11 pixels a side) or infinite values (PSNR of an exact copy) must not turn a whole
+    scheme's mean into "nan". None when no value is finite.
+
+    >>> finite_mean([0.5, float("nan"), 0.7])
+    (0.6, 1)
+    """
+    import math
+
+    given = [float(v) for v in values if v is not None]
+    kept = [v for v in given if math.isfinite(v)]
+    skipped = len(given) - len(kept)
+    return (sum(kept) / len(kept) if kept else None), skipped

@@ -15,8 +15,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from multisc.errors import ModelFileError, ModelNotAvailableError
 from multisc.models.local import (
     cache_dir,
@@ -25,6 +23,7 @@ from multisc.models.local import (
     torch_hub_checkpoint,
 )
 from multisc.models.registry import ModelEntry, entry, file_error, first_line
+from multisc.models.transfer import DownloadStopped, fetch_url, limited, size_cap
 from multisc.models.weights import check_directory, weights_problem
 
 #: the variables that switch Hugging Face downloads off (huggingface_hub reads both)
@@ -200,10 +199,17 @@ def pull(name: str, progress: bool = True, revision: str | None = None) -> str:
     _check_can_download(name, hub_endpoint(), item.repo_id)
     wanted = pinned(name, revision)
     try:
-        folder = Path(_fetch(item, wanted))
+        with limited(size_cap(max(item.sizes.get(f, 0) for f in item.needed))):
+            folder = Path(_fetch(item, wanted))
     except Exception as exc:  # OfflineModeIsEnabled, connection errors, 401/404s, short reads
         if _is_hub_answer(exc):
             raise download_error(name, item.repo_id, exc, wanted) from exc
+        stopped = _cause(exc, DownloadStopped)
+        if stopped is not None:
+            raise ModelFileError(
+                f"component {name!r}: multisc stopped the download from {item.repo_id!r}: "
+                f"{stopped}; nothing of that file was kept"
+            ) from exc
         snapshot = snapshot_of(item, wanted)
         lacking = [f for f in item.needed if snapshot is None or not (snapshot / f).is_file()]
         if lacking and hub_reachable():
@@ -237,9 +243,12 @@ def _pull_torch_hub(item: ModelEntry, progress: bool) -> str:
     if path.is_file():
         return str(path)
     _check_can_download(item.name, item.url or "", item.url)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.hub.download_url_to_file(item.url, str(path), progress=progress)
+        fetch_url(item.url or "", path, size_cap(sum(item.sizes.values())), progress)
+    except DownloadStopped as exc:
+        raise ModelFileError(
+            f"component {item.name!r}: multisc stopped the download: {exc}; nothing of it was kept"
+        ) from exc
     except Exception as exc:  # URLError, HTTPError, timeouts
         raise download_error(item.name, item.url or item.repo_id, exc) from exc
     problem = weights_problem(path)
@@ -260,20 +269,25 @@ def _check_listing(item: ModelEntry, present: set[str]) -> None:
         )
 
 
+def _cause(exc: BaseException, kind: type) -> BaseException | None:
+    """The exception of type ``kind`` in ``exc``'s chain (causes and contexts), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _hub_answer(exc: BaseException) -> BaseException | None:
     """The Hub's refusal (a repository or revision it does not have) behind ``exc``:
     huggingface_hub raises it, or raises a ``DryRunError`` / ``LocalEntryNotFoundError``
     from it after looking in the cache."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, RepositoryNotFoundError | RevisionNotFoundError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return _cause(exc, RepositoryNotFoundError | RevisionNotFoundError)
 
 
 def _is_hub_answer(exc: BaseException) -> bool:

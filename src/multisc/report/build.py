@@ -20,14 +20,24 @@ import numpy as np
 from PIL import Image
 from scipy import stats
 
-from multisc import atomic
 from multisc.errors import InvalidInputError
-from multisc.experiment.rundir import FAILURES_FILE
+from multisc.experiment.rundir import read_failures, reference_path
+from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
+from multisc.metrics import finite_mean
 
 PLOTS_DIR = "plots"
 GRIDS_DIR = "grids"
 REPORT_FILE = "report.html"
+NOTES_FILE = "plan.json"
+_ID = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+
+
+def is_safe_id(image_id: object) -> bool:
+    """Whether ``image_id`` is an id multisc makes (:func:`multisc.data.sources.image_id`):
+    letters, digits, ``. _ -``, not starting with a dot, at most 200 characters."""
+    return isinstance(image_id, str) and _ID.fullmatch(image_id) is not None
+
 
 #: metric -> (label, lower is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -99,19 +109,19 @@ def curves(
     return {scheme: out[scheme] for scheme in _ordered(out)}
 
 
-def _save_figure(fig, directory: Path, stem: str) -> list[str]:
-    """Save ``fig`` as ``stem.png`` and ``stem.svg``; return the file names."""
+def _save_figure(fig, root: RunRoot, folder: str, stem: str) -> list[str]:
+    """Save ``fig`` as ``folder/stem.png`` and ``.svg`` in the run directory; return the
+    file names."""
     fig.tight_layout()
     names = []
     for suffix in ("png", "svg"):
-        path = directory / f"{stem}.{suffix}"
-        fig.savefig(path, dpi=120)
-        names.append(path.name)
+        root.save_figure(fig, f"{folder}/{stem}.{suffix}", dpi=120)
+        names.append(f"{stem}.{suffix}")
     plt.close(fig)
     return names
 
 
-def plot_metric(rows, metric: str, directory: Path) -> list[str]:
+def plot_metric(rows, metric: str, root: RunRoot) -> list[str]:
     data = curves(rows, metric)
     if not data:
         return []
@@ -131,10 +141,10 @@ def plot_metric(rows, metric: str, directory: Path) -> list[str]:
     ax.set_title(f"{label} vs SNR (mean, 95% CI over images and seeds)", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    return _save_figure(fig, directory, metric)
+    return _save_figure(fig, root, PLOTS_DIR, metric)
 
 
-def plot_channel_uses(rows, directory: Path) -> list[str]:
+def plot_channel_uses(rows, root: RunRoot) -> list[str]:
     per_scheme: dict[str, list[float]] = defaultdict(list)
     for row in rows:
         per_scheme[row["scheme"]].append(row["channel_uses"])
@@ -149,18 +159,34 @@ def plot_channel_uses(rows, directory: Path) -> list[str]:
     else:
         ax.set_ylim(0, max(means) * 1.15)
     ax.set_title("Channel uses per image, all links (mean)", fontsize=9)
-    return _save_figure(fig, directory, "channel_uses")
+    return _save_figure(fig, root, PLOTS_DIR, "channel_uses")
 
 
-def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
+def _tile(root: RunRoot, relative: str) -> Image.Image | None:
+    """A PNG of the run directory for a grid, or None when it is missing or refused (a
+    link, a path outside the run, not a PNG, too many pixels): the tile says so."""
+    try:
+        return root.read_image(relative)
+    except (FileNotFoundError, InvalidInputError):
+        return None
+
+
+def _missing(ax, what: str = "missing") -> None:
+    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", fontsize=7)
+
+
+def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     """Rows: schemes; columns: the reference, then SNRs (seed 0). Semantic schemes' rows
-    carry the fused prompt the generator saw under each image."""
+    carry the fused prompt the generator saw under each image. None for an id that is not
+    one multisc makes (it names a file: ``grids/<id>.png``)."""
+    if not is_safe_id(image_id):
+        return None
     mine = [r for r in rows if r["image_id"] == image_id and r["seed"] == 0]
     schemes = _ordered({r["scheme"] for r in mine})
     snrs = sorted({r["snr_db"] for r in mine})
     cell = {(r["scheme"], r["snr_db"]): r for r in mine}
-    reference = Image.open(run_dir / "images" / image_id / "reference.png")
-    aspect = reference.height / reference.width
+    reference = _tile(root, reference_path(image_id))
+    aspect = reference.height / reference.width if reference is not None else 0.75
     text_rows = any(r.get("prompt") for r in mine)  # semantic schemes' rows carry a prompt
     fig_w = 1.6 * (len(snrs) + 1)
     row_h = 1.6 * aspect + (0.7 if text_rows else 0.25)
@@ -169,7 +195,10 @@ def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
     )
     for i, scheme in enumerate(schemes):
         ax = axes[i][0]
-        ax.imshow(reference)
+        if reference is not None:
+            ax.imshow(reference)
+        else:
+            _missing(ax)
         ax.set_ylabel(scheme, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -185,7 +214,11 @@ def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
             if row is None:
                 ax.set_axis_off()
                 continue
-            ax.imshow(Image.open(run_dir / row["image_path"]))
+            tile = _tile(root, str(row["image_path"]))
+            if tile is None:
+                _missing(ax)
+            else:
+                ax.imshow(tile)
             if row["failed"]:
                 ax.text(
                     0.5,
@@ -204,13 +237,13 @@ def image_grid(run_dir: Path, image_id: str, rows, directory: Path) -> str:
                 caption = textwrap.shorten(printable, 90, placeholder="…")
                 # received text is data: "$" pairs must not be parsed as mathtext
                 ax.set_xlabel("\n".join(textwrap.wrap(caption, 30)), fontsize=4.5, parse_math=False)
-    path = directory / f"{image_id}.png"
+    name = f"{image_id}.png"
     with warnings.catch_warnings():  # noisy received text: glyphs no font has are boxes
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        root.save_figure(fig, f"{GRIDS_DIR}/{name}", dpi=110)
     plt.close(fig)
-    return path.name
+    return name
 
 
 def summary(rows) -> tuple[list[str], list[list[str]]]:
@@ -232,18 +265,23 @@ def summary(rows) -> tuple[list[str], list[list[str]]]:
                 str(sum(r["failed"] for r in items)),
             ]
             for metric in metrics:
-                values = [
-                    r["metrics"][metric] for r in items if r["metrics"].get(metric) is not None
-                ]
-                cells.append(f"{np.mean(values):.4g}" if values else "—")
+                mean, skipped = finite_mean(r["metrics"].get(metric) for r in items)
+                cell = "—" if mean is None else f"{mean:.4g}"
+                cells.append(cell + (f" ({skipped} NaN left out)" if skipped else ""))
             body.append(cells)
     return header, body
 
 
 def build_report(run_dir: str | Path) -> Path:
-    """Write ``plots/``, ``grids/`` and ``report.html`` for the run in ``run_dir``."""
+    """Write ``plots/``, ``grids/`` and ``report.html`` for the run in ``run_dir``.
+
+    Everything read from the run directory is data (:class:`RunRoot`: no link followed,
+    reads bounded, PNGs only); names from the store never reach mathtext."""
     run_dir = Path(run_dir)
-    if not (run_dir / STORE_FILE).is_file():
+    if not run_dir.is_dir():
+        raise InvalidInputError(f"{run_dir} does not exist: give the folder `multisc run` wrote")
+    root = RunRoot(run_dir)
+    if root.entry_kind(STORE_FILE) != "file":
         raise InvalidInputError(f"{run_dir} is not a run directory: {STORE_FILE} is missing")
     store = ResultStore(run_dir / STORE_FILE)
     try:
@@ -254,29 +292,43 @@ def build_report(run_dir: str | Path) -> Path:
     if not rows:
         raise InvalidInputError(f"{run_dir} has no results yet: run `multisc run` first")
     rows, channels = by_channel(rows)
-    plots, grids = run_dir / PLOTS_DIR, run_dir / GRIDS_DIR
-    plots.mkdir(exist_ok=True)
-    grids.mkdir(exist_ok=True)
-    metric_plots = {}
-    for metric in METRICS:
-        names = plot_metric(rows, metric, plots)
-        if names:
-            metric_plots[metric] = names
-    uses_plot = plot_channel_uses(rows, plots)
-    grid_files = {
-        image_id: image_grid(run_dir, image_id, rows, grids)
-        for image_id in sorted({r["image_id"] for r in rows})
-    }
-    notes = (
-        json.loads((run_dir / "plan.json").read_text()) if (run_dir / "plan.json").is_file() else {}
-    )
-    failures = run_dir / FAILURES_FILE  # images a sweep had to skip
-    if failures.is_file():
-        notes = {**notes, "failed": json.loads(failures.read_text())}
+    # scheme and channel names come from the store: text, never mathtext
+    with plt.rc_context({"text.parse_math": False}):
+        metric_plots = {}
+        for metric in METRICS:
+            names = plot_metric(rows, metric, root)
+            if names:
+                metric_plots[metric] = names
+        uses_plot = plot_channel_uses(rows, root)
+        ids = sorted({r["image_id"] for r in rows})
+        grids = {image_id: image_grid(root, image_id, rows) for image_id in ids}
+    grid_files = {image_id: name for image_id, name in grids.items() if name}
+    notes = _notes(root)
+    unsafe = sorted(image_id for image_id, name in grids.items() if not name)
+    if unsafe:
+        listed = ", ".join(map(repr, unsafe[:3]))
+        notes["notes"].append(
+            f"{len(unsafe)} image id(s) in the store are not ids multisc makes (no grid "
+            f"drawn): {listed}"
+        )
     notes = {**notes, "channels": channels}
     page = _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes)
-    atomic.write_text(run_dir / REPORT_FILE, page)
+    root.write_text(REPORT_FILE, page)
     return run_dir / REPORT_FILE
+
+
+def _notes(root: RunRoot) -> dict[str, Any]:
+    """What ``plan.json`` and ``failures.json`` say, as strings only (files from someone
+    else may hold anything)."""
+    plan = root.read_json(NOTES_FILE) if root.is_file(NOTES_FILE) else {}
+    plan = plan if isinstance(plan, dict) else {}
+    skipped = plan.get("skipped") if isinstance(plan.get("skipped"), dict) else {}
+    notes = plan.get("notes") if isinstance(plan.get("notes"), list) else []
+    return {
+        "skipped": {str(k): str(v) for k, v in skipped.items()},
+        "notes": [str(n) for n in notes],
+        "failed": read_failures(root),  # images a sweep had to skip
+    }
 
 
 CHANNEL_NOTE = (
@@ -285,6 +337,41 @@ CHANNEL_NOTE = (
     "elements, DMRS included (the rows' <code>details.pilot_uses</code> give the DMRS "
     "share), and its SNR is Es/N0 per resource element."
 )
+
+
+def _component_rows(run: dict | None) -> str:
+    """The weights the run loaded: repo, commit on disk (against the pinned one), source,
+    weights' sizes (``runs.components``, as the latest start or resume recorded it)."""
+    try:
+        components = json.loads(run["components"]) if run else {}
+    except (KeyError, TypeError, ValueError):
+        components = {}
+    if not isinstance(components, dict) or not components:
+        return '<p class="note">No pretrained component recorded for this run.</p>'
+    esc = html.escape
+    rows = []
+    for name, record in components.items():
+        if not isinstance(record, dict):
+            continue
+        commit, pinned = record.get("commit"), record.get("pinned")
+        where = esc(str(commit or "-")[:12])
+        if pinned and commit != pinned:
+            where += f" (pinned {esc(str(pinned)[:12])})"
+        weights = record.get("weights") if isinstance(record.get("weights"), dict) else {}
+        sizes = ", ".join(
+            f"{esc(str(f))} {b:,} B" if isinstance(b, int) else esc(f"{f} {b}")
+            for f, b in weights.items()
+        )
+        cells = (
+            esc(str(name)),
+            esc(str(record.get("repo_id", ""))),
+            where,
+            esc(str(record.get("source", ""))),
+            sizes,
+        )
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "<tr><th>component</th><th>repo</th><th>commit</th><th>source</th><th>weights</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
 
 
 def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str:
@@ -313,14 +400,19 @@ def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str
     skipped = "".join(f"<li>{esc(line)}</li>" for line in notes.get("skipped", {}).values())
     skipped += "".join(f"<li>{esc(line)}</li>" for line in notes.get("notes", []))
     skipped += "".join(
-        f"<li>image {esc(f['image_id'])} could not be sent by {esc(f['scheme'])}: "
-        f"{esc(f['error'])}</li>"
+        (
+            f"<li>image {esc(f['image_id'])} could not be read: {esc(f['error'])}</li>"
+            if f["scheme"] == "*"
+            else f"<li>image {esc(f['image_id'])} could not be sent by {esc(f['scheme'])}: "
+            f"{esc(f['error'])}</li>"
+        )
         for f in notes.get("failed", [])
     )
     versions = json.loads(run["versions"]) if run else {}
     version_rows = "".join(
         f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in versions.items()
     )
+    component_rows = _component_rows(run)
     images = len({r["image_id"] for r in rows})
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>multisc report — {esc(run_dir.name)}</title>
@@ -356,6 +448,7 @@ failure image (the dataset's mean colour) is scored like any reconstruction, nev
 <h2>Reconstructions</h2>{grids}
 <h2>Config</h2><pre>{esc(run["config_yaml"] if run else "")}</pre>
 <h2>Versions</h2><table>{version_rows}</table>
+<h2>Pretrained components</h2>{component_rows}
 <p><a href="results.csv">results.csv</a> · <a href="results.parquet">results.parquet</a> ·
 <a href="{STORE_FILE}">{STORE_FILE}</a></p>
 <script>

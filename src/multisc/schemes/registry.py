@@ -30,9 +30,93 @@ from multisc.schemes.spec import SchemeSpec, get_spec, register_scheme
 JsccCheckpoints = str | Path | list[str] | list[Path] | None
 
 
-def _opt(default: Any, help: str) -> Any:
-    """A :class:`SchemeOptions` field with its help text (``multisc schemes list``)."""
-    return field(default=default, metadata={"help": help})
+def _opt(default: Any, help: str, valid: Any = None) -> Any:
+    """A :class:`SchemeOptions` field with its help text (``multisc schemes list``) and
+    its check: ``valid(name, value)`` raises one :class:`InvalidInputError` naming the key,
+    the value and what it may be; run when a config loads, before any work."""
+    return field(default=default, metadata={"help": help, "valid": valid})
+
+
+def _bad(name: str, value: Any, allowed: str) -> InvalidInputError:
+    return InvalidInputError(f"option {name}: {value!r} is not {allowed}")
+
+
+def _integer(lo: int, hi: int):
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise _bad(name, value, f"an integer in [{lo}, {hi}]")
+
+    return check
+
+
+def _number(lo: float, hi: float):
+    def check(name: str, value: Any) -> None:
+        import math
+
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or not lo <= value <= hi:
+            raise _bad(name, value, f"a finite number in [{lo:g}, {hi:g}]")
+
+    return check
+
+
+def _one_of(choices):
+    """``choices``: a tuple, or a function giving them (a registry, read when checked)."""
+
+    def check(name: str, value: Any) -> None:
+        names = tuple(choices() if callable(choices) else choices)
+        if value not in names:
+            raise _bad(name, value, f"one of {', '.join(map(str, names))}")
+
+    return check
+
+
+def _generation_size(name: str, value: Any) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 2048
+        or value % 8
+    ):  # fmt: skip
+        raise _bad(name, value, "None or a multiple of 8 in [16, 2048] (pixels)")
+
+
+def check_budget(name: str, value: Any) -> None:
+    """A budget: ``match``, None, a count of channel uses >= 1, or a ratio K/N in (0, 1]."""
+    if value is None or value == "match":
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise _bad(name, value, "'match', None, a ratio K/N in (0, 1] or a count >= 1")
+        return
+    text = str(value).strip()
+    try:
+        if "/" in text:
+            ratio = Fraction(parse_ratio(text))
+            if not 0 < ratio <= 1:
+                raise ValueError
+        elif int(text) < 1:
+            raise ValueError
+    except (ValueError, ZeroDivisionError, InvalidInputError):
+        raise _bad(name, value, "'match', None, a ratio K/N in (0, 1] or a count >= 1") from None
+
+
+def _color(name: str, value: Any) -> None:
+    if not isinstance(value, list | tuple) or len(value) != 3 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value
+    ):  # fmt: skip
+        raise _bad(name, value, "an RGB triple of integers in [0, 255]")
+
+
+def _checkpoints(name: str, value: Any) -> None:
+    from multisc.codecs.jscc import check_checkpoint_dir
+
+    for path in [] if value is None else [value] if isinstance(value, str) else value:
+        check_checkpoint_dir(path, name)
+
+
+def _modulations() -> tuple[str, ...]:
+    from multisc.channel.digital import MODULATIONS
+
+    return tuple(MODULATIONS)
 
 
 @dataclass
@@ -45,39 +129,78 @@ class SchemeOptions:
     list``.
     """
 
-    rows: int = _opt(2, "multisc: rows of sub-images, one caption each")
-    cols: int = _opt(2, "multisc: columns of sub-images")
-    text_modulation: str = _opt("bpsk", "text links: bpsk, qpsk, 16qam or 64qam")
-    text_fec: str = _opt("none", "text links: none (bit errors misspell) or ldpc")
-    text_code_rate: float = _opt(0.5, "text links: LDPC code rate in [1/5, 0.95]")
-    slice_link: str = _opt("analog", "how the slice travels: a registered slice link")
-    slice_downsample: int = _opt(4, "slice: downsampling factor before it is sent")
-    slice_hevc_quality: int = _opt(30, "slice over hevc-ldpc: HEVC quality 0-100")
-    corrector: str = _opt("bart", "multisc/single_text: a registered corrector")
-    vlm_corrector: str = _opt("none", "vlm_csc: a registered corrector")
-    positions: bool = _opt(False, "multisc: prefix each caption with its block's position")
-    ip_scale: float = _opt(0.5, "IP-Adapter weight lambda between image and text prompts")
-    steps: int = _opt(30, "diffusion steps")
-    guidance: float = _opt(7.5, "classifier-free guidance scale")
-    generation_size: int | None = _opt(
-        None, "generation resolution in pixels (None: the generator's, 512 for SD 1.5)"
+    rows: int = _opt(2, "multisc: rows of sub-images, one caption each (1-8)", _integer(1, 8))
+    cols: int = _opt(2, "multisc: columns of sub-images (1-8)", _integer(1, 8))
+    text_modulation: str = _opt(
+        "bpsk", "text links: bpsk, qpsk, 16qam or 64qam", _one_of(_modulations)
     )
-    caption_tokens: int = _opt(60, "most new tokens per caption")
-    segment_size: int = _opt(520, "segmentation input size (shorter side, pixels)")
+    text_fec: str = _opt(
+        "none", "text links: none (bit errors misspell) or ldpc", _one_of(("none", "ldpc"))
+    )
+    text_code_rate: float = _opt(
+        0.5, "text links: LDPC code rate in [1/5, 0.95]", _number(0.2, 0.95)
+    )
+    slice_link: str = _opt(
+        "analog",
+        "how the slice travels: a registered slice link",
+        _one_of(lambda: SLICE_LINK_REGISTRY.names()),
+    )
+    slice_downsample: int = _opt(
+        4, "slice: downsampling factor before it is sent (1-64)", _integer(1, 64)
+    )
+    slice_hevc_quality: int = _opt(30, "slice over hevc-ldpc: HEVC quality 0-100", _integer(0, 100))
+    corrector: str = _opt(
+        "bart",
+        "multisc/single_text: a registered corrector",
+        _one_of(lambda: CORRECTOR_REGISTRY.names()),
+    )
+    vlm_corrector: str = _opt(
+        "none", "vlm_csc: a registered corrector", _one_of(lambda: CORRECTOR_REGISTRY.names())
+    )
+    positions: bool = _opt(
+        False, "multisc: prefix each caption with its block's position", _one_of((False, True))
+    )
+    ip_scale: float = _opt(
+        0.5, "IP-Adapter weight lambda between image and text prompts (0-4)", _number(0, 4)
+    )
+    steps: int = _opt(30, "diffusion steps (1-1000)", _integer(1, 1000))
+    guidance: float = _opt(7.5, "classifier-free guidance scale (0-50)", _number(0, 50))
+    generation_size: int | None = _opt(
+        None,
+        "generation resolution in pixels, a multiple of 8 in [16, 2048] (None: the "
+        "generator's, 512 for SD 1.5)",
+        _generation_size,
+    )
+    caption_tokens: int = _opt(60, "most new tokens per caption (1-1024)", _integer(1, 1024))
+    segment_size: int = _opt(
+        520, "segmentation input size (shorter side, pixels; 32-4096)", _integer(32, 4096)
+    )
     budget: str | int | None = _opt(
         "match",
         "channel-use budget: 'match' (what multisc spends on the image), a ratio K/N of "
-        "H·W·3, a count, or None (deep JSCC at its own ratio)",
+        "H·W·3 in (0, 1], a count, or None (deep JSCC at its own ratio)",
+        check_budget,
     )
-    bpg_modulation: str = _opt("qpsk", "bpg_ldpc and the hevc-ldpc slice: QAM")
-    bpg_code_rate: float = _opt(0.5, "bpg_ldpc and the hevc-ldpc slice: LDPC code rate")
-    bpg_mcs: str = _opt("fixed", "bpg_ldpc: fixed, or auto (per SNR from measured thresholds)")
+    bpg_modulation: str = _opt(
+        "qpsk", "bpg_ldpc and the hevc-ldpc slice: QAM", _one_of(_modulations)
+    )
+    bpg_code_rate: float = _opt(
+        0.5, "bpg_ldpc and the hevc-ldpc slice: LDPC code rate in [1/5, 0.95]", _number(0.2, 0.95)
+    )
+    bpg_mcs: str = _opt(
+        "fixed",
+        "bpg_ldpc: fixed, or auto (per SNR from measured thresholds)",
+        _one_of(("fixed", "auto")),
+    )
     jscc_checkpoint: str | list[str] | None = field(
         default=None,
-        metadata={"help": "deep JSCC: a checkpoint directory, one per ratio, or None (shipped)"},
+        metadata={
+            "help": "deep JSCC: a checkpoint directory, one per ratio, or None (shipped)",
+            "valid": _checkpoints,
+        },
     )
     failure_color: tuple[int, int, int] = _opt(
-        DEFAULT_FAILURE_COLOR, "the image shown when decoding fails (RGB)"
+        DEFAULT_FAILURE_COLOR, "the image shown when decoding fails (RGB)", _color
     )
     schemes: dict[str, dict[str, Any]] = field(
         default_factory=dict,
@@ -86,9 +209,10 @@ class SchemeOptions:
 
     def __post_init__(self) -> None:
         # checked here, before any model runs: not after segmentation and captioning
-        for name in ("steps", "rows", "cols", "slice_downsample", "caption_tokens"):
-            if int(getattr(self, name)) < 1:
-                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for option in dataclasses.fields(self):
+            valid = option.metadata.get("valid")
+            if valid is not None:
+                valid(option.name, getattr(self, option.name))
         for name, values in self.schemes.items():
             spec = get_spec(name)  # unknown schemes and keys: one error
             spec.make_settings(values)

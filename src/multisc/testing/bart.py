@@ -53,7 +53,7 @@ def build_bart(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Pat
         config = BartConfig(**architecture, decoder_start_token_id=real["decoder_start_token_id"])
     seed_all(seed)
     directory = Path(directory)
-    save_model(BartForConditionalGeneration(config).eval(), directory, size)
+    save_model(BartForConditionalGeneration(config).eval(), directory, size, "corrector")
     tokenizer.save_pretrained(directory)
     as_real_corrector_layout(directory)
     return directory

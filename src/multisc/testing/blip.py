@@ -65,6 +65,6 @@ def build_blip(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Pat
             text_config={**real["text_config"], **tokens}, vision_config=real["vision_config"]
         )
     seed_all(seed)
-    save_model(BlipForConditionalGeneration(config).eval(), directory, size)
+    save_model(BlipForConditionalGeneration(config).eval(), directory, size, "vlm_captioner")
     processor.save_pretrained(directory)
     return directory

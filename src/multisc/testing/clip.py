@@ -26,7 +26,7 @@ def build_clip(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Pat
         config = CLIPConfig(**hub_config("clip"))
         side = hub_config("clip", "preprocessor_config.json")["crop_size"]
     directory = Path(directory)
-    save_model(CLIPModel(config).eval(), directory, size)
+    save_model(CLIPModel(config).eval(), directory, size, "clip")
     CLIPImageProcessor(
         size={"shortest_edge": side}, crop_size={"height": side, "width": side}
     ).save_pretrained(directory)

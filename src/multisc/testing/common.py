@@ -214,7 +214,9 @@ LLAVA_CHAT_TEMPLATE = (
 )  # the layout of llava-interleave-qwen's template
 
 
-def save_model(model, directory: Path, size: Size, dtype: torch.dtype = torch.float16) -> None:
-    """``save_pretrained``; full-size stand-ins in half precision like the checkpoints
-    (the cost of a forward pass does not depend on the weights' values)."""
-    (model.to(dtype) if size == "full" else model).save_pretrained(directory)
+def save_model(model, directory: Path, size: Size, name: str) -> None:
+    """Write a transformers stand-in as component ``name``'s repo holds it (full size: the
+    published dtype, key names and container; :mod:`multisc.testing.files`)."""
+    from multisc.testing.files import save_transformers_model
+
+    save_transformers_model(name, model, directory, full=size == "full")

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from multisc.testing.common import clip_tokenizer, hub_config, save_model, seed_all
+from multisc.testing.files import save_diffusers_model, write_weights
 from multisc.testing.sizes import TINY, Size
 
 
@@ -43,7 +44,8 @@ def cross_attention_widths(config: dict) -> list[int]:
 def build_stable_diffusion(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Path:
     """A ``StableDiffusionPipeline`` (UNet, VAE, CLIP text encoder and tokenizer, PNDM
     scheduler; no safety checker), in the layout of ``stable-diffusion-v1-5``. Full: SD 1.5
-    at its recorded configs key by key (860 M-parameter UNet), in fp16."""
+    at its recorded configs key by key (860 M-parameter UNet), in fp32 like the published
+    files."""
     from diffusers import (
         AutoencoderKL,
         PNDMScheduler,
@@ -76,8 +78,6 @@ def build_stable_diffusion(directory: str | Path, size: Size = "tiny", seed: int
         **(tiny["scheduler"] if size == "tiny" else
            hub_config("generator", "scheduler/scheduler_config.json"))
     )  # fmt: skip
-    if size == "full":
-        unet, vae, text_encoder = unet.half(), vae.half(), text_encoder.half()
     pipe = StableDiffusionPipeline(
         unet=unet,
         vae=vae,
@@ -89,8 +89,15 @@ def build_stable_diffusion(directory: str | Path, size: Size = "tiny", seed: int
         image_encoder=None,
         requires_safety_checker=False,
     )
+    # the repo's layout, each part in its published file and dtype (fp32)
     directory = Path(directory)
-    pipe.save_pretrained(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe.save_config(directory)  # model_index.json
+    save_diffusers_model(unet, directory / "unet")
+    save_diffusers_model(vae, directory / "vae")
+    save_model(text_encoder, directory / "text_encoder", size, "text_encoder")
+    tokenizer.save_pretrained(directory / "tokenizer")
+    scheduler.save_pretrained(directory / "scheduler")
     return directory
 
 
@@ -99,8 +106,8 @@ def build_ip_adapter(directory: str | Path, size: Size = "tiny", seed: int = 0) 
     embedding to 4 tokens) and one ``to_k_ip``/``to_v_ip`` pair per cross-attention layer,
     beside a ``CLIPVisionModelWithProjection`` image encoder. Full: the OpenCLIP ViT-H/14
     encoder's recorded config (32 layers, width 1280, projection 1024), 4 x 768 tokens and
-    SD 1.5's 16 cross-attention layers, in fp16."""
-    from safetensors.torch import save_file
+    SD 1.5's 16 cross-attention layers: the encoder in fp32, the projection in fp16, as
+    published."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from multisc.models import manifest
@@ -120,7 +127,7 @@ def build_ip_adapter(directory: str | Path, size: Size = "tiny", seed: int = 0) 
     encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**encoder_config))
     directory = Path(directory)
     models = directory / "models"
-    save_model(encoder, models / "image_encoder", size)
+    save_model(encoder, models / "image_encoder", size, "image_encoder")
     if size == "tiny":
         weights = {
             "image_proj.proj.weight": torch.randn(width * tokens, embed) * std,
@@ -136,9 +143,9 @@ def build_ip_adapter(directory: str | Path, size: Size = "tiny", seed: int = 0) 
     for key_id, hidden in enumerate(cross_attention_widths(unet_config(size))):
         for name in ("to_k_ip", "to_v_ip"):
             weights[f"ip_adapter.{2 * key_id + 1}.{name}.weight"] = torch.randn(hidden, width) * std
+    # the published projection is fp16 (22.3 M parameters in 44,642,768 bytes)
     dtype = torch.float16 if size == "full" else torch.float32
-    save_file(
-        {k: v.to(dtype).contiguous() for k, v in weights.items()},
-        str(models / "ip-adapter_sd15.safetensors"),
+    write_weights(
+        {k: v.to(dtype) for k, v in weights.items()}, models / "ip-adapter_sd15.safetensors"
     )
     return directory

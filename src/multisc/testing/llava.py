@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from multisc.testing.common import hub_config, llava_processor, save_model, seed_all
 from multisc.testing.sizes import INIT_RANGE, TINY, Size
 
@@ -85,6 +83,6 @@ def build_llava(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Pa
         bos_token_id=text.bos_token_id, eos_token_id=text.eos_token_id
     )
     directory = Path(directory)
-    save_model(model, directory, size, torch.bfloat16)
+    save_model(model, directory, size, "captioner")
     processor.save_pretrained(directory)
     return directory

@@ -10,8 +10,7 @@ from multisc.testing.sizes import Size
 
 
 def build_segmenter(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Path:
-    from safetensors.torch import save_file
-
+    from multisc.testing.files import write_weights
     from multisc.transmitter.segmentation import WEIGHTS_FILE, build_fcn
 
     del size  # one size
@@ -19,7 +18,5 @@ def build_segmenter(directory: str | Path, size: Size = "tiny", seed: int = 0) -
     model = build_fcn()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()}, str(directory / WEIGHTS_FILE)
-    )
+    write_weights(model.state_dict(), directory / WEIGHTS_FILE)
     return directory
