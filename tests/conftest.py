@@ -1,9 +1,14 @@
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from multisc.data.sources import sample_photos
+
+# Ray in tests stays on loopback: with this set before Ray is imported, every node it
+# starts takes 127.0.0.1 as its address (otherwise the machine's interface address)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 @pytest.fixture

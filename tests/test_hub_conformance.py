@@ -4,6 +4,12 @@ names and formats), then every component loaded offline through the normal path.
 
 The pull and the offline load run as subprocesses: ``huggingface_hub`` reads
 ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` when it is imported, as users set them.
+
+The loopback Hub (``tests/hub/server.py``) answers as the real one does (redirects to a CDN
+host, ``X-Linked-*``, 206 ranges, 401s, paginated trees), except for Xet storage: files the
+real Hub keeps in Xet (BLIP's ``pytorch_model.bin`` among them) are fetched there through
+``hf_xet`` from a CAS server that cannot be served here, so these tests exercise
+huggingface_hub's plain-HTTP path for every file (what it does without ``X-Xet-*`` headers).
 """
 
 from __future__ import annotations

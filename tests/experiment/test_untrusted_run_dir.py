@@ -361,13 +361,15 @@ def test_csv_cells_cannot_become_formulas_and_keep_no_control_bytes():
     assert csv_safe("a dog") == "a dog" and csv_safe(-3.5) == -3.5
 
 
-def test_one_unreadable_file_fails_alone(fast_config, image_folder):
-    (image_folder / "zz-broken.png").write_bytes(b"not an image")
-    config = small_run(fast_config, out="broken", limit=None)
+def test_one_unreadable_file_fails_alone(fast_config, image_folder, tmp_path):
+    import shutil
+
+    folder = Path(shutil.copytree(image_folder, tmp_path / "images"))
+    (folder / "zz-broken.png").write_bytes(b"not an image")
+    config = small_run(fast_config, out="broken", limit=None, images=str(folder))
     summary = run_sweep(config, report=None)
-    assert summary.rows == len(list(image_folder.glob("*.png"))) - 1
+    assert summary.rows == len(list(folder.glob("*.png"))) - 1
     assert [f["image_id"] for f in summary.failed] == ["zz-broken"]
-    (image_folder / "zz-broken.png").unlink()
 
 
 def test_exif_orientation_is_applied(tmp_path):
@@ -450,3 +452,93 @@ def test_a_hostile_shared_run_directory_is_run_and_reported_touching_nothing_out
     assert outside.read_text() == SECRET
     assert not [p for p in out.rglob("*") if p.is_symlink()]  # every link replaced
     assert "shared" in (out / "report.html").read_text()
+
+
+# -- entries of the wrong kind: one line each, never a traceback ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "kind", "match"),
+    [
+        (LOCK_FILE, "folder", "run.lock is a folder where multisc writes a file"),
+        (STORE_FILE, "folder", "results.sqlite is not a regular file"),
+        ("grids", "file", "grids is not a folder"),
+        ("failures.json", "a-mapping", "failures.json is not a list of failures"),
+    ],
+)
+def test_entries_of_the_wrong_kind_are_one_line(finished, fast_config, entry, kind, match):
+    path = finished / entry
+    if path.is_dir():
+        import shutil
+
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "file":
+        path.write_text("not a folder")
+    else:
+        path.write_text('{"image_id": "x"}')
+    with pytest.raises((RunDirError, StoreError), match=match):
+        if entry == "grids" or entry == "failures.json":
+            build_report(finished)
+        else:
+            run_sweep(small_run(fast_config, out="finished"), report=None)
+
+
+def test_a_plan_json_of_another_shape_is_ignored_by_the_report(finished):
+    (finished / "plan.json").write_text('[1, {"skipped": 3}]')
+    assert build_report(finished).is_file()
+    (finished / "plan.json").write_text('{"skipped": [1], "notes": "x"}')
+    assert build_report(finished).is_file()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"w": {"dtype": "F32", "shape": [1], "data_offsets": ["0", "4"]}},
+        [1, 2, 3],
+        {"w": {"dtype": "F32", "shape": [1]}},
+    ],
+)
+def test_safetensors_with_crafted_headers_are_one_line(tmp_path, header):
+    from multisc.models import weights_problem
+
+    data = json.dumps(header).encode()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(len(data).to_bytes(8, "little") + data + b"\0" * 4)
+    problem = weights_problem(path)
+    assert problem and ("not a safetensors file" in problem or "truncated" in problem)
+
+
+def test_a_full_disk_while_writing_run_files_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    root = RunRoot(tmp_path)
+
+    class Full(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("multisc.experiment.runroot.os.fdopen", lambda *a, **k: Full())
+    with pytest.raises(RunDirError, match=r"no space left on the device .* run the same command"):
+        root.write_text("failures.json", "[]")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no leftovers
+
+
+def test_image_ids_are_bounded_and_long_names_work(tmp_path):
+    from multisc.data.sources import MAX_ID, image_id
+
+    long = "x" * 300 + ".png"
+    assert len(image_id(long)) <= MAX_ID
+    assert image_id(long) != image_id("x" * 299 + "y.png")  # still distinct
+    check_relative(f"images/{image_id(long)}/reference.png")
+
+
+def test_make_tiny_into_a_file_is_one_line(tmp_path):
+    from multisc.cli import main
+
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["models", "make-tiny", str(target), "--only", "corrector"]) == 2

@@ -46,7 +46,6 @@ def run_ray(
         return
     try:
         import ray
-        from ray.util import ActorPool
     except ImportError as exc:
         raise InvalidInputError(
             "the Ray executor needs Ray: pip install 'ray[default]' (or use --executor local)"
@@ -67,22 +66,68 @@ def run_ray(
         options = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
         say(f"ray: {count} worker(s) on {cpus} CPU(s), {gpus} GPU(s)")
         remote_worker = ray.remote(**options)(_RayWorker)
-        actors = [
-            remote_worker.remote(config.model_dump_json(), plan, str(cache_root))
-            for _ in range(count)
-        ]
-        pool = ActorPool(actors)
+        made = iter(range(1 << 30))
+
+        def new_actor():
+            # named, so that an operator (or a test) can find and stop one
+            return remote_worker.options(name=f"{ACTOR_PREFIX}{next(made)}").remote(
+                config.model_dump_json(), plan, str(cache_root)
+            )
+
         # an actor's unit is a batch of images (their prepares batched); with fewer
         # batches than actors, smaller batches keep every actor busy
         per_batch = max(1, min(config.prepare_batch, -(-len({t.image_id for t in tasks}) // count)))
-        batches = task_batches(tasks, per_batch)
-        for results in pool.map_unordered(
-            lambda actor, batch: actor.process_many.remote(batch), batches
-        ):
-            yield from results
+        yield from _schedule(
+            ray, [new_actor() for _ in range(count)], new_actor, task_batches(tasks, per_batch), say
+        )
     finally:
         if started_here:
             ray.shutdown()
+
+
+#: Ray actors are named ``multisc-worker-N``
+ACTOR_PREFIX = "multisc-worker-"
+#: lost workers a run replaces before it gives up
+MAX_LOST_WORKERS = 8
+
+
+def _schedule(ray, actors: list, new_actor, batches: list, say) -> Iterator[TaskResult]:
+    """Each batch to an idle actor; a batch whose actor died (killed, out of memory, its
+    node lost) goes to another actor, and the dead one is replaced (Ray places the new one
+    on a live node). Results come back per batch, whole: a lost batch's results never
+    reached the driver, so nothing is stored twice. After :data:`MAX_LOST_WORKERS` losses
+    the run stops with one line; it resumes where it stopped."""
+    from collections import deque
+
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+    lost_errors = (RayActorError, ActorDiedError, ActorUnavailableError)
+    queue, idle, pending = deque(batches), list(actors), {}
+    lost = 0
+    while queue or pending:
+        while idle and queue:
+            actor, batch = idle.pop(), queue.popleft()
+            pending[actor.process_many.remote(batch)] = (actor, batch)
+        (ready,), _ = ray.wait(list(pending), num_returns=1)
+        actor, batch = pending.pop(ready)
+        try:
+            results = ray.get(ready)
+        except lost_errors as exc:
+            lost += 1
+            if lost > MAX_LOST_WORKERS:
+                raise InvalidInputError(
+                    f"ray: {lost} workers were lost ({type(exc).__name__}); the cluster is not "
+                    "healthy. The rows so far are stored: run the same command again to resume"
+                ) from exc
+            say(
+                f"ray: a worker was lost ({type(exc).__name__}); its {len(batch)} task(s) "
+                "run again on another"
+            )
+            queue.appendleft(batch)
+            idle.append(new_actor())
+            continue
+        idle.append(actor)
+        yield from results
 
 
 class _RayWorker:

@@ -113,10 +113,22 @@ def _safetensors_problem(path: Path, size: int) -> str | None:
             if size < 8 or header_size <= 0 or 8 + header_size > size:
                 return f"is truncated ({size} bytes, shorter than its own header)"
             header = json.loads(handle.read(header_size))
-        ends = [
-            v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"
-        ]  # a header of another shape fails below, as not a safetensors file
-        end = max((int(e) for e in ends), default=0)
+        if not isinstance(header, dict):
+            raise TypeError(f"the header is a {type(header).__name__}, not a mapping")
+        ends = []
+        for key, value in header.items():
+            if key == "__metadata__":
+                continue
+            offsets = value.get("data_offsets") if isinstance(value, dict) else None
+            if not (
+                isinstance(offsets, list)
+                and len(offsets) == 2
+                and all(type(o) is int and o >= 0 for o in offsets)
+                and offsets[0] <= offsets[1]
+            ):
+                raise TypeError(f"tensor {str(key)[:60]!r} has data_offsets {offsets!r}")
+            ends.append(offsets[1])
+        end = max(ends, default=0)
     except (OSError, ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as exc:
         return f"is not a safetensors file ({type(exc).__name__}: {first_line(exc)})"
     if 8 + header_size + end != size:
