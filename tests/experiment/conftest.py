@@ -38,3 +38,15 @@ def fast_config(image_folder, trained_jscc, tmp_path):
         return load_config(path), path
 
     return make
+
+
+def assert_same_rows(local: list[dict], other: list[dict]) -> None:
+    key = ("image_id", "scheme", "snr_db", "fading", "seed")
+    assert [tuple(r[k] for k in key) for r in local] == [tuple(r[k] for k in key) for r in other]
+    for a, b in zip(local, other, strict=True):
+        assert a["channel_uses"] == b["channel_uses"] and a["failed"] == b["failed"]
+        for name, value in a["metrics"].items():
+            if value is None:
+                assert b["metrics"][name] is None
+            else:  # one thread per Ray worker vs two here: float sums may differ slightly
+                assert b["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-4), name

@@ -16,6 +16,7 @@ import pytest
 
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.sweep import Progressed, Said, run_sweep
+from tests.experiment.conftest import assert_same_rows
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -27,18 +28,6 @@ def rows_of(out: Path) -> list[dict]:
         return store.results()
     finally:
         store.close()
-
-
-def assert_same_rows(local: list[dict], other: list[dict]) -> None:
-    key = ("image_id", "scheme", "snr_db", "fading", "seed")
-    assert [tuple(r[k] for k in key) for r in local] == [tuple(r[k] for k in key) for r in other]
-    for a, b in zip(local, other, strict=True):
-        assert a["channel_uses"] == b["channel_uses"] and a["failed"] == b["failed"]
-        for name, value in a["metrics"].items():
-            if value is None:
-                assert b["metrics"][name] is None
-            else:  # one thread per Ray worker vs two here: float sums may differ slightly
-                assert b["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from multisc.errors import InvalidInputError
 from multisc.experiment.prepare_cache import PrepareCache
 from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
 from multisc.experiment.sweep import run_sweep
+from tests.experiment.conftest import assert_same_rows
 
 
 def rows_of(out):
@@ -132,14 +133,7 @@ def test_ray_executor_gives_the_rows_of_the_local_one(fast_config):
     pytest.importorskip("ray")
     local = rows_of(run_sweep(fast_config(out="local")[0], report=None).out)
     distributed = rows_of(run_sweep(fast_config(out="ray", executor="ray")[0], report=None).out)
-    assert keys(local) == keys(distributed)
-    for a, b in zip(local, distributed, strict=True):
-        assert a["channel_uses"] == b["channel_uses"] and a["failed"] == b["failed"]
-        for name, value in a["metrics"].items():
-            if value is None:
-                assert b["metrics"][name] is None
-            else:  # one thread per Ray worker vs two here: float sums may differ slightly
-                assert b["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
+    assert_same_rows(local, distributed)
 
 
 def test_a_sweep_reports_its_progress_as_events(fast_config):

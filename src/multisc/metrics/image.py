@@ -17,7 +17,6 @@ from multisc.errors import InvalidInputError
 from multisc.models import default_dtype, load_pretrained
 
 #: torchvision's ImageNet AlexNet, the backbone LPIPS was calibrated on.
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 
 def _check_pair(reference: torch.Tensor, reconstruction: torch.Tensor) -> None:
@@ -106,30 +105,9 @@ class LPIPS:
 
 
 def _load_alexnet_features(model: torch.nn.Module, models_dir: str | Path | None) -> None:
-    from multisc.errors import ModelNotAvailableError
-    from multisc.models import (
-        entry,
-        fetchable_url,
-        file_error,
-        load_state_file,
-        pull,
-        torch_hub_file,
-        weights_problem,
-    )
+    from multisc.models import torch_hub_state
 
-    path: Path = torch_hub_file("lpips", models_dir)
-    if not path.is_file() and fetchable_url(entry("lpips").url or ""):
-        pull("lpips")
-    if not path.is_file():
-        raise ModelNotAvailableError(
-            f"LPIPS needs torchvision's AlexNet weights at {path} (file {ALEXNET_FILE}). "
-            "Run `multisc models pull lpips` on a machine with network, then copy the file "
-            "there (or set TORCH_HOME)"
-        )
-    problem = weights_problem(path)
-    if problem:
-        raise file_error("lpips", path, problem)
-    state = load_state_file(path)  # torchvision's file is a legacy (pre-zip) pickle
+    state = torch_hub_state("lpips", models_dir)  # torchvision's AlexNet (a legacy pickle)
     features = {
         k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
     }

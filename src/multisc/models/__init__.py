@@ -44,6 +44,7 @@ from multisc.models.loading import (
     load_model_and_processor,
     load_pretrained,
     resolve,
+    torch_hub_state,
 )
 from multisc.models.local import (
     FileStatus,
@@ -122,6 +123,7 @@ __all__ = [
     "source",
     "torch_hub_checkpoint",
     "torch_hub_file",
+    "torch_hub_state",
     "url_reachable",
     "verify",
     "weights_problem",

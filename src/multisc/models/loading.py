@@ -9,11 +9,11 @@ from typing import TypeVar
 
 import torch
 
-from multisc.errors import ModelFileError
-from multisc.models.downloads import fetchable, pull
-from multisc.models.local import file_status, is_available, local_snapshot
+from multisc.errors import ModelFileError, ModelNotAvailableError
+from multisc.models.downloads import fetchable, fetchable_url, pull
+from multisc.models.local import file_status, is_available, local_snapshot, torch_hub_file
 from multisc.models.registry import entry, file_error, first_line, missing_error, source
-from multisc.models.weights import check_directory
+from multisc.models.weights import check_directory, load_state_file, weights_problem
 
 T = TypeVar("T")
 
@@ -66,6 +66,29 @@ def load_pretrained(
             f"({type(exc).__name__}: {first_line(exc)}); check the files with "
             f"`multisc models doctor`, or delete them and run `multisc models pull {name}`"
         ) from exc
+
+
+def torch_hub_state(name: str, models_dir: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The state dict of torch hub component ``name`` (the segmenter's FCN, LPIPS' AlexNet):
+    from ``models_dir/<name>/`` when given and there (:func:`torch_hub_file`), else the torch
+    hub cache, downloaded there first when missing and the network is allowed. Checked
+    whole; read with ``weights_only=True`` in either container (torchvision's files are
+    legacy pickles)."""
+    path = torch_hub_file(name, models_dir)
+    if not path.is_file() and fetchable_url(entry(name).url or ""):
+        pull(name)  # with a progress bar; a clear error if the download fails
+    if not path.is_file():
+        raise ModelNotAvailableError(
+            f"weights of {name!r} not available: {entry(name).repo_id} is not at {path} and "
+            f"could not be downloaded. Run `multisc models pull {name}` on a machine with "
+            f"network (or copy the file there: TORCH_HOME moves it; `multisc models export` "
+            f"puts it in DIR/{name}/; for the segmenter, `multisc models make-tiny DIR` writes "
+            "a stand-in)"
+        )
+    problem = weights_problem(path)
+    if problem:
+        raise file_error(name, path, problem)
+    return load_state_file(path)
 
 
 def default_dtype(device: torch.device) -> torch.dtype:

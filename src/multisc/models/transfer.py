@@ -106,17 +106,24 @@ def _guard(response) -> None:
         return
     if response.request.method != "GET":
         return
-    cap = min(cap, _ANNOUNCED.get(str(response.request.url), cap))
-    announced = response.headers.get("Content-Length")
-    limit = cap
-    if announced is not None and announced.isdigit():
-        if int(announced) > cap:
-            raise DownloadStopped(
-                f"{response.request.url} announces {int(announced):,} bytes, more than the "
-                f"{cap:,} multisc allows for that file"
-            )
-        limit = int(announced)
-    response.stream = _Bounded(response.stream, limit, str(response.request.url))
+    url = str(response.request.url)
+    limit = body_limit(
+        url, response.headers.get("Content-Length"), min(cap, _ANNOUNCED.get(url, cap))
+    )
+    response.stream = _Bounded(response.stream, limit, url)
+
+
+def body_limit(url: str, announced: str | None, cap: int) -> int:
+    """The most bytes a body may have: its ``Content-Length`` when it gives one, which may
+    not exceed ``cap``; ``cap`` otherwise."""
+    if announced is None or not announced.isdigit():
+        return cap
+    if int(announced) > cap:
+        raise DownloadStopped(
+            f"{url} announces {int(announced):,} bytes, more than the {cap:,} multisc allows "
+            "for that file"
+        )
+    return int(announced)
 
 
 _ETAG = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -196,15 +203,7 @@ def fetch_url(url: str, path: Path, cap: int, progress: bool = True) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "multisc"})
     try:
         with urllib.request.urlopen(request, timeout=stall_seconds()) as answer:
-            announced = answer.headers.get("Content-Length")
-            limit = cap
-            if announced is not None and announced.isdigit():
-                if int(announced) > cap:
-                    raise DownloadStopped(
-                        f"{url} announces {int(announced):,} bytes, more than the {cap:,} "
-                        "multisc allows for that file"
-                    )
-                limit = int(announced)
+            limit = body_limit(url, answer.headers.get("Content-Length"), cap)
             chunks = iter(lambda: answer.read1(1 << 16), b"")  # what has come, not 64 KiB
             with (
                 partial.open("wb") as out,

@@ -14,16 +14,7 @@ from scipy import ndimage
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.imaging import Remembered, to_rgb
-from multisc.models import (
-    default_dtype,
-    entry,
-    fetchable_url,
-    file_error,
-    load_state_file,
-    pull,
-    torch_hub_file,
-    weights_problem,
-)
+from multisc.models import default_dtype, torch_hub_file, torch_hub_state
 
 #: The 21 PASCAL VOC labels of torchvision's COCO_WITH_VOC_LABELS_V1 weights.
 VOC_CLASSES: tuple[str, ...] = (
@@ -91,32 +82,15 @@ def load_fcn_state(models_dir: str | Path | None = None) -> dict[str, torch.Tens
     """The FCN weights: with ``models_dir``, ``DIR/segmenter/fcn_resnet50_coco-1167a1af.pth``
     (``multisc models export``) or ``DIR/segmenter/model.safetensors`` (make-tiny); else the
     torch hub cache (``$TORCH_HOME/hub/checkpoints/fcn_resnet50_coco-1167a1af.pth``),
-    downloaded there first when missing and the network is allowed. torchvision's file is
-    a legacy (pre-zip) pickle: read with ``weights_only=True``, never memory-mapped."""
-    path = torch_hub_file("segmenter", models_dir)
-    if models_dir is not None:
-        if not path.is_file():
-            raise ModelNotAvailableError(
-                f"weights of 'segmenter' not available: {path.parent} holds neither {FCN_FILE} "
-                f"nor {WEIGHTS_FILE}. Write a model set with `multisc models make-tiny DIR` "
-                "(or `multisc models export DIR`), or drop --models to use the real one"
-            )
-    elif not path.is_file():
-        if not fetchable_url(entry("segmenter").url or ""):
-            raise _fcn_missing(path)
-        pull("segmenter")  # with a progress bar; a clear error if the download fails
-    problem = weights_problem(path)
-    if problem:
-        raise file_error("segmenter", path, problem)
-    return load_state_file(path)
-
-
-def _fcn_missing(path: Path) -> ModelNotAvailableError:
-    return ModelNotAvailableError(
-        f"weights of 'segmenter' not available: torchvision's FCN-ResNet50 file {path.name} "
-        f"is not at {path} and could not be downloaded. Run `multisc models pull segmenter` "
-        "on a machine with network (or copy the file there; TORCH_HOME moves it)"
-    )
+    downloaded there first when missing and the network is allowed
+    (:func:`multisc.models.torch_hub_state`)."""
+    if models_dir is not None and not torch_hub_file("segmenter", models_dir).is_file():
+        raise ModelNotAvailableError(
+            f"weights of 'segmenter' not available: {Path(models_dir) / 'segmenter'} holds "
+            f"neither {FCN_FILE} nor {WEIGHTS_FILE}. Write a model set with `multisc models "
+            "make-tiny DIR` (or `multisc models export DIR`), or drop --models to use the real one"
+        )
+    return torch_hub_state("segmenter", models_dir)
 
 
 class Segmenter:
