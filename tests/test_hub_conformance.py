@@ -496,6 +496,7 @@ def test_the_tree_listing_is_paginated_with_directories_and_honours_recursive(
     assert len(pages) == -(-len(top) // 3) + -(-len(deep) // 3) and len(pages) > 2
 
 
+@pytest.mark.slow
 def test_a_missing_or_gated_repo_is_401_and_one_line_saying_what_to_do(tiny_models, tmp_path):
     root = tmp_path / "hub"
     build_repo("clip", tiny_models, root)
@@ -509,6 +510,7 @@ def test_a_missing_or_gated_repo_is_401_and_one_line_saying_what_to_do(tiny_mode
     assert "gated" in gated and "hf auth login" in gated and "openai/clip-vit" in gated
 
 
+@pytest.mark.slow
 def test_a_pinned_commit_the_hub_no_longer_has_says_how_to_float(tiny_models, tmp_path):
     root = tmp_path / "hub"
     build_repo("corrector", tiny_models, root)
@@ -521,6 +523,7 @@ def test_a_pinned_commit_the_hub_no_longer_has_says_how_to_float(tiny_models, tm
     assert Path(json.loads(floated.stdout)["corrector"]).name == "e" * 40
 
 
+@pytest.mark.slow
 def test_revision_main_floats_and_doctor_says_it_is_not_the_pinned_one(tiny_models, tmp_path):
     root = tmp_path / "hub"
     build_repo("corrector", tiny_models, root)
@@ -542,7 +545,9 @@ def test_revision_main_floats_and_doctor_says_it_is_not_the_pinned_one(tiny_mode
     assert rows["corrector"]["commit"] == pinned and rows["corrector"]["note"] is None
 
 
-@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+@pytest.mark.parametrize(
+    "variable", ["HF_HUB_OFFLINE", pytest.param("TRANSFORMERS_OFFLINE", marks=pytest.mark.slow)]
+)
 def test_either_offline_variable_is_named_in_the_one_line(variable, tiny_models, tmp_path):
     root = tmp_path / "hub"
     build_repo("clip", tiny_models, root)
@@ -552,6 +557,7 @@ def test_either_offline_variable_is_named_in_the_one_line(variable, tiny_models,
     assert f"{variable} is set" in message and "Dry run" not in message
 
 
+@pytest.mark.slow
 def test_a_hub_behind_a_proxy_is_reached_through_it(tiny_models, tmp_path):
     from tests.hub.proxy import LoopbackProxy
 
@@ -590,6 +596,7 @@ def test_verify_hashes_the_weights_against_the_recorded_digests(tiny_models, mon
     assert verify("corrector", tiny_models / "nowhere") == {"model.safetensors": "missing"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("behaviour", ["endless", "trickle"])
 def test_a_hostile_body_is_stopped_with_one_line(behaviour, tiny_models, tmp_path):
     from multisc.testing.torch_hub import write_torch_hub_file

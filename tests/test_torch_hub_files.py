@@ -80,6 +80,7 @@ def _pull_and_load(hub: LocalHub, home, monkeypatch) -> tuple[tuple, float]:
     return (classes.shape, int(classes.sum())), distance
 
 
+@pytest.mark.slow
 def test_legacy_and_zip_torch_hub_files_pull_pass_doctor_and_give_the_same_outputs(
     torch_hub_env, tmp_path, monkeypatch, capsys
 ):

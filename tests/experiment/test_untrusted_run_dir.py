@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from multisc.errors import InvalidInputError
@@ -542,3 +544,20 @@ def test_make_tiny_into_a_file_is_one_line(tmp_path):
     target = tmp_path / "file"
     target.write_text("x")
     assert main(["models", "make-tiny", str(target), "--only", "corrector"]) == 2
+
+
+_PATH_PIECES = st.sampled_from(["..", ".", "", "/", "a", "images", "x.png", "\\", "\0", "é"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.lists(_PATH_PIECES, max_size=8).map("".join)))
+def test_no_path_from_the_store_or_cache_leaves_the_run(text):
+    import posixpath
+
+    try:
+        parts = check_relative(text)
+    except RunDirError:
+        return
+    assert all(p not in ("", ".", "..") and "/" not in p for p in parts)
+    joined = posixpath.normpath(posixpath.join("/run", *parts))
+    assert joined.startswith("/run/")
