@@ -26,8 +26,9 @@ def test_flags_override_the_file(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("snrs: [1, 2]\n", "unknown key 'snrs'"),
-        ("options:\n  stepz: 3\n", "unknown key 'options.stepz'"),
+        ("snrs: [1, 2]\n", "unknown key 'snrs'; did you mean 'snr_db'[?]"),
+        ("options:\n  stepz: 3\n", "unknown key 'options.stepz'; did you mean 'steps'[?]"),
+        ("channel: {modle: awgn}\n", "unknown key 'channel.modle'; did you mean 'model'[?]"),
         ("snr_db: []\n", "SNR list is empty"),
         ("schemes: [multisc, jpeg]\n", "unknown scheme 'jpeg'"),
         ("seeds: 0\n", "seeds"),

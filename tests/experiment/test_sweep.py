@@ -200,3 +200,20 @@ def test_a_store_written_before_components_were_recorded_is_upgraded(tmp_path):
         assert store.digests() == {"d"}
     finally:
         store.close()
+
+
+def test_a_failed_rows_score_depends_on_its_own_image_only(fast_config, image_folder, tmp_path):
+    """The failure image is a fixed colour: the same photo's failed row scores the same
+    whatever other images the run holds."""
+    import shutil
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    first = sorted(image_folder.glob("*.png"))[0]
+    shutil.copy(first, alone / first.name)
+    settings = {"schemes": ["bpg_ldpc"], "snr_db": [-10.0], "options": {"budget": "1/24"}}
+    one = rows_of(run_sweep(fast_config(out="one", images=str(alone), **settings)[0]).out)
+    many = rows_of(run_sweep(fast_config(out="many", **settings)[0]).out)
+    (mine,) = [r for r in many if r["image_id"] == first.stem]
+    assert one[0]["failed"] and mine["failed"]
+    assert one[0]["metrics"]["psnr"] == mine["metrics"]["psnr"]

@@ -349,6 +349,19 @@ class RunConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
 
 
+def _closest(parts: list[str]) -> str:
+    """"; did you mean 'snr_db'?" for a mistyped key (the keys of the block it is in)."""
+    import difflib
+
+    blocks = {"options": OptionsConfig, "channel": ChannelConfig, "jscc": JsccConfig}
+    model = blocks.get(parts[0], RunConfig) if len(parts) > 1 else RunConfig
+    known = [name for name in model.model_fields if name != "schemes" or model is RunConfig]
+    match = difflib.get_close_matches(parts[-1], known, n=1, cutoff=0.6) if parts else []
+    if not match and parts and model is RunConfig:  # "snrs" -> snr_db: by prefix too
+        match = [name for name in known if name.startswith(parts[-1][:3])][:1]
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
 def _explain(exc: ValidationError, where: str) -> InvalidInputError:
     lines: list[str] = []
     errors = exc.errors()
@@ -367,7 +380,7 @@ def _explain(exc: ValidationError, where: str) -> InvalidInputError:
         location = ".".join(parts)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            line = f"unknown key {location or '(top level)'!r}"
+            line = f"unknown key {location or '(top level)'!r}" + _closest(parts)
         elif not location or message.startswith(location):
             line = message  # the message names its key already (options: "option steps: ...")
         else:

@@ -7,9 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from multisc.cache import cache_root
 from multisc.experiment.config import ChannelConfig, RunConfig
@@ -26,7 +24,6 @@ class Plan:
     #: ("awgn", "rayleigh") the run's channels need, or None
     jscc_checkpoint: dict[str, list[str]] | None = None
     budget: str | None = None
-    failure_color: tuple[int, int, int] | None = None
     #: per pretrained component the run loads: repo, commit on disk, weights' sizes
     components: dict[str, dict] = field(default_factory=dict)
 
@@ -197,14 +194,3 @@ def default_jscc_checkpoint(
         data="bundled training photos: " + ", ".join(TRAINING_PHOTOS),
     )
     return str(directory)
-
-
-def dataset_mean_color(images: Sequence[tuple[str, Image.Image]]) -> tuple[int, int, int]:
-    """Mean RGB of the run's images: the failure image's colour."""
-    sums, count = np.zeros(3), 0
-    for _, image in images:
-        array = np.asarray(image, dtype=np.float64).reshape(-1, 3)
-        sums += array.sum(0)
-        count += array.shape[0]
-    mean = sums / max(count, 1)
-    return tuple(round(v) for v in mean)  # type: ignore[return-value]

@@ -18,7 +18,7 @@ from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import RunConfig
 from multisc.experiment.executors import run_local, run_ray
-from multisc.experiment.planning import dataset_mean_color, plan_run
+from multisc.experiment.planning import plan_run
 from multisc.experiment.prepare_cache import CACHE_DIR
 from multisc.experiment.rundir import (
     FAILURES_FILE,
@@ -250,7 +250,6 @@ def _run_locked(
             emit(Training(step, total, psnr))
 
         plan = plan_run(config, say, train_progress)
-        plan.failure_color = dataset_mean_color(images)
         root.write_text(
             NOTES_FILE,
             json.dumps(
@@ -258,7 +257,7 @@ def _run_locked(
                     "skipped": plan.skipped,
                     "notes": plan.notes,
                     "schemes": plan.schemes,
-                    "failure_color": plan.failure_color,
+                    "failure_color": list(config.scheme_options().failure_color),
                     "jscc_checkpoint": plan.jscc_checkpoint,
                     "budget": plan.budget,
                 },

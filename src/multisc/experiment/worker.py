@@ -40,8 +40,6 @@ class Worker:
         checkpoints = plan.jscc_checkpoint or {}
         options.jscc_checkpoint = next(iter(checkpoints.values()), None)
         options.budget = plan.budget
-        if plan.failure_color is not None:
-            options.failure_color = tuple(plan.failure_color)  # type: ignore[assignment]
         self.config = config
         self.channels = config.channels()
         self.jscc_checkpoints = checkpoints

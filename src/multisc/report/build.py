@@ -444,7 +444,9 @@ Device: {esc(run["device"] if run else "?")}.</p>
 <h2>Summary</h2>{table}
 <p class="note"><b>failed</b>: transmissions whose decoding failed (bpg_ldpc: any LDPC block
 error, since HEVC cannot decode a damaged stream; semantic schemes: the slice was lost). Their
-failure image (the dataset's mean colour) is scored like any reconstruction, never dropped.</p>
+failure image (a fixed colour, the option <code>failure_color</code>: RGB 124, 116, 104 by default,
+ImageNet's mean; the same in every run, so a row's score depends on its own image, seed and
+settings only) is scored like any reconstruction, never dropped.</p>
 <h2>Reconstructions</h2>{grids}
 <h2>Config</h2><pre>{esc(run["config_yaml"] if run else "")}</pre>
 <h2>Versions</h2><table>{version_rows}</table>

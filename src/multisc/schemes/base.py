@@ -180,6 +180,6 @@ def failure_image(size: tuple[int, int], color: tuple[int, int, int]) -> Image.I
     return Image.new("RGB", size, color)
 
 
-#: Mean RGB colour of ImageNet (0.485, 0.456, 0.406): the failure image when no dataset
-#: mean is given (the sweep runner passes the mean colour of the images it runs).
+#: Mean RGB colour of ImageNet (0.485, 0.456, 0.406): the failure image, a fixed prior, so
+#: that a failed row's score never depends on which other images are in the run.
 DEFAULT_FAILURE_COLOR = (124, 116, 104)

@@ -58,7 +58,8 @@ class BpgLdpcScheme(Scheme):
     :param modulation, code_rate: the MCS, or ``mcs="auto"`` to choose one per SNR from
         measured decoding thresholds (see :mod:`multisc.schemes.mcs`).
     :param failure_color: the image shown when decoding fails (any bit error: an ideal
-        CRC detects it); default the ImageNet mean colour, the runner passes the dataset's.
+        CRC detects it); default the ImageNet mean colour, the same in every run (a row's score
+        depends on its own image, seed and settings only).
 
     When even the lowest HEVC quality does not fit the budget, the image is downscaled
     (by 0.8 steps) until it does, and the decoded image is upscaled back: what a BPG user
