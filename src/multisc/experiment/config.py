@@ -350,7 +350,7 @@ class RunConfig(BaseModel):
 
 
 def _closest(parts: list[str]) -> str:
-    """"; did you mean 'snr_db'?" for a mistyped key (the keys of the block it is in)."""
+    """ "; did you mean 'snr_db'?" for a mistyped key (the keys of the block it is in)."""
     import difflib
 
     blocks = {"options": OptionsConfig, "channel": ChannelConfig, "jscc": JsccConfig}

@@ -135,7 +135,10 @@ class RunRoot:
         if exc.errno == errno.ENOSPC:
             return RunDirError(f"no space left on the device of {where}: free space and run "
                                "the same command again (it resumes)")  # fmt: skip
-        return RunDirError(f"{where} cannot be opened ({exc.strerror})")
+        return RunDirError(
+            f"{where} cannot be opened ({exc.strerror}): check its permissions, or choose "
+            "another --out"
+        )
 
     # -- reading -------------------------------------------------------------------------
 
@@ -182,7 +185,9 @@ class RunRoot:
             info = os.fstat(fd)
             where = self.root / "/".join(parts)
             if not stat.S_ISREG(info.st_mode):
-                raise RunDirError(f"{where} is not a regular file: multisc reads only files")
+                raise RunDirError(
+                    f"{where} is not a regular file: multisc reads only files; remove it"
+                )
             if info.st_size > limit:
                 raise RunDirError(
                     f"{where} is {info.st_size:,} bytes, over the {limit:,} bytes a run "
@@ -278,7 +283,7 @@ class RunRoot:
                     raise self._refusal(parts, again) from None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise RunDirError(f"{self.root / '/'.join(parts)} is not a regular file")
+                raise RunDirError(f"{self.root / '/'.join(parts)} is not a regular file: remove it")
             os.write(fd, text.encode("utf-8"))
         finally:
             os.close(fd)

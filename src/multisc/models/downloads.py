@@ -2,7 +2,8 @@
 line for everything that can go wrong on the way.
 
 Hub repositories come through ``huggingface_hub`` (the HF cache, ``HF_ENDPOINT``,
-``HF_TOKEN``); torch hub files through ``torch.hub`` (``$TORCH_HOME``). Whether a download
+``HF_TOKEN``); torch hub files through :func:`multisc.models.transfer.fetch_url` into torch
+hub's cache (``$TORCH_HOME``); both bounded (:mod:`multisc.models.transfer`). Whether a download
 can start is checked the way the download itself goes: an HTTP request with
 ``huggingface_hub``'s own client, which honours ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
 ``ALL_PROXY`` / ``NO_PROXY``, so a network that needs a proxy is not mistaken for none.

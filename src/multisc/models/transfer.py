@@ -94,7 +94,8 @@ def _guard(response) -> None:
     if cap is None:
         return
     if response.request.method == "HEAD":
-        _check_names(response)
+        if "/resolve/" in response.request.url.path:  # the answers whose names it uses
+            _check_names(response)
         size = response.headers.get("X-Linked-Size") or (
             None if response.is_redirect else response.headers.get("Content-Length")
         )
