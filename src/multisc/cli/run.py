@@ -187,6 +187,8 @@ def run(
         "notes": summary.notes,
         "failed": summary.failed,
         "report": summary.report,
+        "variants": summary.variants,
+        "paired": _paired(summary.out) if summary.report else None,
     }
     if as_json:
         _write_json(payload)
@@ -195,6 +197,15 @@ def run(
             f"{summary.rows} results in {summary.out} ({summary.new_rows} new)"
             + (f"; report: {summary.report}" if summary.report else "")
         )
+
+
+def _paired(run_dir: Path) -> dict | None:
+    """The paired statistics the report wrote (``paired.json``)."""
+    from multisc.experiment.runroot import RunRoot
+    from multisc.report.build import PAIRED_FILE
+
+    root = RunRoot(Path(run_dir))
+    return root.read_json(PAIRED_FILE) if root.is_file(PAIRED_FILE) else None
 
 
 @app.command()
@@ -207,6 +218,36 @@ def report(
 
     path = build_report(run_dir)
     if as_json:
-        _write_json({"report": str(path)})
+        _write_json({"report": str(path), "paired": _paired(run_dir)})
     else:
         out.print(f"report: {path}")
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Two or more finished run directories."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the comparison's report."),
+    reference: str | None = typer.Option(
+        None,
+        "--reference",
+        help="The series the paired statistics compare against ('RUN: scheme'). "
+        "(default: the first)",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """One report overlaying finished runs (AWGN against NR, two model revisions, a plugin
+    against the built-ins), with paired statistics on the images, SNRs and seeds they
+    share."""
+    from multisc.report.compare import compare_runs
+
+    path, statistics = compare_runs(run_dirs, out_dir, reference)
+    if as_json:
+        _write_json({"report": str(path), "paired": statistics})
+    else:
+        shared = statistics["shared"]
+        out.print(
+            f"report: {path} ({len(shared['runs'])} runs; they share {shared['images']} "
+            f"image(s), {len(shared['snrs'])} SNR(s), {shared['seeds']} seed(s); reference "
+            f"{statistics['reference']})",
+            highlight=False,
+        )

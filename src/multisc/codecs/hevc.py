@@ -8,9 +8,11 @@ rebuilds a HEIF file from it and decodes that to the very pixels the file would 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import sys
+from collections import OrderedDict
 
 import numpy as np
 import pillow_heif
@@ -37,13 +39,30 @@ sys.stdout.buffer.write(np.array(array.shape[:2], dtype=">u4").tobytes() + array
 """
 
 
+#: streams remembered by (pixels' digest, size, quality, chroma): a budget sweep bisects
+#: through the same qualities of the same image once per budget; each is encoded once
+_ENCODED: OrderedDict[tuple[str, tuple[int, int], int, str], bytes] = OrderedDict()
+_ENCODED_LIMIT = 512
+
+
 def encode(image: ImageLike, quality: int, chroma: str = "420") -> bytes:
     """Encode ``image`` as HEVC intra at ``quality`` in [0, 100]: the compact stream.
+    x265 is deterministic, so the last few hundred streams are remembered and a repeated
+    (image, quality, chroma) is not encoded again.
 
     :param chroma: ``"420"`` (BPG's default) or ``"444"``.
     :output: the stream, ``8 * len(...)`` bits.
     """
-    return to_compact(encode_heif(image, quality, chroma))
+    rgb = to_rgb(image)
+    key = (hashlib.sha256(rgb.tobytes()).hexdigest(), rgb.size, int(quality), str(chroma))
+    if key in _ENCODED:
+        _ENCODED.move_to_end(key)
+        return _ENCODED[key]
+    stream = to_compact(encode_heif(rgb, quality, chroma))
+    _ENCODED[key] = stream
+    if len(_ENCODED) > _ENCODED_LIMIT:
+        _ENCODED.popitem(last=False)
+    return stream
 
 
 def encode_heif(image: ImageLike, quality: int, chroma: str = "420") -> bytes:

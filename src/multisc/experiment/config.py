@@ -192,6 +192,10 @@ class ChannelConfig(BaseModel):
         return self.spec(0.0).label
 
 
+#: scheme options added after run directories existed, with their defaults: left out of a
+#: config's identity when at the default, so older run directories resume
+LATER_OPTIONS: dict[str, Any] = {"candidates": 1, "select": "text"}
+
 #: bounds on a run's lists: enough for any sweep, not for a typo that would run for ever
 MAX_SNRS = 1000
 #: the SNRs a run may ask for, in dB: far beyond any link's waterfall on both sides
@@ -226,6 +230,12 @@ class RunConfig(BaseModel):
     budget_fallback: str = "1/24"
     options: OptionsConfig = Field(default_factory=OptionsConfig)  # type: ignore[valid-type]
     jscc: JsccConfig = Field(default_factory=JsccConfig)
+    #: settings to sweep beside the SNR: setting -> values (several: their product); see
+    #: :mod:`multisc.experiment.variants`
+    vary: dict[str, Any] = Field(default_factory=dict)
+    #: the scheme (or variant label) the report's paired statistics compare against
+    #: (default: the first variant of the first scheme)
+    compare_to: str | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -313,10 +323,28 @@ class RunConfig(BaseModel):
         return self
 
     def channels(self) -> list[ChannelConfig]:
-        """The run's channels (the older ``fading``/``coherence`` keys read as one)."""
+        """The run's channels (the older ``fading``/``coherence`` keys read as one), each
+        once per combination of the varied channel settings (``vary: {mcs: [5, 10]}``)."""
+        from multisc.experiment.variants import expand_channels
+
         if self.channel is None:
-            return [ChannelConfig(model=self.fading or "awgn", coherence=self.coherence or 1)]
-        return list(self.channel) if isinstance(self.channel, list) else [self.channel]
+            base = [ChannelConfig(model=self.fading or "awgn", coherence=self.coherence or 1)]
+        else:
+            base = list(self.channel) if isinstance(self.channel, list) else [self.channel]
+        return expand_channels(base, self.vary)
+
+    @model_validator(mode="after")
+    def _valid_vary(self) -> RunConfig:
+        from multisc.experiment.variants import check_vary, run_variants
+
+        check_vary(self.vary, self.schemes, self.scheme_options())
+        labels = [v.label for v in run_variants(self)]
+        if self.compare_to is not None and self.compare_to not in [*labels, *self.schemes]:
+            raise ValueError(
+                f"compare_to {self.compare_to!r} is not a scheme or variant of this run: "
+                f"choose from {', '.join(labels)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _valid_scheme_options(self) -> RunConfig:
@@ -329,8 +357,17 @@ class RunConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         """What decides the numbers: everything but where and how it runs."""
         identity = self.model_dump(
-            exclude={"out", "executor", "ray_address", "device", "prepare_batch", "download"}
-        )
+            exclude={
+                "out", "executor", "ray_address", "device", "prepare_batch", "download",
+                "compare_to",
+            }
+        )  # fmt: skip
+        # settings added later hash as before when left at their defaults (runs resume)
+        if not identity["vary"]:
+            identity.pop("vary")
+        for key, default in LATER_OPTIONS.items():
+            if identity["options"].get(key) == default:
+                identity["options"].pop(key)
         # a config without `channel:` hashes as before the key existed (its runs resume)
         identity.pop("channel")
         if self.channel is None:

@@ -59,15 +59,18 @@ class PrepareCache:
         self.settings = settings
         self._warned = False
 
-    def relative(self, scheme: str, image: Image.Image) -> str:
-        key = hashlib.sha256(f"{image_digest(image)}:{scheme}:{self.settings}".encode())
+    def relative(self, scheme: str, image: Image.Image, settings: str = "") -> str:
+        """Where the prepare of ``image`` by ``scheme`` with ``settings`` (the digest of
+        what its prepare reads: :func:`prepare_key`) is cached."""
+        text = f"{image_digest(image)}:{scheme}:{self.settings}:{settings}"
+        key = hashlib.sha256(text.encode())
         return f"{self.prefix}/{scheme}/{key.hexdigest()[:32]}.zip"
 
-    def path(self, scheme: str, image: Image.Image) -> Path:
-        return self.run.root / self.relative(scheme, image)
+    def path(self, scheme: str, image: Image.Image, settings: str = "") -> Path:
+        return self.run.root / self.relative(scheme, image, settings)
 
-    def get(self, scheme: str, image: Image.Image) -> Any | None:
-        relative = self.relative(scheme, image)
+    def get(self, scheme: str, image: Image.Image, settings: str = "") -> Any | None:
+        relative = self.relative(scheme, image, settings)
         try:
             data = self.run.read_bytes(relative, ENTRY_LIMIT)
         except FileNotFoundError:
@@ -91,11 +94,17 @@ class PrepareCache:
         return value
 
     def put(
-        self, scheme: str, image: Image.Image, prepared: Any, image_id: str, seconds: float
+        self,
+        scheme: str,
+        image: Image.Image,
+        prepared: Any,
+        image_id: str,
+        seconds: float,
+        settings: str = "",
     ) -> None:
         """Cache ``prepared`` and log the call in ``cache/prepare/log.jsonl`` (one short
         appended line: a record of every prepare that ran, whichever worker ran it)."""
-        self.run.write_bytes(self.relative(scheme, image), safe_cache.dumps(prepared))
+        self.run.write_bytes(self.relative(scheme, image, settings), safe_cache.dumps(prepared))
         line = json.dumps(
             {
                 "image_id": image_id,
@@ -166,12 +175,12 @@ def _within(values: Any, bounds: tuple[int, ...]) -> bool:
 
 
 def settings_key(config: RunConfig, plan: Plan) -> str:
-    """Everything that changes what ``prepare`` produces (models, options, checkpoint)."""
+    """What changes every scheme's ``prepare`` (models, checkpoints, the run's budget);
+    each scheme's own options add theirs (:func:`prepare_key`)."""
     from multisc.models import REGISTRY
 
     ids = {name: (entry.repo_id, entry.revision) for name, entry in REGISTRY.items()}
     payload = {
-        "options": config.options.model_dump(),
         "models": config.models,
         "ids": ids,
         # prepares depend on the checkpoints' ratios only, the same for every channel
@@ -179,3 +188,17 @@ def settings_key(config: RunConfig, plan: Plan) -> str:
         "budget": plan.budget,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def prepare_key(scheme: str, options: Any) -> str:
+    """The digest of the settings ``scheme``'s ``prepare`` reads with ``options`` (its
+    registration's :attr:`~multisc.schemes.spec.SchemeSpec.prepare_options`; a budget
+    "same as multisc" reads multisc's too): variants that differ in anything else share
+    one cached prepare."""
+    from multisc.schemes.spec import get_spec
+
+    settings = get_spec(scheme).prepare_settings(options)
+    if settings.get("budget") == "match":
+        settings["match"] = get_spec("multisc").prepare_settings(options)
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

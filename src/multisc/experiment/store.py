@@ -49,17 +49,21 @@ CREATE TABLE IF NOT EXISTS results (
     image_path TEXT NOT NULL,
     run_id INTEGER NOT NULL,
     created REAL NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (image_id, scheme, snr_db, fading, seed)
 );
 """
 
-JSON_COLUMNS = ("metrics", "texts_sent", "texts_received", "texts_corrected", "timings", "details")
+JSON_COLUMNS = (
+    "metrics", "texts_sent", "texts_received", "texts_corrected", "timings", "details",
+    "settings",
+)  # fmt: skip
 
 
 _TYPES = {
     "image_id": str, "scheme": str, "fading": str, "image_path": str,
     "snr_db": (int, float), "seed": int, "channel_uses": int, "bits_sent": int, "failed": int,
-    "metrics": dict, "timings": dict, "details": dict,
+    "metrics": dict, "timings": dict, "details": dict, "settings": dict,
     "texts_sent": list, "texts_received": list, "texts_corrected": list,
 }  # fmt: skip
 
@@ -82,22 +86,30 @@ def _check_row(row: dict[str, Any]) -> None:
             raise TypeError(f"{column} holds a non-text")
     if row.get("prompt") is not None and not isinstance(row["prompt"], str):
         raise TypeError("prompt is not text")
+    for key, value in row["settings"].items():
+        items = value if isinstance(value, list) else [value]
+        if not isinstance(key, str) or not all(
+            v is None or isinstance(v, str | int | float | bool) for v in items
+        ):
+            raise TypeError(f"setting {key!r} is not a plain value")
 
 
 class StoreError(MultiscError):
     """The store could not be written (e.g. the disk is full); nothing partial was kept."""
 
 
-#: the columns of each of our tables, in order (``runs.components`` came later: added to
-#: stores written before it)
+#: the columns of each of our tables, in order (``runs.components`` and
+#: ``results.settings`` came later: added to stores written before them)
 _COLUMNS = {
     "runs": ("id", "started", "config_digest", "config_yaml", "versions", "device", "components"),
     "results": (
         "image_id", "scheme", "snr_db", "fading", "seed", "metrics", "channel_uses",
         "bits_sent", "failed", "texts_sent", "texts_received", "texts_corrected", "prompt",
-        "timings", "details", "image_path", "run_id", "created",
+        "timings", "details", "image_path", "run_id", "created", "settings",
     ),
 }  # fmt: skip
+#: columns added after stores existed (the last of their table's)
+_LATER = {"runs": "components", "results": "settings"}
 #: what else SQLite keeps for these tables: the primary key's index, AUTOINCREMENT's table
 _INTERNAL = {("index", "sqlite_autoindex_results_1"), ("table", "sqlite_sequence")}
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
@@ -193,7 +205,7 @@ class ResultStore:
             )
         for table, columns in _COLUMNS.items():
             found = tuple(row[1] for row in self._db.execute(f"PRAGMA table_info({table})"))
-            old = table == "runs" and found == columns[:-1]  # before runs.components
+            old = found == columns[:-1] and columns[-1] == _LATER[table]  # written before it
             if found and found != columns and not old:
                 raise StoreError(
                     f"{self.path}: table {table} has columns {', '.join(found)}, not multisc's; "
@@ -201,10 +213,14 @@ class ResultStore:
                 )
 
     def _add_missing_columns(self) -> None:
-        """Stores written before ``runs.components`` existed get it (empty for old runs)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-        if "components" not in columns:
-            self._db.execute("ALTER TABLE runs ADD COLUMN components TEXT NOT NULL DEFAULT '{}'")
+        """Stores written before ``runs.components`` or ``results.settings`` existed get
+        them (empty for old rows)."""
+        for table, column in _LATER.items():
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(
+                    f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT '{{}}'"
+                )
 
     def close(self) -> None:
         self._db.close()
@@ -272,7 +288,7 @@ class ResultStore:
         now = time.time()
         with self.transaction() as db:
             for row in rows:
-                values = {**row, "run_id": run_id, "created": now}
+                values = {"settings": {}, **row, "run_id": run_id, "created": now}
                 for column in JSON_COLUMNS:
                     values[column] = json.dumps(values[column], default=str)
                 values["failed"] = int(bool(values["failed"]))

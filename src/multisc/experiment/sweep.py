@@ -33,6 +33,7 @@ from multisc.experiment.rundir import (
 from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.tasks import make_tasks, total_rows
+from multisc.experiment.variants import check_size, run_variants
 from multisc.metrics import finite_mean
 
 CSV_FILE = "results.csv"
@@ -89,13 +90,23 @@ class SweepSummary:
     report: str | None = None
     #: (image, scheme) pairs that could not be done, with the reason (the sweep went on)
     failed: list[dict[str, str]] = field(default_factory=list)
+    #: the variants run (label -> varied settings); one per scheme without ``vary:``
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
     """Rows with metrics as columns (for CSV, Parquet and pandas)."""
     out = []
-    for row in store.results():
-        flat = {k: v for k, v in row.items() if k not in ("metrics", "timings", "details")}
+    rows = store.results()
+    varied = list(dict.fromkeys(key for row in rows for key in row["settings"]))
+    for row in rows:
+        flat = {
+            k: v for k, v in row.items() if k not in ("metrics", "timings", "details", "settings")
+        }
+        # the variant's label stays in `scheme`; its scheme and each varied setting get a
+        # column (empty where a scheme does not read it)
+        flat["scheme_name"] = row["scheme"].split(" ")[0]
+        flat.update({key: row["settings"].get(key) for key in varied})
         flat.update({f"{k}": v for k, v in row["metrics"].items()})
         flat.update({f"seconds_{k}": v for k, v in row["timings"].items()})
         for key in ("texts_sent", "texts_received", "texts_corrected"):
@@ -191,10 +202,13 @@ def run_sweep(
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
-    out.mkdir(parents=True, exist_ok=True)
     resolve_device(config.device)  # a clear error now rather than in a worker
+    unreadable: list[tuple[str, str]] = []
+    images = load_run_images(config, on_error=lambda i, e: unreadable.append((i, e)))
+    check_size(config, len(images) + len(unreadable))  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     with one_writer(RunRoot(out)):
-        return _run_locked(config, emit, report, out)
+        return _run_locked(config, emit, report, out, images, unreadable)
 
 
 LOCK_FILE = "run.lock"
@@ -234,14 +248,14 @@ def _run_locked(
     emit: Callable[[SweepEvent], None],
     report: Callable[[Path], Path] | None,
     out: Path,
+    images: list,
+    unreadable: list[tuple[str, str]],
 ) -> SweepSummary:
     root = RunRoot(out)
     store = ResultStore(out / STORE_FILE)
     try:
         check_run_dir(out, config, store)
         root.write_text("config.yaml", config.to_yaml())
-        unreadable: list[tuple[str, str]] = []
-        images = load_run_images(config, on_error=lambda i, e: unreadable.append((i, e)))
 
         def say(line: str) -> None:
             emit(Said(line))
@@ -305,6 +319,7 @@ def _run_locked(
             out, store.count(), store.count() - before, plan.schemes, plan.skipped, plan.notes
         )
         summary.failed = failed
+        summary.variants = {v.label: v.as_dict() for v in run_variants(config, plan.schemes)}
         if failed:
             images = len({f["image_id"] for f in failed})
             pairs = f"{len(failed)} image/scheme pair(s)"

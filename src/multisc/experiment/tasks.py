@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Task:
-    """One (image, scheme): the (SNR, seed) pairs still missing from the store."""
+    """One (image, variant): the (SNR, seed) pairs still missing from the store.
+
+    :ivar scheme: the variant's label (the scheme's name when nothing is varied)."""
 
     image_id: str
     scheme: str
@@ -50,11 +52,14 @@ def task_seed(image_id: str, seed: int) -> int:
 
 
 def make_tasks(config: RunConfig, plan: Plan, images, store: ResultStore) -> list[Task]:
-    """The tasks still to do, image by image (all schemes of an image together)."""
+    """The tasks still to do, image by image (all variants of an image together)."""
+    from multisc.experiment.variants import run_variants
+
     tasks = []
     labels = [channel.label for channel in config.channels()]
+    variants = [variant.label for variant in run_variants(config, plan.schemes)]
     for image_id, image in images:
-        for scheme in plan.schemes:
+        for scheme in variants:
             for index, label in enumerate(labels):
                 done = store.done(image_id, scheme, label)
                 todo: dict[int, list[float]] = {}
@@ -83,5 +88,8 @@ def task_batches(tasks: Sequence[Task], images_per_batch: int) -> list[list[Task
 
 
 def total_rows(config: RunConfig, plan: Plan, n_images: int) -> int:
-    per_channel = n_images * len(plan.schemes) * len(config.snr_db) * config.seeds
+    from multisc.experiment.variants import run_variants
+
+    variants = len(run_variants(config, plan.schemes))
+    per_channel = n_images * variants * len(config.snr_db) * config.seeds
     return per_channel * len(config.channels())

@@ -33,6 +33,7 @@ class Worker:
     """Components, schemes and metrics, loaded once, that process tasks."""
 
     def __init__(self, config: RunConfig, plan: Plan, cache_root: Path) -> None:
+        from multisc.experiment.variants import run_variants
         from multisc.metrics.scoring import Scorer
         from multisc.schemes import Components
 
@@ -43,25 +44,50 @@ class Worker:
         self.config = config
         self.channels = config.channels()
         self.jscc_checkpoints = checkpoints
+        self.options = options
         self.components = Components(config.models, config.device, options)
         self.scorer = Scorer(config.models, self.components.device)
         self.cache = PrepareCache(cache_root, settings_key(config, plan))
+        #: the run's variants by label (a task's ``scheme``): one per scheme without ``vary``
+        self.variants = {v.label: v for v in run_variants(config, plan.schemes)}
         self._schemes: dict[tuple[str, str | None], Any] = {}
 
-    def scheme(self, name: str, channel: int = 0):
-        """The scheme ``name`` for the run's ``channel``-th channel: one instance per deep
-        JSCC training channel (AWGN's models, Rayleigh's), shared by all other channels."""
+    def variant_options(self, label: str, channel: int = 0):
+        """The options of the variant ``label`` (its varied settings applied), with the
+        deep JSCC checkpoints of the ``channel``-th channel's training family."""
+        import dataclasses
+
+        from multisc.experiment.planning import jscc_family
+        from multisc.experiment.variants import Variant
+
+        variant = self.variants.get(label) or Variant(label)  # a budget's reference scheme
+        options = variant.options(self.options)
+        checkpoints = self.jscc_checkpoints.get(jscc_family(self.channels[channel]))
+        if checkpoints:
+            options = dataclasses.replace(options, jscc_checkpoint=checkpoints)
+        return variant.scheme, options
+
+    def scheme(self, label: str, channel: int = 0):
+        """The scheme of the variant ``label`` for the run's ``channel``-th channel: one
+        instance per deep JSCC training channel (AWGN's models, Rayleigh's), shared by all
+        other channels; components (models) are shared by every variant."""
         from multisc.experiment.planning import jscc_family
         from multisc.schemes import build_scheme
 
         family = jscc_family(self.channels[channel])
-        checkpoints = self.jscc_checkpoints.get(family)
-        key = (name, family if checkpoints else None)
+        key = (label, family if self.jscc_checkpoints.get(family) else None)
         if key not in self._schemes:
-            if checkpoints:
-                self.components.options.jscc_checkpoint = checkpoints
-            self._schemes[key] = build_scheme(name, self.components)
+            name, options = self.variant_options(label, channel)
+            self._schemes[key] = build_scheme(name, self.components.with_options(options))
         return self._schemes[key]
+
+    def prepare_key(self, label: str) -> tuple[str, str]:
+        """(the registered scheme, the digest of the settings its prepare reads) of the
+        variant ``label``: the prepare cache's key beside the image."""
+        from multisc.experiment.prepare_cache import prepare_key
+
+        name, options = self.variant_options(label)
+        return name, prepare_key(name, options)
 
     def prepare_ahead(self, tasks: Sequence[Task]) -> dict[tuple[str, str], Ahead]:
         """Prepare, per semantic scheme, every image of ``tasks`` not in the cache in one
@@ -77,29 +103,37 @@ class Worker:
         needed: dict[str, dict[str, Task]] = {}
         for task in tasks:
             scheme = self.scheme(task.scheme)
-            # a budget "same as multisc" prepares its reference scheme too
-            for batched in (scheme, scheme.budget_reference()):
-                if batched is not None and batched.batched_prepare:
-                    needed.setdefault(batched.name, {}).setdefault(task.image_id, task)
+            reference = scheme.budget_reference()  # a budget "same as multisc" prepares it
+            if scheme.batched_prepare:
+                needed.setdefault(task.scheme, {}).setdefault(task.image_id, task)
+            if reference is not None and reference.batched_prepare:
+                needed.setdefault(reference.name, {}).setdefault(task.image_id, task)
         ahead: dict[tuple[str, str], Ahead] = {}
-        for name, firsts in needed.items():
-            scheme = self.scheme(name)
+        for label, firsts in needed.items():
+            scheme = self.scheme(label) if label in self.variants else None
+            if scheme is None:  # a budget's reference: the scheme the budget holds
+                scheme = next(
+                    s.budget_reference()
+                    for s in self._schemes.values()
+                    if s.budget_reference() is not None and s.budget_reference().name == label
+                )
+            name, key = self.prepare_key(label)
             todo = []
             for task in firsts.values():
-                cached = self.cache.get(name, task.image)
+                cached = self.cache.get(name, task.image, key)
                 if cached is None:
                     todo.append(task)
                 else:
                     scheme.remember(cached)
-                    ahead[(task.image_id, name)] = (cached, None)
+                    ahead[(task.image_id, label)] = (cached, None)
             if not todo:
                 continue
             started = time.perf_counter()
             prepared = scheme.prepare_many([t.image for t in todo])
             share = (time.perf_counter() - started) / len(todo)
             for task, item in zip(todo, prepared, strict=True):
-                self.cache.put(name, task.image, item, task.image_id, share)
-                ahead[(task.image_id, name)] = (item, share)
+                self.cache.put(name, task.image, item, task.image_id, share, key)
+                ahead[(task.image_id, label)] = (item, share)
         return ahead
 
     def process_many(self, tasks: Sequence[Task]) -> list[TaskResult]:
@@ -157,16 +191,22 @@ class Worker:
         :meth:`prepare_ahead` returned, or the cache), then every missing (SNR, seed) pair."""
         scheme = self.scheme(task.scheme, task.channel)
         ahead = (prepared_ahead or {}).pop((task.image_id, task.scheme), None)
+        name, key = self.prepare_key(task.scheme)
         if ahead is not None:
             prepared, prepare_seconds = ahead
         else:
-            prepared, prepare_seconds = self.cache.get(task.scheme, task.image), None
+            prepared, prepare_seconds = self.cache.get(name, task.image, key), None
         if prepared is None:
             started = time.perf_counter()
             prepared = scheme.prepare(task.image)
             prepare_seconds = time.perf_counter() - started
-            self.cache.put(task.scheme, task.image, prepared, task.image_id, prepare_seconds)
+            self.cache.put(name, task.image, prepared, task.image_id, prepare_seconds, key)
         rows, pngs = [], {}
+        variant = self.variants[task.scheme]
+        channel = self.channels[task.channel]
+        from multisc.experiment.variants import channel_settings
+
+        settings = {**variant.as_dict(), **channel_settings(channel, self.config.vary)}
         reference = prepared.reference  # every Prepared has one (schemes.base.Prepared)
         prepare_timings = scheme.prepare_timings(prepared)
         for seed, snrs in sorted(task.todo.items()):
@@ -179,7 +219,7 @@ class Worker:
             for result, metrics in zip(results, scores, strict=True):
                 timings = {**prepare_timings, **result.timings, "metrics": metric_s}
                 path = image_path(
-                    task.image_id, task.scheme, result.spec.snr_db, result.spec.label, seed
+                    task.image_id, variant.slug, result.spec.snr_db, result.spec.label, seed
                 )
                 buffer = io.BytesIO()
                 result.image.save(buffer, format="PNG")
@@ -188,6 +228,7 @@ class Worker:
                     {
                         "image_id": task.image_id,
                         "scheme": task.scheme,
+                        "settings": _jsonable(settings),
                         "snr_db": result.spec.snr_db,
                         "fading": result.spec.label,
                         "seed": seed,

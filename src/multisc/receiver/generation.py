@@ -141,6 +141,13 @@ class ImageGenerator:
     def device(self) -> torch.device:
         return self.pipe.unet.device
 
+    def with_settings(
+        self, scale: float, steps: int, guidance: float, size: int | None
+    ) -> ImageGenerator:
+        """A generator on the very same pipeline (no second copy of the weights) with other
+        settings; ``size=None``: the pipeline's native size."""
+        return ImageGenerator(self.pipe, self.has_ip_adapter, scale, steps, guidance, size)
+
     def _image_embeds(self, slices: Sequence[Image.Image] | None, batch: int) -> list[torch.Tensor]:
         """Per-prompt IP-Adapter embeddings ``[2B, 1, D]`` (zeros for the unconditional half)."""
         encoder = self.pipe.image_encoder

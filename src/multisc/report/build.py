@@ -29,6 +29,7 @@ from multisc.metrics import finite_mean
 PLOTS_DIR = "plots"
 GRIDS_DIR = "grids"
 REPORT_FILE = "report.html"
+PAIRED_FILE = "paired.json"
 NOTES_FILE = "plan.json"
 _ID = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
@@ -76,11 +77,28 @@ def _ordered(schemes) -> list[str]:
 
     specs = scheme_specs()
 
-    def key(series: str) -> tuple[int, str]:
-        name = _split_series(series)[0]
-        return (specs[name].order if name in specs else 1000, series)
+    def key(series: str) -> tuple:
+        label, channel = _split_series(series)
+        name, *settings = label.split(" ")
+        order = specs[name].order if name in specs else 1000
+        # variants by their values, numbers as numbers: ip_scale=0.25 before ip_scale=1
+        values = []
+        for setting in settings:
+            value = setting.partition("=")[2]
+            number = _as_number(value)
+            values.append((0, number, "") if number is not None else (1, 0.0, value))
+        return (order, name, values, channel or "")
 
     return sorted(schemes, key=key)
+
+
+def _as_number(text: str) -> float | None:
+    from fractions import Fraction
+
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def by_channel(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -89,7 +107,11 @@ def by_channel(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[s
     grid shows each scheme once per channel."""
     channels = list(dict.fromkeys(row["fading"] for row in rows))
     if len(channels) > 1:
-        rows = [{**row, "scheme": f"{row['scheme']} [{row['fading']}]"} for row in rows]
+        rows = [
+            row if row["scheme"].endswith(f" [{row['fading']}]")  # named already (compare)
+            else {**row, "scheme": f"{row['scheme']} [{row['fading']}]"}
+            for row in rows
+        ]  # fmt: skip
     return rows, channels
 
 
@@ -272,11 +294,9 @@ def summary(rows) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write ``plots/``, ``grids/`` and ``report.html`` for the run in ``run_dir``.
-
-    Everything read from the run directory is data (:class:`RunRoot`: no link followed,
-    reads bounded, PNGs only); names from the store never reach mathtext."""
+def read_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A finished run's rows and its latest start (:meth:`ResultStore.latest_run`); one
+    :class:`InvalidInputError` for a folder that is missing or is not a run directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InvalidInputError(f"{run_dir} does not exist: give the folder `multisc run` wrote")
@@ -291,6 +311,84 @@ def build_report(run_dir: str | Path) -> Path:
         store.close()
     if not rows:
         raise InvalidInputError(f"{run_dir} has no results yet: run `multisc run` first")
+    return rows, run
+
+
+def compare_to(run: dict[str, Any] | None) -> str | None:
+    """The run config's ``compare_to`` (``None`` when unset or unreadable)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(run["config_yaml"]) if run else None
+    except (yaml.YAMLError, RecursionError, TypeError, KeyError):
+        return None
+    value = config.get("compare_to") if isinstance(config, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def paired_statistics(
+    rows: list[dict[str, Any]],
+    run: dict[str, Any] | None,
+    reference: str | None = None,
+    match_channel: bool = True,
+) -> dict[str, Any]:
+    """The paired statistics of a run against its reference (``reference``, else the
+    config's ``compare_to``, else the first scheme): ``{"reference": ...,
+    "comparisons": [...]}`` (:func:`stats.paired`)."""
+    from multisc.report.stats import default_reference, paired
+
+    reference = default_reference(rows, reference or compare_to(run))
+    metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
+    comparisons = paired(rows, reference, metrics, match_channel) if reference else []
+    return {"reference": reference, "comparisons": comparisons}
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write ``plots/``, ``grids/``, ``paired.json`` and ``report.html`` for the run in
+    ``run_dir``.
+
+    Everything read from the run directory is data (:class:`RunRoot`: no link followed,
+    reads bounded, PNGs only); names from the store never reach mathtext."""
+    run_dir = Path(run_dir)
+    rows, run = read_run(run_dir)
+    root = RunRoot(run_dir)
+    return write_report(root, rows, run, _notes(root), run_dir.name)
+
+
+def build_compare_report(
+    root: RunRoot,
+    rows: list[dict[str, Any]],
+    sources: list[RunRoot],
+    counts: dict[str, Any],
+    lines: list[str],
+    reference: str | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """The report of several runs' ``rows`` (series ``run: scheme``) into ``root``: no
+    image grids (each run's report has its own); the references' sizes read from the runs."""
+    statistics = paired_statistics(rows, None, reference, match_channel=False)
+    statistics = {**statistics, "shared": counts}
+    notes = {"skipped": {}, "notes": list(lines), "failed": []}
+    title = "comparison of " + ", ".join(counts["runs"])
+    path = write_report(root, rows, None, notes, title, statistics, sources)
+    return path, statistics
+
+
+def write_report(
+    root: RunRoot,
+    rows: list[dict[str, Any]],
+    run: dict[str, Any] | None,
+    notes,
+    title: str,
+    statistics: dict[str, Any] | None = None,
+    sources: list[RunRoot] | None = None,
+) -> Path:
+    """The report of ``rows`` into ``root``: one run's, or (``sources``: the runs the rows
+    came from, whose reference images give the images' sizes) several runs' overlaid,
+    without image grids."""
+    from multisc.report import experiments
+
+    statistics = statistics or paired_statistics(rows, run)
+    root.write_text(PAIRED_FILE, json.dumps(statistics, indent=2))
     rows, channels = by_channel(rows)
     # scheme and channel names come from the store: text, never mathtext
     with plt.rc_context({"text.parse_math": False}):
@@ -301,9 +399,32 @@ def build_report(run_dir: str | Path) -> Path:
                 metric_plots[metric] = names
         uses_plot = plot_channel_uses(rows, root)
         ids = sorted({r["image_id"] for r in rows})
-        grids = {image_id: image_grid(root, image_id, rows) for image_id in ids}
+        grids = {} if sources else {i: image_grid(root, i, rows) for i in ids}
+        setting_plots = {
+            (setting, metric): names
+            for setting in experiments.varied_settings(rows)
+            for metric in metric_plots
+            if (names := experiments.plot_setting(
+                rows, setting, metric, METRICS[metric][0], root, _save_figure
+            ))
+        }  # fmt: skip
+        bandwidth_plots = {}
+        if "budget" in experiments.varied_settings(rows) or experiments.spends_differ(rows):
+            pixels: dict[str, int] = {}
+            for source in reversed(sources or [root]):  # the first run's reference wins
+                pixels.update(
+                    experiments.pixels_per_image(
+                        source, ids, lambda r, i: _tile(r, reference_path(i))
+                    )
+                )
+            for metric in ("psnr", "ssim", "lpips", "clip_cosine"):
+                if metric in metric_plots:
+                    names = experiments.plot_bandwidth(
+                        rows, pixels, metric, METRICS[metric][0], root, _save_figure
+                    )
+                    if names:
+                        bandwidth_plots[metric] = names
     grid_files = {image_id: name for image_id, name in grids.items() if name}
-    notes = _notes(root)
     unsafe = sorted(image_id for image_id, name in grids.items() if not name)
     if unsafe:
         listed = ", ".join(map(repr, unsafe[:3]))
@@ -312,9 +433,10 @@ def build_report(run_dir: str | Path) -> Path:
             f"drawn): {listed}"
         )
     notes = {**notes, "channels": channels}
-    page = _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes)
+    extra = {"settings": setting_plots, "bandwidth": bandwidth_plots, "paired": statistics}
+    page = _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra)
     root.write_text(REPORT_FILE, page)
-    return run_dir / REPORT_FILE
+    return root.root / REPORT_FILE
 
 
 def _notes(root: RunRoot) -> dict[str, Any]:
@@ -374,7 +496,76 @@ def _component_rows(run: dict | None) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str:
+def _experiment_html(extra: dict[str, Any], url) -> str:
+    """The sections of a run with ``vary:`` or differing spends, and the paired table."""
+    from multisc.report.stats import MIN_PAIRS
+
+    esc = html.escape
+    parts = []
+    if extra["settings"]:
+        figures = "".join(
+            f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs '
+            f'{esc(setting)}"><figcaption>{esc(METRICS[metric][0])} vs {esc(setting)} — '
+            f'<a href="{url(PLOTS_DIR, names[1])}">SVG</a></figcaption></figure>'
+            for (setting, metric), names in extra["settings"].items()
+        )
+        parts.append(f'<h2>Metrics vs varied settings</h2><div class="plots">{figures}</div>')
+    if extra["bandwidth"]:
+        figures = "".join(
+            f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs bandwidth">'
+            f"<figcaption>{esc(METRICS[metric][0])} vs bandwidth ratio k/n — "
+            f'<a href="{url(PLOTS_DIR, names[1])}">SVG</a></figcaption></figure>'
+            for metric, names in extra["bandwidth"].items()
+        )
+        parts.append(
+            f'<h2>Metrics vs bandwidth</h2><div class="plots">{figures}</div><p class="note">'
+            "k/n: a variant's mean channel uses per image over H·W·3 (the image's pixel "
+            "values), one point per variant; a scheme with one spend is one point per SNR.</p>"
+        )
+    statistics = extra["paired"]
+    if statistics["comparisons"]:
+        head = (
+            "<tr><th>scheme</th><th>channel</th><th>SNR (dB)</th><th>metric</th><th>pairs</th>"
+            "<th>mean difference</th><th>95% CI (bootstrap)</th><th>Wilcoxon p</th></tr>"
+        )
+        body = []
+        for c in statistics["comparisons"]:
+            ci = "—" if c["ci_low"] is None else f"[{c['ci_low']:.4g}, {c['ci_high']:.4g}]"
+            p = "no power" if c["p_value"] is None else f"{c['p_value']:.3g}"
+            cells = (
+                c["scheme"], c["channel"], f"{c['snr_db']:g}", c["metric"], str(c["pairs"]),
+                f"{c['mean_difference']:+.4g}", ci, p,
+            )  # fmt: skip
+            body.append("<tr>" + "".join(f"<td>{esc(str(x))}</td>" for x in cells) + "</tr>")
+        parts.append(
+            f"<h2>Paired comparison against {esc(str(statistics['reference']))}</h2>"
+            f'<p class="note">Every scheme saw the same images, seeds and noise: each row is '
+            "the mean of (scheme − reference) over the (image, seed) pairs both have, its 95% "
+            "percentile bootstrap interval over pairs (2000 resamples), and the two-sided "
+            f"Wilcoxon signed-rank p-value. With fewer than {MIN_PAIRS} pairs the test cannot "
+            "reach p &lt; 0.05, so it is marked <i>no power</i> instead. Set the reference with "
+            "<code>compare_to:</code> in the config.</p>"
+            f"<table>{head}{''.join(body)}</table>"
+        )
+    return "".join(parts)
+
+
+def _run_details(run, version_rows: str, component_rows: str) -> str:
+    """Config, versions, components and data files of one run (a comparison has none: each
+    run's own report has them)."""
+    if run is None:
+        return (
+            '<p class="note">Each compared run\'s config, versions, components and data '
+            "files are in its own report; <code>paired.json</code> holds this table.</p>"
+        )
+    return f"""<h2>Config</h2><pre>{html.escape(run["config_yaml"])}</pre>
+<h2>Versions</h2><table>{version_rows}</table>
+<h2>Pretrained components</h2>{component_rows}
+<p><a href="results.csv">results.csv</a> · <a href="results.parquet">results.parquet</a> ·
+<a href="{STORE_FILE}">{STORE_FILE}</a></p>"""
+
+
+def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra) -> str:
     esc = html.escape
 
     def url(folder: str, name: str) -> str:  # a file name as an attribute-safe relative URL
@@ -415,7 +606,7 @@ def _html(run_dir, rows, run, metric_plots, uses_plot, grid_files, notes) -> str
     component_rows = _component_rows(run)
     images = len({r["image_id"] for r in rows})
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>multisc report — {esc(run_dir.name)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>multisc report — {esc(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px; color: #222; }}
 h1 {{ font-size: 1.5em; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom: .2em; }}
@@ -429,7 +620,7 @@ td, th {{ border: 1px solid #ddd; padding: .25em .5em; text-align: right; }}
 th {{ background: #f4f4f4; }} pre {{ background: #f7f7f7; padding: 1em; overflow-x: auto; }}
 </style></head>
 <body>
-<h1>multisc report: {esc(run_dir.name)}</h1>
+<h1>multisc report: {esc(title)}</h1>
 <p>{len(rows)} results: {images} image(s), {len({r["scheme"] for r in rows})} scheme(s),
 {len({r["snr_db"] for r in rows})} SNR(s), {len({r["seed"] for r in rows})} seed(s).
 Device: {esc(run["device"] if run else "?")}.</p>
@@ -441,18 +632,15 @@ Device: {esc(run["device"] if run else "?")}.</p>
 <figure><img src="{url(PLOTS_DIR, uses_plot[0])}" alt="channel uses">
 <figcaption>Channel uses per image —
 <a href="{url(PLOTS_DIR, uses_plot[1])}">SVG</a></figcaption></figure></div>
+{_experiment_html(extra, url)}
 <h2>Summary</h2>{table}
 <p class="note"><b>failed</b>: transmissions whose decoding failed (bpg_ldpc: any LDPC block
 error, since HEVC cannot decode a damaged stream; semantic schemes: the slice was lost). Their
 failure image (a fixed colour, the option <code>failure_color</code>: RGB 124, 116, 104 by default,
 ImageNet's mean; the same in every run, so a row's score depends on its own image, seed and
 settings only) is scored like any reconstruction, never dropped.</p>
-<h2>Reconstructions</h2>{grids}
-<h2>Config</h2><pre>{esc(run["config_yaml"] if run else "")}</pre>
-<h2>Versions</h2><table>{version_rows}</table>
-<h2>Pretrained components</h2>{component_rows}
-<p><a href="results.csv">results.csv</a> · <a href="results.parquet">results.parquet</a> ·
-<a href="{STORE_FILE}">{STORE_FILE}</a></p>
+{f"<h2>Reconstructions</h2>{grids}" if grids else ""}
+{_run_details(run, version_rows, component_rows)}
 <script>
 // For automated checks: every image must have loaded and have pixels.
 window.addEventListener("load", function () {{

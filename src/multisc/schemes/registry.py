@@ -171,6 +171,19 @@ class SchemeOptions:
         "generator's, 512 for SD 1.5)",
         _generation_size,
     )
+    candidates: int = _opt(
+        1,
+        "semantic schemes: images drawn per transmission, the one that best agrees with "
+        "what was received kept (1: the paper; 1-16)",
+        _integer(1, 16),
+    )
+    select: str = _opt(
+        "text",
+        "how a candidate is chosen: text (CLIP image-text similarity with the fused "
+        "received text), slice (similarity with the received slice in its region) or "
+        "text+slice (their sum)",
+        _one_of(("text", "slice", "text+slice")),
+    )
     caption_tokens: int = _opt(60, "most new tokens per caption (1-1024)", _integer(1, 1024))
     segment_size: int = _opt(
         520, "segmentation input size (shorter side, pixels; 32-4096)", _integer(32, 4096)
@@ -262,6 +275,14 @@ class Components:
         view.options = options
         return view
 
+    def with_options(self, options: SchemeOptions) -> Components:
+        """These components (the same loaded models) under other ``options``: a variant's
+        (:mod:`multisc.experiment.variants`)."""
+        view = Components.__new__(Components)
+        view.__dict__.update(self.__dict__)
+        view.options = options
+        return view
+
     def _get(self, key: str, build):
         if key not in self._cache:
             self._cache[key] = build()
@@ -305,23 +326,27 @@ class Components:
         )
 
     def generator(self, ip_adapter: bool):
+        """The image generator with these options' ``ip_scale``, ``steps``, ``guidance``
+        and ``generation_size``: one pipeline (loaded once) serves every such setting, so
+        a sweep over them never loads Stable Diffusion twice."""
         from multisc.receiver.generation import ImageGenerator
 
         o = self.options
         # One UNet serves both: text-only generation on the adapter-carrying pipeline adds
         # exactly nothing (scale 0, zero image embeddings), so once it is loaded, reuse it.
-        settings = f"{o.ip_scale}:{o.steps}:{o.guidance}:{o.generation_size}"
-        with_adapter = ip_adapter or f"generator:ip:{settings}" in self._cache
-        return self._get(
-            f"generator:{'ip' if with_adapter else 'text'}:{settings}",
+        with_adapter = ip_adapter or "generator:ip" in self._cache
+        kind = "ip" if with_adapter else "text"
+        loaded = self._get(
+            f"generator:{kind}",
             lambda: ImageGenerator.from_pretrained(
-                self.models_dir,
-                self.device,
-                ip_adapter=with_adapter,
-                scale=o.ip_scale,
-                steps=o.steps,
-                guidance=o.guidance,
-                size=o.generation_size,
+                self.models_dir, self.device, ip_adapter=with_adapter
+            ),
+        )
+        settings = (o.ip_scale, o.steps, o.guidance, o.generation_size)
+        return self._get(
+            f"generator:{kind}:{settings}",
+            lambda: loaded.with_settings(
+                scale=o.ip_scale, steps=o.steps, guidance=o.guidance, size=o.generation_size
             ),
         )
 
@@ -419,9 +444,20 @@ def build_scheme(name: str, components: Components):
     remembered prepares); others are built anew, from the options as they are now."""
     spec = get_spec(name)
     scoped = components.scoped(name)  # its own overrides: options: {name: {...}}
-    if spec.semantic:
-        return components._get(f"scheme:{name}", lambda: spec.build(scoped))
+    if spec.semantic:  # one instance per distinct setting (variants of a sweep differ)
+        return components._get(
+            f"scheme:{name}:{_fingerprint(scoped.options, name)}", lambda: spec.build(scoped)
+        )
     return spec.build(scoped)
+
+
+def _fingerprint(options: SchemeOptions, scheme: str) -> str:
+    """The options as ``scheme`` sees them, as text (other schemes' blocks left out)."""
+    import json
+
+    values = dataclasses.asdict(options)
+    values["schemes"] = options.schemes.get(scheme, {})
+    return json.dumps(values, sort_keys=True, default=str)
 
 
 def _bpg_ldpc(components: Components) -> BpgLdpcScheme:
@@ -469,8 +505,10 @@ SLICE_LINK_REGISTRY.register(PartSpec(
 
 
 TEXT_LINK = ("text_modulation", "text_fec", "text_code_rate")
-GENERATION = ("steps", "guidance", "generation_size", "ip_scale")
+GENERATION = ("steps", "guidance", "generation_size", "ip_scale", "candidates", "select")
 SLICE = ("slice_link", "slice_downsample", "slice_hevc_quality", "jscc_checkpoint")
+#: the hevc-ldpc slice link's coding (read when the slice is encoded)
+SLICE_CODING = ("bpg_modulation", "bpg_code_rate")
 SEMANTIC_NEEDS = ("segmenter", "captioner", "generator", "ip_adapter")
 
 register_scheme(SchemeSpec(
@@ -481,6 +519,7 @@ register_scheme(SchemeSpec(
     needs=lambda o: _with_corrector(SEMANTIC_NEEDS, o.corrector),
     options=("rows", "cols", *TEXT_LINK, *SLICE, "corrector", "positions", *GENERATION,
              "caption_tokens", "segment_size"),
+    prepare_options=("rows", "cols", *SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
     semantic=True,
     order=10,
 ))  # fmt: skip
@@ -490,6 +529,7 @@ register_scheme(SchemeSpec(
     "one LLaVA caption of the whole image + the slice; the same receiver",
     needs=lambda o: _with_corrector(SEMANTIC_NEEDS, o.corrector),
     options=(*TEXT_LINK, *SLICE, "corrector", *GENERATION, "caption_tokens", "segment_size"),
+    prepare_options=(*SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
     semantic=True,
     order=20,
 ))  # fmt: skip
@@ -499,7 +539,8 @@ register_scheme(SchemeSpec(
     "one BLIP caption; text-only Stable Diffusion (no corrector by default)",
     needs=lambda o: _with_corrector(("vlm_captioner", "generator"), o.vlm_corrector),
     options=(*TEXT_LINK, "vlm_corrector", "steps", "guidance", "generation_size",
-             "caption_tokens"),
+             "candidates", "caption_tokens"),
+    prepare_options=("caption_tokens",),
     semantic=True,
     order=30,
 ))  # fmt: skip
@@ -509,6 +550,7 @@ register_scheme(SchemeSpec(
     "HEVC intra (BPG's compact stream) at the highest quality that fits the budget, 5G "
     "LDPC, QAM; any bit error = failure image",
     options=("budget", "bpg_modulation", "bpg_code_rate", "bpg_mcs", "failure_color"),
+    prepare_options=("budget", "bpg_modulation", "bpg_code_rate", "bpg_mcs"),
     order=40,
     budget=True,
 ))  # fmt: skip

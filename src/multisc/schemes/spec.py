@@ -49,6 +49,10 @@ class SchemeSpec:
         ``options: {NAME: {...}}``, the scheme reads ``components.options.settings(NAME)``.
     :param prepared_types: the dataclasses its ``prepare`` returns, for the prepare cache's
         allow-list (a run directory never holds anything else).
+    :param prepare_options: the options its ``prepare`` reads (a subset of
+        :attr:`options`); ``None``: all of them. A cached prepare is keyed by these, so a
+        sweep over any other setting (``ip_scale``, ``steps``, ``corrector``) prepares
+        (segments, captions) each image once.
     """
 
     name: str
@@ -61,6 +65,7 @@ class SchemeSpec:
     budget: bool = False
     settings: type | None = None
     prepared_types: tuple[type, ...] = ()
+    prepare_options: tuple[str, ...] | None = None
     source: str = field(default="multisc", compare=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +108,16 @@ class SchemeSpec:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             out[f.name] = {"default": default, "help": f.metadata.get("help", "")}
         return out
+
+    def prepare_settings(self, options: SchemeOptions) -> dict[str, Any]:
+        """The values of the options ``prepare`` reads, with this scheme's overrides and
+        its own settings (what a cached prepare is keyed by)."""
+        scoped = options.for_scheme(self.name)
+        names = self.options if self.prepare_options is None else self.prepare_options
+        settings = {name: getattr(scoped, name) for name in names}
+        own = options.schemes.get(self.name, {})
+        _, extra = self.split_values(own)
+        return {**settings, "settings": extra}
 
     def needed_components(self, options: SchemeOptions) -> tuple[str, ...]:
         """The pretrained components this scheme loads with ``options``."""

@@ -1,0 +1,117 @@
+"""``multisc compare``: one report overlaying finished runs (AWGN against NR, two model
+revisions, a plugin against the built-ins), with paired statistics on what they share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from multisc.errors import InvalidInputError
+from multisc.experiment.runroot import RunRoot
+
+
+def _finished(run_dir: Path) -> None:
+    """Refuse a run directory a writer still holds (its rows are not final)."""
+    root = RunRoot(run_dir)
+    try:
+        with root.locked():
+            pass
+    except BlockingIOError:
+        raise InvalidInputError(
+            f"{run_dir} is being written by a multisc run: compare it when that run has finished"
+        ) from None
+
+
+def _names(run_dirs: Sequence[Path]) -> list[str]:
+    """Each run's name in series labels: its folder's name (``#2`` after a repeat)."""
+    names: list[str] = []
+    for run_dir in run_dirs:
+        name = run_dir.resolve().name or str(run_dir)
+        names.append(name if name not in names else f"{name}#{len(names) + 1}")
+    return names
+
+
+def compare_rows(
+    run_dirs: Sequence[str | Path],
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """The rows of several finished runs as one set of series (``run: scheme``), what
+    they share and the lines that say so.
+
+    :returns: (rows, shared counts, notes). Refuses (one line each) fewer than two runs,
+        a folder that is not a run directory, a run still being written, and runs that share
+        no (image, SNR, seed).
+    """
+    from multisc.report.build import read_run
+
+    dirs = [Path(d) for d in run_dirs]
+    if len(dirs) < 2:
+        raise InvalidInputError("compare needs at least two run directories")
+    runs = []
+    for run_dir in dirs:
+        rows, run = read_run(run_dir)  # missing, not a run directory, empty: one line
+        _finished(run_dir)
+        runs.append((rows, run))
+    names = _names(dirs)
+    items = [{(r["image_id"], r["snr_db"], r["seed"]) for r in rows} for rows, _ in runs]
+    shared = set.intersection(*items)
+    if not shared:
+        listed = " and ".join(names)
+        raise InvalidInputError(
+            f"{listed} share no (image, SNR, seed): nothing to compare them on (run them on the "
+            "same images and SNRs)"
+        )
+    channels = {r["fading"] for rows, _ in runs for r in rows}
+    merged = []
+    for name, (rows, _) in zip(names, runs, strict=True):
+        for row in rows:
+            label = f"{name}: {row['scheme']}"
+            if len(channels) > 1:
+                label += f" [{row['fading']}]"
+            merged.append({**row, "scheme": label, "run": name})
+    counts = {
+        "runs": names,
+        "images": len({i for i, _, _ in shared}),
+        "snrs": sorted({s for _, s, _ in shared}),
+        "seeds": len({seed for _, _, seed in shared}),
+        "rows_per_run": {n: len(rows) for n, (rows, _) in zip(names, runs, strict=True)},
+    }
+    notes = [
+        f"The runs share {counts['images']} image(s), {len(counts['snrs'])} SNR(s) "
+        f"({', '.join(f'{s:g}' for s in counts['snrs'])} dB) and {counts['seeds']} seed(s): "
+        "the paired statistics use those; the plots show every row of each run ("
+        + ", ".join(f"{n}: {c}" for n, c in counts["rows_per_run"].items())
+        + " rows)."
+    ]
+    if len(channels) > 1:
+        notes.append(
+            "The runs' channels differ: a series names its channel, and pairs are matched on "
+            "image, SNR and seed across channels."
+        )
+    return merged, counts, notes
+
+
+def compare_runs(
+    run_dirs: Sequence[str | Path], out: str | Path, reference: str | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Write one report overlaying ``run_dirs`` into ``out``: plots, the paired table
+    against ``reference`` (a series label, ``run: scheme``; default the first), and
+    ``paired.json``. :returns: the report's path and the paired statistics."""
+    from multisc.report.build import build_compare_report
+
+    rows, counts, notes = compare_rows(run_dirs)
+    out = Path(out)
+    resolved = {Path(d).resolve() for d in run_dirs}
+    if out.resolve() in resolved:
+        raise InvalidInputError(f"--out {out} is one of the compared runs: choose another folder")
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file: choose a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    labels = list(dict.fromkeys(r["scheme"] for r in rows))
+    if reference is not None and reference not in labels:
+        raise InvalidInputError(
+            f"--reference {reference!r} is not a series of these runs: choose from "
+            + ", ".join(labels)
+        )
+    sources = [RunRoot(Path(d)) for d in run_dirs]
+    return build_compare_report(RunRoot(out), rows, sources, counts, notes, reference)
