@@ -29,11 +29,19 @@ class Plan:
 
 
 def needed_components(scheme: str, config: RunConfig) -> list[str]:
-    """The pretrained components ``scheme`` loads with ``config``'s options (from its
-    registration: :class:`~multisc.schemes.spec.SchemeSpec`)."""
+    """The pretrained components ``scheme`` loads with ``config``'s options, in any of its
+    variants (``vary: {corrector: [symspell, bart]}`` needs BART's weights), from its
+    registration (:class:`~multisc.schemes.spec.SchemeSpec`)."""
+    from multisc.experiment.variants import scheme_variants
     from multisc.schemes.spec import get_spec
 
-    return list(get_spec(scheme).needed_components(config.scheme_options()))
+    spec, base = get_spec(scheme), config.scheme_options()
+    needed = [
+        name
+        for variant in scheme_variants(config, scheme)
+        for name in spec.needed_components(variant.options(base).for_scheme(scheme))
+    ]
+    return list(dict.fromkeys(needed))
 
 
 def missing_components(scheme: str, config: RunConfig) -> list[str]:
@@ -93,9 +101,16 @@ def plan_run(
         else:
             plan.schemes.append(scheme)
     budget = config.options.budget
+    from multisc.experiment.variants import scheme_variants
     from multisc.schemes.spec import get_spec
 
-    baselines = [s for s in plan.schemes if get_spec(s).budget]
+    base = config.scheme_options()
+    baselines = [  # schemes with a variant whose budget is "same as multisc"
+        s
+        for s in plan.schemes
+        if get_spec(s).budget
+        and any(v.options(base).for_scheme(s).budget == "match" for v in scheme_variants(config, s))
+    ]
     if budget == "match" and baselines and missing_components("multisc", config):
         budget = config.budget_fallback
         plan.notes.append(

@@ -33,7 +33,7 @@ from multisc.experiment.rundir import (
 from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.tasks import make_tasks, total_rows
-from multisc.experiment.variants import check_size, run_variants
+from multisc.experiment.variants import check_size, run_variants, series_order
 from multisc.metrics import finite_mean
 
 CSV_FILE = "results.csv"
@@ -170,7 +170,8 @@ def summary_table(store: ResultStore) -> Table:
     by_scheme: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_scheme.setdefault(row["scheme"], []).append(row)
-    for scheme, items in by_scheme.items():
+    for scheme in series_order(by_scheme):
+        items = by_scheme[scheme]
         cells = [
             scheme,
             str(len(items)),

@@ -257,3 +257,35 @@ def check_size(config: RunConfig, images: int) -> None:
             f"{len(config.channels())} channel(s)); the limit is {MAX_RESULTS:,}: split it, "
             "or use fewer values"
         )
+
+
+def _as_number(text: str) -> float | None:
+    from fractions import Fraction
+
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def series_order(series) -> list[str]:
+    """Schemes, variant labels or ``"label [channel]"`` series in report order: schemes in
+    their registered order (one no longer installed last), a scheme's variants by their
+    values, numbers as numbers (``ip_scale=0.25`` before ``ip_scale=1``, ``budget=1/48``
+    before ``budget=1/6``)."""
+    from multisc.schemes.spec import scheme_specs
+
+    specs = scheme_specs()
+
+    def key(item: str) -> tuple:
+        label, _, channel = item.partition(" [")
+        name, *settings = label.split(" ")
+        order = specs[name].order if name in specs else 1000
+        values = []
+        for setting in settings:
+            value = setting.partition("=")[2]
+            number = _as_number(value)
+            values.append((0, number, "") if number is not None else (1, 0.0, value))
+        return (order, name, values, channel)
+
+    return sorted(series, key=key)

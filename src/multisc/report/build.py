@@ -30,6 +30,7 @@ PLOTS_DIR = "plots"
 GRIDS_DIR = "grids"
 REPORT_FILE = "report.html"
 PAIRED_FILE = "paired.json"
+TIME_LABEL = "generation seconds per transmission"
 NOTES_FILE = "plan.json"
 _ID = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
@@ -71,34 +72,11 @@ def _split_series(series: str) -> tuple[str, str | None]:
 
 
 def _ordered(schemes) -> list[str]:
-    """Schemes (or scheme [channel] series) in their registered report order (one no
-    longer installed goes last)."""
-    from multisc.schemes.spec import scheme_specs
+    """Schemes, variants or ``scheme [channel]`` series in report order
+    (:func:`multisc.experiment.variants.series_order`)."""
+    from multisc.experiment.variants import series_order
 
-    specs = scheme_specs()
-
-    def key(series: str) -> tuple:
-        label, channel = _split_series(series)
-        name, *settings = label.split(" ")
-        order = specs[name].order if name in specs else 1000
-        # variants by their values, numbers as numbers: ip_scale=0.25 before ip_scale=1
-        values = []
-        for setting in settings:
-            value = setting.partition("=")[2]
-            number = _as_number(value)
-            values.append((0, number, "") if number is not None else (1, 0.0, value))
-        return (order, name, values, channel or "")
-
-    return sorted(schemes, key=key)
-
-
-def _as_number(text: str) -> float | None:
-    from fractions import Fraction
-
-    try:
-        return float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        return None
+    return series_order(schemes)
 
 
 def by_channel(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -326,6 +304,25 @@ def compare_to(run: dict[str, Any] | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _first_variant(run: dict[str, Any] | None, scheme: str | None) -> str | None:
+    """``compare_to`` as a series: a scheme's name means its first variant in the order
+    the config lists the values (``corrector: [none, ...]`` -> ``... corrector=none``)."""
+    import types
+
+    import yaml
+
+    from multisc.experiment.variants import scheme_variants
+
+    if scheme is None or run is None:
+        return scheme
+    try:
+        config = yaml.safe_load(run["config_yaml"])
+        vary = config.get("vary") or {}
+        return scheme_variants(types.SimpleNamespace(vary=vary), scheme)[0].label
+    except Exception:  # a config from elsewhere, a scheme no longer installed: the name
+        return scheme
+
+
 def paired_statistics(
     rows: list[dict[str, Any]],
     run: dict[str, Any] | None,
@@ -337,7 +334,7 @@ def paired_statistics(
     "comparisons": [...]}`` (:func:`stats.paired`)."""
     from multisc.report.stats import default_reference, paired
 
-    reference = default_reference(rows, reference or compare_to(run))
+    reference = default_reference(rows, reference or _first_variant(run, compare_to(run)))
     metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
     comparisons = paired(rows, reference, metrics, match_channel) if reference else []
     return {"reference": reference, "comparisons": comparisons}
@@ -408,6 +405,17 @@ def write_report(
                 rows, setting, metric, METRICS[metric][0], root, _save_figure
             ))
         }  # fmt: skip
+        timed = [  # what a setting costs: generation seconds per transmission
+            {**r, "metrics": {"generate_s": r["timings"].get("generate")}}
+            for r in rows
+            if r["timings"].get("generate") is not None
+        ]
+        for setting in experiments.varied_settings(timed):
+            names = experiments.plot_setting(
+                timed, setting, "generate_s", TIME_LABEL, root, _save_figure
+            )
+            if names:
+                setting_plots[(setting, "generate_s")] = names
         bandwidth_plots = {}
         if "budget" in experiments.varied_settings(rows) or experiments.spends_differ(rows):
             pixels: dict[str, int] = {}
@@ -425,6 +433,13 @@ def write_report(
                     if names:
                         bandwidth_plots[metric] = names
     grid_files = {image_id: name for image_id, name in grids.items() if name}
+    if any("text" in r["details"].get("candidate_scores", {}) for r in rows):
+        notes["notes"].append(
+            "clip_cosine is biased towards the receiver's choice: candidates were chosen by "
+            "CLIP image-text similarity with the very CLIP the metric uses "
+            "(openai/clip-vit-base-patch32); weigh LPIPS, PSNR and SSIM for those rows, or "
+            "select by slice"
+        )
     unsafe = sorted(image_id for image_id, name in grids.items() if not name)
     if unsafe:
         listed = ", ".join(map(repr, unsafe[:3]))
@@ -496,6 +511,10 @@ def _component_rows(run: dict | None) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _label(metric: str) -> str:
+    return METRICS[metric][0] if metric in METRICS else TIME_LABEL
+
+
 def _experiment_html(extra: dict[str, Any], url) -> str:
     """The sections of a run with ``vary:`` or differing spends, and the paired table."""
     from multisc.report.stats import MIN_PAIRS
@@ -505,7 +524,7 @@ def _experiment_html(extra: dict[str, Any], url) -> str:
     if extra["settings"]:
         figures = "".join(
             f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs '
-            f'{esc(setting)}"><figcaption>{esc(METRICS[metric][0])} vs {esc(setting)} — '
+            f'{esc(setting)}"><figcaption>{esc(_label(metric))} vs {esc(setting)} — '
             f'<a href="{url(PLOTS_DIR, names[1])}">SVG</a></figcaption></figure>'
             for (setting, metric), names in extra["settings"].items()
         )

@@ -166,10 +166,13 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, save) -
     ax.set_xscale("log")
     # ticks at the measured ratios, as plain numbers (log ticks are mathtext, which the
     # report draws with off)
-    measured = sorted({round(x, 6) for points in data.values() for x, _ in points})
+    ticks: list[float] = []
+    for x in sorted(x for points in data.values() for x, _ in points):
+        if not ticks or x > ticks[-1] * 1.03:  # schemes a hair apart share one tick
+            ticks.append(x)
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-    labels = [f"1/{1 / x:.3g}" if x else "0" for x in measured]
-    ax.set_xticks(measured, labels, fontsize=7, rotation=45)
+    labels = [f"1/{1 / x:.0f}" if 0 < x <= 0.5 else f"{x:.2g}" for x in ticks]
+    ax.set_xticks(ticks, labels, fontsize=8)
     ax.set_xlabel("bandwidth ratio k/n (channel uses per pixel value, H·W·3)")
     ax.set_ylabel(label)
     ax.set_title(f"{label} vs bandwidth ratio (mean over images and seeds)", fontsize=9)

@@ -350,6 +350,13 @@ class Components:
             ),
         )
 
+    def selector(self):
+        """The receiver's CLIP image-text scorer for choosing among candidates (the
+        metrics' CLIP, component ``clip``)."""
+        from multisc.receiver.selection import ClipTextImage
+
+        return self._get("selector", lambda: ClipTextImage(self.device, self.models_dir))
+
     def jscc(self, checkpoint: JsccCheckpoints) -> list:
         """Deep JSCC models, highest ratio first: ``checkpoint`` (one directory or a list),
         or ``None`` for the shipped AWGN set (:mod:`multisc.codecs.jscc_shipped`)."""
@@ -384,6 +391,8 @@ class Components:
 
 def _semantic(name: str, components: Components) -> SemanticScheme:
     o = components.options
+    select = "text" if name == "vlm_csc" else o.select  # vlm_csc sends no slice
+    selector = components.selector() if o.candidates > 1 and "text" in select else None
     if name == "vlm_csc":
         return SemanticScheme(
             name,
@@ -393,6 +402,9 @@ def _semantic(name: str, components: Components) -> SemanticScheme:
             components.text_link(),
             rows=1,
             cols=1,
+            candidates=o.candidates,
+            select=select,
+            selector=selector,
         )
     slice_link = SLICE_LINK_REGISTRY.get(o.slice_link).build(components)
     rows, cols = (o.rows, o.cols) if name == "multisc" else (1, 1)
@@ -407,6 +419,9 @@ def _semantic(name: str, components: Components) -> SemanticScheme:
         rows=rows,
         cols=cols,
         positions=o.positions,
+        candidates=o.candidates,
+        select=select,
+        selector=selector,
     )
 
 
@@ -480,6 +495,14 @@ def _with_corrector(base: tuple[str, ...], corrector: str) -> tuple[str, ...]:
     return (*base, *CORRECTOR_REGISTRY.get(corrector).needs)
 
 
+def _semantic_needs(base: tuple[str, ...], corrector: str, options, select: str | None = None):
+    """A semantic scheme's components: ``base``, its corrector's, and CLIP when it
+    chooses among candidates by text."""
+    select = options.select if select is None else select
+    clip = ("clip",) if options.candidates > 1 and "text" in select else ()
+    return (*_with_corrector(base, corrector), *clip)
+
+
 def _hevc_ldpc_slice(components: Components) -> HevcLdpcSlice:
     o = components.options
     link = DigitalLink(o.bpg_modulation, "ldpc", o.bpg_code_rate, device=components.device)
@@ -516,7 +539,7 @@ register_scheme(SchemeSpec(
     lambda c: _semantic("multisc", c),
     "2x2 LLaVA captions, one digital link each, + the main-object slice (analog by "
     "default); BART correction, fusion, SD + IP-Adapter",
-    needs=lambda o: _with_corrector(SEMANTIC_NEEDS, o.corrector),
+    needs=lambda o: _semantic_needs(SEMANTIC_NEEDS, o.corrector, o),
     options=("rows", "cols", *TEXT_LINK, *SLICE, "corrector", "positions", *GENERATION,
              "caption_tokens", "segment_size"),
     prepare_options=("rows", "cols", *SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
@@ -527,7 +550,7 @@ register_scheme(SchemeSpec(
     "single_text",
     lambda c: _semantic("single_text", c),
     "one LLaVA caption of the whole image + the slice; the same receiver",
-    needs=lambda o: _with_corrector(SEMANTIC_NEEDS, o.corrector),
+    needs=lambda o: _semantic_needs(SEMANTIC_NEEDS, o.corrector, o),
     options=(*TEXT_LINK, *SLICE, "corrector", *GENERATION, "caption_tokens", "segment_size"),
     prepare_options=(*SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
     semantic=True,
@@ -537,7 +560,7 @@ register_scheme(SchemeSpec(
     "vlm_csc",
     lambda c: _semantic("vlm_csc", c),
     "one BLIP caption; text-only Stable Diffusion (no corrector by default)",
-    needs=lambda o: _with_corrector(("vlm_captioner", "generator"), o.vlm_corrector),
+    needs=lambda o: _semantic_needs(("vlm_captioner", "generator"), o.vlm_corrector, o, "text"),
     options=(*TEXT_LINK, "vlm_corrector", "steps", "guidance", "generation_size",
              "candidates", "caption_tokens"),
     prepare_options=("caption_tokens",),

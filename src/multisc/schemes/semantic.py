@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from multisc.channel import ChannelSpec, DigitalLink
+from multisc.errors import InvalidInputError
 from multisc.imaging import Remembered
 from multisc.receiver.correction import Corrector
 from multisc.receiver.fusion import fuse_texts
@@ -71,6 +72,11 @@ class SemanticScheme(Scheme):
         travels.
     :param rows, cols: the block grid (1 x 1 = one caption of the whole image).
     :param positions: prefix each block text with its position when fusing.
+    :param candidates: images drawn per transmission (one batched generation); the one
+        that best agrees with what was received is kept (:mod:`multisc.receiver.selection`).
+        1: the paper (one draw, no selection).
+    :param select: ``text``, ``slice`` or ``text+slice``: what a candidate is scored against.
+    :param selector: the CLIP image-text scorer (needed when ``select`` reads the text).
     """
 
     batched_prepare = True
@@ -87,9 +93,23 @@ class SemanticScheme(Scheme):
         rows: int = 2,
         cols: int = 2,
         positions: bool = False,
+        candidates: int = 1,
+        select: str = "text",
+        selector=None,
     ) -> None:
+        from multisc.receiver.selection import SELECTIONS
+
         if (segmenter is None) != (slice_link is None):
             raise ValueError("give both a segmenter and a slice link, or neither")
+        if select not in SELECTIONS:
+            raise InvalidInputError(f"select {select!r} is not one of {', '.join(SELECTIONS)}")
+        if int(candidates) > 1 and "slice" in select and slice_link is None:
+            raise InvalidInputError(f"{name} sends no slice: select candidates by text")
+        if int(candidates) > 1 and "text" in select and selector is None:
+            raise InvalidInputError(f"{name}: selecting by text needs a CLIP selector")
+        self.candidates = int(candidates)
+        self.select = select
+        self.selector = selector
         self.name = name
         self.captioner = captioner
         self.corrector = corrector
@@ -181,12 +201,14 @@ class SemanticScheme(Scheme):
         all reconstructions in one diffusion call."""
         seeds = channel_seeds(generator, channels)
         started = time.perf_counter()
-        received, slices, diffusion_generators = [], [], []
+        received, slices, diffusion_generators, boxes = [], [], [], []
         for spec, seed in zip(channels, seeds, strict=True):
             channel_generator, diffusion_generator = generators_for(seed, self.text_link.device)
             received.append(self.text_link.send_texts(prepared.texts, spec, channel_generator))
             if prepared.slice_payload is not None and self.slice_link is not None:
                 slices.append(self.slice_link.send(prepared.slice_payload, spec, channel_generator))
+                if self._sends_box(prepared):  # after the rest: their noise is unchanged
+                    boxes.append(self._send_box(prepared, spec, channel_generator))
             diffusion_generators.append(diffusion_generator)
         channel_s = time.perf_counter() - started
 
@@ -202,7 +224,9 @@ class SemanticScheme(Scheme):
         prompts = [fuse_texts(texts, tokenizer, positions=positions) for texts in corrected]
 
         started = time.perf_counter()
-        images = self._generate(prepared, prompts, slices, diffusion_generators)
+        images, selections = self._generate_and_select(
+            prepared, prompts, slices, boxes, diffusion_generators, seeds
+        )
         generate_s = time.perf_counter() - started
 
         k = len(channels)
@@ -217,6 +241,9 @@ class SemanticScheme(Scheme):
             if slice_received is not None:
                 uses += slice_received.channel_uses
                 bits += slice_received.bits
+            box_uses = boxes[i].channel_uses if boxes else 0
+            uses += box_uses
+            bits += 8 * len(boxes[i].sent) if boxes else 0
             out.append(
                 Reconstruction(
                     image=images[i],
@@ -231,6 +258,7 @@ class SemanticScheme(Scheme):
                     link_uses={
                         **{f"text_{k + 1}": t.channel_uses for k, t in enumerate(received[i])},
                         **({"slice": slice_received.channel_uses} if slice_received else {}),
+                        **({"box": box_uses} if boxes else {}),
                     },
                     failed=slice_lost,
                     timings={
@@ -248,10 +276,75 @@ class SemanticScheme(Scheme):
                         "slice_lost": slice_lost,
                         "class_name": prepared.class_name,
                         "object_found": prepared.found,
+                        **selections[i],
                     },
                 )
             )
         return out
+
+    def _sends_box(self, prepared: SemanticPrepared) -> bool:
+        """Whether the slice's box travels too (a slice score places the slice with it)."""
+        return self.candidates > 1 and "slice" in self.select and prepared.box is not None
+
+    def _send_box(self, prepared: SemanticPrepared, spec: ChannelSpec, generator):
+        """The box as 4 big-endian 16-bit integers over the text link (64 bits)."""
+        import struct
+
+        payload = struct.pack(">4H", *(min(max(int(v), 0), 65535) for v in prepared.box))
+        (out,) = self.text_link.send_payloads([payload], spec, generator)
+        return out
+
+    @staticmethod
+    def _received_box(box_out, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """The box as received (bit errors move it), clipped to the image; ``None`` when
+        nothing of it is left."""
+        import struct
+
+        left, top, right, bottom = struct.unpack(">4H", box_out.received)
+        left, right = sorted((min(left, size[0]), min(right, size[0])))
+        top, bottom = sorted((min(top, size[1]), min(bottom, size[1])))
+        return (left, top, right, bottom) if right > left and bottom > top else None
+
+    def _generate_and_select(
+        self, prepared, prompts, slices, boxes, diffusion_generators, seeds
+    ) -> tuple[list[Image.Image], list[dict]]:
+        """One image per condition: with ``candidates`` K > 1, K per condition in one
+        batched generation (candidate 0 from the very generator a single draw uses), the
+        best kept; returns the images and, per condition, the candidates' scores and the
+        choice (``{}`` with K = 1)."""
+        from multisc.receiver.selection import choose, slice_score
+
+        k = self.candidates
+        if k == 1:
+            return self._generate(prepared, prompts, slices, diffusion_generators), [{}] * len(
+                prompts
+            )
+        expanded = [p for p in prompts for _ in range(k)]
+        generators = [
+            g if j == 0 else candidate_generator(seed, j)
+            for g, seed in zip(diffusion_generators, seeds, strict=True)
+            for j in range(k)
+        ]
+        copies = [s for s in slices for _ in range(k)]
+        drawn = self._generate(prepared, expanded, copies, generators)
+        images, selections = [], []
+        for i, prompt in enumerate(prompts):
+            mine = drawn[i * k : (i + 1) * k]
+            scores: dict[str, list[float]] = {}
+            if "text" in self.select:
+                scores["text"] = [float(v) for v in self.selector.scores(mine, [prompt] * k)]
+            if "slice" in self.select:
+                got = slices[i].image if slices else None
+                box = self._received_box(boxes[i], mine[0].size) if boxes else None
+                sent = prepared.slice_payload.image.size if prepared.slice_payload else None
+                if got is None or box is None or sent is None:  # slice or box lost
+                    scores["slice"] = [0.0] * k
+                else:
+                    scores["slice"] = [slice_score(c, got, box, sent) for c in mine]
+            chosen = choose(scores, self.select)
+            images.append(mine[chosen])
+            selections.append({"candidate_scores": scores, "chosen_candidate": chosen})
+        return images, selections
 
     def _generate(self, prepared, prompts, slices, diffusion_generators) -> list[Image.Image]:
         size = prepared.reference.size
@@ -276,3 +369,14 @@ class SemanticScheme(Scheme):
             for i, image in zip(group, made, strict=True):
                 images[i] = image
         return [image for image in images if image is not None]
+
+
+def candidate_generator(seed: int, index: int) -> torch.Generator:
+    """The diffusion generator of candidate ``index`` >= 1 of a condition whose seed is
+    ``seed`` (candidate 0 uses the condition's own: :func:`generators_for`)."""
+    import hashlib
+
+    key = f"{seed}:candidate:{index}".encode()
+    return torch.Generator().manual_seed(
+        int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 2
+    )

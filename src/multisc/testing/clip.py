@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from multisc.testing.common import hub_config, save_model, seed_all
+from multisc.testing.common import clip_tokenizer, hub_config, save_model, seed_all
 from multisc.testing.sizes import TINY, Size
 
 
 def build_clip(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Path:
-    """``CLIPModel`` + its image processor. Tiny: 2 layers, width 32, 32x32 images; full:
-    ViT-B/32 at its recorded config (text 512 wide, vision 768, patch 32, projection 512)."""
+    """``CLIPModel``, its image processor and a tokenizer (a small BPE vocabulary of the
+    real one's format, ``CLIPTokenizer``'s files; the receiver's candidate selection
+    reads it). Tiny: 2 layers, width 32, 32x32 images; full: ViT-B/32 at its recorded
+    config (text 512 wide, vision 768, patch 32, projection 512)."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     seed_all(seed)
+    tokenizer = clip_tokenizer()
     if size == "tiny":
         tiny = TINY["clip"]
+        ids = {
+            "vocab_size": len(tokenizer),
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
         config = CLIPConfig(
-            text_config={**tiny["text"], "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1},
+            text_config={**tiny["text"], **ids},
             vision_config=tiny["vision"],
             projection_dim=tiny["projection_dim"],
         )
@@ -30,4 +39,5 @@ def build_clip(directory: str | Path, size: Size = "tiny", seed: int = 0) -> Pat
     CLIPImageProcessor(
         size={"shortest_edge": side}, crop_size={"height": side, "width": side}
     ).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
     return directory
