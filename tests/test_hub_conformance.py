@@ -145,7 +145,8 @@ import json, os
 M = os.environ.get("MODELS") or None  # --models DIR (an export), else the caches
 from PIL import Image
 import torch
-from multisc.metrics.image import LPIPS, ClipImageCosine
+from multisc.metrics.distribution import InceptionFeatures
+from multisc.metrics.image import DISTS, LPIPS, ClipImageCosine
 from multisc.receiver.correction import BartCorrector
 from multisc.receiver.generation import ImageGenerator
 from multisc.transmitter.captioning import BlipCaptioner, LlavaCaptioner
@@ -165,6 +166,8 @@ out["generate"] = gen.generate(["a dog"], seed, slices=[image])[0].size
 x = torch.rand(1, 3, 32, 32)
 out["clip"] = float(ClipImageCosine("cpu", M)(x, x)[0])
 out["lpips"] = float(LPIPS("cpu", models_dir=M)(x, x)[0])
+out["dists"] = float(DISTS("cpu", M)(x, x)[0])
+out["inception"] = list(InceptionFeatures("cpu", M)([image]).shape)
 print(json.dumps(out))
 """
 
@@ -177,7 +180,7 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
         env = hub_env(hub, tmp_path)
         pulled = multisc(["models", "pull", "--json"], env)
         assert pulled.returncode == 0, pulled.stderr
-        assert "downloading 8 component(s)" in pulled.stderr
+        assert f"downloading {len(REGISTRY)} component(s)" in pulled.stderr
         asked = [p for method, p in hub.requests if "/resolve/" in p]
         from_cdn = {unquote(p.split("name=", 1)[1]) for m, p, _ in hub.cdn_requests if m == "GET"}
     assert set(json.loads(pulled.stdout)) == set(REGISTRY)
@@ -215,6 +218,7 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
     assert out["clip"] == pytest.approx(1.0, abs=1e-4) and out["lpips"] == pytest.approx(
         0.0, abs=1e-6
     )
+    assert out["dists"] == pytest.approx(0.0, abs=1e-6) and out["inception"] == [1, 2048]
 
     # a self-contained copy: the bytes (the cache's snapshot files are links into blobs/),
     # each component with the repo and commit it came from; it loads with no cache at all
@@ -236,7 +240,11 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     from_export = json.loads(again.stdout.strip().splitlines()[-1])
-    assert from_export == {**out, "clip": pytest.approx(out["clip"], abs=1e-6)}
+    assert from_export == {
+        **out,
+        "clip": pytest.approx(out["clip"], abs=1e-6),
+        "dists": pytest.approx(out["dists"], abs=1e-6),
+    }
     doctor = multisc(["models", "doctor", "--models", str(tmp_path / "export"), "--json"], bare)
     rows = {row["name"]: row for row in json.loads(doctor.stdout)}
     assert all(row["available"] for row in rows.values())

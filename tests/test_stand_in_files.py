@@ -18,7 +18,7 @@ import torch
 from multisc.models import REGISTRY, load_state_file, manifest
 from multisc.testing import BUILDERS
 from multisc.testing.files import capture, file_bytes
-from multisc.testing.torch_hub import write_torch_hub_file
+from multisc.testing.torch_hub import TORCH_HUB_COMPONENTS, write_torch_hub_file
 
 HUB_COMPONENTS = [name for name, item in REGISTRY.items() if not item.torch_hub]
 
@@ -64,7 +64,7 @@ def test_full_size_stand_ins_carry_the_real_key_names(tmp_path):
     assert parameters == 247_414_076  # 223,971,644 + 30,524 x 768
 
 
-@pytest.mark.parametrize("name", ["segmenter", "lpips"])
+@pytest.mark.parametrize("name", TORCH_HUB_COMPONENTS)
 def test_torch_hub_stand_ins_are_legacy_pickles_of_the_published_size(name, tmp_path):
     item = REGISTRY[name]
     path = write_torch_hub_file(name, tmp_path / item.repo_id)

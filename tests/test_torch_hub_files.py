@@ -18,11 +18,11 @@ from PIL import Image
 
 from multisc.cli import main
 from multisc.models import REGISTRY, is_legacy_pickle, load_state_file, weights_problem
-from multisc.testing.torch_hub import torch_hub_state, write_torch_hub_file
+from multisc.testing.torch_hub import TORCH_HUB_COMPONENTS, torch_hub_state, write_torch_hub_file
 from tests.hub.server import LocalHub
 
 
-@pytest.mark.parametrize("name", ["segmenter", "lpips"])
+@pytest.mark.parametrize("name", TORCH_HUB_COMPONENTS)
 def test_legacy_stand_ins_are_what_mmap_refuses_and_load_all_the_same(name, tmp_path):
     legacy = write_torch_hub_file(name, tmp_path / "legacy" / REGISTRY[name].repo_id)
     modern = write_torch_hub_file(name, tmp_path / "zip" / REGISTRY[name].repo_id, legacy=False)

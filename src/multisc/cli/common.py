@@ -35,6 +35,15 @@ out = Console()
 err = Console(stderr=True)
 
 
+def show(console: Console, table) -> None:
+    """Print ``table`` at least as wide as its columns need (a log or a pipe gets 80
+    columns otherwise, and names would be cut)."""
+    from rich.measure import Measurement
+
+    needed = Measurement.get(console, console.options, table).minimum
+    console.print(table, width=max(console.width, needed))
+
+
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 
 

@@ -22,6 +22,7 @@ from multisc.cli.common import (
     channel_flags,
     err,
     out,
+    show,
 )
 from multisc.errors import InvalidInputError
 
@@ -175,7 +176,7 @@ def run(
 
         store = ResultStore(summary.out / STORE_FILE)
         try:
-            err.print(summary_table(store))
+            show(err, summary_table(store))
         finally:
             store.close()
     payload = {
@@ -188,7 +189,8 @@ def run(
         "failed": summary.failed,
         "report": summary.report,
         "variants": summary.variants,
-        "paired": _paired(summary.out) if summary.report else None,
+        "paired": _written(summary.out, "paired") if summary.report else None,
+        "set_metrics": _written(summary.out, "sets") if summary.report else None,
     }
     if as_json:
         _write_json(payload)
@@ -199,13 +201,15 @@ def run(
         )
 
 
-def _paired(run_dir: Path) -> dict | None:
-    """The paired statistics the report wrote (``paired.json``)."""
+def _written(run_dir: Path, what: str) -> dict | None:
+    """What the report wrote: its paired statistics (``paired.json``) or set-level
+    metrics (``set_metrics.json``)."""
     from multisc.experiment.runroot import RunRoot
-    from multisc.report.build import PAIRED_FILE
+    from multisc.report.build import PAIRED_FILE, SETS_FILE
 
+    name = PAIRED_FILE if what == "paired" else SETS_FILE
     root = RunRoot(Path(run_dir))
-    return root.read_json(PAIRED_FILE) if root.is_file(PAIRED_FILE) else None
+    return root.read_json(name) if root.is_file(name) else None
 
 
 @app.command()
@@ -218,7 +222,13 @@ def report(
 
     path = build_report(run_dir)
     if as_json:
-        _write_json({"report": str(path), "paired": _paired(run_dir)})
+        _write_json(
+            {
+                "report": str(path),
+                "paired": _written(run_dir, "paired"),
+                "set_metrics": _written(run_dir, "sets"),
+            }
+        )
     else:
         out.print(f"report: {path}")
 
@@ -242,7 +252,9 @@ def compare(
 
     path, statistics = compare_runs(run_dirs, out_dir, reference)
     if as_json:
-        _write_json({"report": str(path), "paired": statistics})
+        _write_json(
+            {"report": str(path), "paired": statistics, "set_metrics": _written(out_dir, "sets")}
+        )
     else:
         shared = statistics["shared"]
         out.print(

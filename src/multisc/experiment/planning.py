@@ -50,8 +50,9 @@ def missing_components(scheme: str, config: RunConfig) -> list[str]:
     return [n for n in needed_components(scheme, config) if not is_available(n, config.models)]
 
 
-#: the metrics' weights (CLIP image cosine, LPIPS' AlexNet), fetched with the schemes'
-METRIC_COMPONENTS = ("clip", "lpips")
+#: the metrics' weights (CLIP image cosine, LPIPS' AlexNet, DISTS' VGG16, FID and KID's
+#: Inception), fetched with the schemes'
+METRIC_COMPONENTS = ("clip", "lpips", "dists", "inception")
 
 
 def download_missing(config: RunConfig, say: Callable[[str], None]) -> list[str]:

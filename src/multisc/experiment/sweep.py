@@ -161,12 +161,19 @@ def summary_table(store: ResultStore) -> Table:
     rows = store.results()
     names = [
         name
-        for name in ("psnr", "ssim", "lpips", "clip_cosine", "bleu", "text_similarity")
+        for name in ("psnr", "ssim", "lpips", "dists", "clip_cosine", "bleu", "text_similarity")
         if any(r["metrics"].get(name) is not None for r in rows)
     ]
     table = Table(title="summary (mean over images, SNRs, seeds)")
+    widest = max([len(r["scheme"]) for r in rows] + [6])
     for column in ("scheme", "rows", "channel uses", "failed", *names):
-        table.add_column(column, justify="right" if column != "scheme" else "left")
+        # names are never cut: the table is as wide as they need (see cli.common.show)
+        table.add_column(
+            column,
+            justify="right" if column != "scheme" else "left",
+            min_width=widest if column == "scheme" else len(column),
+            no_wrap=True,
+        )
     by_scheme: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_scheme.setdefault(row["scheme"], []).append(row)

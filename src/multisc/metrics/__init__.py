@@ -15,10 +15,10 @@ from PIL import Image
 
 from multisc.errors import InvalidInputError, choices_error
 from multisc.imaging import ImageLike, to_rgb, to_tensor
-from multisc.metrics.image import LPIPS, ClipImageCosine, psnr, ssim
+from multisc.metrics.image import DISTS, LPIPS, ClipImageCosine, psnr, ssim
 from multisc.metrics.text import TextSimilarity, bleu, bleu_batch
 
-IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "lpips", "clip_cosine")
+IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "lpips", "dists", "clip_cosine")
 TEXT_METRICS: tuple[str, ...] = ("bleu", "text_similarity")
 
 
@@ -35,7 +35,7 @@ def _pair_tensors(
 class ImageMetrics:
     """Image metrics with their models loaded once.
 
-    :param metrics: any of ``psnr``, ``ssim``, ``lpips``, ``clip_cosine``.
+    :param metrics: any of ``psnr``, ``ssim``, ``lpips``, ``dists``, ``clip_cosine``.
     :param lpips_backbone: ``"pretrained"`` (torch hub cache) or ``"random"`` (tests).
     """
 
@@ -52,6 +52,7 @@ class ImageMetrics:
         self.metrics = tuple(metrics)
         self.lpips = LPIPS(device, lpips_backbone, models_dir) if "lpips" in metrics else None
         self.clip = ClipImageCosine(device, models_dir) if "clip_cosine" in metrics else None
+        self.dists = DISTS(device, models_dir) if "dists" in metrics else None
 
     def compute(
         self, references: Sequence[ImageLike], reconstructions: Sequence[ImageLike]
@@ -70,6 +71,8 @@ class ImageMetrics:
                 results["ssim"].append(float(ssim(ref, rec)[0]))
             if self.lpips is not None:
                 results["lpips"].append(float(self.lpips(ref, rec)[0]))
+            if self.dists is not None:
+                results["dists"].append(float(self.dists(ref, rec)[0]))
         if self.clip is not None and pairs:
             # CLIP's processor resizes everything to one size, so this part is batched.
             refs = [ref[0] for ref, _ in pairs]
@@ -103,6 +106,7 @@ class TextMetrics:
 
 
 __all__ = [
+    "DISTS",
     "IMAGE_METRICS",
     "LPIPS",
     "TEXT_METRICS",

@@ -162,3 +162,34 @@ class ClipImageCosine:
         """Cosine similarity per image pair, ``[B]`` in [-1, 1]."""
         _check_pair(reference, reconstruction)
         return (self.embed(reference) * self.embed(reconstruction)).sum(-1).cpu()
+
+
+class DISTS:
+    """DISTS (Ding et al. 2020: structure and texture similarity of VGG16 features) as
+    torchmetrics computes it: its network and its learned weights (``alpha``, ``beta``,
+    shipped inside the torchmetrics package) on torchvision's ImageNet VGG16, read from the
+    torch hub cache (component ``dists``: ``vgg16-397923af.pth``) or ``models_dir/dists/``.
+    0 for identical images; larger is less similar (about 0.1-0.5 for distortions)."""
+
+    def __init__(self, device: torch.device | str = "cpu", models_dir: str | Path | None = None):
+        from unittest import mock
+
+        from torchmetrics.functional.image import dists as tm_dists
+        from torchvision.models import vgg16
+
+        from multisc.models import torch_hub_state
+
+        self.device = torch.device(device)
+        backbone = vgg16(weights=None)
+        backbone.load_state_dict(torch_hub_state("dists", models_dir))  # checked, weights_only
+        # torchmetrics builds VGG16 with torchvision's download inside its constructor: it
+        # gets the checked file instead (no network, no unchecked pickle)
+        with mock.patch.object(tm_dists, "vgg16", lambda weights=None: backbone):
+            self.model = tm_dists.DISTSNetwork().to(self.device).eval()
+
+    @torch.no_grad()
+    def __call__(self, reference: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+        """DISTS per image pair, ``[B]``; inputs ``[B, 3, H, W]`` in [0, 1]."""
+        _check_pair(reference, reconstruction)
+        out = self.model(reference.to(self.device), reconstruction.to(self.device))
+        return out.reshape(-1).float().cpu()

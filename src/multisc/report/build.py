@@ -30,7 +30,10 @@ PLOTS_DIR = "plots"
 GRIDS_DIR = "grids"
 REPORT_FILE = "report.html"
 PAIRED_FILE = "paired.json"
+SETS_FILE = "set_metrics.json"
 TIME_LABEL = "generation seconds per transmission"
+#: the component whose weights each model-based metric needs
+_COMPONENT = {"lpips": "lpips", "dists": "dists", "clip_cosine": "clip"}
 NOTES_FILE = "plan.json"
 _ID = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
@@ -46,6 +49,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "psnr": ("PSNR (dB)", False),
     "ssim": ("SSIM", False),
     "lpips": ("LPIPS (lower is better)", True),
+    "dists": ("DISTS (lower is better)", True),
     "clip_cosine": ("CLIP image cosine similarity", False),
     "bleu": ("BLEU-4 of block texts (0-100)", False),
     "text_similarity": ("text similarity (MiniLM cosine)", False),
@@ -292,16 +296,21 @@ def read_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any] 
     return rows, run
 
 
-def compare_to(run: dict[str, Any] | None) -> str | None:
-    """The run config's ``compare_to`` (``None`` when unset or unreadable)."""
+def config_value(run: dict[str, Any] | None, key: str) -> str | None:
+    """A text setting of the run's config (``None`` when unset or unreadable)."""
     import yaml
 
     try:
         config = yaml.safe_load(run["config_yaml"]) if run else None
     except (yaml.YAMLError, RecursionError, TypeError, KeyError):
         return None
-    value = config.get("compare_to") if isinstance(config, dict) else None
+    value = config.get(key) if isinstance(config, dict) else None
     return value if isinstance(value, str) else None
+
+
+def compare_to(run: dict[str, Any] | None) -> str | None:
+    """The run config's ``compare_to`` (``None`` when unset or unreadable)."""
+    return config_value(run, "compare_to")
 
 
 def _first_variant(run: dict[str, Any] | None, scheme: str | None) -> str | None:
@@ -355,7 +364,7 @@ def build_report(run_dir: str | Path) -> Path:
 def build_compare_report(
     root: RunRoot,
     rows: list[dict[str, Any]],
-    sources: list[RunRoot],
+    sources: dict[str, RunRoot],
     counts: dict[str, Any],
     lines: list[str],
     reference: str | None = None,
@@ -377,15 +386,28 @@ def write_report(
     notes,
     title: str,
     statistics: dict[str, Any] | None = None,
-    sources: list[RunRoot] | None = None,
+    sources: dict[str, RunRoot] | None = None,
+    models_dir: str | None = None,
 ) -> Path:
     """The report of ``rows`` into ``root``: one run's, or (``sources``: the runs the rows
-    came from, whose reference images give the images' sizes) several runs' overlaid,
-    without image grids."""
+    came from, by the name in each row's ``run``, whose images are read there) several
+    runs' overlaid, without image grids."""
     from multisc.report import experiments
+    from multisc.report.sets import set_metrics
 
     statistics = statistics or paired_statistics(rows, run)
     root.write_text(PAIRED_FILE, json.dumps(statistics, indent=2))
+
+    def read_pair(row: dict[str, Any]):
+        source = sources.get(str(row.get("run"))) if sources else root
+        if source is None:
+            return None
+        reference = _tile(source, reference_path(row["image_id"]))
+        reconstruction = _tile(source, str(row["image_path"]))
+        return None if reference is None or reconstruction is None else (reference, reconstruction)
+
+    sets = set_metrics(rows, read_pair, models_dir or config_value(run, "models"))
+    root.write_text(SETS_FILE, json.dumps(sets, indent=2))
     rows, channels = by_channel(rows)
     # scheme and channel names come from the store: text, never mathtext
     with plt.rc_context({"text.parse_math": False}):
@@ -419,13 +441,13 @@ def write_report(
         bandwidth_plots = {}
         if "budget" in experiments.varied_settings(rows) or experiments.spends_differ(rows):
             pixels: dict[str, int] = {}
-            for source in reversed(sources or [root]):  # the first run's reference wins
+            for source in reversed(list((sources or {}).values()) or [root]):  # first wins
                 pixels.update(
                     experiments.pixels_per_image(
                         source, ids, lambda r, i: _tile(r, reference_path(i))
                     )
                 )
-            for metric in ("psnr", "ssim", "lpips", "clip_cosine"):
+            for metric in ("psnr", "ssim", "lpips", "dists", "clip_cosine"):
                 if metric in metric_plots:
                     names = experiments.plot_bandwidth(
                         rows, pixels, metric, METRICS[metric][0], root, _save_figure
@@ -448,7 +470,18 @@ def write_report(
             f"drawn): {listed}"
         )
     notes = {**notes, "channels": channels}
-    extra = {"settings": setting_plots, "bandwidth": bandwidth_plots, "paired": statistics}
+    for metric in ("lpips", "dists", "clip_cosine"):
+        if not any(r["metrics"].get(metric) is not None for r in rows):
+            notes["notes"].append(
+                f"{metric} was not computed: its weights were not on the machine that ran "
+                f"this (`multisc models pull {_COMPONENT[metric]}`; rows keep it empty)"
+            )
+    if sets["skipped"]:
+        notes["notes"].append(sets["skipped"])
+    extra = {
+        "settings": setting_plots, "bandwidth": bandwidth_plots, "paired": statistics,
+        "sets": sets,
+    }  # fmt: skip
     page = _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra)
     root.write_text(REPORT_FILE, page)
     return root.root / REPORT_FILE
@@ -540,6 +573,29 @@ def _experiment_html(extra: dict[str, Any], url) -> str:
             f'<h2>Metrics vs bandwidth</h2><div class="plots">{figures}</div><p class="note">'
             "k/n: a variant's mean channel uses per image over H·W·3 (the image's pixel "
             "values), one point per variant; a scheme with one spend is one point per SNR.</p>"
+        )
+    sets = extra["sets"]["sets"]
+    if sets:
+        head = (
+            "<tr><th>scheme</th><th>channel</th><th>SNR (dB)</th><th>images</th><th>FID</th>"
+            "<th>KID (± std. error)</th><th>note</th></tr>"
+        )
+        body = []
+        for c in sets:
+            fid = "—" if c["fid"] is None else f"{c['fid']:.4g}"
+            kid = "—" if c["kid"] is None else f"{c['kid']:.4g} ± {c['kid_std']:.2g}"
+            cells = (
+                c["scheme"], c["channel"], f"{c['snr_db']:g}", str(c["images"]), fid, kid,
+                c["note"],
+            )  # fmt: skip
+            body.append("<tr>" + "".join(f"<td>{esc(str(x))}</td>" for x in cells) + "</tr>")
+        parts.append(
+            '<h2>Set-level metrics (FID, KID)</h2><p class="note">Between the references '
+            "and the reconstructions of each scheme, channel and SNR, over all its images and "
+            "seeds (torchmetrics on torch-fidelity's Inception-v3). FID needs a few hundred "
+            "images per set to mean much; KID is unbiased, its ± is the standard error over "
+            "100 random subsets.</p>"
+            f"<table>{head}{''.join(body)}</table>"
         )
     statistics = extra["paired"]
     if statistics["comparisons"]:

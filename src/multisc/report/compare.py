@@ -113,5 +113,5 @@ def compare_runs(
             f"--reference {reference!r} is not a series of these runs: choose from "
             + ", ".join(labels)
         )
-    sources = [RunRoot(Path(d)) for d in run_dirs]
+    sources = {name: RunRoot(Path(d)) for name, d in zip(counts["runs"], run_dirs, strict=True)}
     return build_compare_report(RunRoot(out), rows, sources, counts, notes, reference)
