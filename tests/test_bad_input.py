@@ -115,19 +115,23 @@ def test_run_help_shows_the_defaults(capsys):
     assert main(["run", "--help"]) == 0
     shown = " ".join(capsys.readouterr().out.replace("│", " ").split())  # unwrap the panel
     defaults = RunConfig()
-    assert f"(default: {defaults.images})" in shown and f"(default: {defaults.out})" in shown
+    assert f"(default: {defaults.images})" in shown and f"{defaults.out} for the defaults" in shown
     assert f"(default: {defaults.prepare_batch})" in shown and "(default: auto)" in shown
 
 
-def test_library_loading_bars_and_advice_stay_off_the_terminal():
+def test_library_loading_bars_and_advice_stay_off_the_terminal(tiny_models, monkeypatch):
     import logging
 
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as hf_logging
 
     from multisc.cli import _quiet_libraries
+    from multisc.models import loading
 
-    _quiet_libraries()
+    monkeypatch.setattr(loading, "_quieted", False)
+    monkeypatch.delenv(loading.QUIET_ENV, raising=False)
+    _quiet_libraries()  # the command line asks; the first load does it
+    loading.load_pretrained("clip", lambda directory, **kwargs: None, tiny_models)
     assert diffusers_logging.get_verbosity() == logging.ERROR
     assert hf_logging.get_verbosity() == logging.ERROR
     assert not hf_logging.is_progress_bar_enabled()
@@ -135,3 +139,16 @@ def test_library_loading_bars_and_advice_stay_off_the_terminal():
     from huggingface_hub.utils import are_progress_bars_disabled
 
     assert not are_progress_bars_disabled()  # downloads keep their progress bars
+
+
+def test_the_command_line_answers_without_importing_torch_or_transformers():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from multisc.cli import main; main(['models', 'list', '--json']); "
+        "print([m for m in ('torch', 'transformers', 'diffusers', 'sionna') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

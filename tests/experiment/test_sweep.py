@@ -143,7 +143,8 @@ def test_a_sweep_reports_its_progress_as_events(fast_config):
     events = []
     summary = run_sweep(config, events.append, report=None)
     said = [e.text for e in events if isinstance(e, Said)]
-    assert len(said) == 1 and said[0].startswith("skipping vlm_csc")  # no weights here
+    assert said[0] == f"run directory: {config.out} (new; --out DIR to choose another)"
+    assert len(said) == 2 and said[1].startswith("skipping vlm_csc")  # no weights here
     started = [e for e in events if isinstance(e, Started)]
     progressed = [e for e in events if isinstance(e, Progressed)]
     assert started == [Started(0, 6)] and events.index(started[0]) < events.index(progressed[0])

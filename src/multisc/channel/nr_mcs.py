@@ -109,6 +109,16 @@ def cache_path():
     return cache_root() / "nr_mcs_thresholds.json"
 
 
+def pending(config: NRConfig, slots: int = 32) -> list[int]:
+    """The candidate MCS indices whose thresholds on ``config``'s channel are not measured
+    yet (what the first :func:`thresholds` call will measure)."""
+    key = _key(config, slots)
+    if key in _MEMO:
+        return []
+    cached = read_json(cache_path()).get(key, {})
+    return [i for i in usable_candidates(config) if str(i) not in cached and i not in cached]
+
+
 def thresholds(
     config: NRConfig, *, slots: int = 32, refresh: bool = False, progress=None
 ) -> dict[int, float]:

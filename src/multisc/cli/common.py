@@ -40,14 +40,60 @@ def show(console: Console, table) -> None:
     columns otherwise, and names would be cut)."""
     from rich.measure import Measurement
 
-    needed = Measurement.get(console, console.options, table).minimum
-    console.print(table, width=max(console.width, needed))
+    measured = Measurement.get(console, console.options.update_width(10**5), table)
+    # its natural width (nothing wrapped) up to 240 columns, and never under the longest
+    # words' (rich's layout cuts a word once a table is narrower than that)
+    needed = max(measured.minimum, min(measured.maximum, 240))
+    if needed <= console.width:
+        console.print(table)
+        return
+    # print(width=) cannot exceed the console's width: widen the console for this table
+    saved = console.__dict__.get("_width")
+    console.width = needed
+    try:
+        console.print(table)
+    finally:
+        console._width = saved
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 
 
 DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when present).")
+
+
+def nr_first_use(spec) -> None:
+    """Over an NR link with ``mcs: auto``, the MCS thresholds are measured on first use
+    (minutes) and cached: say so, line by line as ``multisc run`` does, with a bar (and
+    Sionna's warnings off the terminal); nothing when they are cached or the MCS is fixed."""
+    if spec.nr is None or spec.nr.mcs is not None:
+        return
+    import warnings
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from multisc.channel import nr_mcs
+
+    todo = nr_mcs.pending(spec.nr)
+    if not todo:
+        return
+    columns = (TextColumn("NR MCS thresholds"), BarColumn(), MofNCompleteColumn())
+    with (
+        Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", UserWarning)
+        task = bar.add_task("", total=len(todo))
+        started = [False]
+
+        def progress(line: str) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+        nr_mcs.thresholds(spec.nr, progress=progress)
+        bar.advance(task)
 
 
 def _version(value: bool) -> None:
@@ -105,7 +151,7 @@ def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
     table.add_column("value")
     for key, value in payload.items():  # values are data (received text): never markup
         table.add_row(key, Text("—" if value is None else str(value)))
-    out.print(table)
+    show(out, table)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -115,29 +161,16 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+QUIET_ENV = "MULTISC_QUIET_LIBRARIES"
+
+
 def _quiet_libraries() -> None:
-    """The CLI draws its own progress: library loading bars and advice lines stay off
-    (transformers', diffusers' and huggingface_hub's own warnings at error level only);
-    download progress bars (huggingface_hub's) stay on."""
-    import logging
-
-    try:
-        from diffusers.utils import logging as diffusers_logging
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-        diffusers_logging.disable_progress_bar()
-        diffusers_logging.set_verbosity_error()
-    except ImportError:
-        pass
-    # transformers switches huggingface_hub's bars off with its own: downloads keep theirs
-    from huggingface_hub.utils import enable_progress_bars
-
-    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes"):
-        enable_progress_bars()
-    for name in ("accelerate", "huggingface_hub"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """The CLI draws its own progress: library loading bars and advice lines go off when a
+    component is first loaded (:func:`multisc.models.loading.quiet_libraries`; not now,
+    which would import transformers and diffusers before every command)."""
+    os.environ[QUIET_ENV] = "1"  # read at the first load; importing multisc.models is slow
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 
 def _flag(name: str, *names: str, kind: type = str, help: str) -> inspect.Parameter:

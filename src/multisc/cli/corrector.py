@@ -16,6 +16,7 @@ from multisc.cli.common import (
     app,
     err,
     out,
+    show,
 )
 from multisc.errors import InvalidInputError
 
@@ -201,5 +202,5 @@ def corrector_eval(
             f"{row['bleu']:.2f}",
             f"{row['text_similarity']:.3f}",
         )
-    out.print(table)
+    show(out, table)
     out.print(f"plot: {saved}")

@@ -16,6 +16,7 @@ from multisc.cli.common import (
     app,
     err,
     out,
+    show,
 )
 
 jscc_app = typer.Typer(help="Deep JSCC (Bourtsoulatze et al. 2019): train and evaluate.")
@@ -133,7 +134,7 @@ def jscc_eval(
             f"{row['ssim']:.4f}",
             f"{row['channel_uses_per_image']:,.0f}",
         )
-    out.print(table)
+    show(out, table)
 
 
 @jscc_app.command("list")
@@ -171,4 +172,4 @@ def jscc_list(as_json: bool = JSON_OPTION) -> None:
             str(row["steps"]),
             " / ".join(f"{psnrs[k]:.2f}" if k in psnrs else "-" for k in ("0", "10", "20")),
         )
-    out.print(table)
+    show(out, table)

@@ -12,6 +12,7 @@ from multisc.cli.common import (
     app,
     channel_flags,
     err,
+    nr_first_use,
 )
 from multisc.errors import InvalidInputError
 
@@ -43,6 +44,7 @@ def channel(
 
     spec = _spec(snr, channel)
     link = DigitalLink(modulation, fec, code_rate, device=device)
+    nr_first_use(spec)
     result = link.send_text(text, spec, make_generator(seed, link.device))
     payload = {
         "sent": result.sent,
@@ -60,6 +62,11 @@ def channel(
         "code_rate": link.code_rate if link.fec == "ldpc" else None,
         "mcs_index": result.mcs,
     }
+    if spec.nr is not None:  # what NR used: the MCS's QAM and LDPC rate, not the flags'
+        from multisc.channel.nr import mcs_parameters
+
+        order, rate = mcs_parameters(result.mcs, spec.nr.mcs_table)
+        payload.update(modulation=QAM_NAMES[order], fec="ldpc", code_rate=round(rate, 4))
     _emit(payload, as_json, f"{link!r} at {spec.snr_db:g} dB ({spec.label})")
 
 
@@ -87,10 +94,22 @@ def ber(
 
     spec = _spec(snr, channel)
     if spec.nr is not None:
+        nr_first_use(spec)
         _ber_nr(spec, 100 if blocks is None else blocks, seed, device, as_json)
         return
-    if modulation is None or bits is None:
-        raise InvalidInputError("--modulation and --bits are needed (or --link nr --blocks N)")
+    if modulation is not None:
+        from multisc.channel.digital import MODULATIONS
+
+        if modulation not in MODULATIONS:
+            from multisc.errors import choices_error
+
+            raise choices_error("modulation", modulation, list(MODULATIONS))
+    missing = [flag for flag, v in (("--modulation", modulation), ("--bits", bits)) if v is None]
+    if missing:
+        raise InvalidInputError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed "
+            "(or --link nr --blocks N)"
+        )
     if bits < 1:
         raise InvalidInputError(f"--bits must be a positive number of bits, got {bits}")
     link = DigitalLink(modulation, fec, code_rate, max_block_bits=block_bits, device=device)
@@ -173,6 +192,10 @@ def make_generator_cpu(seed: int):
     import torch
 
     return torch.Generator().manual_seed(seed)
+
+
+#: QAM names by bits per symbol (NR's MCS tables)
+QAM_NAMES = {1: "bpsk", 2: "qpsk", 4: "16qam", 6: "64qam", 8: "256qam"}
 
 
 def _progress(what: str, unit: str) -> Progress:

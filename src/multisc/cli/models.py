@@ -15,6 +15,7 @@ from multisc.cli.common import (
     app,
     err,
     out,
+    show,
 )
 from multisc.errors import InvalidInputError
 
@@ -59,7 +60,7 @@ def models_list(
     for row in rows:
         mark = "[green]yes[/]" if row["available"] else "[red]no[/]"
         table.add_row(row["name"], row["source"], mark, row["purpose"])
-    out.print(table)
+    show(out, table)
     missing = [row["name"] for row in rows if not row["available"]]
     if missing:
         err.print(f"missing: {', '.join(missing)} — `multisc models doctor` says what to run")
@@ -132,7 +133,7 @@ def models_doctor(
         return
     table = Table(title="multisc models doctor" + (f" (--models {models})" if models else ""))
     for column in ("name", "files", "commit", "to do"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     colour = {"present": "green", "missing": "red", "partial": "yellow"}
     checked = {"match": "green", "differs": "red", "missing": "red", "no recorded digest": "dim"}
     for row in rows:
@@ -146,7 +147,7 @@ def models_doctor(
             )
         todo = row["action"] or row["note"] or "[green]nothing[/]"
         table.add_row(row["name"], files, commit, todo)
-    out.print(table)
+    show(out, table)
 
 
 @models_app.command("export")

@@ -124,7 +124,10 @@ def run(
         None, "--models", help="Directory overriding every model id."
     ),
     out_dir: str | None = typer.Option(
-        None, "--out", help="Run directory (resumed if it exists). (default: runs/paper-samples)"
+        None,
+        "--out",
+        help="Run directory (resumed if it exists). (default: runs/CONFIG-STEM, or "
+        "runs/paper-samples for the defaults, or named from the settings that differ)",
     ),
     executor: str | None = typer.Option(None, "--executor", help="local or ray. (default: local)"),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (e.g. auto)."),

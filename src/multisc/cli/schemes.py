@@ -11,6 +11,7 @@ from multisc.cli.common import (
     _write_json,
     app,
     out,
+    show,
 )
 
 schemes_app = typer.Typer(help="The registered schemes: built-in and from plugins.")
@@ -64,7 +65,7 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
         return
     table = Table(title="schemes (`multisc run --schemes NAME`; defaults: --json)")
     for column in ("name", "what travels / receiver", "needs", "options", "from"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for row in rows:
         table.add_row(
             Text(row["name"]),
@@ -73,11 +74,11 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
             Text(", ".join([*row["options"], *(f"{row['name']}.{k}" for k in row["settings"])])),
             Text(row["source"]),
         )
-    out.print(table)
+    show(out, table)
     for key, option in (("correctors", "corrector"), ("slice_links", "slice_link")):
         listing = Table(title=f"{key.replace('_', ' ')} (option {option})")
         for column in ("name", "what it does", "needs", "from"):
-            listing.add_column(column, overflow="fold")
+            listing.add_column(column)
         for part in parts[key]:
             listing.add_row(
                 Text(part["name"]),
@@ -85,4 +86,4 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
                 Text(", ".join(part["needs"]) or "-"),
                 Text(part["source"]),
             )
-        out.print(listing)
+        show(out, listing)

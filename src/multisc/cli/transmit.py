@@ -16,7 +16,9 @@ from multisc.cli.common import (
     app,
     channel_flags,
     err,
+    nr_first_use,
     out,
+    show,
 )
 
 
@@ -58,6 +60,7 @@ def transmit(
     if out_png is not None:  # checked before the work, not after it
         _check_image_output(out_png)
     picture = open_image(image)
+    nr_first_use(spec)  # NR with mcs auto: thresholds measured once, with progress
     # bpg_ldpc defaults to multisc's channel uses on this image; deep_jscc to its highest ratio
     budget = ratio if ratio is not None else ("match" if scheme == "bpg_ldpc" else None)
     if checkpoint is None and scheme in ("deep_jscc", "multisc", "single_text"):
@@ -118,4 +121,4 @@ def transmit(
         table.add_row(name, "[dim]skipped: weights not available[/]")
     if out_png:
         table.add_row("saved", str(out_png))
-    out.print(table)
+    show(out, table)

@@ -219,7 +219,9 @@ class RunConfig(BaseModel):
     seeds: int = Field(1, ge=1, le=1000)
     models: str | None = None
     device: str = "auto"
-    out: str = "runs/paper-samples"
+    #: the run directory; default: ``runs/<config file's stem>``, else named from the
+    #: settings that differ from the defaults (:func:`default_out`)
+    out: str | None = None
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     #: images whose prepares (segmentation, captions) run as one batch; a speed setting
@@ -334,6 +336,12 @@ class RunConfig(BaseModel):
         return expand_channels(base, self.vary)
 
     @model_validator(mode="after")
+    def _default_out(self) -> RunConfig:
+        if self.out is None:
+            self.out = default_out(self)
+        return self
+
+    @model_validator(mode="after")
     def _valid_vary(self) -> RunConfig:
         from multisc.experiment.variants import check_vary, run_variants
 
@@ -386,6 +394,24 @@ class RunConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
 
 
+#: the run directory of the default experiment (the paper's, on the bundled photos)
+DEFAULT_OUT = "runs/paper-samples"
+
+
+def default_out(config: RunConfig) -> str:
+    """Where a config without ``out`` writes: ``runs/paper-samples`` for the defaults, else
+    ``runs/<the settings that differ from the defaults>-<digest>`` (e.g.
+    ``runs/models-1f2e3d4c``), so two different experiments never share a folder."""
+    base = RunConfig(out=DEFAULT_OUT).identity()
+    mine = config.identity()
+    changed = [key for key in mine if mine.get(key) != base.get(key)]
+    changed += [key for key in base if key not in mine and key not in changed]
+    if not changed:
+        return DEFAULT_OUT
+    name = "-".join(sorted(changed))[:48].rstrip("-_")
+    return f"runs/{name}-{config.digest()[:8]}"
+
+
 def _closest(parts: list[str]) -> str:
     """ "; did you mean 'snr_db'?" for a mistyped key (the keys of the block it is in)."""
     import difflib
@@ -393,13 +419,29 @@ def _closest(parts: list[str]) -> str:
     blocks = {"options": OptionsConfig, "channel": ChannelConfig, "jscc": JsccConfig}
     model = blocks.get(parts[0], RunConfig) if len(parts) > 1 else RunConfig
     known = [name for name in model.model_fields if name != "schemes" or model is RunConfig]
+    if model is OptionsConfig:  # a block under options: names a scheme
+        from multisc.schemes.spec import scheme_names
+
+        known += list(scheme_names())
     match = difflib.get_close_matches(parts[-1], known, n=1, cutoff=0.6) if parts else []
     if not match and parts and model is RunConfig:  # "snrs" -> snr_db: by prefix too
         match = [name for name in known if name.startswith(parts[-1][:3])][:1]
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
-def _explain(exc: ValidationError, where: str) -> InvalidInputError:
+#: the flag of `multisc run` that sets each config key, where it is not ``--key-name``
+_FLAGS = {"snr_db": "--snr", "ray_address": "--address", "download": "--no-download",
+          "channel": "the channel flags"}  # fmt: skip
+
+
+def _flag(key: str) -> str:
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
+def _explain(exc: ValidationError, where: str, flags: set[str] | None = None) -> InvalidInputError:
+    """One line for every problem pydantic found; a key set by a command-line flag is
+    named by its flag (``--schemes: unknown scheme 'multisk' ...``)."""
+    flags = flags or set()
     lines: list[str] = []
     errors = exc.errors()
     # a union (one channel or a list of them) reports "not a list" beside the real error
@@ -415,6 +457,8 @@ def _explain(exc: ValidationError, where: str) -> InvalidInputError:
             if not str(part).startswith(("function-", "list[", "tagged-union["))
         ]
         location = ".".join(parts)
+        if parts and parts[0] in flags:
+            location = ".".join([_flag(parts[0]), *parts[1:]])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             line = f"unknown key {location or '(top level)'!r}" + _closest(parts)
@@ -452,8 +496,12 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
                 f"{path} must hold a mapping of settings, not {type(loaded).__name__}"
             )
         raw.update(loaded)
+        raw.setdefault("out", f"runs/{path.stem}")  # each config file its own folder
+    flags = {key for key, value in overrides.items() if value is not None}
     raw.update({key: value for key, value in overrides.items() if value is not None})
+    if flags:
+        where = "(command-line flags)" if path is None else f"{where} with the command-line flags"
     try:
         return RunConfig(**raw)
     except ValidationError as exc:
-        raise _explain(exc, where) from exc
+        raise _explain(exc, where, flags) from exc

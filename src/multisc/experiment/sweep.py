@@ -211,6 +211,8 @@ def run_sweep(
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
     resolve_device(config.device)  # a clear error now rather than in a worker
+    state = "resumed" if out.is_dir() else "new"
+    emit(Said(f"run directory: {out} ({state}; --out DIR to choose another)"))
     unreadable: list[tuple[str, str]] = []
     images = load_run_images(config, on_error=lambda i, e: unreadable.append((i, e)))
     check_size(config, len(images) + len(unreadable))  # before anything is written

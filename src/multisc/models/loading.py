@@ -3,16 +3,18 @@ files, call the library's loader offline, in the dtype the component computes in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
-
-import torch
+from typing import TYPE_CHECKING, TypeVar
 
 from multisc.errors import ModelFileError, ModelNotAvailableError
 from multisc.models.downloads import fetchable, fetchable_url, pull
 from multisc.models.local import file_status, is_available, local_snapshot, torch_hub_file
 from multisc.models.registry import entry, file_error, first_line, missing_error, source
+
+if TYPE_CHECKING:  # torch is imported where it is used: `multisc models list` starts fast
+    import torch
 from multisc.models.weights import check_directory, load_state_file, weights_problem
 
 T = TypeVar("T")
@@ -45,6 +47,41 @@ def resolve(name: str, models_dir: str | Path | None = None, download: bool = Tr
     return snapshot
 
 
+#: set (to 1) by the command line: library loading bars and advice lines off at the first
+#: load (:func:`quiet_libraries`), so that the command line starts fast
+QUIET_ENV = "MULTISC_QUIET_LIBRARIES"
+_quieted = False
+
+
+def quiet_libraries() -> None:
+    """Library loading bars and advice lines off (transformers', diffusers' and
+    huggingface_hub's own warnings at error level only); download progress bars
+    (huggingface_hub's) stay on. Imports transformers and diffusers (seconds): called when
+    a component is first loaded, never at start-up."""
+    global _quieted
+    import logging
+    import os
+
+    _quieted = True
+    try:
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        diffusers_logging.disable_progress_bar()
+        diffusers_logging.set_verbosity_error()
+    except ImportError:
+        pass
+    # transformers switches huggingface_hub's bars off with its own: downloads keep theirs
+    from huggingface_hub.utils import enable_progress_bars
+
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes"):
+        enable_progress_bars()
+    for name in ("accelerate", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def load_pretrained(
     name: str,
     loader: Callable[..., T],
@@ -57,6 +94,8 @@ def load_pretrained(
     Whatever the library raises while loading becomes one :class:`ModelFileError` naming
     the component and the directory. ``trust_remote_code`` is never set.
     """
+    if not _quieted and os.environ.get(QUIET_ENV) == "1":
+        quiet_libraries()
     directory = resolve(name, models_dir)
     try:
         return loader(str(directory), local_files_only=True, **kwargs)
@@ -93,6 +132,8 @@ def torch_hub_state(name: str, models_dir: str | Path | None = None) -> dict[str
 
 def default_dtype(device: torch.device) -> torch.dtype:
     """fp16 on CUDA, fp32 on CPU."""
+    import torch
+
     return torch.float16 if device.type == "cuda" else torch.float32
 
 
@@ -100,6 +141,8 @@ def component_dtype(name: str, device: torch.device) -> torch.dtype:
     """The dtype component ``name`` computes in on ``device``: fp32 on CPU; on CUDA, bf16
     for checkpoints published in bf16 (Qwen in fp16 can overflow) where the GPU supports it
     (else fp32), fp16 for the rest."""
+    import torch
+
     if device.type != "cuda":
         return torch.float32
     if entry(name).checkpoint_dtype == "bfloat16":

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import torch
-
 from multisc.models.registry import ModelEntry, entry, is_commit
 from multisc.models.weights import local_weight, weights_problem
 
@@ -57,7 +55,14 @@ def local_snapshot(item: ModelEntry) -> Path | None:
 
 def torch_hub_checkpoint(filename: str) -> Path:
     """Path of a file in the torch hub checkpoint cache (``$TORCH_HOME/hub/checkpoints``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+    import sys
+
+    if "torch" in sys.modules:  # torch.hub.set_dir() may have moved it
+        return Path(sys.modules["torch"].hub.get_dir()) / "checkpoints" / filename
+    # torch's own rule (torch.hub._get_torch_home), without importing torch (a second)
+    cache = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))
+    return Path(home) / "hub" / "checkpoints" / filename
 
 
 def torch_hub_file(name: str, models_dir: str | Path | None = None) -> Path:

@@ -15,11 +15,13 @@ import functools
 import json
 import zipfile
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from multisc.errors import ModelFileError
 from multisc.models.registry import entry, file_error, first_line
+
+if TYPE_CHECKING:  # imported where used: listing components must not import torch
+    import torch
 
 #: Weights saved under another of the standard names load the same way (a model saved with
 #: ``save_pretrained`` writes safetensors; some published repos hold only ``.bin``).
@@ -69,10 +71,14 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _torch_load(path: Path) -> object:
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True, mmap=not is_legacy_pickle(path))
 
 
 def _is_state_dict(state: object) -> bool:
+    import torch
+
     return isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
 
 

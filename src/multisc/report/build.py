@@ -18,13 +18,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
-from scipy import stats
 
 from multisc.errors import InvalidInputError
-from multisc.experiment.rundir import read_failures, reference_path
+from multisc.experiment.rundir import IMAGES_DIR, read_failures, reference_path
 from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
-from multisc.metrics import finite_mean
 
 PLOTS_DIR = "plots"
 GRIDS_DIR = "grids"
@@ -58,16 +56,6 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of its 95% confidence interval (Student t; 0 for one value)."""
-    array = np.asarray(values, dtype=float)
-    mean = float(array.mean())
-    if len(array) < 2:
-        return mean, 0.0
-    sem = float(array.std(ddof=1)) / math.sqrt(len(array))
-    return mean, float(stats.t.ppf(0.975, len(array) - 1)) * sem
-
-
 def _split_series(series: str) -> tuple[str, str | None]:
     """``"multisc [nr-TDL-A-...]"`` -> (``"multisc"``, ``"nr-TDL-A-..."``); a series of a
     run with one channel is the scheme's name alone."""
@@ -97,73 +85,130 @@ def by_channel(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[s
     return rows, channels
 
 
-def curves(
-    rows: list[dict[str, Any]], metric: str
-) -> dict[str, list[tuple[float, float, float, int]]]:
-    """scheme -> [(snr, mean, ci half-width, n)] over images and seeds."""
+#: fewer images than this per point: no interval drawn (a bootstrap of 2 values is not one)
+MIN_FOR_INTERVAL = 3
+#: a jump between neighbouring SNRs larger than this share of the plot's value range is a
+#: cliff: its two points are not joined (no ramp was measured between them)
+CLIFF = 0.3
+
+
+def mean_ci(values: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean and its 95% percentile bootstrap interval over the values (images and seeds:
+    :func:`multisc.report.stats.bootstrap_ci`), which stays inside the values' range, so
+    inside the metric's (PSNR >= 0, SSIM in [0, 1] ...); no interval (``None``) with fewer
+    than :data:`MIN_FOR_INTERVAL` values."""
+    from multisc.report.stats import bootstrap_ci
+
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if len(array) < MIN_FOR_INTERVAL:
+        return mean, None, None
+    low, high = bootstrap_ci(array)
+    return mean, low, high
+
+
+Point = tuple[float, float, float | None, float | None, int]
+
+
+def curves(rows: list[dict[str, Any]], metric: str) -> dict[str, list[Point]]:
+    """scheme -> [(snr, mean, ci low, ci high, n)] over images and seeds."""
     groups: dict[tuple[str, float], list[float]] = defaultdict(list)
     for row in rows:
         value = row["metrics"].get(metric)
         if value is not None and math.isfinite(value):
             groups[(row["scheme"], row["snr_db"])].append(value)
-    out: dict[str, list[tuple[float, float, float, int]]] = defaultdict(list)
+    out: dict[str, list[Point]] = defaultdict(list)
     for (scheme, snr), values in sorted(groups.items()):
-        mean, half = mean_ci(values)
-        out[scheme].append((snr, mean, half, len(values)))
+        out[scheme].append((snr, *mean_ci(values), len(values)))
     return {scheme: out[scheme] for scheme in _ordered(out)}
 
 
 def _save_figure(fig, root: RunRoot, folder: str, stem: str) -> list[str]:
-    """Save ``fig`` as ``folder/stem.png`` and ``.svg`` in the run directory; return the
-    file names."""
+    """Save ``fig`` as ``folder/stem.png``, ``.svg`` and ``.pdf`` (vector, fonts embedded)
+    in the run directory; return the file names, PNG first."""
+    from multisc.report.style import FORMATS
+
     fig.tight_layout()
     names = []
-    for suffix in ("png", "svg"):
-        root.save_figure(fig, f"{folder}/{stem}.{suffix}", dpi=120)
+    for suffix in FORMATS:
+        root.save_figure(fig, f"{folder}/{stem}.{suffix}", dpi=200)
         names.append(f"{stem}.{suffix}")
     plt.close(fig)
     return names
 
 
+def _segments(x: list[float], y: list[float], span: float) -> list[tuple[list, list]]:
+    """The runs of a curve to join with a line: split where a neighbour jumps by more
+    than :data:`CLIFF` of ``span`` (a cliff: two measured points, no ramp between)."""
+    runs: list[tuple[list, list]] = [([x[0]], [y[0]])]
+    for a, b, xb in zip(y, y[1:], x[1:], strict=False):
+        if span > 0 and abs(b - a) > CLIFF * span:
+            runs.append(([], []))
+        runs[-1][0].append(xb)
+        runs[-1][1].append(b)
+    return runs
+
+
 def plot_metric(rows, metric: str, root: RunRoot) -> list[str]:
+    """``metric`` against SNR, one series per scheme (and channel): ticks at the SNRs run,
+    the bootstrap 95% band where there are enough images, cliffs not joined."""
+    from multisc.report.style import COLUMN, RC, series_style
+
     data = curves(rows, metric)
     if not data:
         return []
     label, _ = METRICS.get(metric, (metric, False))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    names = list(dict.fromkeys(_split_series(series)[0] for series in data))
-    channels = list(dict.fromkeys(_split_series(series)[1] for series in data))
-    for series, points in data.items():
-        name, channel = _split_series(series)
-        color = plt.cm.tab10(names.index(name) % 10)  # one colour per scheme,
-        style = ("-", "--", ":", "-.")[channels.index(channel) % 4]  # one line per channel
-        snr, mean, half, _ = (np.array(v) for v in zip(*points, strict=True))
-        ax.plot(snr, mean, marker="o", linestyle=style, color=color, label=series)
-        ax.fill_between(snr, mean - half, mean + half, color=color, alpha=0.2)
-    ax.set_xlabel("SNR (dB)")
-    ax.set_ylabel(label)
-    ax.set_title(f"{label} vs SNR (mean, 95% CI over images and seeds)", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save_figure(fig, root, PLOTS_DIR, metric)
+    values = [p[1] for points in data.values() for p in points]
+    span = max(values) - min(values)
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=COLUMN)
+        for index, (series, points) in enumerate(data.items()):
+            style = series_style(index)
+            snr = [p[0] for p in points]
+            mean = [p[1] for p in points]
+            for number, (x, y) in enumerate(_segments(snr, mean, span)):
+                ax.plot(
+                    x, y, color=style["color"], marker=style["marker"],
+                    linestyle=style["linestyle"], label=series if number == 0 else None,
+                )  # fmt: skip
+            banded = [p for p in points if p[2] is not None]
+            if banded:
+                ax.fill_between(
+                    [p[0] for p in banded], [p[2] for p in banded], [p[3] for p in banded],
+                    color=style["color"], alpha=0.15, linewidth=0,
+                )  # fmt: skip
+        snrs = sorted({p[0] for points in data.values() for p in points})
+        ax.set_xticks(snrs, [f"{s:g}" for s in snrs])
+        ax.set_xlabel("SNR (dB)")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        ax.legend(ncol=2 if len(data) > 4 else 1)
+        return _save_figure(fig, root, PLOTS_DIR, metric)
 
 
 def plot_channel_uses(rows, root: RunRoot) -> list[str]:
+    from multisc.report.style import PALETTE, RC, WIDE
+
     per_scheme: dict[str, list[float]] = defaultdict(list)
     for row in rows:
         per_scheme[row["scheme"]].append(row["channel_uses"])
     schemes = _ordered(per_scheme)
     means = [float(np.mean(per_scheme[s])) for s in schemes]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(schemes, means, color=plt.cm.tab10(np.arange(len(schemes))))
-    ax.bar_label(bars, labels=[f"{m:,.0f}" for m in means], fontsize=8)
-    ax.set_ylabel("channel uses per image\n(complex symbols; NR: resource elements)")
-    if max(means) > 20 * max(min(means), 1):  # log only when schemes differ by orders
-        ax.set_yscale("log")
-    else:
-        ax.set_ylim(0, max(means) * 1.15)
-    ax.set_title("Channel uses per image, all links (mean)", fontsize=9)
-    return _save_figure(fig, root, PLOTS_DIR, "channel_uses")
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=WIDE)
+        colors = [PALETTE[i % len(PALETTE)] for i in range(len(schemes))]
+        hatches = ["", "//", "..", "xx", "\\\\", "oo"]
+        bars = ax.bar(schemes, means, color=colors)
+        for i, bar in enumerate(bars):  # a hatch per bar: apart in greyscale too
+            bar.set_hatch(hatches[i % len(hatches)])
+        ax.bar_label(bars, labels=[f"{m:,.0f}" for m in means])
+        ax.set_ylabel("channel uses per image\n(complex symbols; NR: resource elements)")
+        if max(means) > 20 * max(min(means), 1):  # log only when schemes differ by orders
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(0, max(means) * 1.15)
+        ax.tick_params(axis="x", labelrotation=20 if len(schemes) > 4 else 0)
+        return _save_figure(fig, root, PLOTS_DIR, "channel_uses")
 
 
 def _tile(root: RunRoot, relative: str) -> Image.Image | None:
@@ -192,8 +237,8 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     reference = _tile(root, reference_path(image_id))
     aspect = reference.height / reference.width if reference is not None else 0.75
     text_rows = any(r.get("prompt") for r in mine)  # semantic schemes' rows carry a prompt
-    fig_w = 1.6 * (len(snrs) + 1)
-    row_h = 1.6 * aspect + (0.7 if text_rows else 0.25)
+    fig_w = 2.2 * (len(snrs) + 1)  # tiles 2.2 in wide: big enough to judge
+    row_h = 2.2 * aspect + (0.95 if text_rows else 0.45)
     fig, axes = plt.subplots(
         len(schemes), len(snrs) + 1, figsize=(fig_w, row_h * len(schemes)), squeeze=False
     )
@@ -235,12 +280,14 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
                     fontsize=9,
                     weight="bold",
                 )
+            lines = [_tile_metrics(row)]
             if row.get("prompt"):
                 # noise turns bytes into control characters: show them as a middle dot
                 printable = "".join(c if c.isprintable() else "·" for c in row["prompt"])
-                caption = textwrap.shorten(printable, 90, placeholder="…")
-                # received text is data: "$" pairs must not be parsed as mathtext
-                ax.set_xlabel("\n".join(textwrap.wrap(caption, 30)), fontsize=4.5, parse_math=False)
+                caption = textwrap.shorten(printable, 120, placeholder="…")
+                lines += textwrap.wrap(caption, 44)
+            # received text is data: "$" pairs must not be parsed as mathtext
+            ax.set_xlabel("\n".join(lines), fontsize=5, parse_math=False)
     name = f"{image_id}.png"
     with warnings.catch_warnings():  # noisy received text: glyphs no font has are boxes
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
@@ -250,8 +297,57 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     return name
 
 
+def _full_size_links(rows: list[dict[str, Any]], image_id: str) -> str:
+    """Links to an image's reconstructions at full size (seed 0), by scheme and SNR; only
+    paths of the form multisc writes (``images/...``, no ``..``) are linked."""
+    links = []
+    mine = [r for r in rows if r["image_id"] == image_id and r["seed"] == 0]
+    order = _ordered({r["scheme"] for r in mine})
+    for row in sorted(mine, key=lambda r: (order.index(r["scheme"]), r["snr_db"])):
+        path = str(row["image_path"])
+        parts = path.split("/")
+        if parts[0] != IMAGES_DIR or ".." in parts or not path.endswith(".png"):
+            continue
+        href = html.escape("/".join(quote(part) for part in parts), quote=True)
+        text = html.escape(f"{row['scheme']} {row['snr_db']:g} dB")
+        links.append(f'<a href="{href}">{text}</a>')
+    if not links:
+        return ""
+    return (
+        "<details><summary>full-size reconstructions</summary>" + " · ".join(links) + "</details>"
+    )
+
+
+def _tile_metrics(row: dict[str, Any]) -> str:
+    """``PSNR 23.10 · SSIM 0.712 · LPIPS 0.321`` of a grid tile (the metrics it has)."""
+    shown = (("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS"))
+    parts = []
+    for metric, name in shown:
+        value = row["metrics"].get(metric)
+        if value is not None and math.isfinite(value):
+            parts.append(f"{name} {FORMATS[metric].format(value)}")
+    return " · ".join(parts)
+
+
+#: one number format per metric in tables
+FORMATS = {
+    "psnr": "{:.2f}", "ssim": "{:.3f}", "lpips": "{:.3f}", "dists": "{:.3f}",
+    "clip_cosine": "{:.3f}", "bleu": "{:.1f}", "text_similarity": "{:.3f}",
+    "bleu_fused": "{:.1f}", "text_similarity_fused": "{:.3f}",
+}  # fmt: skip
+
+
+def _cell(metric: str, values: list[float]) -> str:
+    """``mean [low, high]`` (95% bootstrap interval), in the metric's one format."""
+    form = FORMATS.get(metric, "{:.4g}")
+    mean, low, high = mean_ci(values)
+    if low is None:
+        return form.format(mean)
+    return f"{form.format(mean)} [{form.format(low)}, {form.format(high)}]"
+
+
 def summary(rows) -> tuple[list[str], list[list[str]]]:
-    """Mean metrics per (scheme, SNR)."""
+    """Mean metrics per (scheme, SNR), each with its 95% bootstrap interval."""
     metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
     groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -269,11 +365,39 @@ def summary(rows) -> tuple[list[str], list[list[str]]]:
                 str(sum(r["failed"] for r in items)),
             ]
             for metric in metrics:
-                mean, skipped = finite_mean(r["metrics"].get(metric) for r in items)
-                cell = "—" if mean is None else f"{mean:.4g}"
+                given = [r["metrics"].get(metric) for r in items]
+                values = [float(v) for v in given if v is not None and math.isfinite(v)]
+                skipped = sum(v is not None for v in given) - len(values)
+                cell = _cell(metric, values) if values else "—"
                 cells.append(cell + (f" ({skipped} NaN left out)" if skipped else ""))
             body.append(cells)
     return header, body
+
+
+def stand_in_components(run: dict[str, Any] | None) -> list[str]:
+    """Components the run loaded as tiny stand-ins: weights under a tenth of the published
+    files' sizes (the recorded manifests'), as ``multisc models make-tiny`` writes them."""
+    from multisc.models.registry import manifest
+
+    try:
+        components = json.loads(run["components"]) if run else {}
+    except (KeyError, TypeError, ValueError):
+        return []
+    tiny = []
+    for name, record in components.items() if isinstance(components, dict) else ():
+        try:
+            published = manifest(str(name))["files"]
+        except (OSError, ValueError, KeyError):
+            continue
+        weights = record.get("weights") if isinstance(record, dict) else None
+        sizes = [
+            (size, published.get(file))
+            for file, size in (weights or {}).items()
+            if isinstance(size, int) and isinstance(published.get(file), int)
+        ]
+        if sizes and all(size < 0.1 * real for size, real in sizes):
+            tiny.append(str(name))
+    return tiny
 
 
 def read_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -509,6 +633,32 @@ CHANNEL_NOTE = (
 )
 
 
+BPG_NR_NOTE = (
+    "<b>bpg_ldpc over NR</b>: <code>mcs: auto</code> picks per SNR the MCS whose "
+    "<i>transport-block</i> error rate is 10%, but a HEVC stream of a dozen transport blocks "
+    "is lost when any one fails, so its curve need not rise with SNR; a fixed MCS "
+    "(<code>mcs: 5</code>) gives a baseline that fails less."
+)
+
+
+def _bpg_over_nr(rows: list[dict[str, Any]]) -> bool:
+    return any(r["scheme"].startswith("bpg_ldpc") and r["fading"].startswith("nr") for r in rows)
+
+
+def _banner(run: dict[str, Any] | None) -> str:
+    """A banner over a report whose models were tiny random stand-ins."""
+    tiny = stand_in_components(run)
+    if not tiny:
+        return ""
+    return (
+        '<p class="banner"><b>Tiny random stand-in models</b> ('
+        + html.escape(", ".join(tiny))
+        + "): their weights are a small fraction of the published checkpoints' and random. "
+        "The images and texts of these results mean nothing; they show that every stage "
+        "ran. Pull the real weights (<code>multisc models pull</code>) for results.</p>"
+    )
+
+
 def _component_rows(run: dict | None) -> str:
     """The weights the run loaded: repo, commit on disk (against the pinned one), source,
     weights' sizes (``runs.components``, as the latest start or resume recorded it)."""
@@ -544,6 +694,14 @@ def _component_rows(run: dict | None) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _vector_links(names: list[str], url) -> str:
+    """Links to a figure's SVG and PDF (beside its PNG)."""
+    return " · ".join(
+        f'<a href="{url(PLOTS_DIR, name)}">{name.rsplit(".", 1)[1].upper()}</a>'
+        for name in names[1:]
+    )
+
+
 def _label(metric: str) -> str:
     return METRICS[metric][0] if metric in METRICS else TIME_LABEL
 
@@ -558,7 +716,7 @@ def _experiment_html(extra: dict[str, Any], url) -> str:
         figures = "".join(
             f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs '
             f'{esc(setting)}"><figcaption>{esc(_label(metric))} vs {esc(setting)} — '
-            f'<a href="{url(PLOTS_DIR, names[1])}">SVG</a></figcaption></figure>'
+            f"{_vector_links(names, url)}</figcaption></figure>"
             for (setting, metric), names in extra["settings"].items()
         )
         parts.append(f'<h2>Metrics vs varied settings</h2><div class="plots">{figures}</div>')
@@ -566,7 +724,7 @@ def _experiment_html(extra: dict[str, Any], url) -> str:
         figures = "".join(
             f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs bandwidth">'
             f"<figcaption>{esc(METRICS[metric][0])} vs bandwidth ratio k/n — "
-            f'<a href="{url(PLOTS_DIR, names[1])}">SVG</a></figcaption></figure>'
+            f"{_vector_links(names, url)}</figcaption></figure>"
             for metric, names in extra["bandwidth"].items()
         )
         parts.append(
@@ -652,7 +810,7 @@ def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra) -
     table += "</table>"
     figures = "".join(
         f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs SNR">'
-        f'<figcaption>{esc(METRICS[metric][0])} — <a href="{url(PLOTS_DIR, names[1])}">SVG</a>'
+        f"<figcaption>{esc(METRICS[metric][0])} — {_vector_links(names, url)}"
         f"</figcaption></figure>"
         for metric, names in metric_plots.items()
     )
@@ -660,7 +818,7 @@ def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra) -
         f'<figure class="grid"><figcaption>{esc(image_id)}: rows are schemes, columns SNRs '
         "(seed 0); full size: click the grid</figcaption>"
         f'<a href="{url(GRIDS_DIR, name)}"><img src="{url(GRIDS_DIR, name)}" '
-        f'alt="grid {esc(image_id)}"></a></figure>'
+        f'alt="grid {esc(image_id)}"></a>{_full_size_links(rows, image_id)}</figure>'
         for image_id, name in grid_files.items()
     )
     skipped = "".join(f"<li>{esc(line)}</li>" for line in notes.get("skipped", {}).values())
@@ -692,21 +850,32 @@ p.note {{ font-size: .85em; color: #555; max-width: 60em; }}
 figcaption {{ font-size: .85em; color: #555; }}
 table {{ border-collapse: collapse; font-size: .85em; }}
 td, th {{ border: 1px solid #ddd; padding: .25em .5em; text-align: right; }}
-th {{ background: #f4f4f4; }} pre {{ background: #f7f7f7; padding: 1em; overflow-x: auto; }}
+th {{ background: #f4f4f4; }}
+p.banner {{ background: #fff3cd; border: 1px solid #e0b100; padding: .6em 1em; }}
+pre {{ background: #f7f7f7; padding: 1em; overflow-x: auto; }}
 </style></head>
 <body>
 <h1>multisc report: {esc(title)}</h1>
+{_banner(run)}
 <p>{len(rows)} results: {images} image(s), {len({r["scheme"] for r in rows})} scheme(s),
 {len({r["snr_db"] for r in rows})} SNR(s), {len({r["seed"] for r in rows})} seed(s).
 Device: {esc(run["device"] if run else "?")}.</p>
 <p>Channel{"s" if len(notes["channels"]) > 1 else ""}:
 {", ".join(f"<code>{esc(c)}</code>" for c in notes["channels"])}.
-{CHANNEL_NOTE if any(c.startswith("nr") for c in notes["channels"]) else ""}</p>
+{CHANNEL_NOTE if any(c.startswith("nr") for c in notes["channels"]) else ""}
+{BPG_NR_NOTE if _bpg_over_nr(rows) else ""}</p>
 {f"<h2>Notes</h2><ul>{skipped}</ul>" if skipped else ""}
 <h2>Metrics vs SNR</h2><div class="plots">{figures}
 <figure><img src="{url(PLOTS_DIR, uses_plot[0])}" alt="channel uses">
-<figcaption>Channel uses per image —
-<a href="{url(PLOTS_DIR, uses_plot[1])}">SVG</a></figcaption></figure></div>
+<figcaption>Channel uses per image (mean), all links —
+{_vector_links(uses_plot, url)}</figcaption></figure></div>
+<p class="note">Curves: the mean over images and seeds at each SNR run (the ticks); the
+band is its 95% percentile bootstrap interval over images and seeds (2000 resamples), which
+stays inside the metric's range, drawn where a point has at least {MIN_FOR_INTERVAL} values;
+a jump of more than {CLIFF:.0%} of the plot's range between neighbouring SNRs is a cliff,
+its two points left unjoined (nothing was measured between them). Figures come as PNG, SVG
+and PDF, one column of a two-column paper wide, in a colour-blind-safe palette with a
+marker and line style per series.</p>
 {_experiment_html(extra, url)}
 <h2>Summary</h2>{table}
 <p class="note"><b>failed</b>: transmissions whose decoding failed (bpg_ldpc: any LDPC block

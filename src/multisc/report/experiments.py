@@ -14,8 +14,7 @@ from matplotlib.ticker import FuncFormatter
 
 from multisc.experiment.runroot import RunRoot
 from multisc.experiment.variants import format_value
-
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+from multisc.report.style import MARKERS
 
 
 def varied_settings(rows: list[dict[str, Any]]) -> list[str]:
@@ -96,9 +95,8 @@ def plot_setting(rows, setting: str, metric: str, label: str, root: RunRoot, sav
         ax.set_xticks(ticks, [texts[t] for t in ticks], fontsize=8)
     ax.set_xlabel(setting)
     ax.set_ylabel(label)
-    ax.set_title(f"{label} vs {setting} (mean over images and seeds)", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if len(data) > 6 else 1)
+    ax.legend(ncol=2 if len(data) > 6 else 1)
     return save(fig, root, "plots", f"{metric}_vs_{setting.replace(',', '_')}")
 
 
@@ -173,9 +171,8 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, save) -
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
     labels = [f"1/{1 / x:.0f}" if 0 < x <= 0.5 else f"{x:.2g}" for x in ticks]
     ax.set_xticks(ticks, labels, fontsize=8)
-    ax.set_xlabel("bandwidth ratio k/n (channel uses per pixel value, H·W·3)")
+    ax.set_xlabel("bandwidth ratio k/n (channel uses / H·W·3)")
     ax.set_ylabel(label)
-    ax.set_title(f"{label} vs bandwidth ratio (mean over images and seeds)", fontsize=9)
     ax.grid(True, alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2 if len(data) > 6 else 1)
+    ax.legend(ncol=2 if len(data) > 6 else 1)
     return save(fig, root, "plots", f"{metric}_vs_bandwidth")
