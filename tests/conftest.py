@@ -1,10 +1,23 @@
 import os
 from pathlib import Path
 
-import pytest
-import torch
+# Threads pinned before torch, numpy or a subprocess starts: the cores this session may use
+# minus what other jobs keep busy (multisc.devices.cpu_threads), or MULTISC_TEST_THREADS.
+# On a machine another job shares, every process spinning up threads for all cores made the
+# suite 7x slower; children (CLI runs, Ray workers) inherit the variables.
+from multisc.devices import THREAD_VARIABLES, cpu_threads
 
-from multisc.data.sources import sample_photos
+_THREADS = int(os.environ.get("MULTISC_TEST_THREADS") or cpu_threads())
+for _name in THREAD_VARIABLES:
+    os.environ.setdefault(_name, str(_THREADS))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep, not spin
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+from multisc.data.sources import sample_photos  # noqa: E402
 
 # Ray in tests stays on loopback: with this set before Ray is imported, every node it
 # starts takes 127.0.0.1 as its address (otherwise the machine's interface address)

@@ -4,6 +4,7 @@ any work."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -152,3 +153,32 @@ def test_the_command_line_answers_without_importing_torch_or_transformers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_threads_pin_torch_and_every_child_and_do_not_change_the_experiment(monkeypatch):
+    import subprocess
+    import sys
+
+    import torch
+
+    from multisc.devices import THREAD_VARIABLES, pin_threads
+    from multisc.errors import InvalidInputError
+    from multisc.experiment.config import load_config
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    before = torch.get_num_threads()
+    try:
+        assert pin_threads(1) == 1 and torch.get_num_threads() == 1
+        child = subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert child.stdout.strip() == "1"  # OMP_NUM_THREADS reached the child
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(InvalidInputError, match="threads"):
+        pin_threads(0)
+    assert load_config(threads=1).digest() == load_config().digest()
+    with pytest.raises(InvalidInputError, match="--threads"):
+        load_config(threads=0)

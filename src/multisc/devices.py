@@ -119,3 +119,21 @@ def torch_threads(threads: int) -> Iterator[int]:
         yield threads
     finally:
         torch.set_num_threads(previous)
+
+
+#: the thread-count variables of torch's OpenMP, MKL and OpenBLAS (read by child processes:
+#: Ray workers, subprocesses) and multisc's own
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MULTISC_THREADS")
+
+
+def pin_threads(threads: int) -> int:
+    """Use ``threads`` CPU threads from now on: torch's intra-op pool here, and the
+    OpenMP/MKL/OpenBLAS variables every child process (Ray workers, subprocesses) reads.
+    On a machine another job shares, fewer threads than cores avoid oversubscription (see
+    :func:`cpu_threads`). :returns: ``threads``."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidInputError(f"threads must be a whole number >= 1, got {threads!r}")
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    torch.set_num_threads(threads)
+    return threads

@@ -395,7 +395,7 @@ def test_nan_metrics_are_left_out_of_means_and_counted():
         for value in (0.5, float("nan"), 0.7)
     ]  # fmt: skip
     header, body = summary(rows)
-    assert body[0][header.index("ssim")] == "0.6 (1 NaN left out)"
+    assert body[0][header.index("ssim")] == "0.600 (1 NaN left out)"  # two values: no interval
 
 
 def _tree(folder: Path, skip: Path) -> dict[str, tuple[int, int]]:

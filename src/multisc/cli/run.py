@@ -140,6 +140,12 @@ def run(
     no_download: bool = typer.Option(
         False, "--no-download", help="Skip schemes whose weights are missing, even with network."
     ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="CPU threads (torch, OpenMP, BLAS, Ray workers); fewer on a shared machine. "
+        "(default: every core)",
+    ),
     as_json: bool = JSON_OPTION,
     channel=None,
 ) -> None:
@@ -170,6 +176,7 @@ def run(
         device=device,
         prepare_batch=prepare_batch,
         download=False if no_download else None,
+        threads=threads,
     )
     with SweepView(err) as view:
         summary = run_sweep(config, view, report=build_report)

@@ -229,6 +229,9 @@ class RunConfig(BaseModel):
     prepare_batch: int = Field(4, ge=1)
     #: download missing components (with network); without network they are skipped
     download: bool = True
+    #: CPU threads (torch, OpenMP, BLAS; Ray workers too); None: every core, or
+    #: ``MULTISC_THREADS``. Fewer on a machine another job shares (a speed setting)
+    threads: int | None = Field(None, ge=1, le=1024)
     budget_fallback: str = "1/24"
     options: OptionsConfig = Field(default_factory=OptionsConfig)  # type: ignore[valid-type]
     jscc: JsccConfig = Field(default_factory=JsccConfig)
@@ -367,7 +370,7 @@ class RunConfig(BaseModel):
         identity = self.model_dump(
             exclude={
                 "out", "executor", "ray_address", "device", "prepare_batch", "download",
-                "compare_to",
+                "compare_to", "threads",
             }
         )  # fmt: skip
         # settings added later hash as before when left at their defaults (runs resume)

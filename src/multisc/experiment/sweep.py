@@ -211,6 +211,10 @@ def run_sweep(
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
     resolve_device(config.device)  # a clear error now rather than in a worker
+    if config.threads is not None:
+        from multisc.devices import pin_threads
+
+        pin_threads(config.threads)
     state = "resumed" if out.is_dir() else "new"
     emit(Said(f"run directory: {out} ({state}; --out DIR to choose another)"))
     unreadable: list[tuple[str, str]] = []

@@ -37,6 +37,10 @@ class Worker:
         from multisc.metrics.scoring import Scorer
         from multisc.schemes import Components
 
+        if config.threads is not None:  # a Ray actor pins its own process too
+            from multisc.devices import pin_threads
+
+            pin_threads(config.threads)
         options = config.scheme_options()
         checkpoints = plan.jscc_checkpoint or {}
         options.jscc_checkpoint = next(iter(checkpoints.values()), None)

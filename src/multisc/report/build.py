@@ -1,8 +1,8 @@
-"""Build a run's report from its store: plots (PNG + SVG), image grids, report.html."""
+"""Build a run's report from its store: plots (PNG, SVG, PDF), image grids, report.html
+(Jinja2 templates in ``templates/``, autoescaped)."""
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import textwrap
@@ -297,33 +297,12 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     return name
 
 
-def _full_size_links(rows: list[dict[str, Any]], image_id: str) -> str:
-    """Links to an image's reconstructions at full size (seed 0), by scheme and SNR; only
-    paths of the form multisc writes (``images/...``, no ``..``) are linked."""
-    links = []
-    mine = [r for r in rows if r["image_id"] == image_id and r["seed"] == 0]
-    order = _ordered({r["scheme"] for r in mine})
-    for row in sorted(mine, key=lambda r: (order.index(r["scheme"]), r["snr_db"])):
-        path = str(row["image_path"])
-        parts = path.split("/")
-        if parts[0] != IMAGES_DIR or ".." in parts or not path.endswith(".png"):
-            continue
-        href = html.escape("/".join(quote(part) for part in parts), quote=True)
-        text = html.escape(f"{row['scheme']} {row['snr_db']:g} dB")
-        links.append(f'<a href="{href}">{text}</a>')
-    if not links:
-        return ""
-    return (
-        "<details><summary>full-size reconstructions</summary>" + " · ".join(links) + "</details>"
-    )
-
-
 def _tile_metrics(row: dict[str, Any]) -> str:
     """``PSNR 23.10 · SSIM 0.712 · LPIPS 0.321`` of a grid tile (the metrics it has)."""
     shown = (("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS"))
     parts = []
     for metric, name in shown:
-        value = row["metrics"].get(metric)
+        value = (row.get("metrics") or {}).get(metric)
         if value is not None and math.isfinite(value):
             parts.append(f"{name} {FORMATS[metric].format(value)}")
     return " · ".join(parts)
@@ -625,276 +604,155 @@ def _notes(root: RunRoot) -> dict[str, Any]:
     }
 
 
-CHANNEL_NOTE = (
-    "<code>nr-…</code>: a 5G NR link (PUSCH on an OFDM grid; profile, delay spread, UE "
-    "speed, carrier, PRBs, subcarrier spacing, CSI, MCS); its channel uses are resource "
-    "elements, DMRS included (the rows' <code>details.pilot_uses</code> give the DMRS "
-    "share), and its SNR is Es/N0 per resource element."
-)
-
-
-BPG_NR_NOTE = (
-    "<b>bpg_ldpc over NR</b>: <code>mcs: auto</code> picks per SNR the MCS whose "
-    "<i>transport-block</i> error rate is 10%, but a HEVC stream of a dozen transport blocks "
-    "is lost when any one fails, so its curve need not rise with SNR; a fixed MCS "
-    "(<code>mcs: 5</code>) gives a baseline that fails less."
-)
-
-
 def _bpg_over_nr(rows: list[dict[str, Any]]) -> bool:
     return any(r["scheme"].startswith("bpg_ldpc") and r["fading"].startswith("nr") for r in rows)
 
 
-def _banner(run: dict[str, Any] | None) -> str:
-    """A banner over a report whose models were tiny random stand-ins."""
-    tiny = stand_in_components(run)
-    if not tiny:
-        return ""
-    return (
-        '<p class="banner"><b>Tiny random stand-in models</b> ('
-        + html.escape(", ".join(tiny))
-        + "): their weights are a small fraction of the published checkpoints' and random. "
-        "The images and texts of these results mean nothing; they show that every stage "
-        "ran. Pull the real weights (<code>multisc models pull</code>) for results.</p>"
-    )
-
-
-def _component_rows(run: dict | None) -> str:
+def _component_rows(run: dict | None) -> list[list[str]]:
     """The weights the run loaded: repo, commit on disk (against the pinned one), source,
     weights' sizes (``runs.components``, as the latest start or resume recorded it)."""
     try:
         components = json.loads(run["components"]) if run else {}
     except (KeyError, TypeError, ValueError):
         components = {}
-    if not isinstance(components, dict) or not components:
-        return '<p class="note">No pretrained component recorded for this run.</p>'
-    esc = html.escape
     rows = []
-    for name, record in components.items():
+    for name, record in components.items() if isinstance(components, dict) else ():
         if not isinstance(record, dict):
             continue
         commit, pinned = record.get("commit"), record.get("pinned")
-        where = esc(str(commit or "-")[:12])
+        where = str(commit or "-")[:12]
         if pinned and commit != pinned:
-            where += f" (pinned {esc(str(pinned)[:12])})"
+            where += f" (pinned {str(pinned)[:12]})"
         weights = record.get("weights") if isinstance(record.get("weights"), dict) else {}
         sizes = ", ".join(
-            f"{esc(str(f))} {b:,} B" if isinstance(b, int) else esc(f"{f} {b}")
-            for f, b in weights.items()
+            f"{f} {b:,} B" if isinstance(b, int) else f"{f} {b}" for f, b in weights.items()
         )
-        cells = (
-            esc(str(name)),
-            esc(str(record.get("repo_id", ""))),
-            where,
-            esc(str(record.get("source", ""))),
-            sizes,
+        rows.append(
+            [str(name), str(record.get("repo_id", "")), where, str(record.get("source", "")), sizes]
         )
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = "<tr><th>component</th><th>repo</th><th>commit</th><th>source</th><th>weights</th></tr>"
-    return f"<table>{head}{''.join(rows)}</table>"
-
-
-def _vector_links(names: list[str], url) -> str:
-    """Links to a figure's SVG and PDF (beside its PNG)."""
-    return " · ".join(
-        f'<a href="{url(PLOTS_DIR, name)}">{name.rsplit(".", 1)[1].upper()}</a>'
-        for name in names[1:]
-    )
+    return rows
 
 
 def _label(metric: str) -> str:
     return METRICS[metric][0] if metric in METRICS else TIME_LABEL
 
 
-def _experiment_html(extra: dict[str, Any], url) -> str:
-    """The sections of a run with ``vary:`` or differing spends, and the paired table."""
-    from multisc.report.stats import MIN_PAIRS
-
-    esc = html.escape
-    parts = []
-    if extra["settings"]:
-        figures = "".join(
-            f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs '
-            f'{esc(setting)}"><figcaption>{esc(_label(metric))} vs {esc(setting)} — '
-            f"{_vector_links(names, url)}</figcaption></figure>"
-            for (setting, metric), names in extra["settings"].items()
-        )
-        parts.append(f'<h2>Metrics vs varied settings</h2><div class="plots">{figures}</div>')
-    if extra["bandwidth"]:
-        figures = "".join(
-            f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs bandwidth">'
-            f"<figcaption>{esc(METRICS[metric][0])} vs bandwidth ratio k/n — "
-            f"{_vector_links(names, url)}</figcaption></figure>"
-            for metric, names in extra["bandwidth"].items()
-        )
-        parts.append(
-            f'<h2>Metrics vs bandwidth</h2><div class="plots">{figures}</div><p class="note">'
-            "k/n: a variant's mean channel uses per image over H·W·3 (the image's pixel "
-            "values), one point per variant; a scheme with one spend is one point per SNR.</p>"
-        )
-    sets = extra["sets"]["sets"]
-    if sets:
-        head = (
-            "<tr><th>scheme</th><th>channel</th><th>SNR (dB)</th><th>images</th><th>FID</th>"
-            "<th>KID (± std. error)</th><th>note</th></tr>"
-        )
-        body = []
-        for c in sets:
-            fid = "—" if c["fid"] is None else f"{c['fid']:.4g}"
-            kid = "—" if c["kid"] is None else f"{c['kid']:.4g} ± {c['kid_std']:.2g}"
-            cells = (
-                c["scheme"], c["channel"], f"{c['snr_db']:g}", str(c["images"]), fid, kid,
-                c["note"],
-            )  # fmt: skip
-            body.append("<tr>" + "".join(f"<td>{esc(str(x))}</td>" for x in cells) + "</tr>")
-        parts.append(
-            '<h2>Set-level metrics (FID, KID)</h2><p class="note">Between the references '
-            "and the reconstructions of each scheme, channel and SNR, over all its images and "
-            "seeds (torchmetrics on torch-fidelity's Inception-v3). FID needs a few hundred "
-            "images per set to mean much; KID is unbiased, its ± is the standard error over "
-            "100 random subsets.</p>"
-            f"<table>{head}{''.join(body)}</table>"
-        )
-    statistics = extra["paired"]
-    if statistics["comparisons"]:
-        head = (
-            "<tr><th>scheme</th><th>channel</th><th>SNR (dB)</th><th>metric</th><th>pairs</th>"
-            "<th>mean difference</th><th>95% CI (bootstrap)</th><th>Wilcoxon p</th></tr>"
-        )
-        body = []
-        for c in statistics["comparisons"]:
-            ci = "—" if c["ci_low"] is None else f"[{c['ci_low']:.4g}, {c['ci_high']:.4g}]"
-            p = "no power" if c["p_value"] is None else f"{c['p_value']:.3g}"
-            cells = (
-                c["scheme"], c["channel"], f"{c['snr_db']:g}", c["metric"], str(c["pairs"]),
-                f"{c['mean_difference']:+.4g}", ci, p,
-            )  # fmt: skip
-            body.append("<tr>" + "".join(f"<td>{esc(str(x))}</td>" for x in cells) + "</tr>")
-        parts.append(
-            f"<h2>Paired comparison against {esc(str(statistics['reference']))}</h2>"
-            f'<p class="note">Every scheme saw the same images, seeds and noise: each row is '
-            "the mean of (scheme − reference) over the (image, seed) pairs both have, its 95% "
-            "percentile bootstrap interval over pairs (2000 resamples), and the two-sided "
-            f"Wilcoxon signed-rank p-value. With fewer than {MIN_PAIRS} pairs the test cannot "
-            "reach p &lt; 0.05, so it is marked <i>no power</i> instead. Set the reference with "
-            "<code>compare_to:</code> in the config.</p>"
-            f"<table>{head}{''.join(body)}</table>"
-        )
-    return "".join(parts)
+def _set_rows(sets: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
+    for c in sets:
+        fid = "—" if c["fid"] is None else f"{c['fid']:.4g}"
+        kid = "—" if c["kid"] is None else f"{c['kid']:.4g} ± {c['kid_std']:.2g}"
+        out.append([c["scheme"], c["channel"], f"{c['snr_db']:g}", str(c["images"]), fid, kid,
+                    c["note"]])  # fmt: skip
+    return out
 
 
-def _run_details(run, version_rows: str, component_rows: str) -> str:
-    """Config, versions, components and data files of one run (a comparison has none: each
-    run's own report has them)."""
-    if run is None:
-        return (
-            '<p class="note">Each compared run\'s config, versions, components and data '
-            "files are in its own report; <code>paired.json</code> holds this table.</p>"
+def _paired_rows(comparisons: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
+    for c in comparisons:
+        ci = "—" if c["ci_low"] is None else f"[{c['ci_low']:.4g}, {c['ci_high']:.4g}]"
+        p = "no power" if c["p_value"] is None else f"{c['p_value']:.3g}"
+        out.append([c["scheme"], c["channel"], f"{c['snr_db']:g}", c["metric"], str(c["pairs"]),
+                    f"{c['mean_difference']:+.4g}", ci, p])  # fmt: skip
+    return out
+
+
+def _full_size_links(rows: list[dict[str, Any]], image_id: str) -> list[dict[str, str]]:
+    """Links to an image's reconstructions at full size (seed 0), by scheme and SNR; only
+    paths of the form multisc writes (``images/...``, no ``..``) are linked."""
+    links = []
+    mine = [r for r in rows if r["image_id"] == image_id and r["seed"] == 0]
+    order = _ordered({r["scheme"] for r in mine})
+    for row in sorted(mine, key=lambda r: (order.index(r["scheme"]), r["snr_db"])):
+        path = str(row["image_path"])
+        parts = path.split("/")
+        if parts[0] != IMAGES_DIR or ".." in parts or not path.endswith(".png"):
+            continue
+        links.append(
+            {
+                "href": "/".join(quote(part) for part in parts),
+                "text": f"{row['scheme']} {row['snr_db']:g} dB",
+            }
         )
-    return f"""<h2>Config</h2><pre>{html.escape(run["config_yaml"])}</pre>
-<h2>Versions</h2><table>{version_rows}</table>
-<h2>Pretrained components</h2>{component_rows}
-<p><a href="results.csv">results.csv</a> · <a href="results.parquet">results.parquet</a> ·
-<a href="{STORE_FILE}">{STORE_FILE}</a></p>"""
+    return links
+
+
+def _environment():
+    """Jinja2 with autoescaping on for every template: escaping is the default, not a call
+    each change must remember."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    environment = Environment(
+        loader=PackageLoader("multisc.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # a file of the run directory as a relative URL (autoescape makes it attribute-safe)
+    environment.filters["url"] = lambda folder, name: f"{folder}/{quote(str(name))}"
+    return environment
 
 
 def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra) -> str:
-    esc = html.escape
-
-    def url(folder: str, name: str) -> str:  # a file name as an attribute-safe relative URL
-        return esc(f"{folder}/{quote(name)}", quote=True)
+    """The page, from ``templates/report.html.j2`` and its parts."""
+    from multisc.report.stats import MIN_PAIRS
 
     header, body = summary(rows)
-    table = "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"
-    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in body)
-    table += "</table>"
-    figures = "".join(
-        f'<figure><img src="{url(PLOTS_DIR, names[0])}" alt="{esc(metric)} vs SNR">'
-        f"<figcaption>{esc(METRICS[metric][0])} — {_vector_links(names, url)}"
-        f"</figcaption></figure>"
-        for metric, names in metric_plots.items()
-    )
-    grids = "".join(
-        f'<figure class="grid"><figcaption>{esc(image_id)}: rows are schemes, columns SNRs '
-        "(seed 0); full size: click the grid</figcaption>"
-        f'<a href="{url(GRIDS_DIR, name)}"><img src="{url(GRIDS_DIR, name)}" '
-        f'alt="grid {esc(image_id)}"></a>{_full_size_links(rows, image_id)}</figure>'
-        for image_id, name in grid_files.items()
-    )
-    skipped = "".join(f"<li>{esc(line)}</li>" for line in notes.get("skipped", {}).values())
-    skipped += "".join(f"<li>{esc(line)}</li>" for line in notes.get("notes", []))
-    skipped += "".join(
-        (
-            f"<li>image {esc(f['image_id'])} could not be read: {esc(f['error'])}</li>"
+    lines = [*notes.get("skipped", {}).values(), *notes.get("notes", [])]
+    for f in notes.get("failed", []):
+        lines.append(
+            f"image {f['image_id']} could not be read: {f['error']}"
             if f["scheme"] == "*"
-            else f"<li>image {esc(f['image_id'])} could not be sent by {esc(f['scheme'])}: "
-            f"{esc(f['error'])}</li>"
+            else f"image {f['image_id']} could not be sent by {f['scheme']}: {f['error']}"
         )
-        for f in notes.get("failed", [])
-    )
     versions = json.loads(run["versions"]) if run else {}
-    version_rows = "".join(
-        f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in versions.items()
-    )
-    component_rows = _component_rows(run)
-    images = len({r["image_id"] for r in rows})
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>multisc report — {esc(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px; color: #222; }}
-h1 {{ font-size: 1.5em; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom: .2em; }}
-.plots {{ display: flex; flex-wrap: wrap; gap: 1em; }}
-figure {{ margin: 0; }} figure img {{ max-width: 560px; border: 1px solid #eee; }}
-figure.grid {{ margin-top: 1.5em; }} figure.grid img {{ max-width: 100%; }}
-p.note {{ font-size: .85em; color: #555; max-width: 60em; }}
-figcaption {{ font-size: .85em; color: #555; }}
-table {{ border-collapse: collapse; font-size: .85em; }}
-td, th {{ border: 1px solid #ddd; padding: .25em .5em; text-align: right; }}
-th {{ background: #f4f4f4; }}
-p.banner {{ background: #fff3cd; border: 1px solid #e0b100; padding: .6em 1em; }}
-pre {{ background: #f7f7f7; padding: 1em; overflow-x: auto; }}
-</style></head>
-<body>
-<h1>multisc report: {esc(title)}</h1>
-{_banner(run)}
-<p>{len(rows)} results: {images} image(s), {len({r["scheme"] for r in rows})} scheme(s),
-{len({r["snr_db"] for r in rows})} SNR(s), {len({r["seed"] for r in rows})} seed(s).
-Device: {esc(run["device"] if run else "?")}.</p>
-<p>Channel{"s" if len(notes["channels"]) > 1 else ""}:
-{", ".join(f"<code>{esc(c)}</code>" for c in notes["channels"])}.
-{CHANNEL_NOTE if any(c.startswith("nr") for c in notes["channels"]) else ""}
-{BPG_NR_NOTE if _bpg_over_nr(rows) else ""}</p>
-{f"<h2>Notes</h2><ul>{skipped}</ul>" if skipped else ""}
-<h2>Metrics vs SNR</h2><div class="plots">{figures}
-<figure><img src="{url(PLOTS_DIR, uses_plot[0])}" alt="channel uses">
-<figcaption>Channel uses per image (mean), all links —
-{_vector_links(uses_plot, url)}</figcaption></figure></div>
-<p class="note">Curves: the mean over images and seeds at each SNR run (the ticks); the
-band is its 95% percentile bootstrap interval over images and seeds (2000 resamples), which
-stays inside the metric's range, drawn where a point has at least {MIN_FOR_INTERVAL} values;
-a jump of more than {CLIFF:.0%} of the plot's range between neighbouring SNRs is a cliff,
-its two points left unjoined (nothing was measured between them). Figures come as PNG, SVG
-and PDF, one column of a two-column paper wide, in a colour-blind-safe palette with a
-marker and line style per series.</p>
-{_experiment_html(extra, url)}
-<h2>Summary</h2>{table}
-<p class="note"><b>failed</b>: transmissions whose decoding failed (bpg_ldpc: any LDPC block
-error, since HEVC cannot decode a damaged stream; semantic schemes: the slice was lost). Their
-failure image (a fixed colour, the option <code>failure_color</code>: RGB 124, 116, 104 by default,
-ImageNet's mean; the same in every run, so a row's score depends on its own image, seed and
-settings only) is scored like any reconstruction, never dropped.</p>
-{f"<h2>Reconstructions</h2>{grids}" if grids else ""}
-{_run_details(run, version_rows, component_rows)}
-<script>
-// For automated checks: every image must have loaded and have pixels.
-window.addEventListener("load", function () {{
-  var images = Array.from(document.images);
-  var ok = images.length > 0 && images.every(function (i) {{
-    return i.complete && i.naturalWidth > 0;
-  }});
-  document.body.setAttribute("data-images-ok", ok ? "true" : "false");
-  document.body.setAttribute("data-images", String(images.length));
-}});
-</script>
-</body></html>
-"""
+    statistics = extra["paired"]
+    context = {
+        "title": title,
+        "stand_ins": stand_in_components(run),
+        "counts": {
+            "rows": len(rows),
+            "images": len({r["image_id"] for r in rows}),
+            "schemes": len({r["scheme"] for r in rows}),
+            "snrs": len({r["snr_db"] for r in rows}),
+            "seeds": len({r["seed"] for r in rows}),
+        },
+        "device": run["device"] if run else "?",
+        "channels": notes["channels"],
+        "nr": any(c.startswith("nr") for c in notes["channels"]),
+        "bpg_over_nr": _bpg_over_nr(rows),
+        "notes": lines,
+        "plots": PLOTS_DIR,
+        "grids_dir": GRIDS_DIR,
+        "metric_plots": [
+            {"metric": m, "names": names, "label": METRICS[m][0]}
+            for m, names in metric_plots.items()
+        ],
+        "uses_plot": uses_plot,
+        "min_for_interval": MIN_FOR_INTERVAL,
+        "cliff": f"{CLIFF:.0%}",
+        "setting_plots": [
+            {"setting": setting, "metric": metric, "names": names, "label": _label(metric)}
+            for (setting, metric), names in extra["settings"].items()
+        ],
+        "bandwidth_plots": [
+            {"metric": metric, "names": names, "label": METRICS[metric][0]}
+            for metric, names in extra["bandwidth"].items()
+        ],
+        "sets": _set_rows(extra["sets"]["sets"]),
+        "paired": _paired_rows(statistics["comparisons"]),
+        "reference": str(statistics["reference"]),
+        "min_pairs": MIN_PAIRS,
+        "summary_header": header,
+        "summary_body": body,
+        "grids": [
+            {"image_id": image_id, "name": name, "links": _full_size_links(rows, image_id)}
+            for image_id, name in grid_files.items()
+        ],
+        "run": run,
+        "versions": [[str(k), str(v)] for k, v in versions.items()],
+        "components": _component_rows(run),
+        "store_file": STORE_FILE,
+    }
+    return _environment().get_template("report.html.j2").render(context)
