@@ -22,7 +22,10 @@ from multisc.testing.torch_hub import TORCH_HUB_COMPONENTS, torch_hub_state, wri
 from tests.hub.server import LocalHub
 
 
-@pytest.mark.parametrize("name", TORCH_HUB_COMPONENTS)
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "dists" else n for n in TORCH_HUB_COMPONENTS],
+)  # DISTS' VGG16 is 553 MB: written and read in the slow tier
 def test_legacy_stand_ins_are_what_mmap_refuses_and_load_all_the_same(name, tmp_path):
     legacy = write_torch_hub_file(name, tmp_path / "legacy" / REGISTRY[name].repo_id)
     modern = write_torch_hub_file(name, tmp_path / "zip" / REGISTRY[name].repo_id, legacy=False)

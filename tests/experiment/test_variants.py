@@ -202,6 +202,7 @@ def test_an_ip_scale_sweep_captions_and_loads_as_often_as_one_value(
     assert by[(image, 0)]["metrics"]["psnr"] != by[(image, 1)]["metrics"]["psnr"]
 
 
+@pytest.mark.slow
 def test_the_report_of_a_budget_sweep_plots_against_the_setting_and_bandwidth(fast_config):
     import json
 
@@ -238,6 +239,7 @@ def test_the_report_of_a_budget_sweep_plots_against_the_setting_and_bandwidth(fa
     assert "Metrics vs bandwidth" in page and "psnr_vs_budget.png" in page
 
 
+@pytest.mark.slow
 def test_compare_overlays_runs_with_paired_statistics_on_what_they_share(fast_config):
     import json
 

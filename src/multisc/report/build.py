@@ -131,7 +131,7 @@ def _save_figure(fig, root: RunRoot, folder: str, stem: str) -> list[str]:
     fig.tight_layout()
     names = []
     for suffix in FORMATS:
-        root.save_figure(fig, f"{folder}/{stem}.{suffix}", dpi=200)
+        root.save_figure(fig, f"{folder}/{stem}.{suffix}", dpi=150)
         names.append(f"{stem}.{suffix}")
     plt.close(fig)
     return names
