@@ -113,6 +113,9 @@ class Worker:
             if reference is not None and reference.batched_prepare:
                 needed.setdefault(reference.name, {}).setdefault(task.image_id, task)
         ahead: dict[tuple[str, str], Ahead] = {}
+        # variants that differ only in what prepare does not read share one prepare: made
+        # (or read from disk) once per batch, handed to each of them from memory
+        shared: dict[tuple[str, str, str], Ahead] = {}
         for label, firsts in needed.items():
             scheme = self.scheme(label) if label in self.variants else None
             if scheme is None:  # a budget's reference: the scheme the budget holds
@@ -124,12 +127,14 @@ class Worker:
             name, key = self.prepare_key(label)
             todo = []
             for task in firsts.values():
-                cached = self.cache.get(name, task.image, key)
+                known = shared.get((name, key, task.image_id))
+                cached = known[0] if known else self.cache.get(name, task.image, key)
                 if cached is None:
                     todo.append(task)
                 else:
                     scheme.remember(cached)
                     ahead[(task.image_id, label)] = (cached, None)
+                    shared[(name, key, task.image_id)] = (cached, None)
             if not todo:
                 continue
             started = time.perf_counter()
@@ -138,6 +143,7 @@ class Worker:
             for task, item in zip(todo, prepared, strict=True):
                 self.cache.put(name, task.image, item, task.image_id, share, key)
                 ahead[(task.image_id, label)] = (item, share)
+                shared[(name, key, task.image_id)] = (item, None)  # others: not re-timed
         return ahead
 
     def process_many(self, tasks: Sequence[Task]) -> list[TaskResult]:
