@@ -142,17 +142,29 @@ def test_library_loading_bars_and_advice_stay_off_the_terminal(tiny_models, monk
     assert not are_progress_bars_disabled()  # downloads keep their progress bars
 
 
-def test_the_command_line_answers_without_importing_torch_or_transformers():
+@pytest.mark.parametrize(
+    "command", [["models", "list", "--json"], ["schemes", "list", "--json"], ["--version"]]
+)
+def test_the_command_line_answers_without_importing_torch_or_transformers(command):
+    import json
     import subprocess
     import sys
 
     code = (
-        "import sys; from multisc.cli import main; main(['models', 'list', '--json']); "
+        "import sys; from multisc.cli import main\n"
+        f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
         "print([m for m in ('torch', 'transformers', 'diffusers', 'sionna') if m in sys.modules])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+    if command[0] == "schemes":  # the listing is whole: every scheme, corrector, slice link
+        listing = json.loads(done.stdout.strip().rsplit("\n", 1)[0])
+        assert [s["name"] for s in listing["schemes"]][:5] == [
+            "multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc"
+        ]  # fmt: skip
+        assert {c["name"] for c in listing["correctors"]} >= {"bart", "symspell", "none"}
+        assert {s["name"] for s in listing["slice_links"]} >= {"analog", "jscc", "hevc-ldpc"}
 
 
 def test_threads_pin_torch_and_every_child_and_do_not_change_the_experiment(monkeypatch):

@@ -7,7 +7,7 @@ from multisc.errors import InvalidInputError
 from multisc.experiment.config import load_config
 from multisc.receiver.correction import CORRECTOR_REGISTRY, make_corrector
 from multisc.schemes import Components, SchemeOptions, build_scheme
-from multisc.schemes.slices import SLICE_LINK_REGISTRY
+from multisc.schemes.builtin import SLICE_LINK_REGISTRY
 
 
 def test_an_override_applies_to_its_scheme_alone(tiny_models):

@@ -5,25 +5,54 @@
 symbols) they spend. SNR is Es/N0 per complex channel use (see :class:`ChannelSpec`).
 """
 
-from multisc.channel.analog import AnalogLink, AnalogTransmission
-from multisc.channel.bits import bits_to_bytes, bits_to_text, bytes_to_bits, text_to_bits
-from multisc.channel.digital import (
-    FECS,
-    MODULATIONS,
-    BitTransmission,
-    DigitalLink,
-    PayloadTransmission,
-    TextTransmission,
-)
-from multisc.channel.measure import (
-    ErrorRates,
-    NRErrorRates,
-    measure_error_rates,
-    measure_nr_error_rates,
-)
-from multisc.channel.nr import NRConfig, NRLink
-from multisc.channel.spec import FADINGS, ChannelSpec
-from multisc.channel.theory import ber_theory
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from multisc.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from multisc.channel.analog import AnalogLink, AnalogTransmission
+    from multisc.channel.bits import bits_to_bytes, bits_to_text, bytes_to_bits, text_to_bits
+    from multisc.channel.digital import (
+        BitTransmission,
+        DigitalLink,
+        PayloadTransmission,
+        TextTransmission,
+    )
+    from multisc.channel.measure import (
+        ErrorRates,
+        NRErrorRates,
+        measure_error_rates,
+        measure_nr_error_rates,
+    )
+    from multisc.channel.nr import NRConfig, NRLink
+    from multisc.channel.spec import FADINGS, FECS, MODULATIONS, ChannelSpec
+    from multisc.channel.theory import ber_theory
+
+_WHERE = {
+    "AnalogLink": "analog",
+    "AnalogTransmission": "analog",
+    "bits_to_bytes": "bits",
+    "bits_to_text": "bits",
+    "bytes_to_bits": "bits",
+    "text_to_bits": "bits",
+    "FECS": "spec",
+    "MODULATIONS": "spec",
+    "BitTransmission": "digital",
+    "DigitalLink": "digital",
+    "PayloadTransmission": "digital",
+    "TextTransmission": "digital",
+    "ErrorRates": "measure",
+    "NRErrorRates": "measure",
+    "measure_error_rates": "measure",
+    "measure_nr_error_rates": "measure",
+    "NRConfig": "nr",
+    "NRLink": "nr",
+    "FADINGS": "spec",
+    "ChannelSpec": "spec",
+    "ber_theory": "theory",
+}
 
 __all__ = [
     "FADINGS",
@@ -48,3 +77,5 @@ __all__ = [
     "measure_nr_error_rates",
     "text_to_bits",
 ]
+
+__getattr__ = lazy_exports(__name__, _WHERE)

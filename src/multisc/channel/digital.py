@@ -19,22 +19,13 @@ from sionna.phy.mapping import Demapper, Mapper
 
 from multisc.channel.bits import bits_to_bytes, bytes_to_bits
 from multisc.channel.medium import propagate
-from multisc.channel.spec import ChannelSpec
+from multisc.channel.spec import FECS, MODULATIONS, ChannelSpec
 from multisc.devices import resolve_device
 from multisc.errors import InvalidInputError, choices_error
 
 Modulation = Literal["bpsk", "qpsk", "16qam", "64qam"]
 Fec = Literal["none", "ldpc"]
 
-#: modulation name -> (Sionna constellation type, bits per symbol). BPSK is 2-PAM on
-#: the real axis; the QAMs are Sionna's Gray-labelled, unit-power 3GPP constellations.
-MODULATIONS: dict[str, tuple[str, int]] = {
-    "bpsk": ("pam", 1),
-    "qpsk": ("qam", 2),
-    "16qam": ("qam", 4),
-    "64qam": ("qam", 6),
-}
-FECS: tuple[str, ...] = ("none", "ldpc")
 
 #: 5G NR LDPC limits (3GPP TS 38.212): information bits per codeword and code rates.
 LDPC_MIN_INFO_BITS = 12
@@ -119,8 +110,9 @@ class TextTransmission:
     :ivar received: the text decoded from the received bytes; invalid UTF-8 becomes
         U+FFFD replacement characters.
     :ivar bits: number of bits sent (8 per UTF-8 byte).
-    :ivar bit_errors, block_errors, blocks, channel_uses, pilot_uses, mcs: as in
-        :class:`PayloadTransmission`.
+
+    The other fields (``bit_errors``, ``block_errors``, ``blocks``, ``channel_uses``,
+    ``pilot_uses``, ``mcs``) are as in :class:`PayloadTransmission`.
     """
 
     sent: str

@@ -1,4 +1,5 @@
-"""What a channel realisation is: SNR and fading."""
+"""What a channel realisation is (SNR and fading), and the names of the modulations and
+codes a digital link offers. Light to import: no torch, no Sionna."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from multisc.errors import InvalidInputError, choices_error
+
+#: modulation name -> (Sionna constellation type, bits per symbol). BPSK is 2-PAM on
+#: the real axis; the QAMs are Sionna's Gray-labelled, unit-power 3GPP constellations.
+MODULATIONS: dict[str, tuple[str, int]] = {
+    "bpsk": ("pam", 1),
+    "qpsk": ("qam", 2),
+    "16qam": ("qam", 4),
+    "64qam": ("qam", 6),
+}
+FECS: tuple[str, ...] = ("none", "ldpc")
+
 
 if TYPE_CHECKING:
     from multisc.channel.nr import NRConfig

@@ -27,7 +27,7 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
     registered correctors and slice links."""
     import dataclasses
 
-    from multisc.schemes.registry import SchemeOptions
+    from multisc.schemes.options import SchemeOptions
     from multisc.schemes.spec import scheme_specs
 
     defaults = SchemeOptions()
@@ -53,8 +53,7 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
                 "settings": spec.settings_doc(),
             }
         )
-    from multisc.receiver.correction import CORRECTOR_REGISTRY
-    from multisc.schemes.slices import SLICE_LINK_REGISTRY
+    from multisc.schemes.builtin import CORRECTOR_REGISTRY, SLICE_LINK_REGISTRY
 
     parts = {
         "correctors": CORRECTOR_REGISTRY.describe(),

@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from multisc.errors import InvalidInputError
-from multisc.schemes.registry import SCHEMES, SchemeOptions
+from multisc.schemes.builtin import SCHEMES
+from multisc.schemes.options import SchemeOptions
 
 PAPER_SNRS = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
 
@@ -297,7 +298,7 @@ class RunConfig(BaseModel):
     @field_validator("budget_fallback")
     @classmethod
     def _fallback(cls, value: str) -> str:
-        from multisc.schemes.registry import check_budget
+        from multisc.schemes.options import check_budget
 
         if value in ("match",) or value is None:
             raise ValueError(f"budget_fallback {value!r} must be a ratio K/N or a count")

@@ -29,7 +29,7 @@ from multisc.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from multisc.experiment.config import ChannelConfig, RunConfig
-    from multisc.schemes.registry import SchemeOptions
+    from multisc.schemes.options import SchemeOptions
 
 #: the most (variant x image x SNR x seed x channel) results one run may ask for
 MAX_RESULTS = 10_000
@@ -133,7 +133,7 @@ def check_vary(vary: dict[str, Any], schemes: Sequence[str], base: SchemeOptions
     values, a value the setting refuses, a name varied twice."""
     import difflib
 
-    from multisc.schemes.registry import SchemeOptions
+    from multisc.schemes.options import SchemeOptions
 
     known = [f.name for f in dataclasses.fields(SchemeOptions) if f.name not in _NOT_AXES]
     seen: set[str] = set()

@@ -10,7 +10,7 @@ import torch
 
 from multisc.decoding import state_settings
 from multisc.models import load_model_and_processor
-from multisc.parts import PartRegistry, PartSpec
+from multisc.schemes.builtin import CORRECTOR_REGISTRY
 
 #: the built-in correctors (:func:`corrector_names` adds the plugins')
 CORRECTORS: tuple[str, ...] = ("bart", "symspell", "none")
@@ -187,25 +187,6 @@ class BartCorrector:
             for i, text in zip(indices, decoded, strict=True):
                 out[i] = text.strip()
         return out
-
-
-#: every corrector, one registration each: ``build(models_dir, device) -> Corrector``;
-#: packages add theirs through the entry-point group ``multisc.correctors``
-CORRECTOR_REGISTRY = PartRegistry("corrector", "multisc.correctors")
-CORRECTOR_REGISTRY.register(PartSpec(
-    "bart",
-    lambda models_dir, device: BartCorrector.from_pretrained(models_dir, device),
-    "BART seq2seq spelling correction (the paper's; fine-tune it with `multisc corrector`)",
-    needs=("corrector",),
-))  # fmt: skip
-CORRECTOR_REGISTRY.register(PartSpec(
-    "symspell",
-    lambda models_dir, device: SymSpellCorrector(),
-    "SymSpell with a bigram language model over its bundled English dictionary",
-))  # fmt: skip
-CORRECTOR_REGISTRY.register(PartSpec(
-    "none", lambda models_dir, device: NoCorrector(), "texts as received"
-))  # fmt: skip
 
 
 def corrector_names() -> tuple[str, ...]:

@@ -1,11 +1,38 @@
 """End-to-end schemes with one interface: ``prepare(image)`` (SNR-independent, cacheable)
 and ``transmit(prepared, channels, generator)`` (one :class:`Reconstruction` per channel
 condition). One registration per scheme (:class:`SchemeSpec`, :mod:`multisc.schemes.spec`); the
-built-in ones in :mod:`multisc.schemes.registry`, others from plugins."""
+built-in ones in :mod:`multisc.schemes.builtin`, others from plugins.
 
-from multisc.schemes.base import Prepared, Reconstruction, Scheme, working_image
-from multisc.schemes.registry import SCHEMES, Components, SchemeOptions, build_scheme
-from multisc.schemes.spec import SchemeSpec, get_spec, scheme_names, scheme_specs
+The names below are imported on first use: ``import multisc.schemes.spec`` (what exists)
+loads neither torch nor Sionna; ``multisc.schemes.Components`` (what runs) does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from multisc.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from multisc.schemes.base import Prepared, Reconstruction, Scheme, working_image
+    from multisc.schemes.builtin import SCHEMES
+    from multisc.schemes.options import SchemeOptions
+    from multisc.schemes.registry import Components, build_scheme
+    from multisc.schemes.spec import SchemeSpec, get_spec, scheme_names, scheme_specs
+
+_WHERE = {
+    "Prepared": "base",
+    "Reconstruction": "base",
+    "Scheme": "base",
+    "working_image": "base",
+    "SCHEMES": "builtin",
+    "SchemeOptions": "options",
+    "Components": "registry",
+    "build_scheme": "registry",
+    "SchemeSpec": "spec",
+    "get_spec": "spec",
+    "scheme_names": "spec",
+    "scheme_specs": "spec",
+}
 
 __all__ = [
     "SCHEMES",
@@ -21,3 +48,6 @@ __all__ = [
     "scheme_specs",
     "working_image",
 ]
+
+
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -41,8 +41,9 @@ class Reconstruction:
 
     :ivar image: the reconstruction, RGB, the size of the (working) input image.
     :ivar spec: the channel condition.
-    :ivar texts_sent / texts_received / texts_corrected: per text link (empty tuples for
-        schemes that send no text).
+    :ivar texts_sent: per text link, as sent (an empty tuple for schemes that send no text).
+    :ivar texts_received: per text link, as received.
+    :ivar texts_corrected: per text link, after the corrector.
     :ivar prompt: the fused prompt the generator saw (semantic schemes).
     :ivar bits_sent: digital payload bits (analog links send none).
     :ivar channel_uses: complex symbols over all links of the scheme (over NR: resource
@@ -178,8 +179,3 @@ def budget_channel_uses(budget: Budget, image: Image.Image) -> int:
 def failure_image(size: tuple[int, int], color: tuple[int, int, int]) -> Image.Image:
     """A flat image of ``color``: what a receiver shows when decoding failed."""
     return Image.new("RGB", size, color)
-
-
-#: Mean RGB colour of ImageNet (0.485, 0.456, 0.406): the failure image, a fixed prior, so
-#: that a failed row's score never depends on which other images are in the run.
-DEFAULT_FAILURE_COLOR = (124, 116, 104)

@@ -15,7 +15,6 @@ from multisc.devices import resolve_device
 from multisc.errors import BudgetTooSmallError, InvalidInputError
 from multisc.schemes import mcs as mcs_table
 from multisc.schemes.base import (
-    DEFAULT_FAILURE_COLOR,
     Budget,
     Reconstruction,
     Scheme,
@@ -26,6 +25,7 @@ from multisc.schemes.base import (
     generators_for,
     working_image,
 )
+from multisc.schemes.options import DEFAULT_FAILURE_COLOR
 
 MIN_SIDE = 16  # smallest downscaled image tried when even HEVC quality 0 does not fit
 

@@ -46,7 +46,9 @@ class SemanticPrepared:
     :ivar texts: one caption per block (row by row), or one.
     :ivar positions: the blocks' positions ("top left", ...).
     :ivar slice_payload: the encoded main-object slice, or ``None`` (no slice link).
-    :ivar class_name, found, box: what segmentation found.
+    :ivar class_name: the main object's VOC class, as segmentation found it.
+    :ivar found: segmentation found an object (else the box is a centred default).
+    :ivar box: the slice's box in the image, (left, top, right, bottom) pixels.
     :ivar timings: seconds spent in ``segment`` and ``caption``.
     """
 

@@ -15,15 +15,6 @@ from multisc.codecs import hevc
 from multisc.codecs.jscc import DeepJSCC
 from multisc.errors import DecodeFailure, InvalidInputError
 from multisc.imaging import to_image, to_tensor
-from multisc.parts import PartRegistry
-
-#: the built-in slice links (registered in :mod:`multisc.schemes.registry`, which builds
-#: them from the components; :data:`SLICE_LINK_REGISTRY` adds the plugins')
-SLICE_LINKS: tuple[str, ...] = ("analog", "jscc", "hevc-ldpc")
-
-#: every slice link, one registration each: ``build(components) -> SliceLink``; packages
-#: add theirs through the entry-point group ``multisc.slice_links``
-SLICE_LINK_REGISTRY = PartRegistry("slice link", "multisc.slice_links")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from multisc.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from multisc.schemes.registry import Components, SchemeOptions
+    from multisc.schemes.options import SchemeOptions
+    from multisc.schemes.registry import Components
 
 ENTRY_POINT_GROUP = "multisc.schemes"
 
@@ -175,4 +176,4 @@ def refresh_plugins() -> None:
 
 def _ensure_builtins() -> None:
     if not _BUILTIN:
-        import multisc.schemes.registry  # noqa: F401  (registers the built-in schemes)
+        import multisc.schemes.builtin  # noqa: F401  (registers the built-in schemes)

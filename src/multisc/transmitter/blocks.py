@@ -21,7 +21,8 @@ class Block:
     :ivar image: the RGB sub-image.
     :ivar box: ``(left, top, right, bottom)`` in pixels of the full image (right/bottom
         exclusive).
-    :ivar row, col: grid position, from the top left.
+    :ivar row: grid row, from the top.
+    :ivar col: grid column, from the left.
     :ivar position: words for the position ("top left", ...; "row 1, column 3" otherwise).
     """
 

@@ -1,0 +1,243 @@
+"""Every setting of every scheme (:class:`SchemeOptions`), each checked when a config loads.
+
+Light to import (no torch, no Sionna): ``multisc schemes list`` and config checks read it
+without loading a model library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from multisc.errors import InvalidInputError
+from multisc.schemes.builtin import CORRECTOR_REGISTRY, SLICE_LINK_REGISTRY
+from multisc.schemes.spec import get_spec
+
+#: Mean RGB colour of ImageNet (0.485, 0.456, 0.406): the failure image, a fixed prior, so
+#: that a failed row's score never depends on which other images are in the run.
+DEFAULT_FAILURE_COLOR = (124, 116, 104)
+
+
+def _opt(default: Any, help: str, valid: Any = None) -> Any:
+    """A :class:`SchemeOptions` field with its help text (``multisc schemes list``) and
+    its check: ``valid(name, value)`` raises one :class:`InvalidInputError` naming the key,
+    the value and what it may be; run when a config loads, before any work."""
+    return field(default=default, metadata={"help": help, "valid": valid})
+
+
+def _bad(name: str, value: Any, allowed: str) -> InvalidInputError:
+    return InvalidInputError(f"option {name}: {value!r} is not {allowed}")
+
+
+def _integer(lo: int, hi: int):
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise _bad(name, value, f"an integer in [{lo}, {hi}]")
+
+    return check
+
+
+def _number(lo: float, hi: float):
+    def check(name: str, value: Any) -> None:
+        import math
+
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or not lo <= value <= hi:
+            raise _bad(name, value, f"a finite number in [{lo:g}, {hi:g}]")
+
+    return check
+
+
+def _one_of(choices):
+    """``choices``: a tuple, or a function giving them (a registry, read when checked)."""
+
+    def check(name: str, value: Any) -> None:
+        names = tuple(choices() if callable(choices) else choices)
+        if value not in names:
+            raise _bad(name, value, f"one of {', '.join(map(str, names))}")
+
+    return check
+
+
+def _generation_size(name: str, value: Any) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 2048
+        or value % 8
+    ):  # fmt: skip
+        raise _bad(name, value, "None or a multiple of 8 in [16, 2048] (pixels)")
+
+
+def check_budget(name: str, value: Any) -> None:
+    """A budget: ``match``, None, a count of channel uses >= 1, or a ratio K/N in (0, 1]."""
+    if value is None or value == "match":
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise _bad(name, value, "'match', None, a ratio K/N in (0, 1] or a count >= 1")
+        return
+    from multisc.codecs.jscc import parse_ratio
+
+    text = str(value).strip()
+    try:
+        if "/" in text:
+            ratio = Fraction(parse_ratio(text))
+            if not 0 < ratio <= 1:
+                raise ValueError
+        elif int(text) < 1:
+            raise ValueError
+    except (ValueError, ZeroDivisionError, InvalidInputError):
+        raise _bad(name, value, "'match', None, a ratio K/N in (0, 1] or a count >= 1") from None
+
+
+def _color(name: str, value: Any) -> None:
+    if not isinstance(value, list | tuple) or len(value) != 3 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value
+    ):  # fmt: skip
+        raise _bad(name, value, "an RGB triple of integers in [0, 255]")
+
+
+def _checkpoints(name: str, value: Any) -> None:
+    if value is None:  # the shipped checkpoints
+        return
+    from multisc.codecs.jscc import check_checkpoint_dir
+
+    for path in [value] if isinstance(value, str) else value:
+        check_checkpoint_dir(path, name)
+
+
+def _modulations() -> tuple[str, ...]:
+    from multisc.channel.spec import MODULATIONS
+
+    return tuple(MODULATIONS)
+
+
+@dataclass
+class SchemeOptions:
+    """Every setting of every scheme, with the paper's defaults.
+
+    A run sets them for all schemes (``options: {steps: 20}``) or for one scheme alone
+    (``options: {single_text: {text_modulation: qpsk}}``: :meth:`for_scheme`); each
+    scheme's registration lists the ones it reads. Each field's help: ``multisc schemes
+    list``.
+    """
+
+    rows: int = _opt(2, "multisc: rows of sub-images, one caption each (1-8)", _integer(1, 8))
+    cols: int = _opt(2, "multisc: columns of sub-images (1-8)", _integer(1, 8))
+    text_modulation: str = _opt(
+        "bpsk", "text links: bpsk, qpsk, 16qam or 64qam", _one_of(_modulations)
+    )
+    text_fec: str = _opt(
+        "none", "text links: none (bit errors misspell) or ldpc", _one_of(("none", "ldpc"))
+    )
+    text_code_rate: float = _opt(
+        0.5, "text links: LDPC code rate in [1/5, 0.95]", _number(0.2, 0.95)
+    )
+    slice_link: str = _opt(
+        "analog",
+        "how the slice travels: a registered slice link",
+        _one_of(lambda: SLICE_LINK_REGISTRY.names()),
+    )
+    slice_downsample: int = _opt(
+        4, "slice: downsampling factor before it is sent (1-64)", _integer(1, 64)
+    )
+    slice_hevc_quality: int = _opt(30, "slice over hevc-ldpc: HEVC quality 0-100", _integer(0, 100))
+    corrector: str = _opt(
+        "bart",
+        "multisc/single_text: a registered corrector",
+        _one_of(lambda: CORRECTOR_REGISTRY.names()),
+    )
+    vlm_corrector: str = _opt(
+        "none", "vlm_csc: a registered corrector", _one_of(lambda: CORRECTOR_REGISTRY.names())
+    )
+    positions: bool = _opt(
+        False, "multisc: prefix each caption with its block's position", _one_of((False, True))
+    )
+    ip_scale: float = _opt(
+        0.5, "IP-Adapter weight lambda between image and text prompts (0-4)", _number(0, 4)
+    )
+    steps: int = _opt(30, "diffusion steps (1-1000)", _integer(1, 1000))
+    guidance: float = _opt(7.5, "classifier-free guidance scale (0-50)", _number(0, 50))
+    generation_size: int | None = _opt(
+        None,
+        "generation resolution in pixels, a multiple of 8 in [16, 2048] (None: the "
+        "generator's, 512 for SD 1.5)",
+        _generation_size,
+    )
+    candidates: int = _opt(
+        1,
+        "semantic schemes: images drawn per transmission, the one that best agrees with "
+        "what was received kept (1: the paper; 1-16)",
+        _integer(1, 16),
+    )
+    select: str = _opt(
+        "text",
+        "how a candidate is chosen: text (CLIP image-text similarity with the fused "
+        "received text), slice (similarity with the received slice in its region) or "
+        "text+slice (their sum)",
+        _one_of(("text", "slice", "text+slice")),
+    )
+    caption_tokens: int = _opt(60, "most new tokens per caption (1-1024)", _integer(1, 1024))
+    segment_size: int = _opt(
+        520, "segmentation input size (shorter side, pixels; 32-4096)", _integer(32, 4096)
+    )
+    budget: str | int | None = _opt(
+        "match",
+        "channel-use budget: 'match' (what multisc spends on the image), a ratio K/N of "
+        "H·W·3 in (0, 1], a count, or None (deep JSCC at its own ratio)",
+        check_budget,
+    )
+    bpg_modulation: str = _opt(
+        "qpsk", "bpg_ldpc and the hevc-ldpc slice: QAM", _one_of(_modulations)
+    )
+    bpg_code_rate: float = _opt(
+        0.5, "bpg_ldpc and the hevc-ldpc slice: LDPC code rate in [1/5, 0.95]", _number(0.2, 0.95)
+    )
+    bpg_mcs: str = _opt(
+        "fixed",
+        "bpg_ldpc: fixed, or auto (per SNR from measured thresholds)",
+        _one_of(("fixed", "auto")),
+    )
+    jscc_checkpoint: str | list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "deep JSCC: a checkpoint directory, one per ratio, or None (shipped)",
+            "valid": _checkpoints,
+        },
+    )
+    failure_color: tuple[int, int, int] = _opt(
+        DEFAULT_FAILURE_COLOR, "the image shown when decoding fails (RGB)", _color
+    )
+    schemes: dict[str, dict[str, Any]] = field(
+        default_factory=dict,
+        metadata={"help": "per scheme: overrides of the options above, and a plugin's settings"},
+    )
+
+    def __post_init__(self) -> None:
+        # checked here, before any model runs: not after segmentation and captioning
+        for option in dataclasses.fields(self):
+            valid = option.metadata.get("valid")
+            if valid is not None:
+                valid(option.name, getattr(self, option.name))
+        for name, values in self.schemes.items():
+            spec = get_spec(name)  # unknown schemes and keys: one error
+            spec.make_settings(values)
+            overrides, _ = spec.split_values(values)
+            if overrides:
+                dataclasses.replace(self, **overrides, schemes={})  # values checked too
+
+    def settings(self, scheme: str) -> Any:
+        """The settings dataclass of ``scheme`` (its registration's), filled from
+        :attr:`schemes`."""
+        return get_spec(scheme).make_settings(self.schemes.get(scheme, {}))
+
+    def for_scheme(self, scheme: str) -> SchemeOptions:
+        """These options with ``scheme``'s own overrides (``options: {scheme: {...}}``)."""
+        overrides, _ = get_spec(scheme).split_values(self.schemes.get(scheme, {}))
+        return dataclasses.replace(self, **overrides) if overrides else self
+
+    @staticmethod
+    def help() -> dict[str, str]:
+        """Each option's help text."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(SchemeOptions)}
