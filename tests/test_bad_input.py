@@ -167,6 +167,7 @@ def test_the_command_line_answers_without_importing_torch_or_transformers(comman
         assert {s["name"] for s in listing["slice_links"]} >= {"analog", "jscc", "hevc-ldpc"}
 
 
+@pytest.mark.slow
 def test_threads_pin_torch_and_every_child_and_do_not_change_the_experiment(monkeypatch):
     import subprocess
     import sys

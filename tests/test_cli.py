@@ -223,6 +223,7 @@ def test_models_pull_without_network_is_one_clear_error(capsys, monkeypatch):
     assert "segmenter, captioner" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_transmit_json_fields_and_saved_image(capsys, tiny_models, trained_jscc, tmp_path, photo):
     image = tmp_path / "photo.png"
     photo.save(image)
@@ -312,6 +313,7 @@ def test_transmit_bad_scheme_and_missing_weights(capsys, tmp_path, photo):
     assert "not available" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_corrector_pairs_train_eval(capsys, tmp_path, tiny_models):
     texts = tmp_path / "texts.txt"
     texts.write_text(

@@ -336,6 +336,7 @@ def test_a_repo_without_a_needed_file_is_one_clear_error(tiny_models, tmp_path):
     assert message.count("\n") == 0  # found in the listing, before any download
 
 
+@pytest.mark.slow
 def test_a_truncated_download_is_one_clear_error(tiny_models, tmp_path):
     root = tmp_path / "hub"
     build_repo("clip", tiny_models, root)
@@ -386,6 +387,7 @@ def test_a_bin_that_is_not_a_state_dict_is_refused_without_running_it(models_cop
     assert not marker.exists()  # weights_only=True: the payload never ran
 
 
+@pytest.mark.slow
 def test_truncated_weights_name_the_file_and_what_to_do(models_copy):
     from multisc.errors import ModelFileError
     from multisc.receiver.correction import BartCorrector

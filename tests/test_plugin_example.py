@@ -37,6 +37,7 @@ def multisc(env, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_the_plugin_is_listed_with_its_settings(installed):
     done = multisc(installed, "schemes", "list", "--json")
     assert done.returncode == 0, done.stderr

@@ -21,11 +21,13 @@ from multisc.models import REGISTRY, is_legacy_pickle, load_state_file, weights_
 from multisc.testing.torch_hub import TORCH_HUB_COMPONENTS, torch_hub_state, write_torch_hub_file
 from tests.hub.server import LocalHub
 
+#: seconds each (DISTS' VGG16 is 553 MB): one in the fast tier, all in the slow one
+LEGACY = [
+    n if n == "inception" else pytest.param(n, marks=pytest.mark.slow) for n in TORCH_HUB_COMPONENTS
+]
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n == "dists" else n for n in TORCH_HUB_COMPONENTS],
-)  # DISTS' VGG16 is 553 MB: written and read in the slow tier
+
+@pytest.mark.parametrize("name", LEGACY)
 def test_legacy_stand_ins_are_what_mmap_refuses_and_load_all_the_same(name, tmp_path):
     legacy = write_torch_hub_file(name, tmp_path / "legacy" / REGISTRY[name].repo_id)
     modern = write_torch_hub_file(name, tmp_path / "zip" / REGISTRY[name].repo_id, legacy=False)

@@ -65,6 +65,7 @@ def test_analog_flat_perfect_csi_mse_equals_analog_link() -> None:
         assert low < estimated / no < high, (snr, estimated, no)
 
 
+@pytest.mark.slow
 def test_flat_nr_bler_matches_digital_link_same_modulation_and_rate() -> None:
     """No fading, perfect CSI: the NR PUSCH chain's TB error rate steps from ~1 to ~0
     across the same SNR window as our DigitalLink with the same QAM and code rate."""
@@ -223,6 +224,7 @@ def test_nr_links_run_on_cuda_and_agree_with_the_cpu_statistically() -> None:
     assert abs(float(((received - s).abs() ** 2).mean()) / 0.1 - 1) < 0.05
 
 
+@pytest.mark.slow
 def test_auto_mcs_thresholds_are_measured_once_rise_with_the_index_and_are_cached(
     tmp_path, monkeypatch
 ) -> None:

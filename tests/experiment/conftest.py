@@ -14,28 +14,34 @@ def image_folder(tmp_path_factory) -> Path:
     return folder
 
 
+def write_config(image_folder, trained_jscc, folder: Path, out: str = "run", **overrides):
+    """A config of 3 images x 2 schemes (real baselines, no downloads) x 3 SNRs, written
+    as ``folder/<out>.yaml`` with its run directory ``folder/<out>``: (config, path)."""
+    from multisc.experiment.config import load_config
+
+    settings = {
+        "images": str(image_folder),
+        "schemes": ["bpg_ldpc", "deep_jscc"],
+        "snr_db": [0.0, 6.0, 18.0],
+        "out": str(folder / out),
+        "device": "cpu",
+        "options": {"budget": "1/2"},
+        "jscc": {"checkpoint": str(trained_jscc[0])},
+    }
+    settings.update(overrides)
+    path = folder / f"{out}.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(settings))
+    return load_config(path), path
+
+
 @pytest.fixture
 def fast_config(image_folder, trained_jscc, tmp_path):
     """3 images x 2 schemes (real baselines, no downloads) x 3 SNRs = 18 rows."""
 
     def make(out: str = "run", **overrides):
-        from multisc.experiment.config import load_config
-
-        settings = {
-            "images": str(image_folder),
-            "schemes": ["bpg_ldpc", "deep_jscc"],
-            "snr_db": [0.0, 6.0, 18.0],
-            "out": str(tmp_path / out),
-            "device": "cpu",
-            "options": {"budget": "1/2"},
-            "jscc": {"checkpoint": str(trained_jscc[0])},
-        }
-        settings.update(overrides)
-        path = tmp_path / f"{out}.yaml"
-        import yaml
-
-        path.write_text(yaml.safe_dump(settings))
-        return load_config(path), path
+        return write_config(image_folder, trained_jscc, tmp_path, out, **overrides)
 
     return make
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from multisc.data.sources import sample_photos
@@ -15,6 +16,7 @@ from multisc.report.build import build_report, image_grid
 HOSTILE = 'a" onerror="document.title=\'PWNED\'" x="'
 
 
+@pytest.mark.slow
 def test_hostile_file_names_stay_inside_the_run_and_out_of_the_markup(fast_config, tmp_path):
     folder = tmp_path / "odd"
     folder.mkdir()
@@ -53,6 +55,7 @@ def test_received_text_with_dollar_signs_is_not_parsed_as_mathtext(tmp_path):
     assert Image.open(tmp_path / "grids" / name).width > 0
 
 
+@pytest.mark.slow
 def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config, tmp_path):
     import os
     import signal
@@ -99,6 +102,7 @@ def test_an_existing_file_as_out_is_one_clear_error(fast_config, tmp_path):
         run_sweep(config, report=None)
 
 
+@pytest.mark.slow
 def test_a_bad_image_is_recorded_as_failed_and_the_sweep_goes_on(tiny_models, tmp_path):
     import json
 

@@ -72,6 +72,7 @@ def test_batched_prepares_give_the_rows_of_one_by_one(fast_config, tiny_models):
     assert sorted(counts.values()) == [1] * 6  # 3 images x 2 schemes, each prepared once
 
 
+@pytest.mark.slow
 def test_one_generate_captions_every_block_of_every_image(fast_config, tiny_models):
     config = semantic_config(fast_config, tiny_models, "calls", prepare_batch=3)
     plan = plan_run(config, lambda line: None)

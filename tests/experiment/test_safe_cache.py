@@ -81,6 +81,7 @@ class _Payload:
         return (open, (str(self.marker), "w"))
 
 
+@pytest.mark.slow
 def test_a_planted_pickle_never_runs_and_the_entry_is_recomputed(fast_config, tmp_path, caplog):
     config, _ = fast_config(out="shared")
     first = run_sweep(config, report=None)

@@ -87,6 +87,7 @@ def test_killed_mid_run_and_resumed_ends_with_exactly_the_rows(fast_config, tiny
     assert sorted(counts.values()) == [1] * 6  # 3 images x 2 schemes, across both runs
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_twice_give_identical_metrics(fast_config):
     first = rows_of(run_sweep(fast_config(out="a")[0], report=None).out)
     second = rows_of(run_sweep(fast_config(out="b")[0], report=None).out)
@@ -94,6 +95,7 @@ def test_same_config_and_seed_twice_give_identical_metrics(fast_config):
     assert [r["channel_uses"] for r in first] == [r["channel_uses"] for r in second]
 
 
+@pytest.mark.slow
 def test_refuses_to_mix_a_different_config_into_a_run_dir(fast_config):
     run_sweep(fast_config(out="mixed")[0], report=None)
     other, _ = fast_config(out="mixed", snr_db=[3.0])
@@ -101,6 +103,7 @@ def test_refuses_to_mix_a_different_config_into_a_run_dir(fast_config):
         run_sweep(other, report=None)
 
 
+@pytest.mark.slow
 def test_disk_full_keeps_the_store_consistent_and_the_run_resumes(fast_config, monkeypatch):
     config, _ = fast_config(out="full")
     calls = {"n": 0}
@@ -136,6 +139,7 @@ def test_ray_executor_gives_the_rows_of_the_local_one(fast_config):
     assert_same_rows(local, distributed)
 
 
+@pytest.mark.slow
 def test_a_sweep_reports_its_progress_as_events(fast_config):
     from multisc.experiment.sweep import Progressed, Said, Started
 
@@ -152,6 +156,7 @@ def test_a_sweep_reports_its_progress_as_events(fast_config):
     assert {e.scheme for e in progressed} == {"bpg_ldpc"}
 
 
+@pytest.mark.slow
 def test_each_run_records_the_weights_it_loaded_and_the_report_shows_them(fast_config, tiny_models):
     from multisc.report.build import build_report
 
@@ -203,6 +208,7 @@ def test_a_store_written_before_components_were_recorded_is_upgraded(tmp_path):
         store.close()
 
 
+@pytest.mark.slow
 def test_a_failed_rows_score_depends_on_its_own_image_only(fast_config, image_folder, tmp_path):
     """The failure image is a fixed colour: the same photo's failed row scores the same
     whatever other images the run holds."""

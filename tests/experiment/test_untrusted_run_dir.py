@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import zipfile
@@ -25,6 +26,7 @@ from multisc.experiment.runroot import RunDirError, RunRoot, check_relative
 from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
 from multisc.experiment.sweep import LOCK_FILE, csv_safe, one_writer, run_sweep
 from multisc.report.build import build_report
+from tests.experiment.conftest import write_config
 
 SECRET = "private: must never change\n"
 
@@ -38,8 +40,11 @@ def outside(tmp_path) -> Path:
     return path
 
 
+SMALL = {"schemes": ["bpg_ldpc"], "snr_db": [6.0], "limit": 1}
+
+
 def small_run(fast_config, out: str = "run", **overrides):
-    settings = {"schemes": ["bpg_ldpc"], "snr_db": [6.0], "limit": 1, **overrides}
+    settings = {**SMALL, **overrides}
     config, _ = fast_config(out=out, **settings)
     return config
 
@@ -47,6 +52,7 @@ def small_run(fast_config, out: str = "run", **overrides):
 # -- never write through a link, never read outside the run --------------------------------
 
 
+@pytest.mark.slow
 def test_a_link_at_run_lock_is_replaced_not_written_through(fast_config, outside):
     config = small_run(fast_config)
     out = Path(config.out)
@@ -67,6 +73,7 @@ def test_a_link_at_run_lock_is_replaced_not_written_through(fast_config, outside
 @pytest.mark.parametrize(
     "entry", ["config.yaml", "plan.json", "results.csv", "cache/prepare/log.jsonl"]
 )
+@pytest.mark.slow
 def test_links_in_place_of_run_files_are_replaced_and_their_targets_untouched(
     entry, fast_config, outside
 ):
@@ -79,6 +86,7 @@ def test_links_in_place_of_run_files_are_replaced_and_their_targets_untouched(
     assert not (out / entry).is_symlink()
 
 
+@pytest.mark.slow
 def test_linked_folders_and_plots_are_refused_or_replaced(fast_config, outside):
     config = small_run(fast_config)
     out = Path(config.out)
@@ -108,12 +116,22 @@ def test_a_linked_store_is_refused_before_sqlite_opens_it(tmp_path, outside):
         ResultStore(tmp_path / STORE_FILE)
 
 
-@pytest.fixture
-def finished(fast_config):
-    """A finished one-row run directory (bpg_ldpc, 6 dB)."""
-    config = small_run(fast_config, out="finished")
+@pytest.fixture(scope="module")
+def finished_once(image_folder, trained_jscc, tmp_path_factory) -> Path:
+    """A finished one-row run directory (bpg_ldpc, 6 dB), run once per module."""
+    folder = tmp_path_factory.mktemp("finished")
+    config, _ = write_config(image_folder, trained_jscc, folder, "finished", **SMALL)
     run_sweep(config, report=None)
     return Path(config.out)
+
+
+@pytest.fixture
+def finished(finished_once, fast_config) -> Path:
+    """A copy of :func:`finished_once` where :func:`small_run` with ``out="finished"``
+    resumes it (the same config, this test's folder): each test may tamper with it."""
+    out = Path(small_run(fast_config, out="finished").out)
+    shutil.copytree(finished_once, out, symlinks=True)
+    return out
 
 
 def _edit_rows(out: Path, sql: str, *args) -> None:
@@ -212,6 +230,7 @@ def test_prepared_sizes_must_fit_the_image_they_were_prepared_from():
         check_fits(huge, image.size)
 
 
+@pytest.mark.slow
 def test_a_crafted_cache_entry_is_prepared_again_not_skipped(fast_config):
     config = small_run(fast_config, out="recache", schemes=["deep_jscc"])
     out = Path(config.out)
@@ -329,6 +348,7 @@ def test_a_full_disk_says_to_free_space_not_to_throw_the_store_away(tmp_path):
 # -- nothing silently wrong --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_close_snrs_get_their_own_files(fast_config):
     config = small_run(fast_config, out="close", snr_db=[0.1, 0.14])
     summary = run_sweep(config, report=None)
@@ -349,6 +369,7 @@ def test_deleting_run_lock_does_not_let_a_second_writer_in(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_run_rebuilds_reconstructions_the_report_needs(finished, fast_config):
     png = next((finished / "images").rglob("snr*.png"))
     png.unlink()
@@ -363,6 +384,7 @@ def test_csv_cells_cannot_become_formulas_and_keep_no_control_bytes():
     assert csv_safe("a dog") == "a dog" and csv_safe(-3.5) == -3.5
 
 
+@pytest.mark.slow
 def test_one_unreadable_file_fails_alone(fast_config, image_folder, tmp_path):
     import shutil
 
@@ -409,6 +431,7 @@ def _tree(folder: Path, skip: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+@pytest.mark.slow
 def test_a_hostile_shared_run_directory_is_run_and_reported_touching_nothing_outside(
     fast_config, tmp_path, outside
 ):
@@ -489,6 +512,7 @@ def test_entries_of_the_wrong_kind_are_one_line(finished, fast_config, entry, ki
             run_sweep(small_run(fast_config, out="finished"), report=None)
 
 
+@pytest.mark.slow
 def test_a_plan_json_of_another_shape_is_ignored_by_the_report(finished):
     (finished / "plan.json").write_text('[1, {"skipped": 3}]')
     assert build_report(finished).is_file()

@@ -97,6 +97,7 @@ def test_a_run_too_large_is_refused_with_its_count(fast_config):
     assert not (Path(config.out) / STORE_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_budget_sweep_stores_variants_and_encodes_each_quality_once(fast_config, monkeypatch):
     from multisc.codecs import hevc
 
@@ -152,6 +153,7 @@ def _semantic_config(tmp_path, image_folder, tiny_models, out, vary):
     )
 
 
+@pytest.mark.slow
 def test_an_ip_scale_sweep_captions_and_loads_as_often_as_one_value(
     tmp_path, image_folder, tiny_models, monkeypatch
 ):
@@ -269,6 +271,7 @@ def test_compare_overlays_runs_with_paired_statistics_on_what_they_share(fast_co
     assert "share 3 image(s), 1 SNR(s)" in page and (out / "plots" / "psnr.png").is_file()
 
 
+@pytest.mark.slow
 def test_compare_refuses_what_it_cannot_compare(fast_config, tmp_path):
     from multisc.experiment.runroot import RunRoot
     from multisc.report.compare import compare_runs

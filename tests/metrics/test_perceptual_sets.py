@@ -30,6 +30,7 @@ def photos():
     return [image.resize((96, 64)) for _, image in sample_photos()]
 
 
+@pytest.mark.slow
 def test_fid_and_kid_measure_a_known_shift():
     real = np.random.default_rng(0).normal(size=(300, FEATURES))
     shift = np.zeros(FEATURES)
@@ -48,6 +49,7 @@ def test_fid_and_kid_measure_a_known_shift():
     assert fid(real[:1], real[:1]) is None and kid(real[:1], real[:1]) is None
 
 
+@pytest.mark.slow
 def test_dists_is_zero_on_a_copy_and_batched_equals_pairwise(weights, photos):
     from multisc.metrics.image import DISTS
 
@@ -81,6 +83,7 @@ def test_missing_weights_skip_fid_and_kid_with_one_line(tmp_path, monkeypatch):
     assert "\n" not in result["skipped"]
 
 
+@pytest.mark.slow
 def test_set_metrics_per_scheme_and_snr_with_a_small_set_note(weights, photos):
     rows, images = [], {}
     for scheme in ("a", "b"):

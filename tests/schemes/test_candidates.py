@@ -79,6 +79,7 @@ def test_k_candidates_are_one_batched_generation_equal_to_k_separate_ones(
             assert box is None
 
 
+@pytest.mark.slow
 def test_candidate_zero_is_the_papers_single_draw(pick, photo):
     one, four = pick("multisc", 1), pick("multisc", 4)
     prepared = one.prepare(photo)
@@ -95,6 +96,7 @@ def test_candidate_zero_is_the_papers_single_draw(pick, photo):
 
 
 @pytest.mark.parametrize("select", ["text", "slice", "text+slice"])
+@pytest.mark.slow
 def test_the_receiver_never_sees_the_original(pick, photo, select):
     scheme = pick("multisc", 4, select)
     prepared = scheme.prepare(photo)

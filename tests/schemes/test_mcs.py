@@ -17,6 +17,7 @@ from multisc.schemes.mcs import (
 )
 
 
+@pytest.mark.slow
 def test_measured_thresholds_are_where_5g_ldpc_decodes():
     # rate 1/2 QPSK decodes a 1024-bit codeword around 1-2 dB Es/N0; 16-QAM needs ~6-7 dB
     qpsk = measure_threshold(Mcs("qpsk", 0.5), codewords=40)
@@ -38,6 +39,7 @@ def test_choice_takes_the_most_efficient_mcs_the_snr_clears():
     assert all(table[str(m)] + 0.5 > 6.0 for m in ALL_MCS if m.efficiency > mid.efficiency)
 
 
+@pytest.mark.slow
 def test_auto_mcs_spends_more_bits_at_high_snr(monkeypatch, tmp_path, photo):
     monkeypatch.setenv("MULTISC_CACHE", str(tmp_path))
     table = synthetic_table()
