@@ -11,6 +11,9 @@ _THREADS = int(os.environ.get("MULTISC_TEST_THREADS") or cpu_threads())
 for _name in THREAD_VARIABLES:
     os.environ.setdefault(_name, str(_THREADS))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep, not spin
+# Ray starts its workers at nice 15: beside another busy job they got about 4% of a core,
+# and the Ray tests stalled for tens of minutes. The tests' clusters run them at nice 0.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
