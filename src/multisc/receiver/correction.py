@@ -12,9 +12,6 @@ from multisc.decoding import state_settings
 from multisc.models import load_model_and_processor
 from multisc.schemes.builtin import CORRECTOR_REGISTRY
 
-#: the built-in correctors (:func:`corrector_names` adds the plugins')
-CORRECTORS: tuple[str, ...] = ("bart", "symspell", "none")
-
 
 class Corrector(Protocol):
     """Turns received (misspelled) texts into corrected ones, one for one."""

@@ -99,9 +99,6 @@ SLICE_LINK_REGISTRY.register(PartSpec(
     "lost on any bit error",
 ))  # fmt: skip
 
-#: the built-in slice links (:data:`SLICE_LINK_REGISTRY` adds the plugins')
-SLICE_LINKS: tuple[str, ...] = ("analog", "jscc", "hevc-ldpc")
-
 
 def _with_corrector(base: tuple[str, ...], corrector: str) -> tuple[str, ...]:
     return (*base, *CORRECTOR_REGISTRY.get(corrector).needs)
