@@ -278,8 +278,8 @@ def test_run_downloads_missing_components_saying_the_total_size_first(hub_root, 
     generator = components["generator"]
     assert generator["commit"] == generator["pinned"] == REGISTRY["generator"].revision
     assert generator["source"] == "hub-cache" and generator["weights"]
-    assert components["vlm_captioner"]["pinned"] is None  # no commit page: main floats
-    assert len(components["vlm_captioner"]["commit"]) == 40
+    blip = components["vlm_captioner"]  # pinned since its commit was read (82a3776)
+    assert blip["commit"] == blip["pinned"] == REGISTRY["vlm_captioner"].revision
 
 
 @pytest.mark.slow
@@ -595,6 +595,9 @@ def test_verify_hashes_the_weights_against_the_recorded_digests(tiny_models, mon
 
     # a stand-in is not the published file, and verify says so
     assert verify("captioner", tiny_models) == {"model.safetensors": "differs"}
+    assert verify("clip", tiny_models) == {"pytorch_model.bin": "differs"}
+    no_digest = dataclasses.replace(REGISTRY["clip"], sha256={})
+    monkeypatch.setitem(REGISTRY, "clip", no_digest)
     assert verify("clip", tiny_models) == {"pytorch_model.bin": "no recorded digest"}
     # the same bytes as recorded: a match
     data = (tiny_models / "captioner" / "model.safetensors").read_bytes()

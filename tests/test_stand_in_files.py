@@ -68,11 +68,18 @@ def test_full_size_stand_ins_carry_the_real_key_names(tmp_path):
     "name",
     [pytest.param(n, marks=pytest.mark.slow) if n == "dists" else n for n in TORCH_HUB_COMPONENTS],
 )  # DISTS' VGG16 is 553 MB: written and read in the slow tier
-def test_torch_hub_stand_ins_are_legacy_pickles_of_the_published_size(name, tmp_path):
+def test_torch_hub_stand_ins_are_in_the_real_container_at_the_published_size(name, tmp_path):
+    """FCN, VGG16 and Inception are legacy pickles, AlexNet (re-saved, PR 3620) a zip
+    archive; each at the real file's exact size within 1%."""
+    from multisc.models import is_legacy_pickle
+
     item = REGISTRY[name]
     path = write_torch_hub_file(name, tmp_path / item.repo_id)
-    recorded = manifest(name)["files"][item.repo_id]
+    record = manifest(name)
+    recorded = record["files"][item.repo_id]
     assert abs(path.stat().st_size - recorded) <= 0.01 * recorded
+    assert is_legacy_pickle(path) == (record["container"] == "legacy")
+    assert record["container"] == ("zip" if name == "lpips" else "legacy")
 
 
 def test_full_size_blip_has_the_published_text_heads():
@@ -122,3 +129,43 @@ def test_every_tensor_of_a_tiny_stand_in_file_reaches_the_model(
         if key in dropped:
             continue
         assert torch.equal(state[_rename_llava(key)], value), key
+
+
+def test_the_recorded_trees_are_the_pinned_ones_with_the_files_real_sizes():
+    """Facts read from the pages each manifest names (2026-12-02): every Hub component is
+    pinned; LLaVA's pin has the processor_config.json it needs; sizes are the files'."""
+    assert all(item.revision for item in REGISTRY.values() if not item.torch_hub)
+    llava = manifest("captioner")
+    assert llava["commit"]["sha"] == "08647831752d66cc51831ff4f2a476de6ba2af9c"
+    assert "processor_config.json" in llava["needed"]
+    assert llava["files"]["processor_config.json"] == 172  # at the pin; main's fix is 169
+    assert llava["configs"]["processor_config.json"]["vision_feature_select_strategy"] == "default"
+    assert REGISTRY["vlm_captioner"].revision == "82a37760796d32b1411fe092ab5d4e227313294b"
+    assert REGISTRY["vlm_captioner"].sha256["pytorch_model.bin"].startswith("d6638651")
+    assert REGISTRY["clip"].revision == "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
+    assert REGISTRY["clip"].sha256["pytorch_model.bin"].startswith("a63082132b")
+    exact = {
+        ("dists", "vgg16-397923af.pth"): 553_433_881,
+        ("generator", "unet/diffusion_pytorch_model.safetensors"): 3_438_167_540,  # EMA
+        ("vlm_captioner", "pytorch_model.bin"): 989_820_849,
+        ("lpips", "alexnet-owt-7be5be79.pth"): 244_408_911,
+    }
+    for (name, file), size in exact.items():
+        assert REGISTRY[name].sizes[file] == size and file in REGISTRY[name].exact_sizes
+
+
+def test_a_processor_config_from_the_pinned_tree_still_captions(tiny_models):
+    """The pinned processor_config.json says "default" (one image token fewer) where the
+    model's config says "full": the captioner takes the model's, and captions."""
+    from transformers import AutoProcessor
+
+    from multisc.transmitter.captioning import LlavaCaptioner
+
+    folder = tiny_models / "captioner"
+    assert AutoProcessor.from_pretrained(folder).vision_feature_select_strategy == "default"
+    captioner = LlavaCaptioner.from_pretrained(tiny_models, "cpu", max_new_tokens=3)
+    assert captioner.processor.vision_feature_select_strategy == "full"
+    from PIL import Image
+
+    (text,) = captioner.caption([Image.new("RGB", (40, 30), (200, 30, 30))])
+    assert isinstance(text, str)

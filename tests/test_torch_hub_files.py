@@ -29,7 +29,7 @@ LEGACY = [
 
 @pytest.mark.parametrize("name", LEGACY)
 def test_legacy_stand_ins_are_what_mmap_refuses_and_load_all_the_same(name, tmp_path):
-    legacy = write_torch_hub_file(name, tmp_path / "legacy" / REGISTRY[name].repo_id)
+    legacy = write_torch_hub_file(name, tmp_path / "legacy" / REGISTRY[name].repo_id, legacy=True)
     modern = write_torch_hub_file(name, tmp_path / "zip" / REGISTRY[name].repo_id, legacy=False)
     assert is_legacy_pickle(legacy) and not is_legacy_pickle(modern)
     with pytest.raises(RuntimeError, match="mmap"):  # the failure real users met

@@ -1,7 +1,7 @@
 """Repositories laid out as the recorded manifests say the real ones are, filled with the
 tiny models: the real ids and file names, the real weight formats (BLIP and CLIP as
 ``pytorch_model.bin`` only, as their builders write them; the corrector with its search
-settings in ``config.json``; torch hub files as legacy pickles),
+settings in ``config.json``; torch hub files in their real containers),
 and every recorded file that multisc does not need (``tf_model.h5``,
 ``flax_model.msgpack``, the IP-Adapter's 2.5 GB ``image_encoder/pytorch_model.bin``...) as
 a small placeholder that no correct download fetches and no correct load reads."""
@@ -41,17 +41,17 @@ def _separate_image_processor(directory: Path, keep_processor_config: bool) -> N
         path.unlink()
 
 
-def build_repo(name: str, tiny: Path, root: Path, legacy: bool = True) -> Path:
+def build_repo(name: str, tiny: Path, root: Path, legacy: bool | None = None) -> Path:
     """Write component ``name``'s repo (from its tiny model in ``tiny``) under ``root``:
     ``root/<org>/<repo>`` for Hub repos, ``root/torch-models/<file>`` for torch hub files
-    (random weights at the real architecture, in the legacy container unless ``legacy`` is
-    False)."""
+    (random weights at the real architecture, in the real file's container unless
+    ``legacy`` says which)."""
     record = manifest(name)
     item = REGISTRY[name]
     if item.torch_hub:
         folder = root / "torch-models"
         folder.mkdir(parents=True, exist_ok=True)
-        # the real files' container: legacy torch.save pickles (multisc.testing.torch_hub)
+        # the real files' containers (multisc.testing.torch_hub.REAL_CONTAINER)
         return write_torch_hub_file(name, folder / item.repo_id, legacy=legacy)
     repo = root / item.repo_id
     if repo.exists():

@@ -115,3 +115,69 @@ def test_text_similarity_orders_meaning(text_metrics):
     assert same == pytest.approx(1.0, abs=1e-5)
     assert misspelled > other
     assert result["bleu"][0] == pytest.approx(100.0)
+
+
+def _corrupted_captions(n: int = 20, rate: float = 0.06) -> tuple[list[str], list[str]]:
+    """``n`` captions and copies with a share ``rate`` of their letters replaced (seeded),
+    as bit errors misspell them."""
+    import random
+
+    from multisc.testing.corpus import synthetic_captions
+
+    rng = random.Random(0)
+    references = [c.capitalize() + "." for c in synthetic_captions(n)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    hypotheses = [
+        "".join(rng.choice(letters) if ch.isalpha() and rng.random() < rate else ch for ch in c)
+        for c in references
+    ]
+    return references, hypotheses
+
+
+def test_nltk_bleu_n_equals_nltk_sentence_bleu_in_its_stated_convention():
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    from multisc.metrics import nltk_bleu
+
+    references, hypotheses = _corrupted_captions()
+    smoothing = SmoothingFunction().method1
+    for order in (1, 2, 3, 4):
+        for reference, hypothesis in zip(references, hypotheses, strict=True):
+            expected = sentence_bleu(
+                [reference.split()], hypothesis.split(), weights=(1 / order,) * order,
+                smoothing_function=smoothing,
+            )  # fmt: skip
+            assert nltk_bleu(reference, hypothesis, order) == pytest.approx(expected, abs=1e-12)
+    assert nltk_bleu("a dog runs on the grass", "a dog runs on the grass", 4) == pytest.approx(1.0)
+    assert nltk_bleu("a dog runs", "", 4) == 0.0
+
+
+def test_corpus_bleus_equal_their_packages_and_the_conventions_really_differ():
+    from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
+
+    from multisc.metrics import corpus_bleu as ours_sacre
+    from multisc.metrics import nltk_corpus_bleu
+
+    references, hypotheses = _corrupted_captions()
+    assert ours_sacre(references, hypotheses) == pytest.approx(
+        sacrebleu.corpus_bleu(hypotheses, [references]).score, abs=1e-9
+    )
+    expected = corpus_bleu(
+        [[r.split()] for r in references], [h.split() for h in hypotheses],
+        smoothing_function=SmoothingFunction().method1,
+    )  # fmt: skip
+    assert nltk_corpus_bleu(references, hypotheses) == pytest.approx(expected, abs=1e-12)
+    assert ours_sacre([], []) is None and nltk_corpus_bleu([], []) is None
+    # the same 20 captions, three conventions, numbers far apart: names keep them apart
+    texts = TextMetrics(["bleu", "bleu1", "bleu4"]).compute(references, hypotheses)
+    sacre = sum(texts["bleu"]) / len(references) / 100
+    one, four = (sum(texts[m]) / len(references) for m in ("bleu1", "bleu4"))
+    assert one - four > 0.1 and abs(sacre - four) > 0.05
+
+
+def test_text_metrics_compute_every_bleu_order_per_pair():
+    references, hypotheses = _corrupted_captions(4)
+    result = TextMetrics(["bleu1", "bleu2", "bleu3", "bleu4"]).compute(references, hypotheses)
+    assert set(result) == {"bleu1", "bleu2", "bleu3", "bleu4"}
+    for k in range(4):  # cumulative BLEU-n falls with n on misspelt text
+        assert result["bleu1"][k] >= result["bleu2"][k] >= result["bleu3"][k] >= result["bleu4"][k]

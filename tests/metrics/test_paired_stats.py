@@ -53,3 +53,56 @@ def test_the_bootstrap_interval_stays_within_the_values():
     assert 0.0 <= low <= high <= 1.0
     assert bootstrap_ci(values) == (low, high)  # fixed seed: the same report twice
     assert bootstrap_ci([3.0]) is None
+
+
+def test_holm_and_benjamini_hochberg_equal_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from multisc.report.stats import adjust_p_values
+
+    rng = np.random.default_rng(3)
+    p = np.concatenate([rng.uniform(0, 1, 120), rng.uniform(0, 1e-4, 20), [0.04, 0.04, 1.0]])
+    for ours, theirs in (("holm", "holm"), ("bh", "fdr_bh")):
+        expected = multipletests(p, method=theirs)[1]
+        assert np.allclose(adjust_p_values(p, ours), expected, rtol=1e-12, atol=0)
+    assert adjust_p_values([], "holm") == []
+    with pytest.raises(Exception, match="holm"):
+        adjust_p_values([0.1], "bonferroni")
+
+
+def test_a_report_corrects_all_its_p_values_together():
+    """4 schemes x 3 SNRs x 1 metric against the reference: 9 tests, every p-value adjusted
+    with the 9 of the report, raw ones kept; cells without a p-value are not counted."""
+    from multisc.report.stats import adjust_p_values, correct
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for snr in (0.0, 6.0, 12.0):
+        base = rng.normal(25, 3, 12)
+        for scheme, shift in (("a", 0.0), ("b", 0.3), ("c", 1.0), ("d", 0.0)):
+            values = base + shift + rng.normal(0, 0.5, 12)
+            rows += [_row(scheme, f"i{k}", v, snr=snr) for k, v in enumerate(values)]
+    rows += [_row("e", "i0", 1.0), _row("a", "i0", 2.0, snr=99.0), _row("e", "i0", 3.0, snr=99.0)]
+    comparisons = paired(rows, "a", ["psnr"])
+    done = correct(comparisons, "holm")
+    tested = [c for c in comparisons if c["p_value"] is not None]
+    assert done == {"method": "holm", "name": "Holm", "tests": 9} and len(tested) == 9
+    assert [c["p_adjusted"] for c in tested] == adjust_p_values([c["p_value"] for c in tested])
+    assert all(c["p_adjusted"] >= c["p_value"] for c in tested)
+    untested = [c for c in comparisons if c["p_value"] is None]
+    assert untested and all(c["p_adjusted"] is None and c["ci_low"] is None for c in untested)
+
+
+def test_bootstrap_intervals_are_scipys_percentile_and_bca():
+    from scipy import stats as scipy_stats
+
+    values = np.random.default_rng(4).gamma(2.0, 1.0, 30)
+    for method, name in (("percentile", "percentile"), ("bca", "BCa")):
+        expected = scipy_stats.bootstrap(
+            (values,), np.mean, n_resamples=2000, method=name,
+            rng=np.random.default_rng(0),
+        ).confidence_interval  # fmt: skip
+        low, high = bootstrap_ci(values, method=method)
+        assert (low, high) == pytest.approx((expected.low, expected.high), rel=1e-12)
+        assert values.min() <= low < values.mean() < high <= values.max()
+    assert bootstrap_ci([2.0] * 7, method="bca") == (2.0, 2.0)

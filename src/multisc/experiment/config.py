@@ -203,6 +203,17 @@ MAX_SNRS = 1000
 SNR_RANGE_DB = (-50.0, 100.0)
 
 
+class StatisticsConfig(BaseModel):
+    """How the report's paired statistics are computed (it changes no row of the store):
+    the bootstrap ``interval`` (``percentile`` or ``bca``) and the multiple-comparison
+    correction ``p_adjust`` applied to all p-values of a report together (``holm``:
+    family-wise error; ``bh``: Benjamini-Hochberg false discovery rate)."""
+
+    model_config = ConfigDict(extra="forbid")
+    interval: Literal["percentile", "bca"] = "percentile"
+    p_adjust: Literal["holm", "bh"] = "holm"
+
+
 class RunConfig(BaseModel):
     """Everything a sweep needs. Defaults: the paper's experiment on the bundled photos."""
 
@@ -242,6 +253,8 @@ class RunConfig(BaseModel):
     #: the scheme (or variant label) the report's paired statistics compare against
     #: (default: the first variant of the first scheme)
     compare_to: str | None = None
+    #: the report's bootstrap interval and p-value correction (see StatisticsConfig)
+    statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
 
     @field_validator("schemes")
     @classmethod
@@ -371,7 +384,7 @@ class RunConfig(BaseModel):
         identity = self.model_dump(
             exclude={
                 "out", "executor", "ray_address", "device", "prepare_batch", "download",
-                "compare_to", "threads",
+                "compare_to", "threads", "statistics",
             }
         )  # fmt: skip
         # settings added later hash as before when left at their defaults (runs resume)

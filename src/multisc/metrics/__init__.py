@@ -16,10 +16,18 @@ from PIL import Image
 from multisc.errors import InvalidInputError, choices_error
 from multisc.imaging import ImageLike, to_rgb, to_tensor
 from multisc.metrics.image import DISTS, LPIPS, ClipImageCosine, psnr, ssim
-from multisc.metrics.text import TextSimilarity, bleu, bleu_batch
+from multisc.metrics.text import (
+    NLTK_ORDERS,
+    TextSimilarity,
+    bleu,
+    bleu_batch,
+    corpus_bleu,
+    nltk_bleu,
+    nltk_corpus_bleu,
+)
 
 IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "lpips", "dists", "clip_cosine")
-TEXT_METRICS: tuple[str, ...] = ("bleu", "text_similarity")
+TEXT_METRICS: tuple[str, ...] = ("bleu", "bleu1", "bleu2", "bleu3", "bleu4", "text_similarity")
 
 
 def _pair_tensors(
@@ -84,7 +92,8 @@ class ImageMetrics:
 
 
 class TextMetrics:
-    """Text metrics: sentence BLEU-4 (0-100) and MiniLM cosine similarity."""
+    """Text metrics: sacrebleu's sentence BLEU-4 (``bleu``, 0-100), NLTK's sentence
+    BLEU-1..4 (``bleu1`` .. ``bleu4``, 0-1) and MiniLM cosine similarity."""
 
     def __init__(self, metrics: Sequence[str] = TEXT_METRICS, device: torch.device | str = "cpu"):
         for name in metrics:
@@ -100,6 +109,11 @@ class TextMetrics:
         results: dict[str, list[float]] = {}
         if "bleu" in self.metrics:
             results["bleu"] = bleu_batch(references, hypotheses)
+        for order in NLTK_ORDERS:
+            if f"bleu{order}" in self.metrics:
+                results[f"bleu{order}"] = [
+                    nltk_bleu(r, h, order) for r, h in zip(references, hypotheses, strict=True)
+                ]
         if self.similarity is not None:
             results["text_similarity"] = self.similarity(references, hypotheses)
         return results
@@ -116,6 +130,9 @@ __all__ = [
     "TextSimilarity",
     "bleu",
     "bleu_batch",
+    "corpus_bleu",
+    "nltk_bleu",
+    "nltk_corpus_bleu",
     "psnr",
     "ssim",
 ]

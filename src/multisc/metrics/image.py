@@ -107,7 +107,7 @@ class LPIPS:
 def _load_alexnet_features(model: torch.nn.Module, models_dir: str | Path | None) -> None:
     from multisc.models import torch_hub_state
 
-    state = torch_hub_state("lpips", models_dir)  # torchvision's AlexNet (a legacy pickle)
+    state = torch_hub_state("lpips", models_dir)  # torchvision's AlexNet (PR 3620: a zip archive)
     features = {
         k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
     }

@@ -15,10 +15,12 @@ import torch
 from PIL import Image
 
 from multisc.errors import ModelNotAvailableError
-from multisc.metrics import IMAGE_METRICS, ImageMetrics, TextMetrics
+from multisc.metrics import IMAGE_METRICS, TEXT_METRICS, ImageMetrics, TextMetrics
 from multisc.metrics.text import bleu
 
 SEPARATOR = ". "
+#: metrics of the joined block texts, beside the per-block means of TEXT_METRICS
+FUSED_METRICS: tuple[str, ...] = ("bleu_fused", "text_similarity_fused")
 
 
 class Scorer:
@@ -46,7 +48,7 @@ class Scorer:
 
     @property
     def metric_names(self) -> list[str]:
-        return [*IMAGE_METRICS, "bleu", "text_similarity", "bleu_fused", "text_similarity_fused"]
+        return [*IMAGE_METRICS, *TEXT_METRICS, *FUSED_METRICS]
 
     def score_many(self, reference: Image.Image, reconstructions) -> list[dict[str, float | None]]:
         """:meth:`score` for several reconstructions of one reference (e.g. all SNRs of an
@@ -92,8 +94,8 @@ class Scorer:
             for k, i in enumerate(texted):
                 n = len(reconstructions[i].texts_sent)
                 row = results[i]
-                row["bleu"] = sum(blocks["bleu"][start : start + n]) / n
-                row["text_similarity"] = sum(blocks["text_similarity"][start : start + n]) / n
+                for name in TEXT_METRICS:  # the mean over the blocks
+                    row[name] = sum(blocks[name][start : start + n]) / n
                 row["bleu_fused"] = blocks["bleu"][n_blocks + k]
                 row["text_similarity_fused"] = blocks["text_similarity"][n_blocks + k]
                 start += n
@@ -110,8 +112,8 @@ class Scorer:
         sent, corrected = reconstruction.texts_sent, reconstruction.texts_corrected
         if sent:
             per_block = self.text.compute(list(sent), list(corrected))
-            values["bleu"] = sum(per_block["bleu"]) / len(sent)
-            values["text_similarity"] = sum(per_block["text_similarity"]) / len(sent)
+            for name in TEXT_METRICS:
+                values[name] = sum(per_block[name]) / len(sent)
             fused_sent, fused_corrected = SEPARATOR.join(sent), SEPARATOR.join(corrected)
             values["bleu_fused"] = bleu(fused_sent, fused_corrected)
             values["text_similarity_fused"] = self.text.compute([fused_sent], [fused_corrected])[

@@ -1,10 +1,26 @@
-"""Text metrics: sentence BLEU-4 (sacrebleu) and sentence-embedding similarity (MiniLM)."""
+"""Text metrics: BLEU as sacrebleu and as NLTK compute it, and sentence-embedding
+similarity (MiniLM).
+
+Two BLEU conventions, both in use in the literature, each under its own name:
+
+- ``bleu``: sacrebleu's sentence BLEU-4 (13a tokenisation, case-sensitive, exponential
+  smoothing, effective order), 0-100.
+- ``bleu1`` .. ``bleu4``: NLTK's ``sentence_bleu``, cumulative BLEU-n (uniform weights
+  1/n over 1..n-grams), smoothing method 1 (``SmoothingFunction().method1``), tokens split
+  on whitespace, case-sensitive, 0-1: what most semantic-communication papers report.
+
+Corpus BLEU of a set (sacrebleu's ``corpus_score`` and NLTK's ``corpus_bleu``) pools the
+n-gram counts of all its sentences; it is not the mean of the sentences' BLEUs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+from nltk.translate.bleu_score import SmoothingFunction
+from nltk.translate.bleu_score import corpus_bleu as _nltk_corpus_bleu
+from nltk.translate.bleu_score import sentence_bleu as _nltk_sentence_bleu
 from sacrebleu.metrics import BLEU
 
 from multisc.errors import InvalidInputError
@@ -19,12 +35,71 @@ def bleu(reference: str, hypothesis: str) -> float:
     return float(_BLEU.sentence_score(hypothesis, [reference]).score)
 
 
-def bleu_batch(references: Sequence[str], hypotheses: Sequence[str]) -> list[float]:
-    """:func:`bleu` for each pair."""
+#: the orders of the NLTK-convention metrics ``bleu1`` .. ``bleu4``
+NLTK_ORDERS: tuple[int, ...] = (1, 2, 3, 4)
+_SMOOTHING = SmoothingFunction().method1
+
+
+def _weights(order: int) -> tuple[float, ...]:
+    if order not in NLTK_ORDERS:
+        raise InvalidInputError(f"BLEU order must be one of {NLTK_ORDERS}, not {order!r}")
+    return (1.0 / order,) * order
+
+
+def nltk_bleu(reference: str, hypothesis: str, order: int = 4) -> float:
+    """NLTK's sentence BLEU-``order`` of ``hypothesis`` against ``reference``: cumulative,
+    uniform weights, smoothing method 1, whitespace tokens, case-sensitive; 0-1.
+
+    >>> round(nltk_bleu("a cat on the mat", "a cat on mat", order=1), 4)
+    0.7788
+    """
+    return float(
+        _nltk_sentence_bleu(
+            [reference.split()],
+            hypothesis.split(),
+            weights=_weights(order),
+            smoothing_function=_SMOOTHING,
+        )
+    )
+
+
+def corpus_bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float | None:
+    """sacrebleu's corpus BLEU-4 of pairs of sentences (13a, case-sensitive, no smoothing
+    needed at corpus level), 0-100; ``None`` for no pairs."""
+    _check_pairs(references, hypotheses)
+    if not references:
+        return None
+    return float(BLEU().corpus_score(list(hypotheses), [list(references)]).score)
+
+
+def nltk_corpus_bleu(
+    references: Sequence[str], hypotheses: Sequence[str], order: int = 4
+) -> float | None:
+    """NLTK's ``corpus_bleu`` of pairs of sentences (the conventions of
+    [nltk_bleu][multisc.metrics.text.nltk_bleu]), 0-1; ``None`` for no pairs."""
+    _check_pairs(references, hypotheses)
+    if not references:
+        return None
+    return float(
+        _nltk_corpus_bleu(
+            [[r.split()] for r in references],
+            [h.split() for h in hypotheses],
+            weights=_weights(order),
+            smoothing_function=_SMOOTHING,
+        )
+    )
+
+
+def _check_pairs(references: Sequence[str], hypotheses: Sequence[str]) -> None:
     if len(references) != len(hypotheses):
         raise InvalidInputError(
             f"{len(references)} references but {len(hypotheses)} hypotheses: give one each"
         )
+
+
+def bleu_batch(references: Sequence[str], hypotheses: Sequence[str]) -> list[float]:
+    """[bleu][multisc.metrics.text.bleu] for each pair."""
+    _check_pairs(references, hypotheses)
     return [bleu(r, h) for r, h in zip(references, hypotheses, strict=True)]
 
 

@@ -49,9 +49,11 @@ METRICS: dict[str, tuple[str, bool]] = {
     "lpips": ("LPIPS (lower is better)", True),
     "dists": ("DISTS (lower is better)", True),
     "clip_cosine": ("CLIP image cosine similarity", False),
-    "bleu": ("BLEU-4 of block texts (0-100)", False),
+    "bleu": ("BLEU-4 of block texts (sacrebleu, 0-100)", False),
+    "bleu1": ("BLEU-1 of block texts (NLTK, 0-1)", False),
+    "bleu4": ("BLEU-4 of block texts (NLTK, 0-1)", False),
     "text_similarity": ("text similarity (MiniLM cosine)", False),
-    "bleu_fused": ("BLEU-4 of fused text (0-100)", False),
+    "bleu_fused": ("BLEU-4 of fused text (sacrebleu, 0-100)", False),
     "text_similarity_fused": ("text similarity of fused text", False),
 }
 
@@ -311,7 +313,8 @@ def _tile_metrics(row: dict[str, Any]) -> str:
 #: one number format per metric in tables
 FORMATS = {
     "psnr": "{:.2f}", "ssim": "{:.3f}", "lpips": "{:.3f}", "dists": "{:.3f}",
-    "clip_cosine": "{:.3f}", "bleu": "{:.1f}", "text_similarity": "{:.3f}",
+    "clip_cosine": "{:.3f}", "bleu": "{:.1f}", "bleu1": "{:.3f}", "bleu2": "{:.3f}",
+    "bleu3": "{:.3f}", "bleu4": "{:.3f}", "text_similarity": "{:.3f}",
     "bleu_fused": "{:.1f}", "text_similarity_fused": "{:.3f}",
 }  # fmt: skip
 
@@ -442,14 +445,39 @@ def paired_statistics(
     match_channel: bool = True,
 ) -> dict[str, Any]:
     """The paired statistics of a run against its reference (``reference``, else the
-    config's ``compare_to``, else the first scheme): ``{"reference": ...,
-    "comparisons": [...]}`` (:func:`stats.paired`)."""
-    from multisc.report.stats import default_reference, paired
+    config's ``compare_to``, else the first scheme): ``{"reference": ..., "comparisons":
+    [...], "correction": {...}, "interval": ...}``
+    ([paired][multisc.report.stats.paired], p-values adjusted together by
+    [correct][multisc.report.stats.correct] as the config's ``statistics`` says)."""
+    from multisc.report.stats import ADJUSTMENTS, INTERVALS, correct, default_reference, paired
 
     reference = default_reference(rows, reference or _first_variant(run, compare_to(run)))
     metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
-    comparisons = paired(rows, reference, metrics, match_channel) if reference else []
-    return {"reference": reference, "comparisons": comparisons}
+    settings = _statistics_settings(run)
+    interval = settings.get("interval") if settings.get("interval") in INTERVALS else None
+    adjust = settings.get("p_adjust") if settings.get("p_adjust") in ADJUSTMENTS else None
+    interval, adjust = interval or "percentile", adjust or "holm"
+    comparisons = (
+        paired(rows, reference, metrics, match_channel, interval=interval) if reference else []
+    )
+    return {
+        "reference": reference,
+        "comparisons": comparisons,
+        "correction": correct(comparisons, adjust),
+        "interval": interval,
+    }
+
+
+def _statistics_settings(run: dict[str, Any] | None) -> dict[str, Any]:
+    """The run config's ``statistics:`` mapping (empty when unset or unreadable)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(run["config_yaml"]) if run else None
+    except (yaml.YAMLError, RecursionError, TypeError, KeyError):
+        return {}
+    value = config.get("statistics") if isinstance(config, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -638,22 +666,35 @@ def _label(metric: str) -> str:
 
 
 def _set_rows(sets: list[dict[str, Any]]) -> list[list[str]]:
+    def number(value, form: str) -> str:
+        return "—" if value is None else form.format(value)
+
     out = []
     for c in sets:
-        fid = "—" if c["fid"] is None else f"{c['fid']:.4g}"
         kid = "—" if c["kid"] is None else f"{c['kid']:.4g} ± {c['kid_std']:.2g}"
-        out.append([c["scheme"], c["channel"], f"{c['snr_db']:g}", str(c["images"]), fid, kid,
-                    c["note"]])  # fmt: skip
+        out.append([c["scheme"], c["channel"], f"{c['snr_db']:g}", str(c["images"]),
+                    number(c["fid"], "{:.4g}"), kid, str(c.get("texts", 0)),
+                    number(c.get("corpus_bleu"), "{:.1f}"),
+                    number(c.get("corpus_bleu4_nltk"), "{:.3f}"), c["note"]])  # fmt: skip
     return out
 
 
 def _paired_rows(comparisons: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per comparison, each metric's numbers in that metric's one format."""
     out = []
     for c in comparisons:
-        ci = "—" if c["ci_low"] is None else f"[{c['ci_low']:.4g}, {c['ci_high']:.4g}]"
+        form = FORMATS.get(c["metric"], "{:.4g}")
+        signed = form.replace("{:", "{:+")
+        ci = (
+            "—"
+            if c["ci_low"] is None
+            else f"[{form.format(c['ci_low'])}, {form.format(c['ci_high'])}]"
+        )
         p = "no power" if c["p_value"] is None else f"{c['p_value']:.3g}"
+        adjusted = c.get("p_adjusted")
+        q = "—" if adjusted is None else f"{adjusted:.3g}"
         out.append([c["scheme"], c["channel"], f"{c['snr_db']:g}", c["metric"], str(c["pairs"]),
-                    f"{c['mean_difference']:+.4g}", ci, p])  # fmt: skip
+                    signed.format(c["mean_difference"]), ci, p, q])  # fmt: skip
     return out
 
 
@@ -741,8 +782,12 @@ def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra) -
             for metric, names in extra["bandwidth"].items()
         ],
         "sets": _set_rows(extra["sets"]["sets"]),
+        "fid_features": extra["sets"].get("fid_features", ""),
+        "kid_subsets": extra["sets"].get("kid_subsets", ""),
         "paired": _paired_rows(statistics["comparisons"]),
         "reference": str(statistics["reference"]),
+        "correction": statistics.get("correction") or {"name": "Holm", "tests": 0},
+        "interval": statistics.get("interval", "percentile"),
         "min_pairs": MIN_PAIRS,
         "summary_header": header,
         "summary_body": body,

@@ -1,20 +1,28 @@
 """Stand-ins of the torch hub checkpoints (the segmenter's FCN-ResNet50, LPIPS' AlexNet,
-DISTS' VGG16 and FID's Inception-v3)
-as the real files are: a ``torch.save`` of the state dict under the real file name, in the
-legacy (pre-torch-1.6, non-zip) container by default, as torchvision published both
-(``fcn_resnet50_coco-1167a1af.pth``: April 2020, pytorch/vision PR 2086; only
-classification weights were re-saved later, PR 3620, and issue 2068 asking for the rest is
-open). ``legacy=False`` writes today's zip container, for comparison."""
+DISTS' VGG16 and FID's Inception-v3) as the real files are: a ``torch.save`` of the state
+dict under the real file name, in the container the real file has
+([REAL_CONTAINER][multisc.testing.torch_hub.REAL_CONTAINER]).
+
+torchvision published ``fcn_resnet50_coco-1167a1af.pth`` (April 2020, pytorch/vision PR
+2086) and ``vgg16-397923af.pth`` (2017) in the legacy (pre-torch-1.6, non-zip) container
+and never re-saved them (issue 2068 asking for it is open; the VGG16 file is still the
+553,433,881 B of 2017 downloads). AlexNet's ``alexnet-owt-7be5be79.pth`` is the re-saved
+file of PR 3620 (it replaced ``alexnet-owt-4df8aa71.pth``): the zip container.
+torch-fidelity's Inception weights are a legacy pickle."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from multisc.testing.common import seed_all
 
 TORCH_HUB_COMPONENTS = ("segmenter", "lpips", "dists", "inception")
+#: whether each real file is a legacy pickle (True) or a zip archive (False)
+REAL_CONTAINER = {"segmenter": True, "lpips": False, "dists": True, "inception": True}
 
 
 def inception_module():
@@ -32,8 +40,52 @@ def inception_module():
         return cls("inception-v3-compat", ["2048"])
 
 
+#: crops per training photo that set the Inception stand-in's BatchNorm statistics
+CALIBRATION_CROPS = 2
+
+
+def calibrated_inception(seed: int = 0):
+    """The Inception stand-in's network: random convolutions (PyTorch's default init) whose
+    BatchNorm statistics are set from real photo crops (the bundled training photos).
+
+    With the default init each layer shrinks its input, so 94 random layers with unit
+    BatchNorm statistics give pool features of ~1e-7 and every FID ~1e-15: no test of FID
+    on images could fail. Statistics measured on photos renormalise every layer, so the
+    features spread as a trained network's do (order 0.1-1) and differ between images."""
+    from multisc.data.sources import TRAINING_PHOTOS, sample_photos
+
+    seed_all(seed)
+    model = inception_module()
+    generator = torch.Generator().manual_seed(seed)
+    crops = []
+    for _, photo in sample_photos(TRAINING_PHOTOS):
+        pixels = torch.from_numpy(np.array(photo, dtype=np.uint8)).permute(2, 0, 1)
+        _, height, width = pixels.shape
+        side = min(height, width) // 2
+        for _ in range(CALIBRATION_CROPS):
+            top = int(torch.randint(0, height - side + 1, (1,), generator=generator))
+            left = int(torch.randint(0, width - side + 1, (1,), generator=generator))
+            crop = pixels[:, top : top + side, left : left + side][None].float()
+            crops.append(torch.nn.functional.interpolate(crop, size=(299, 299), mode="bilinear"))
+    batch = torch.cat(crops).round().clamp(0, 255).to(torch.uint8)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a plain average over the calibration batch
+    model.train()
+    with torch.no_grad():
+        model(batch)
+    return model.eval()
+
+
 def torch_hub_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The random state dict of torch hub component ``name``, keys as in the real file."""
+    """The random state dict of torch hub component ``name``, keys as in the real file
+    (built once per process and seed; a new dict each call, sharing its tensors)."""
+    return dict(_state(name, seed))
+
+
+@functools.lru_cache(maxsize=8)
+def _state(name: str, seed: int) -> dict[str, torch.Tensor]:
     seed_all(seed)
     if name == "segmenter":
         from multisc.transmitter.segmentation import build_fcn
@@ -48,15 +100,19 @@ def torch_hub_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
 
         model = vgg16(weights=None)
     elif name == "inception":
-        model = inception_module()
+        model = calibrated_inception(seed)
     else:
         raise ValueError(f"{name!r} is not a torch hub component: {TORCH_HUB_COMPONENTS}")
     return {k: v.contiguous() for k, v in model.state_dict().items()}
 
 
-def write_torch_hub_file(name: str, path: str | Path, seed: int = 0, legacy: bool = True) -> Path:
-    """Write component ``name``'s stand-in at ``path`` (fp32, the real keys), in the legacy
-    container (default, the real files' format) or the zip one."""
+def write_torch_hub_file(
+    name: str, path: str | Path, seed: int = 0, legacy: bool | None = None
+) -> Path:
+    """Write component ``name``'s stand-in at ``path`` (fp32, the real keys), in the real
+    file's container (default), or in the legacy (``legacy=True``) or zip one (``False``)."""
+    if legacy is None:
+        legacy = REAL_CONTAINER[name]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(torch_hub_state(name, seed), path, _use_new_zipfile_serialization=not legacy)
