@@ -1,6 +1,14 @@
 import os
 from pathlib import Path
 
+# The tests make their own network settings: a shell that exports the Hub's offline switches
+# (people on clusters keep them set) must not change what they see. huggingface_hub reads
+# them once, at import, so they go before anything imports it; tests that need offline set
+# them (monkeypatch, or a child process's env), tests of the loopback Hub need them unset.
+_OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+for _name in _OFFLINE_SWITCHES:
+    os.environ.pop(_name, None)
+
 # Threads pinned before torch, numpy or a subprocess starts: the cores this session may use
 # minus what other jobs keep busy (multisc.devices.cpu_threads), or MULTISC_TEST_THREADS.
 # On a machine another job shares, every process spinning up threads for all cores made the

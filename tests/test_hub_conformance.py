@@ -647,3 +647,21 @@ def test_an_etag_that_is_a_path_is_refused_before_it_names_a_file(tiny_models, t
         message = _one_line_error(_pull("clip", hub, tmp_path))
     assert "ETag" in message and "not a git or SHA-256 digest" in message
     assert not list(tmp_path.rglob("escaped*"))  # nothing made outside HF_HOME (or in it)
+
+
+@pytest.mark.slow
+def test_the_tests_pass_with_the_offline_switches_exported():
+    """People on clusters keep HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set in their shell;
+    huggingface_hub reads them once at import, so the tests' conftest clears them first.
+    A loopback-Hub test run as a user would run it, with both exported, passes."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    test = (
+        "tests/test_hub_conformance.py::"
+        "test_the_tree_listing_is_paginated_with_directories_and_honours_recursive"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 passed" in result.stdout

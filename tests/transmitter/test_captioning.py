@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from multisc.transmitter.blocks import split_blocks
 from multisc.transmitter.captioning import PAPER_PROMPT, BlipCaptioner, LlavaCaptioner
@@ -43,3 +44,23 @@ def test_blip_captions_batched_equals_one_by_one(tiny_models, photo):
     batched = blip.caption(images)
     assert batched == [blip.caption([image])[0] for image in images]
     assert len(set(batched)) > 1  # the blocks differ, so do their captions
+
+
+def test_a_captioner_whose_head_came_untied_is_refused_with_the_version(tiny_models):
+    """Some transformers 5 releases loaded llava-interleave-qwen (no lm_head in the file,
+    tie_word_embeddings only in text_config) with a random head: refused, not captioned."""
+    import transformers
+
+    from multisc.errors import ModelFileError
+    from multisc.transmitter.captioning import LlavaCaptioner, check_tied_output
+
+    model = transformers.LlavaForConditionalGeneration.from_pretrained(
+        str(tiny_models / "captioner"), local_files_only=True
+    )
+    assert model.config.get_text_config().tie_word_embeddings
+    check_tied_output(model)  # as loaded: shared storage
+    head = model.get_output_embeddings()
+    head.weight = torch.nn.Parameter(torch.randn_like(head.weight))  # what an affected release did
+    processor = transformers.AutoProcessor.from_pretrained(str(tiny_models / "captioner"))
+    with pytest.raises(ModelFileError, match=f"transformers {transformers.__version__}"):
+        LlavaCaptioner(model, processor)

@@ -126,6 +126,4 @@ def kid(real: np.ndarray, fake: np.ndarray, seed: int = KID_SEED) -> tuple[float
         rng_seed=seed,
         verbose=False,
     )
-    return float(out["kernel_inception_distance_mean"]), float(
-        out["kernel_inception_distance_std"]
-    )
+    return float(out["kernel_inception_distance_mean"]), float(out["kernel_inception_distance_std"])

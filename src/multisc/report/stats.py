@@ -161,8 +161,7 @@ def paired(
                 note = ""
                 if n < MIN_PAIRS:
                     note = (
-                        f"{n} pair(s): too few for the test to have power (no p-value, "
-                        "no interval)"
+                        f"{n} pair(s): too few for the test to have power (no p-value, no interval)"
                     )
                 out.append(
                     {

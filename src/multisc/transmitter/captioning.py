@@ -113,6 +113,7 @@ class LlavaCaptioner(_Captioner):
         super().__init__(model, processor, max_new_tokens, batch_size)
         self.processor.tokenizer.padding_side = "left"  # decoder-only: pad on the left
         reconcile_llava_processor(self.model.config, self.processor)
+        check_tied_output(self.model)
         self.prompt = prompt
 
     @staticmethod
@@ -160,6 +161,41 @@ def _image_side(image_processor) -> tuple[int, int]:
         return int(size["height"]), int(size["width"])
     side = int(size.get("shortest_edge", 0))
     return side, side
+
+
+def check_tied_output(model: torch.nn.Module) -> None:
+    """Refuse a language model whose output layer should be tied to its input embeddings
+    (``tie_word_embeddings`` in ``config.json`` or its ``text_config``) but is not.
+
+    llava-interleave-qwen stores no ``lm_head``: it keeps ``tie_word_embeddings`` only in
+    ``text_config``, and some transformers 5 releases did not lift it to the model's config
+    (fixed in huggingface/transformers PR 45857), so the head was left random and the
+    captioner wrote nonsense without any error.
+
+    :raises ModelFileError: the weights are not shared (nor equal); names the transformers
+        version and what to install.
+    """
+    import transformers
+
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    wanted = bool(getattr(config, "tie_word_embeddings", False)) or bool(
+        getattr(text, "tie_word_embeddings", False)
+    )
+    output, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+    if not wanted or output is None or embeddings is None:
+        return
+    head, table = output.weight, embeddings.weight
+    if head.device.type == "meta" or head.data_ptr() == table.data_ptr():
+        return
+    if head.shape == table.shape and torch.equal(head, table):
+        return
+    raise ModelFileError(
+        "component 'captioner': the language model's output layer is not tied to its input "
+        "embeddings although config.json asks for it (tie_word_embeddings); transformers "
+        f"{transformers.__version__} left it untrained, and captions would be nonsense. "
+        "Install transformers>=5.17 (pip install -U 'transformers>=5.17,<6')"
+    )
 
 
 def reconcile_llava_processor(config, processor) -> None:
