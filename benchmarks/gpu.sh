@@ -21,8 +21,10 @@
 # so one slow step cannot eat the others' budget; a compile step that times out is itself a
 # finding (inductor's compiles would not pay off within a sweep).
 #
-# Checked for its mechanics on the CPU build machine with the tiny set:
-#   MODELS=DIR DEVICE=cpu SIZE=32 STEPS=2 IMAGES=1 bash benchmarks/gpu.sh   (174 s)
+# Checked for its mechanics on the CPU with the tiny set (tests/test_benchmarks.py runs it):
+#   MODELS=DIR DEVICE=cpu SIZE=32 STEPS=2 IMAGES=1 COMPILE_S=900 bash benchmarks/gpu.sh
+# (inductor's CPU compiles take minutes on 2 cores: the step limits are GPU-sized, and
+# MAKE_RANDOM_S, SWEEP_S and COMPILE_S change them). It exits non-zero when a step failed.
 #
 # On a machine without network, multisc's dependencies that the machine lacks travel as
 # wheels in .whl/ (installed into /tmp/site, on PYTHONPATH) and multisc itself runs from src/.
@@ -35,6 +37,10 @@ IMAGES=${IMAGES:-2}
 SIZE=${SIZE:-512}
 STEPS=${STEPS:-30}
 DEVICE=${DEVICE:-cuda}
+MAKE_RANDOM_S=${MAKE_RANDOM_S:-120}
+SWEEP_S=${SWEEP_S:-150}
+COMPILE_S=${COMPILE_S:-200}
+failed=0
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1 PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
@@ -48,15 +54,16 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run, keep its JSON, report its secon
   timeout "$limit" "$@" > "$OUT_DIR/$name.json" 2> "$OUT_DIR/$name.log"
   local rc=$?
   cat "$OUT_DIR/$name.json"
-  [ $rc -eq 0 ] || { echo "$name failed (exit $rc):" >&2; tail -20 "$OUT_DIR/$name.log" >&2; }
+  [ $rc -eq 0 ] || { failed=1; echo "$name failed (exit $rc):" >&2; tail -20 "$OUT_DIR/$name.log" >&2; }
   echo "{\"step\": \"$name\", \"exit\": $rc, \"seconds\": $(( $(date +%s) - t0 ))}"
 }
 "$PY" -c "import torch; print({'torch': torch.__version__, 'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None})"
 if [ ! -f "$MODELS/generator/model_index.json" ]; then
-  step make_random 120 "$PY" -m multisc.cli models make-random "$MODELS" --size full --json
+  step make_random "$MAKE_RANDOM_S" "$PY" -m multisc.cli models make-random "$MODELS" --size full --json
 fi
-step sweep 150 "$PY" benchmarks/sweep.py --models "$MODELS" --device "$DEVICE" \
+step sweep "$SWEEP_S" "$PY" benchmarks/sweep.py --models "$MODELS" --device "$DEVICE" \
   --size "$SIZE" --steps "$STEPS" --images "$IMAGES" --json
-step compile 200 "$PY" benchmarks/compile.py --models "$MODELS" --device "$DEVICE" \
+step compile "$COMPILE_S" "$PY" benchmarks/compile.py --models "$MODELS" --device "$DEVICE" \
   --size "$SIZE" --steps "$STEPS" --json
 echo "{\"gpu_sh_seconds\": $(( $(date +%s) - started ))}"
+exit "$failed"

@@ -10,6 +10,7 @@ worker processes, one thread each (the fastest use of a small machine; see
 :func:`multisc.devices.cpu_threads`).
 
     python benchmarks/jscc_checkpoints.py [--steps 8000] [--workers 2] [--only 1/24:awgn]
+        [--target DIR]   # default: the shipped folder (DIR: anywhere else, e.g. a test's)
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from multisc.data.sources import TRAINING_PHOTOS, sample_photos
 EVAL_SNRS = tuple(float(s) for s in range(0, 21, 2))
 
 
-def train_one(config: JSCCConfig, steps: int, workdir: Path, threads: int) -> dict:
-    """Train, evaluate and ship one configuration; returns its training record."""
+def train_one(
+    config: JSCCConfig, steps: int, workdir: Path, threads: int, target: Path = SHIPPED_DIR
+) -> dict:
+    """Train, evaluate and ship one configuration (into ``target``); returns its training
+    record."""
     images = [image for _, image in sample_photos(TRAINING_PHOTOS)]
     directory = workdir / directory_name(config)
     started = time.perf_counter()
@@ -63,7 +67,7 @@ def train_one(config: JSCCConfig, steps: int, workdir: Path, threads: int) -> di
             "ssim": {f"{r['snr_db']:g}": round(r["ssim"], 4) for r in rows},
         }
     )
-    target = SHIPPED_DIR / directory_name(config)
+    target = target / directory_name(config)
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(directory / WEIGHTS_FILE, target / WEIGHTS_FILE)
     raw = json.loads((directory / CONFIG_FILE).read_text())
@@ -78,6 +82,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", action="append", help="RATIO:FADING, e.g. 1/24:awgn")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--target", type=Path, default=SHIPPED_DIR, help="where to ship them")
     args = parser.parse_args()
     configs = shipped_configs()
     if args.only:
@@ -86,7 +91,7 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="jscc-ship-"))
     torch.set_num_threads(1)
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(train_one, c, args.steps, workdir, 1) for c in configs]
+        futures = [pool.submit(train_one, c, args.steps, workdir, 1, args.target) for c in configs]
         for config, future in zip(configs, futures, strict=True):
             record = future.result()
             psnrs = record["psnr_db"]

@@ -13,7 +13,7 @@ for _name in _OFFLINE_SWITCHES:
 # minus what other jobs keep busy (multisc.devices.cpu_threads), or MULTISC_TEST_THREADS.
 # On a machine another job shares, every process spinning up threads for all cores made the
 # suite 7x slower; children (CLI runs, Ray workers) inherit the variables.
-from multisc.devices import THREAD_VARIABLES, cpu_threads
+from multisc.devices import THREAD_VARIABLES, cpu_threads  # noqa: E402
 
 _THREADS = int(os.environ.get("MULTISC_TEST_THREADS") or cpu_threads())
 for _name in THREAD_VARIABLES:

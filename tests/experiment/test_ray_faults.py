@@ -4,12 +4,6 @@ cluster lives on loopback: every node is bound to 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +11,7 @@ import pytest
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.sweep import Progressed, Said, run_sweep
 from tests.experiment.conftest import assert_same_rows
+from tests.stopping import kill_after_rows
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -76,28 +71,15 @@ def test_two_nodes_and_a_worker_killed_mid_batch_give_the_local_rows(fast_config
 def test_a_driver_killed_mid_run_resumes_locally_to_the_same_rows(fast_config, tmp_path):
     local = rows_of(run_sweep(fast_config(out="local")[0], report=None).out)
     config, path = fast_config(out="killed", executor="ray")
-    driver = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from multisc.experiment.config import load_config\n"
-         "from multisc.experiment.sweep import run_sweep\n"
-         "run_sweep(load_config(sys.argv[1]), report=None)", str(path)],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    store = Path(config.out) / STORE_FILE
-    deadline = time.monotonic() + 240
-    rows = 0
-    while time.monotonic() < deadline and driver.poll() is None and rows < 2:
-        time.sleep(0.5)
-        if store.is_file():
-            try:
-                with sqlite3.connect(store) as db:
-                    rows = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            except sqlite3.Error:
-                rows = 0
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
+    stored = kill_after_rows(
+        3,  # one task's rows (3 SNRs, one transaction): the driver stops right there
+        "from multisc.experiment.config import load_config\n"
+        "from multisc.experiment.sweep import run_sweep\n"
+        "run_sweep(load_config(sys.argv[1]), report=None)",
+        str(path),
+    )
     before = len(rows_of(Path(config.out)))
-    assert 0 < before < 18  # killed mid-run, with whole rows only
+    assert before == stored and 0 < before < 18  # killed mid-run, with whole rows only
     resumed = run_sweep(fast_config(out="killed", executor="local")[0], report=None)
     assert resumed.rows == 18 and resumed.new_rows == 18 - before
     assert_same_rows(local, rows_of(resumed.out))

@@ -96,3 +96,32 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert picture.size == (1280, 2000)
     assert len(np.unique(np.asarray(picture.convert("L")))) > 50  # a rendered page, not blank
     Path(run_dir / "report-screenshot.png").write_bytes(shot.read_bytes())
+
+
+def test_report_says_how_its_statistics_were_made_and_what_ran_them(run_dir):
+    """Paired p-values raw and adjusted together (Holm by default), with how many tests;
+    KID's ± named a standard deviation; the versions of Python and every dependency."""
+    import json
+
+    from multisc.experiment.store import STORE_FILE, ResultStore
+
+    statistics = json.loads((run_dir / "paired.json").read_text())
+    tested = [c for c in statistics["comparisons"] if c["p_value"] is not None]
+    assert tested and statistics["correction"] == {
+        "method": "holm", "name": "Holm", "tests": len(tested)
+    }  # fmt: skip
+    assert all(c["p_adjusted"] >= c["p_value"] for c in tested)
+    assert statistics["interval"] == "percentile"
+    page = (run_dir / "report.html").read_text()
+    assert f"{len(tested)} p-values of this table were corrected together (Holm)" in page
+    assert "p adjusted (Holm)" in page and "std. error" not in page
+    store = ResultStore(run_dir / STORE_FILE)
+    try:
+        versions = json.loads(store.latest_run()["versions"])
+    finally:
+        store.close()
+    assert {"python", "multisc", "torch", "transformers", "torch-fidelity", "scipy"} <= set(
+        versions
+    )
+    for package in ("torch-fidelity", "sacrebleu", "python"):
+        assert f"<td>{package}</td>" in page

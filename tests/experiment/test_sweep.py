@@ -1,9 +1,7 @@
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from multisc.experiment.prepare_cache import PrepareCache
 from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
 from multisc.experiment.sweep import run_sweep
 from tests.experiment.conftest import assert_same_rows
+from tests.stopping import kill_after_rows
 
 
 def rows_of(out):
@@ -54,31 +53,14 @@ def test_killed_mid_run_and_resumed_ends_with_exactly_the_rows(fast_config, tiny
     )
     command = [sys.executable, "-m", "multisc.cli", "run", str(path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
     config_out = Path(config.out)
-    store_file = config_out / STORE_FILE
-    killed_at = None
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if store_file.is_file():
-            try:
-                with sqlite3.connect(store_file, timeout=1) as db:
-                    count = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            except sqlite3.Error:
-                count = 0
-            if count >= 3:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                killed_at = count
-                break
-        time.sleep(0.05)
-    assert killed_at is not None and killed_at < 18, "the run was not killed mid-way"
+    killed_at = kill_after_rows(
+        3,  # the first task's rows stored: the CLI stops there and is killed
+        "from multisc.cli import main\nsys.exit(main(['run', sys.argv[1]]))",
+        str(path),
+        env=env,
+    )
+    assert 0 < killed_at < 18 and len(rows_of(config_out)) == killed_at
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     rows = rows_of(config_out)

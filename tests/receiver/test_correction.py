@@ -45,3 +45,16 @@ def test_make_corrector_by_name(tiny_models):
     assert isinstance(make_corrector("bart", tiny_models, "cpu"), BartCorrector)
     with pytest.raises(InvalidInputError, match="bart, symspell, none"):
         make_corrector("gpt")
+
+
+def test_bart_never_decodes_past_its_position_table():
+    """A barely trained corrector that never emits its end token stops at the model's
+    position table (128 here) instead of indexing past it (the 256-token default bound)."""
+    from multisc.receiver.correction import BartCorrector
+    from multisc.testing import synthetic_captions, tiny_bart_for
+
+    model, tokenizer = tiny_bart_for(synthetic_captions(20))
+    corrector = BartCorrector(model, tokenizer)
+    assert corrector.max_length == model.config.max_position_embeddings == 128
+    (text,) = corrector.correct(["a dgo runs on teh grass"])
+    assert isinstance(text, str)

@@ -24,17 +24,26 @@ FAILURES_FILE = "failures.json"
 
 
 def versions() -> dict[str, str]:
-    out = {}
-    for package in (
-        "multisc",
-        "torch",
-        "torchvision",
-        "sionna-no-rt",
-        "transformers",
-        "diffusers",
-        "pillow-heif",
-        "numpy",
-    ):
+    """The versions a run used: Python, multisc and every package multisc depends on
+    directly (its installed distribution's requirements, extras left out), in that order;
+    "not installed" for one that is missing."""
+    import platform
+    import re
+    from importlib.metadata import requires
+
+    try:
+        wanted = requires("multisc") or []
+    except PackageNotFoundError:  # run from a source tree without installing
+        wanted = []
+    names = ["multisc"]
+    for requirement in wanted:
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0]
+        if name and name not in names:
+            names.append(name)
+    out = {"python": platform.python_version()}
+    for package in names:
         try:
             out[package] = version(package)
         except PackageNotFoundError:

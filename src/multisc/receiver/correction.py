@@ -135,7 +135,10 @@ class BartCorrector:
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.max_length = int(max_length)
+        # never past the model's position table: a model that does not emit its end token
+        # (a fine-tune after a few steps) would otherwise index beyond it and crash
+        positions = getattr(model.config, "max_position_embeddings", None)
+        self.max_length = int(max_length if not positions else min(max_length, positions))
         self.num_beams = int(num_beams)
         self.batch_size = int(batch_size)
         # The corrector repo's config.json carries no_repeat_ngram_size 3, num_beams 4 and

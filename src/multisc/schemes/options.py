@@ -7,6 +7,7 @@ without loading a model library.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -103,7 +104,7 @@ def _checkpoints(name: str, value: Any) -> None:
         return
     from multisc.codecs.jscc import check_checkpoint_dir
 
-    for path in [value] if isinstance(value, str) else value:
+    for path in [value] if isinstance(value, (str, os.PathLike)) else value:
         check_checkpoint_dir(path, name)
 
 

@@ -1,0 +1,55 @@
+"""Killing a run "mid-run" at a defined event, never by racing a clock.
+
+The run goes in a child process whose ``ResultStore.add_results`` is wrapped: once the
+store holds at least ``rows`` new rows (whole transactions), the child prints ``stored N``
+and waits there, forever, for the test to kill it. The test reads that line (the event),
+then kills the process group: the run is mid-run by construction, however fast or slow the
+machine is. A bound on the wait (``timeout``) only turns a hung child into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+
+_PRELUDE = """
+import sys, threading
+from multisc.experiment.store import ResultStore
+_limit, _stored, _add = int(sys.argv.pop(1)), [0], ResultStore.add_results
+def _add_then_stop(self, rows, run_id):
+    rows = list(rows)
+    _add(self, rows, run_id)
+    _stored[0] += len(rows)
+    if _stored[0] >= _limit:
+        print("stored", _stored[0], flush=True)
+        threading.Event().wait()  # held here, the rows committed, until the test kills us
+ResultStore.add_results = _add_then_stop
+"""
+
+
+def kill_after_rows(
+    rows: int, script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> int:
+    """Run ``python -c script *args`` until its store has ``rows`` new rows, kill it (and
+    the processes it started) with SIGKILL, and return how many rows it had stored."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _PRELUDE + script, str(rows), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True, env=env,
+    )  # fmt: skip
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout)
+        line = process.stdout.readline() if ready else ""
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    if not line.startswith("stored "):
+        raise AssertionError(
+            f"the run never stored {rows} row(s) (exit {process.returncode}): {line!r}"
+        )
+    return int(line.split()[1])
