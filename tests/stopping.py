@@ -35,21 +35,47 @@ def kill_after_rows(
 ) -> int:
     """Run ``python -c script *args`` until its store has ``rows`` new rows, kill it (and
     the processes it started) with SIGKILL, and return how many rows it had stored."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _PRELUDE + script, str(rows), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        start_new_session=True, env=env,
-    )  # fmt: skip
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            ready = selector.select(timeout)
-        line = process.stdout.readline() if ready else ""
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stored, _, _ = signal_after_rows(rows, script, *args, env=env, timeout=timeout)
+    return stored
+
+
+def signal_after_rows(
+    rows: int,
+    script: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    send: int = signal.SIGKILL,
+    timeout: float = 600,
+) -> tuple[int, int, str]:
+    """Run ``python -c script *args`` until its store has ``rows`` new rows, then send it
+    ``send`` (SIGKILL: to its whole process group; SIGINT, SIGTERM: to it alone, and wait
+    for it to stop). Returns (rows stored by then, its exit status, its stderr)."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _PRELUDE + script, str(rows), *args],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
+            env=env,
+        )  # fmt: skip
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stdout, selectors.EVENT_READ)
+                ready = selector.select(timeout)
+            line = process.stdout.readline() if ready else ""
+            if send == signal.SIGKILL or not line:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                os.kill(process.pid, send)
+            status = process.wait(timeout=timeout)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        stderr.seek(0)
+        said = stderr.read()
     if not line.startswith("stored "):
         raise AssertionError(
-            f"the run never stored {rows} row(s) (exit {process.returncode}): {line!r}"
+            f"the run never stored {rows} row(s) (exit {process.returncode}): {said[-2000:]}"
         )
-    return int(line.split()[1])
+    return int(line.split()[1]), status, said

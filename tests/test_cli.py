@@ -194,8 +194,9 @@ def test_jscc_missing_data_folder(capsys, tmp_path):
 
 
 def test_models_list_reports_the_tiny_set_available(capsys, tiny_models, tmp_path):
-    rows = run_json(capsys, "models", "list", "--models", str(tiny_models))
-    by_name = {row["name"]: row for row in rows}
+    listing = run_json(capsys, "models", "list", "--models", str(tiny_models))
+    assert isinstance(listing, dict) and listing["models_dir"] == str(tiny_models)
+    by_name = {row["name"]: row for row in listing["components"]}
     for name in (
         "segmenter",
         "captioner",
@@ -209,7 +210,7 @@ def test_models_list_reports_the_tiny_set_available(capsys, tiny_models, tmp_pat
         assert by_name[name]["source"] == str(tiny_models / name)
     empty = {
         row["name"]: row["available"]
-        for row in run_json(capsys, "models", "list", "--models", str(tmp_path))
+        for row in run_json(capsys, "models", "list", "--models", str(tmp_path))["components"]
     }
     assert not any(v for k, v in empty.items() if k != "lpips")
 
@@ -383,3 +384,10 @@ def test_corrector_pairs_train_eval(capsys, tmp_path, tiny_models):
     from pathlib import Path
 
     assert Path(evaluated["plot"]).is_file()
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["models", "doctor"], ["schemes", "list"]])
+def test_listing_commands_print_one_json_object(capsys, tiny_models, command):
+    """docs/cli.md: every --json is one JSON object (a list is wrapped in one)."""
+    args = [*command] + (["--models", str(tiny_models)] if command[0] == "models" else [])
+    assert isinstance(run_json(capsys, *args), dict)

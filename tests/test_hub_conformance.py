@@ -202,7 +202,7 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
     offline["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing answers there: truly offline
     doctor = multisc(["models", "doctor", "--json"], offline)
     assert doctor.returncode == 0, doctor.stderr
-    rows = {row["name"]: row for row in json.loads(doctor.stdout)}
+    rows = {row["name"]: row for row in json.loads(doctor.stdout)["components"]}
     assert all(row["available"] and row["action"] is None for row in rows.values())
     assert rows["vlm_captioner"]["files"]["pytorch_model.bin"] == "present"
 
@@ -246,7 +246,7 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
         "dists": pytest.approx(out["dists"], abs=1e-6),
     }
     doctor = multisc(["models", "doctor", "--models", str(tmp_path / "export"), "--json"], bare)
-    rows = {row["name"]: row for row in json.loads(doctor.stdout)}
+    rows = {row["name"]: row for row in json.loads(doctor.stdout)["components"]}
     assert all(row["available"] for row in rows.values())
     assert rows["corrector"]["commit"] == REGISTRY["corrector"].revision
 
@@ -400,7 +400,7 @@ def test_truncated_weights_name_the_file_and_what_to_do(models_copy):
         [*MULTISC, "models", "doctor", "--models", str(models_copy), "--json"],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )  # fmt: skip
-    row = {r["name"]: r for r in json.loads(doctor.stdout)}["corrector"]
+    row = {r["name"]: r for r in json.loads(doctor.stdout)["components"]}["corrector"]
     assert row["files"]["model.safetensors"] == "partial" and not row["available"]
     assert "make-tiny" in row["action"]
 
@@ -543,14 +543,16 @@ def test_revision_main_floats_and_doctor_says_it_is_not_the_pinned_one(tiny_mode
         env = hub_env(hub, tmp_path)
         assert multisc(["models", "pull", "corrector", "--revision", "main"], env).returncode == 0
         rows = {
-            r["name"]: r for r in json.loads(multisc(["models", "doctor", "--json"], env).stdout)
+            r["name"]: r
+            for r in json.loads(multisc(["models", "doctor", "--json"], env).stdout)["components"]
         }
         row = rows["corrector"]
         assert row["available"] and row["commit"] == newer and row["pinned"] == pinned
         assert "not the pinned" in row["note"] and "multisc models pull corrector" in row["note"]
         assert multisc(["models", "pull", "corrector"], env).returncode == 0  # the pinned one
         rows = {
-            r["name"]: r for r in json.loads(multisc(["models", "doctor", "--json"], env).stdout)
+            r["name"]: r
+            for r in json.loads(multisc(["models", "doctor", "--json"], env).stdout)["components"]
         }
     assert rows["corrector"]["commit"] == pinned and rows["corrector"]["note"] is None
 

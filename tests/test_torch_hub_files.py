@@ -95,7 +95,7 @@ def test_legacy_and_zip_torch_hub_files_pull_pass_doctor_and_give_the_same_outpu
             outputs.append(_pull_and_load(hub, tmp_path / f"torch-{legacy}", monkeypatch))
         capsys.readouterr()
         assert main(["models", "doctor", "--json", "--verify"]) == 0
-        rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+        rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["components"]}
         for name in ("segmenter", "lpips"):
             file = REGISTRY[name].repo_id
             assert rows[name]["available"] and rows[name]["files"] == {file: "present"}

@@ -32,12 +32,12 @@ def replacing(path: str | Path) -> Iterator[Path]:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """``path.write_bytes(data)``, atomically (see :func:`replacing`)."""
+    """``path.write_bytes(data)``, atomically (see ``replacing``)."""
     with replacing(path) as tmp:
         tmp.write_bytes(data)
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """``path.write_text(text)`` (UTF-8), atomically (see :func:`replacing`)."""
+    """``path.write_text(text)`` (UTF-8), atomically (see ``replacing``)."""
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -6,7 +6,7 @@ the repo has none, from search settings left in ``config.json``. The BART correc
 carries ``no_repeat_ngram_size: 3``, ``num_beams: 4`` and ``early_stopping`` that way: a
 corrector decoding with them must alter any caption that repeats a three-token phrase.
 
-So each model's ``generation_config`` is *replaced* by :func:`stated_config`: the search
+So each model's ``generation_config`` is *replaced* by ``stated_config``: the search
 settings are ours (listed in full below, every one given a value, so nothing falls back to
 the checkpoint), and only the structural token ids (start, end, padding, forced first and
 last tokens: how the model was trained to frame a sequence) are taken from the checkpoint.
@@ -46,7 +46,7 @@ NEUTRAL: dict[str, Any] = {
 
 
 def stated_config(model, **settings: Any):
-    """A ``GenerationConfig`` with :data:`NEUTRAL` search settings overridden by ``settings``
+    """A ``GenerationConfig`` with ``NEUTRAL`` search settings overridden by ``settings``
     (e.g. ``max_new_tokens=60`` or ``num_beams=4``), and the checkpoint's structural ids.
 
     :param model: a transformers model with a ``generation_config``.
@@ -66,7 +66,7 @@ def stated_config(model, **settings: Any):
 
 
 def state_settings(model, **settings: Any) -> None:
-    """Replace ``model.generation_config`` with :func:`stated_config` (so that a later
+    """Replace ``model.generation_config`` with ``stated_config`` (so that a later
     ``save_pretrained`` writes the stated settings, not the checkpoint's), and that of every
     sub-model that generates on its own (BLIP's ``generate`` calls its text decoder's)."""
     for module in model.modules():

@@ -17,7 +17,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     ``None`` (or ``"auto"``) picks ``cuda`` when a GPU is present, else ``cpu``. A CUDA
     device always carries its index (``cuda:0``), as Sionna's blocks require.
     Asking for ``cuda`` on a machine without one raises
-    :class:`~multisc.errors.DeviceUnavailableError` rather than silently falling back.
+    ``DeviceUnavailableError`` rather than silently falling back.
     """
     if device is None or (isinstance(device, str) and device == "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -39,7 +39,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def make_generator(seed: int, device: str | torch.device | None = None) -> torch.Generator:
-    """A seeded :class:`torch.Generator` on ``device`` (resolved as in :func:`resolve_device`)."""
+    """A seeded ``torch.Generator`` on ``device`` (resolved as in ``resolve_device``)."""
     return torch.Generator(device=resolve_device(device)).manual_seed(check_seed(seed))
 
 
@@ -130,7 +130,7 @@ def pin_threads(threads: int) -> int:
     """Use ``threads`` CPU threads from now on: torch's intra-op pool here, and the
     OpenMP/MKL/OpenBLAS variables every child process (Ray workers, subprocesses) reads.
     On a machine another job shares, fewer threads than cores avoid oversubscription (see
-    :func:`cpu_threads`). :returns: ``threads``."""
+    ``cpu_threads``). :returns: ``threads``."""
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InvalidInputError(f"threads must be a whole number >= 1, got {threads!r}")
     for name in THREAD_VARIABLES:

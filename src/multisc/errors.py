@@ -1,7 +1,7 @@
 """The project's exception types.
 
 Every error a user can cause (bad input, a missing model, an unavailable device)
-is a :class:`MultiscError`. Its message says what was wrong, what was expected and
+is a ``MultiscError``. Its message says what was wrong, what was expected and
 what to do; the CLI prints it on one line, without a traceback.
 """
 
@@ -46,3 +46,21 @@ class ModelFileError(ModelNotAvailableError):
     """A component's file is missing from its repository or directory, truncated, or not
     what it should be (a ``.bin`` that is not a state dict, a processor that does not match
     its model)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up runs."""
+
+
+class RunInterrupted(MultiscError):
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM between two stored rows; the store
+    holds whole rows only, and the same command resumes it.
+
+    Attributes:
+        exit_code: 130 for SIGINT, 143 for SIGTERM (128 + the signal's number).
+    """
+
+    def __init__(self, stored: int, total: int, terminated: bool = False) -> None:
+        self.stored, self.total = stored, total
+        self.exit_code = 143 if terminated else 130
+        super().__init__(f"interrupted at {stored}/{total} rows; run the same command to resume")

@@ -25,7 +25,7 @@ MAX_PIXELS = 64_000_000
 
 
 def check_pixels(size: tuple[int, int], name: str) -> None:
-    """Refuse an image of more than :data:`MAX_PIXELS` pixels, before it is decoded."""
+    """Refuse an image of more than ``MAX_PIXELS`` pixels, before it is decoded."""
     width, height = size
     if width * height > MAX_PIXELS:
         raise InvalidInputError(
@@ -60,7 +60,7 @@ def _decode(source, name: str, formats: list[str] | None, rgb: bool = True) -> I
 
 def open_png(data: bytes, name: str) -> Image.Image:
     """8-bit RGB from PNG bytes (a run directory's or a cache entry's): decoded as PNG only,
-    pixels bounded by :data:`MAX_PIXELS`."""
+    pixels bounded by ``MAX_PIXELS``."""
     import io
 
     return _decode(io.BytesIO(data), name, ["PNG"])
@@ -68,7 +68,7 @@ def open_png(data: bytes, name: str) -> Image.Image:
 
 def decode_png(data: bytes, name: str) -> Image.Image:
     """A PNG as stored (its mode kept: masks stay masks), decoded as PNG only, pixels
-    bounded by :data:`MAX_PIXELS`."""
+    bounded by ``MAX_PIXELS``."""
     import io
 
     return _decode(io.BytesIO(data), name, ["PNG"], rgb=False)
@@ -172,7 +172,7 @@ def image_key(image: Image.Image) -> str:
 
 
 class Remembered(Generic[V]):
-    """The last results computed per image, by content (:func:`image_key`): a small LRU
+    """The last results computed per image, by content (``image_key``): a small LRU
     whose capacity grows to the largest batch asked for at once, so a batch stays whole."""
 
     def __init__(self, capacity: int) -> None:

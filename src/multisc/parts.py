@@ -1,7 +1,8 @@
 """Registries of interchangeable parts (correctors, slice links) and the entry points that
 let other packages add theirs.
 
-Each part is registered once, as a :class:`PartSpec`; the names configs and the CLI accept,
+Each part is registered once, as a [PartSpec][multisc.parts.PartSpec]; the names configs and the
+CLI accept,
 what planning downloads (``needs``), ``multisc schemes list`` and the errors naming the
 choices all come from the registry. A package adds a part through the entry-point group
 of its registry, e.g. in its ``pyproject.toml``::
@@ -10,8 +11,9 @@ of its registry, e.g. in its ``pyproject.toml``::
     my_corrector = "my_package:CORRECTOR"      # a PartSpec, or a function returning one
 
 Entry points are read once, on the first question; one that fails to load is reported with
-a warning naming it, and the others still work. :mod:`multisc.schemes.spec` reads the
-``multisc.schemes`` group with the same :func:`load_entry_points`.
+a warning naming it, and the others still work. [multisc.schemes.spec][multisc.schemes.spec] reads
+the
+``multisc.schemes`` group with the same [load_entry_points][multisc.parts.load_entry_points].
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class PartSpec:
     :param name: the name configs and flags use.
     :param build: what makes it (each registry says with which arguments).
     :param summary: one line: what it does.
-    :param needs: pretrained components it loads (names in :mod:`multisc.models`).
+    :param needs: pretrained components it loads (names in ``multisc.models``).
     """
 
     name: str

@@ -113,3 +113,20 @@ def test_the_checked_defaults_still_load_and_a_valid_nr_mcs_passes(tmp_path):
     config = load_config(write(tmp_path, "channel: {model: nr, mcs: 10, prbs: 16}\n"))
     assert config.channels()[0].mcs == 10
     assert load_config().options.budget == "match"
+
+
+def test_a_config_run_with_changed_settings_gets_its_own_folder():
+    """`multisc run configs/bandwidth.yaml --limit 1 --snr 0,12` must not occupy
+    runs/bandwidth, where the full run of that config would then be refused; flags that
+    change nothing the numbers depend on keep the config's folder."""
+    from pathlib import Path
+
+    from multisc.experiment.config import load_config
+
+    path = Path(__file__).parents[2] / "configs" / "bandwidth.yaml"
+    assert load_config(path).out == "runs/bandwidth"
+    assert load_config(path, device="cpu", threads=1).out == "runs/bandwidth"
+    quick = load_config(path, limit=1, snr_db=[0.0, 12.0])
+    assert quick.out.startswith("runs/bandwidth-limit-snr_db-")
+    assert quick.out.endswith(quick.digest()[:8])
+    assert load_config(path, limit=1, out="somewhere").out == "somewhere"  # --out decides

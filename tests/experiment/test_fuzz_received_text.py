@@ -22,7 +22,7 @@ from multisc.experiment.store import ResultStore
 from multisc.experiment.sweep import csv_safe, export
 from multisc.receiver.correction import NoCorrector, SymSpellCorrector
 from multisc.receiver.fusion import fuse_texts
-from multisc.report.build import image_grid
+from multisc.report.grids import image_grid
 
 FUZZ = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

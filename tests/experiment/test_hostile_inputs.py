@@ -11,7 +11,8 @@ from PIL import Image
 from multisc.data.sources import sample_photos
 from multisc.experiment.runroot import RunRoot
 from multisc.experiment.sweep import run_sweep
-from multisc.report.build import build_report, image_grid
+from multisc.report.build import build_report
+from multisc.report.grids import image_grid
 
 HOSTILE = 'a" onerror="document.title=\'PWNED\'" x="'
 

@@ -9,7 +9,8 @@ from PIL import Image
 
 from multisc.errors import InvalidInputError
 from multisc.experiment.sweep import run_sweep
-from multisc.report.build import build_report, mean_ci
+from multisc.report.build import build_report
+from multisc.report.data import mean_ci
 
 
 @pytest.fixture(scope="module")

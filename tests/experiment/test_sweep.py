@@ -1,4 +1,5 @@
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -8,11 +9,12 @@ import pytest
 import yaml
 
 from multisc.errors import InvalidInputError
+from multisc.experiment.config import load_config
 from multisc.experiment.prepare_cache import PrepareCache
 from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
 from multisc.experiment.sweep import run_sweep
 from tests.experiment.conftest import assert_same_rows
-from tests.stopping import kill_after_rows
+from tests.stopping import kill_after_rows, signal_after_rows
 
 
 def rows_of(out):
@@ -41,6 +43,28 @@ def test_sweep_writes_one_row_per_cell_and_exports(fast_config):
     assert yaml.safe_load((summary.out / "config.yaml").read_text())["snr_db"] == [0.0, 6.0, 18.0]
     # a second run of the same command finds nothing to do
     assert run_sweep(config, report=None).new_rows == 0
+
+
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_between_rows_says_how_to_resume_and_exits_128_plus(
+    fast_config, sent, status
+):
+    """Ctrl-C (SIGINT) or SIGTERM while a run stores its rows: it stops with whole rows
+    only, says where it stopped and how to resume, and exits 130 or 143; the same command
+    then finishes the run."""
+    config, path = fast_config(out=f"stopped-{sent.name}", schemes=["bpg_ldpc"])
+    stored, exit_status, said = signal_after_rows(
+        3,
+        "from multisc.cli import main\nsys.exit(main(['run', sys.argv[1]]))",
+        str(path),
+        send=sent,
+    )
+    assert exit_status == status, said[-2000:]
+    assert f"interrupted at {stored}/9 rows; run the same command to resume" in said
+    assert "Traceback" not in said
+    assert len(rows_of(Path(config.out))) == stored
+    resumed = run_sweep(load_config(path), report=None)
+    assert resumed.rows == 9 and resumed.new_rows == 9 - stored
 
 
 @pytest.mark.slow
@@ -206,3 +230,17 @@ def test_a_failed_rows_score_depends_on_its_own_image_only(fast_config, image_fo
     (mine,) = [r for r in many if r["image_id"] == first.stem]
     assert one[0]["failed"] and mine["failed"]
     assert one[0]["metrics"]["psnr"] == mine["metrics"]["psnr"]
+
+
+def test_a_folder_whose_store_holds_no_row_never_blocks_a_corrected_command(fast_config):
+    """A run that failed before its first result (a typo found late, a crash) leaves a
+    store with its config digest but no row: the corrected command takes the folder."""
+    config, _ = fast_config(out="empty", schemes=["bpg_ldpc"], snr_db=[6.0], limit=1)
+    out = Path(config.out)
+    out.mkdir(parents=True)
+    store = ResultStore(out / STORE_FILE)
+    try:
+        store.start_run("another-experiment", "schemes: [typo]\n", {}, "cpu", {})
+    finally:
+        store.close()
+    assert run_sweep(config, report=None).rows == 1

@@ -408,7 +408,7 @@ def test_exif_orientation_is_applied(tmp_path):
 
 def test_nan_metrics_are_left_out_of_means_and_counted():
     from multisc.metrics import finite_mean
-    from multisc.report.build import summary
+    from multisc.report.tables import summary
 
     assert finite_mean(iter([0.5, float("nan"), 0.7, None])) == (pytest.approx(0.6), 1)
     rows = [

@@ -1,8 +1,9 @@
 """Physical layer: text/bytes <-> bits, 5G LDPC, BPSK/QAM, AWGN and Rayleigh fading, and a
-5G NR link (PUSCH over OFDM with 3GPP TDL/CDL fading, :mod:`multisc.channel.nr`).
+5G NR link (PUSCH over OFDM with 3GPP TDL/CDL fading, [multisc.channel.nr][multisc.channel.nr]).
 
 ``DigitalLink`` and ``AnalogLink`` send messages and count the channel uses (complex
-symbols) they spend. SNR is Es/N0 per complex channel use (see :class:`ChannelSpec`).
+symbols) they spend. SNR is Es/N0 per complex channel use (see
+[ChannelSpec][multisc.channel.spec.ChannelSpec]).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from multisc.channel.spec import ChannelSpec
 
 @dataclass(frozen=True)
 class AnalogTransmission:
-    """Result of :meth:`AnalogLink.send`.
+    """Result of [AnalogLink.send][multisc.channel.analog.AnalogLink.send].
 
     :ivar received: same shape as the input, ``torch.float32``: the de-normalised
         noisy tensor.
@@ -46,7 +46,8 @@ class AnalogLink:
 
     Over an NR channel (``ChannelSpec(fading="nr")``) the symbols fill the data resource
     elements of PUSCH slots, with DMRS, channel estimation (or perfect CSI) and LMMSE
-    equalisation (:meth:`multisc.channel.nr.NRLink.send_symbols`); no coding.
+    equalisation
+    ([multisc.channel.nr.NRLink.send_symbols][multisc.channel.nr.NRLink.send_symbols]); no coding.
 
     With ``normalize=False`` the caller guarantees unit average power per item (deep JSCC
     normalises inside its encoder): nothing is scaled and no side information is sent.
@@ -54,14 +55,17 @@ class AnalogLink:
     The link is differentiable (noise and fading are drawn without gradients), so learned
     codecs train with the channel inside the graph.
 
-    .. rubric:: Examples
+    Examples:
 
+    ```pycon
     >>> import torch
     >>> from multisc.channel import AnalogLink, ChannelSpec
     >>> x = torch.rand(2, 3, 8, 8)
     >>> out = AnalogLink().send(x, ChannelSpec(20.0), torch.Generator().manual_seed(0))
     >>> out.received.shape, out.channel_uses
     (torch.Size([2, 3, 8, 8]), 97)
+
+    ```
     """
 
     def __init__(self, normalize: bool = True) -> None:
@@ -76,7 +80,7 @@ class AnalogLink:
             is normalised on its own.
         :input spec: the channel condition.
         :input generator: source of all randomness.
-        :output: :class:`AnalogTransmission`.
+        :output: [AnalogTransmission][multisc.channel.analog.AnalogTransmission].
         """
         if x.dim() == 0:
             x = x.reshape(1, 1)

@@ -21,7 +21,7 @@ def bytes_to_bits(data: bytes) -> torch.Tensor:
 
 
 def bits_to_bytes(bits: torch.Tensor) -> bytes:
-    """Inverse of :func:`bytes_to_bits`.
+    """Inverse of [bytes_to_bits][multisc.channel.bits.bytes_to_bits].
 
     :input bits: ``[n]`` with values 0/1 (any dtype, any device); ``n`` is padded with
         zeros up to a multiple of 8.

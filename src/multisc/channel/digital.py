@@ -1,7 +1,7 @@
 """Digital link: bits -> (5G LDPC) -> QAM -> channel -> soft demapping -> (decoding) -> bits.
 
 Sionna does the coding, mapping and demapping; this module only arranges messages
-into codewords, applies the medium (:mod:`multisc.channel.medium`) and counts what
+into codewords, applies the medium (``multisc.channel.medium``) and counts what
 was spent (channel uses) and what was lost (bit and block errors).
 """
 
@@ -36,7 +36,8 @@ LDPC_MAX_RATE = 0.95
 
 @dataclass(frozen=True)
 class BitTransmission:
-    """Result of :meth:`DigitalLink.send_bits` for a batch of equal-length messages.
+    """Result of [DigitalLink.send_bits][multisc.channel.digital.DigitalLink.send_bits] for a batch
+    of equal-length messages.
 
     :ivar bits: ``[batch, n_bits]``, ``torch.float32`` 0/1: the received (decoded) bits.
     :ivar bit_errors: ``[batch]``, ``torch.int64``: bits that differ from the sent ones.
@@ -66,7 +67,7 @@ class BitTransmission:
 
 @dataclass(frozen=True)
 class PayloadTransmission:
-    """One byte payload through a :class:`DigitalLink`.
+    """One byte payload through a [DigitalLink][multisc.channel.digital.DigitalLink].
 
     :ivar sent: the bytes sent.
     :ivar received: the bytes received, same length as ``sent``.
@@ -104,7 +105,7 @@ class PayloadTransmission:
 
 @dataclass(frozen=True)
 class TextTransmission:
-    """One text through a :class:`DigitalLink` (UTF-8 on the wire).
+    """One text through a [DigitalLink][multisc.channel.digital.DigitalLink] (UTF-8 on the wire).
 
     :ivar sent: the text sent.
     :ivar received: the text decoded from the received bytes; invalid UTF-8 becomes
@@ -112,7 +113,8 @@ class TextTransmission:
     :ivar bits: number of bits sent (8 per UTF-8 byte).
 
     The other fields (``bit_errors``, ``block_errors``, ``blocks``, ``channel_uses``,
-    ``pilot_uses``, ``mcs``) are as in :class:`PayloadTransmission`.
+    ``pilot_uses``, ``mcs``) are as in
+    [PayloadTransmission][multisc.channel.digital.PayloadTransmission].
     """
 
     sent: str
@@ -156,7 +158,8 @@ class DigitalLink:
     5G NR; shorter ones use one codeword of their own length (at least 12 bits).
 
     Over an NR channel (``ChannelSpec(fading="nr")``) messages go through the 5G NR PUSCH
-    chain instead (:mod:`multisc.channel.nr`) at the channel's MCS index (or the index
+    chain instead ([multisc.channel.nr][multisc.channel.nr]) at the channel's MCS index (or the
+    index
     ``mcs: auto`` picks for the SNR): the link's own modulation, FEC and code rate apply
     to the AWGN and Rayleigh channels only.
 
@@ -167,8 +170,9 @@ class DigitalLink:
     :param ldpc_iterations: belief-propagation iterations.
     :param device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
 
-    .. rubric:: Examples
+    Examples:
 
+    ```pycon
     >>> import torch
     >>> from multisc.channel import ChannelSpec, DigitalLink
     >>> link = DigitalLink("qpsk", fec="ldpc", code_rate=0.5, device="cpu")
@@ -176,6 +180,8 @@ class DigitalLink:
     ...                      torch.Generator().manual_seed(0))
     >>> out.received, out.channel_uses
     ('a dog on the grass', 144)
+
+    ```
     """
 
     def __init__(
@@ -296,7 +302,8 @@ class DigitalLink:
             dtype, any device).
         :input spec: the channel condition (SNR in dB as Es/N0, fading).
         :input generator: source of all randomness (noise, fading).
-        :output: :class:`BitTransmission` with received bits shaped ``[batch, n_bits]``.
+        :output: [BitTransmission][multisc.channel.digital.BitTransmission] with received bits
+        shaped ``[batch, n_bits]``.
         """
         if bits.dim() == 1:
             bits = bits.unsqueeze(0)
@@ -418,7 +425,7 @@ class DigitalLink:
     def send_texts(
         self, texts: Sequence[str], spec: ChannelSpec, generator: torch.Generator
     ) -> list[TextTransmission]:
-        """Send texts as UTF-8, one orthogonal transmission each (see :meth:`send_payloads`)."""
+        """Send texts as UTF-8, one orthogonal transmission each (see ``send_payloads``)."""
         payloads = [text.encode("utf-8") for text in texts]
         return [
             TextTransmission(

@@ -19,7 +19,8 @@ BITS_PER_STEP = 1 << 18
 
 @dataclass(frozen=True)
 class ErrorRates:
-    """Bit (and, with LDPC, block) error counts of :func:`measure_error_rates`.
+    """Bit (and, with LDPC, block) error counts of
+    [measure_error_rates][multisc.channel.measure.measure_error_rates].
 
     :ivar ber: bit errors / bits. :ivar bler: block errors / blocks (``None`` uncoded).
     :ivar channel_uses: complex symbols spent on all the bits.
@@ -93,7 +94,8 @@ def measure_error_rates(
 
 @dataclass(frozen=True)
 class NRErrorRates:
-    """Transport-block and bit error counts of :func:`measure_nr_error_rates`.
+    """Transport-block and bit error counts of
+    [measure_nr_error_rates][multisc.channel.measure.measure_nr_error_rates].
 
     :ivar bler: TBs whose CRC failed / TBs. :ivar ber: bit errors / bits (after decoding).
     :ivar tb_size: information bits per TB (one slot). :ivar mcs: the MCS index used.

@@ -1,7 +1,7 @@
 """The propagation medium: AWGN and Rayleigh block fading on complex symbols.
 
-Noise and fading are drawn with Sionna's :func:`~sionna.phy.utils.complex_normal`
-from an explicit :class:`torch.Generator`; Sionna's own ``AWGN`` and
+Noise and fading are drawn with Sionna's ``complex_normal``
+from an explicit ``torch.Generator``; Sionna's own ``AWGN`` and
 ``RayleighBlockFading`` blocks draw from Sionna's global generator, which would break
 our rule that all randomness comes from the caller's generator.
 """

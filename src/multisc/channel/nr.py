@@ -15,13 +15,13 @@ are delivered as they are, and the block is counted as failed.
 **Channel uses** are resource elements: every RE of every slot spent, DMRS included
 (``channel_uses``), of which ``pilot_uses`` carry DMRS (or are left empty beside it).
 
-**SNR** keeps the one definition of :class:`~multisc.channel.ChannelSpec`: Es/N0 per
+**SNR** keeps the one definition of [ChannelSpec][multisc.channel.spec.ChannelSpec]: Es/N0 per
 resource element, with unit average energy per RE (data and DMRS REs alike) and unit
 average channel gain. Each slot (each TB) sees its own channel realisation; the fading
 within a slot follows the profile's delay spread and the UE speed (Doppler).
 
 Sionna's channel models draw from Sionna's global generator; ours draw from the caller's
-:class:`torch.Generator` (:class:`_CallerRandomness`), so a seed fixes every realisation.
+``torch.Generator`` (``_CallerRandomness``), so a seed fixes every realisation.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class _CDL(_CallerRandomness, CDL):
 
 @dataclass(frozen=True)
 class NRTransmission:
-    """Bits through an NR link (:meth:`NRLink.send_bits`).
+    """Bits through an NR link ([NRLink.send_bits][multisc.channel.nr.NRLink.send_bits]).
 
     :ivar bits: ``[batch, n_bits]`` float 0/1: the decoded bits, wrong ones included.
     :ivar tb_failed: ``[batch, slots]`` bool: transport blocks whose CRC failed.
@@ -228,16 +228,19 @@ class NRLink:
     """One NR link at one MCS: builds the Sionna PUSCH blocks once and sends batches.
 
     :param config: the link; ``config.mcs`` must be an index here (``auto`` is resolved by
-        the caller, :func:`multisc.channel.nr_mcs.resolve`).
+        the caller, [multisc.channel.nr_mcs.resolve][multisc.channel.nr_mcs.resolve]).
     :param device: where the PUSCH chain runs; the channel is drawn on the generator's
         device and moved here.
 
-    .. rubric:: Examples
+    Examples:
 
+    ```pycon
     >>> import torch
     >>> link = NRLink(NRConfig("none", prbs=4, mcs=5), device="cpu")
     >>> link.tb_size, link.res_per_slot, link.pilot_res_per_slot
     (432, 672, 96)
+
+    ```
     """
 
     def __init__(self, config: NRConfig, device: str | torch.device = "cpu") -> None:
@@ -377,7 +380,8 @@ class NRLink:
         """Send a batch of equal-length messages, each in its own TBs (one per slot).
 
         :input bits: ``[batch, n_bits]`` 0/1.
-        :output: :class:`NRTransmission`; received bits ``[batch, n_bits]``.
+        :output: [NRTransmission][multisc.channel.nr.NRTransmission]; received bits
+        ``[batch, n_bits]``.
         """
         batch, n_bits = bits.shape
         slots = self.slots_for(n_bits)
@@ -436,7 +440,7 @@ class NRLink:
         The receiver equalises with LMMSE (Sionna's, unbiased: ``x_hat = x + e`` with
         ``e`` of variance ``no_eff``). When the channel fades the output is shrunk to the
         biased LMMSE estimate ``x_hat / (1 + no_eff)`` (unit-power inputs), as
-        :class:`~multisc.channel.AnalogLink` does over Rayleigh: the unbiased estimate's
+        [AnalogLink][multisc.channel.analog.AnalogLink] does over Rayleigh: the unbiased estimate's
         error is unbounded in deep fades. Without fading it is ``x_hat`` (as over AWGN).
 
         :input s: ``[batch, n]`` complex64, unit average power.

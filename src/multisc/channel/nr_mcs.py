@@ -37,12 +37,14 @@ def candidates(table: int = 1) -> tuple[int, ...]:
 
 @lru_cache(maxsize=64)
 def nr_link(config: NRConfig, device: str = "cpu") -> NRLink:
-    """The (cached) :class:`NRLink` of ``config`` (an MCS index set) on ``device``."""
+    """The (cached) [NRLink][multisc.channel.nr.NRLink] of ``config`` (an MCS index set) on
+    ``device``."""
     return NRLink(config, device)
 
 
 def grid_link(config: NRConfig, device: str = "cpu") -> NRLink:
-    """An :class:`NRLink` for analog symbols: the grid (DMRS, data REs) does not depend on
+    """An [NRLink][multisc.channel.nr.NRLink] for analog symbols: the grid (DMRS, data REs) does
+    not depend on
     the MCS, so any index Sionna can build for these PRBs serves."""
     for index in (9, 5, 16, 3, 20, 27):
         try:
@@ -111,7 +113,7 @@ def cache_path():
 
 def pending(config: NRConfig, slots: int = 32) -> list[int]:
     """The candidate MCS indices whose thresholds on ``config``'s channel are not measured
-    yet (what the first :func:`thresholds` call will measure)."""
+    yet (what the first [thresholds][multisc.channel.nr_mcs.thresholds] call will measure)."""
     key = _key(config, slots)
     if key in _MEMO:
         return []

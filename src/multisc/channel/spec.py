@@ -43,18 +43,21 @@ class ChannelSpec:
     :param fading: ``"awgn"``, or ``"rayleigh"``: i.i.d. CN(0, 1) block fading with one
         coefficient per ``coherence`` consecutive symbols, perfect CSI at the receiver.
         Or ``"nr"``: a 5G NR link (OFDM, DMRS, 3GPP fading, channel estimation), set by
-        ``nr`` (:class:`~multisc.channel.nr.NRConfig`; default ``NRConfig()``). Over NR
+        ``nr`` ([NRConfig][multisc.channel.nr.NRConfig]; default ``NRConfig()``). Over NR
         the SNR is the same Es/N0, per resource element.
     :param coherence: symbols per fading coefficient (1 = fast fading); ignored for AWGN.
     :param nr: the NR link when ``fading == "nr"`` (giving it implies ``"nr"``).
 
-    .. rubric:: Examples
+    Examples:
 
+    ```pycon
     >>> spec = ChannelSpec(snr_db=10.0)
     >>> round(spec.noise_variance, 3)
     0.1
     >>> ChannelSpec(3.0, fading="rayleigh", coherence=16).fading
     'rayleigh'
+
+    ```
     """
 
     snr_db: float
@@ -93,7 +96,7 @@ class ChannelSpec:
     @property
     def label(self) -> str:
         """The channel's name in stores and reports: ``awgn``, ``rayleigh`` or the NR link's
-        :attr:`~multisc.channel.nr.NRConfig.label`."""
+        ``label``."""
         return self.nr.label if self.nr is not None else self.fading
 
     @property

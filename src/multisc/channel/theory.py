@@ -1,6 +1,6 @@
 """Closed-form bit error rates of uncoded Gray-mapped modulations.
 
-The SNR convention is :class:`~multisc.channel.spec.ChannelSpec`'s: Es/N0 per complex
+The SNR convention is [ChannelSpec][multisc.channel.spec.ChannelSpec]'s: Es/N0 per complex
 channel use, unit average symbol power.
 """
 

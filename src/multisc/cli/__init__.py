@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from multisc.cli.common import _emit, _finite, _quiet_libraries, app, err
-from multisc.errors import MultiscError
+from multisc.errors import MultiscError, RunInterrupted, Terminated
 
 __all__ = ["_emit", "_finite", "_quiet_libraries", "app", "main"]
 
@@ -18,8 +18,32 @@ for _group in ("link", "transmit", "run", "schemes", "jscc", "models", "correcto
     importlib.import_module(f"multisc.cli.{_group}")
 
 
+def _unwrap(text: str | None) -> str | None:
+    """A docstring as help: each paragraph on one line (the terminal wraps it at its own
+    width; the source's line breaks would break sentences in the middle)."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def _unwrap_helps(group: typer.Typer) -> None:
+    """Every command's and group's help, unwrapped (see ``_unwrap``)."""
+    for command in group.registered_commands:
+        command.help = _unwrap(command.help or (command.callback and command.callback.__doc__))
+    for sub in group.registered_groups:
+        sub.help = _unwrap(sub.help or sub.typer_instance.info.help)
+        sub.typer_instance.info.help = sub.help
+        _unwrap_helps(sub.typer_instance)
+
+
+_unwrap_helps(app)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point. A :class:`MultiscError` or a usage error is printed on one line (exit 2),
+    """Entry point. A ``MultiscError`` or a usage error is printed on one line (exit 2),
     never a traceback."""
     try:  # typer >= 0.2x carries its own copy of click
         from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -27,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         from click.exceptions import NoArgsIsHelpError, UsageError
 
     _quiet_libraries()
+    previous = _terminate_like_interrupt()
     try:
         app(args=argv, prog_name="multisc", standalone_mode=False)
     except SystemExit as exc:
@@ -38,19 +63,70 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except UsageError as exc:  # typer would draw a box: one line, as for every error
         command = exc.ctx.command_path if exc.ctx else "multisc"
+        message = exc.format_message() + _list_hint(exc.format_message(), argv)
         err.print(
-            f"[bold red]error:[/] {escape(exc.format_message())} (see `{command} --help`)",
+            f"[bold red]error:[/] {escape(message)} (see `{command} --help`)",
             highlight=False,
             soft_wrap=True,
         )
         return 2
-    except typer.Abort:
+    except typer.Abort as exc:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            err.print("interrupted", highlight=False)
+            return 143 if isinstance(exc.__cause__, Terminated) else 130
         err.print("aborted")
         return 1
+    except RunInterrupted as exc:  # a sweep stopped between rows: it resumes
+        err.print(str(exc), highlight=False, soft_wrap=True)
+        return exc.exit_code
     except MultiscError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
+    finally:
+        _restore_terminate(previous)
     return 0
+
+
+#: options that take a list, written comma-separated
+_LIST_OPTIONS = ("--snr", "--schemes")
+
+
+def _list_hint(message: str, argv: list[str] | None) -> str:
+    """``--snr 0 3 6`` is read as ``--snr 0`` and two stray words: say how lists are
+    written."""
+    import sys
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "unexpected extra argument" not in message:
+        return ""
+    used = [w for w in words if w in _LIST_OPTIONS]
+    if not used:
+        return ""
+    example = {"--snr": "0,3,6", "--schemes": "multisc,bpg_ldpc"}[used[0]]
+    return f"; {used[0]} takes a comma-separated list, e.g. {used[0]} {example}"
+
+
+def _terminate_like_interrupt():
+    """SIGTERM raises [Terminated][multisc.errors.Terminated] (a KeyboardInterrupt) in the
+    main thread, so a run stopped by ``kill`` or a scheduler cleans up as after Ctrl-C and
+    exits 143; returns the previous handler (``None`` off the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
+
+
+def _restore_terminate(previous) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

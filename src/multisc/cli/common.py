@@ -36,14 +36,16 @@ err = Console(stderr=True)
 
 
 def show(console: Console, table) -> None:
-    """Print ``table`` at least as wide as its columns need (a log or a pipe gets 80
-    columns otherwise, and names would be cut)."""
+    """Print ``table`` fitted to a terminal's width (cells wrap at word boundaries), and
+    at its natural width up to 240 columns in a log or a pipe (which would get 80 columns
+    and cut names); never narrower than its longest words (rich cuts a word below that)."""
     from rich.measure import Measurement
 
     measured = Measurement.get(console, console.options.update_width(10**5), table)
-    # its natural width (nothing wrapped) up to 240 columns, and never under the longest
-    # words' (rich's layout cuts a word once a table is narrower than that)
-    needed = max(measured.minimum, min(measured.maximum, 240))
+    if console.is_terminal:
+        needed = measured.minimum
+    else:
+        needed = max(measured.minimum, min(measured.maximum, 240))
     if needed <= console.width:
         console.print(table)
         return
@@ -166,7 +168,8 @@ QUIET_ENV = "MULTISC_QUIET_LIBRARIES"
 
 def _quiet_libraries() -> None:
     """The CLI draws its own progress: library loading bars and advice lines go off when a
-    component is first loaded (:func:`multisc.models.loading.quiet_libraries`; not now,
+    component is first loaded
+    ([multisc.models.loading.quiet_libraries][multisc.models.loading.quiet_libraries]; not now,
     which would import transformers and diffusers before every command)."""
     os.environ[QUIET_ENV] = "1"  # read at the first load; importing multisc.models is slow
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -182,7 +185,7 @@ def _flag(name: str, *names: str, kind: type = str, help: str) -> inspect.Parame
     )
 
 
-#: the channel flags every command that sends something takes (see :func:`channel_flags`)
+#: the channel flags every command that sends something takes (see ``channel_flags``)
 CHANNEL_FLAGS = (
     _flag(
         "channel_model",
@@ -205,7 +208,7 @@ CHANNEL_FLAGS = (
 
 
 def channel_from_flags(**flags: Any):
-    """The :class:`~multisc.experiment.config.ChannelConfig` the flags give, or ``None``
+    """The [ChannelConfig][multisc.experiment.config.ChannelConfig] the flags give, or ``None``
     when none was given (a run keeps its config's channel; other commands use AWGN)."""
     from pydantic import ValidationError
 
@@ -232,7 +235,7 @@ def channel_from_flags(**flags: Any):
 
 
 def channel_flags(func):
-    """Give a command the :data:`CHANNEL_FLAGS`; it receives them as one ``channel``
+    """Give a command the ``CHANNEL_FLAGS``; it receives them as one ``channel``
     argument (a ``ChannelConfig``, or ``None`` when no flag was given)."""
     signature = inspect.signature(func, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.name != "channel"]

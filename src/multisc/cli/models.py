@@ -51,8 +51,8 @@ def models_list(
         }
         for item in registry.REGISTRY.values()
     ]
-    if as_json:
-        _write_json(rows)
+    if as_json:  # one JSON object, as every command's --json
+        _write_json({"models_dir": str(models) if models else None, "components": rows})
         return
     table = Table(title="multisc components" + (f" (--models {models})" if models else ""))
     for column in ("name", "source", "available", "purpose"):
@@ -128,8 +128,8 @@ def models_doctor(
         if verify:
             row["verify"] = registry.verify(item.name, models) if available else {}
         rows.append(row)
-    if as_json:
-        _write_json(rows)
+    if as_json:  # one JSON object, as every command's --json
+        _write_json({"models_dir": str(models) if models else None, "components": rows})
         return
     table = Table(title="multisc models doctor" + (f" (--models {models})" if models else ""))
     for column in ("name", "files", "commit", "to do"):
@@ -141,9 +141,9 @@ def models_doctor(
         for file, check in row.get("verify", {}).items():
             files += f"\n[{checked[check]}]sha256 {check}[/] {file}"
         commit = (row["commit"] or "-")[:12]
-        if row["pinned"]:
+        if row["pinned"]:  # one line: a second would sit beside the second file's row
             commit += (
-                " (pinned)" if row["commit"] == row["pinned"] else f"\npinned {row['pinned'][:12]}"
+                " (pinned)" if row["commit"] == row["pinned"] else f" (pinned {row['pinned'][:12]})"
             )
         todo = row["action"] or row["note"] or "[green]nothing[/]"
         table.add_row(row["name"], files, commit, todo)

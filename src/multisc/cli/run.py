@@ -28,7 +28,7 @@ from multisc.errors import InvalidInputError
 
 
 class SweepView:
-    """Draws :func:`~multisc.experiment.sweep.run_sweep`'s events on ``console``: lines as
+    """Draws [run_sweep][multisc.experiment.sweep.run_sweep]'s events on ``console``: lines as
     they come, a (transient) bar while deep JSCC trains, a bar over the sweep's rows; on a
     console that is not a terminal (a log), a line per task instead of the bar."""
 
@@ -47,8 +47,14 @@ class SweepView:
                 bar.stop()
 
     def __call__(self, event) -> None:
-        from multisc.experiment.sweep import Progressed, Said, Started, Training
+        from multisc.experiment.sweep import Progressed, Said, Stage, Started, Training
 
+        if isinstance(event, Stage):
+            if self.sweep is not None and self.console.is_terminal:
+                self.sweep.update(self._task, description=event.text)
+            elif " / " not in event.text:  # a log: the stages that are not one task's
+                self.console.print(event.text, highlight=False, soft_wrap=True, markup=False)
+            return
         if isinstance(event, Said):
             self.console.print(event.text, highlight=False, soft_wrap=True, markup=False)
         elif isinstance(event, Training):
@@ -152,15 +158,15 @@ def run(
     """Run (or resume) an SNR sweep and write its report. With no arguments: the paper's
     experiment on the bundled sample photos, every scheme, SNRs 0..18 dB. Flags override
     CONFIG.yaml; the defaults shown are those of an empty config."""
-    from multisc.experiment.config import load_config
-    from multisc.experiment.sweep import run_sweep
-    from multisc.report.build import build_report
+    from multisc.experiment.config import load_config  # light: no torch (every check first)
 
     snrs = _split(snr)
     try:
         snr_values = [float(v) for v in snrs] if snrs is not None else None
     except ValueError as exc:
-        raise InvalidInputError(f"--snr takes numbers of dB, got {snrs}") from exc
+        raise InvalidInputError(
+            f"--snr takes numbers of dB, comma-separated (--snr 0,3,6), got {snrs}"
+        ) from exc
     config = load_config(
         config_file,
         images=images,
@@ -178,6 +184,9 @@ def run(
         download=False if no_download else None,
         threads=threads,
     )
+    from multisc.experiment.sweep import run_sweep  # torch, Sionna...: after the checks
+    from multisc.report.build import build_report
+
     with SweepView(err) as view:
         summary = run_sweep(config, view, report=build_report)
     if summary.rows:
@@ -187,6 +196,7 @@ def run(
         store = ResultStore(summary.out / STORE_FILE)
         try:
             show(err, summary_table(store))
+            _say_stand_ins(store.latest_run())
         finally:
             store.close()
     payload = {
@@ -201,6 +211,7 @@ def run(
         "variants": summary.variants,
         "paired": _written(summary.out, "paired") if summary.report else None,
         "set_metrics": _written(summary.out, "sets") if summary.report else None,
+        "means": _means(summary.out) if summary.rows else {},
     }
     if as_json:
         _write_json(payload)
@@ -209,6 +220,35 @@ def run(
             f"{summary.rows} results in {summary.out} ({summary.new_rows} new)"
             + (f"; report: {summary.report}" if summary.report else "")
         )
+
+
+def _say_stand_ins(run: dict | None) -> None:
+    """One line under the summary when the results come from tiny random models, as the
+    report's banner says."""
+    from multisc.report.data import stand_in_components
+
+    tiny = stand_in_components(run)
+    if tiny:
+        err.print(
+            f"These results come from tiny random stand-in models ({', '.join(tiny)}): their "
+            "images and texts mean nothing; pull the real weights (multisc models pull) for "
+            "results.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _means(run_dir: Path) -> dict:
+    """Per series (scheme, variant; with its channel when a run has several): rows, mean
+    channel uses, failures and the mean of every metric, over images, SNRs and seeds."""
+    from multisc.report.data import by_channel, read_run
+    from multisc.report.tables import scheme_means
+
+    try:
+        rows, _ = read_run(run_dir)
+    except InvalidInputError:
+        return {}
+    return scheme_means(by_channel(rows)[0])
 
 
 def _written(run_dir: Path, what: str) -> dict | None:
@@ -230,13 +270,15 @@ def report(
     """Plots of every metric vs SNR, channel uses, image grids and report.html."""
     from multisc.report.build import build_report
 
-    path = build_report(run_dir)
+    with err.status("writing the report (statistics, FID and KID features, figures, grids)"):
+        path = build_report(run_dir)
     if as_json:
         _write_json(
             {
                 "report": str(path),
                 "paired": _written(run_dir, "paired"),
                 "set_metrics": _written(run_dir, "sets"),
+                "means": _means(run_dir),
             }
         )
     else:

@@ -37,7 +37,10 @@ def transmit(
         None, "--checkpoint", help="deep JSCC checkpoint (default: the shipped ones)."
     ),
     ratio: str | None = typer.Option(
-        None, "--ratio", help="Bandwidth budget K/N for bpg_ldpc/deep_jscc (default: as multisc)."
+        None,
+        "--ratio",
+        help="Bandwidth budget K/N for bpg_ldpc/deep_jscc. (default: as `multisc run`: "
+        "multisc's channel uses, or 1/24 without multisc's weights)",
     ),
     out_png: Path | None = typer.Option(None, "--out", help="Where to save the reconstruction."),
     seed: int = typer.Option(0, help="Seed of the channel and the generator."),
@@ -61,8 +64,7 @@ def transmit(
         _check_image_output(out_png)
     picture = open_image(image)
     nr_first_use(spec)  # NR with mcs auto: thresholds measured once, with progress
-    # bpg_ldpc defaults to multisc's channel uses on this image; deep_jscc to its highest ratio
-    budget = ratio if ratio is not None else ("match" if scheme == "bpg_ldpc" else None)
+    budget = ratio if ratio is not None else _default_budget(scheme, models)
     if checkpoint is None and scheme in ("deep_jscc", "multisc", "single_text"):
         from multisc.codecs.jscc import training_channel
         from multisc.codecs.jscc_shipped import shipped
@@ -122,3 +124,26 @@ def transmit(
     if out_png:
         table.add_row("saved", str(out_png))
     show(out, table)
+
+
+def _default_budget(scheme: str, models: Path | None) -> str | None:
+    """The budget ``multisc run`` gives a baseline: multisc's channel uses on the image
+    ("match") where multisc's weights are here, else the config's fallback ratio (1/24),
+    said on one line; ``None`` for schemes without a budget."""
+    from multisc.experiment.config import RunConfig
+    from multisc.experiment.planning import missing_components
+    from multisc.schemes.spec import get_spec
+
+    if not get_spec(scheme).budget:
+        return None
+    config = RunConfig(schemes=["multisc"], models=str(models) if models else None, out="-")
+    if not missing_components("multisc", config):
+        return "match"
+    fallback = config.budget_fallback
+    err.print(
+        f"{scheme}: multisc is not available, so the channel-use budget is the ratio "
+        f"{fallback} of H·W·3 instead of 'same as multisc' (--ratio sets it)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return fallback

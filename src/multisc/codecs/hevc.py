@@ -1,6 +1,6 @@
 """HEVC intra coding, the codec inside BPG, through libheif (pillow-heif, x265 encoder).
 
-What is sent (and counted) is the compact stream of :mod:`multisc.codecs.hevc_stream`:
+What is sent (and counted) is the compact stream of ``multisc.codecs.hevc_stream``:
 a BPG-sized header (size, chroma format, bit depth: 3-5 bytes) and the HEVC NAL units,
 not libheif's HEIF file, which carries about 300 bytes of container more. The receiver
 rebuilds a HEIF file from it and decodes that to the very pixels the file would give.
@@ -78,7 +78,8 @@ def encode_heif(image: ImageLike, quality: int, chroma: str = "420") -> bytes:
 
 
 def decode(data: bytes, *, isolate: bool = True, timeout_s: float = 20.0) -> Image.Image:
-    """Decode a compact stream from :func:`encode` to an RGB image of the encoded size.
+    """Decode a compact stream from [encode][multisc.codecs.hevc.encode] to an RGB image of the
+    encoded size.
 
     :param isolate: decode in a child process (for streams that went through a channel);
         ``False`` decodes in this process, for streams known to be intact.

@@ -3,7 +3,7 @@
 libheif writes a HEIF file: about 300-400 bytes of ISO-BMFF boxes (``ftyp``, ``meta``
 with ``hdlr``/``iloc``/``iinf``/``pitm``/``iprp``, the 23-byte ``hvcC`` record header,
 4-byte NAL lengths) around the HEVC parameter sets and slice data. BPG sends a header of
-a few bytes instead. So do we: :func:`to_compact` keeps only
+a few bytes instead. So do we: ``to_compact`` keeps only
 
 =========================  ==========================================================
 ``ue7(width)``             display width in pixels (BPG's 7-bit varint)
@@ -17,14 +17,14 @@ a few bytes instead. So do we: :func:`to_compact` keeps only
 ``ue7(len) NAL`` ...       every NAL unit (VPS, SPS, PPS, slices), length-prefixed
 =========================  ==========================================================
 
-and :func:`to_heif` rebuilds a HEIF file from it: the ``hvcC`` header from the SPS's
+and ``to_heif`` rebuilds a HEIF file from it: the ``hvcC`` header from the SPS's
 profile_tier_level and the flags, ``ispe`` as the even-rounded coded size, ``clap`` for
 odd sizes, ``pixi`` from the bit depth. Decoding the rebuilt file gives the very pixels
 the original file gives (tests/codecs/test_hevc.py checks it on every sample photo).
 
 The VPS (24 bytes) still travels; BPG rebuilds it from its own header. Everything here
 parses untrusted bytes (a stream that went through a channel): any malformed input
-raises :class:`~multisc.errors.DecodeFailure`, never anything else.
+raises ``DecodeFailure``, never anything else.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Encoder: five 5x5 convolutions (16 stride 2, 32 stride 2, 32, 32, c), PReLU after each,
 then per-image power normalisation; the real outputs travel in pairs as complex symbols
-through :class:`~multisc.channel.AnalogLink`. Decoder: the mirrored transposed
+through [AnalogLink][multisc.channel.analog.AnalogLink]. Decoder: the mirrored transposed
 convolutions, PReLU, and a sigmoid at the output.
 
 Bandwidth ratio k/n = channel uses / source dimensions (H·W·3). The encoder downsamples
@@ -106,7 +106,8 @@ def snr_label(value: TrainSnr) -> str:
 
 
 #: channels deep JSCC trains on; over NR the models of the matching one run (no fading:
-#: AWGN's; a fading profile: Rayleigh's), see :func:`training_channel`
+#: AWGN's; a fading profile: Rayleigh's), see
+#: [training_channel][multisc.codecs.jscc.training_channel]
 TRAINING_CHANNELS = ("awgn", "rayleigh")
 
 
@@ -160,8 +161,9 @@ def _deconv(cin: int, cout: int, stride: int, last: bool = False) -> nn.Sequenti
 class DeepJSCC(nn.Module):
     """The encoder/decoder pair. Images are ``[batch, 3, H, W]`` in [0, 1].
 
-    .. rubric:: Examples
+    Examples:
 
+    ```pycon
     >>> import torch
     >>> from multisc.channel import ChannelSpec
     >>> model = DeepJSCC(JSCCConfig("1/6", train_snr_db=10.0))
@@ -169,6 +171,8 @@ class DeepJSCC(nn.Module):
     >>> x_hat, uses = model(x, ChannelSpec(10.0), torch.Generator().manual_seed(0))
     >>> x_hat.shape, uses, 32 * 32 * 3 // 6
     (torch.Size([2, 3, 32, 32]), 512, 512)
+
+    ```
     """
 
     def __init__(self, config: JSCCConfig) -> None:
@@ -216,7 +220,7 @@ class DeepJSCC(nn.Module):
     def send(
         self, x: torch.Tensor, spec: ChannelSpec, generator: torch.Generator
     ) -> tuple[torch.Tensor, AnalogTransmission]:
-        """:meth:`forward`, with the link's whole account (channel and pilot uses)."""
+        """``forward``, with the link's whole account (channel and pilot uses)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise InvalidInputError(f"expected images [B, 3, H, W], got {tuple(x.shape)}")
         height, width = x.shape[-2:]
@@ -270,7 +274,8 @@ def check_checkpoint_dir(directory: str | Path, key: str = "jscc.checkpoint") ->
 
 
 def read_config(directory: str | Path) -> JSCCConfig:
-    """The :class:`JSCCConfig` of a checkpoint directory, with one clear error when
+    """The [JSCCConfig][multisc.codecs.jscc.JSCCConfig] of a checkpoint directory, with one clear
+    error when
     ``config.json`` is missing, is not a deep JSCC config, or contradicts itself
     (``channels`` is not the ratio's ``c = 96 k/n``)."""
     path = Path(directory) / CONFIG_FILE
@@ -301,7 +306,8 @@ def read_config(directory: str | Path) -> JSCCConfig:
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> DeepJSCC:
-    """Load a checkpoint written by :func:`save_checkpoint`, with one clear error each when
+    """Load a checkpoint written by [save_checkpoint][multisc.codecs.jscc.save_checkpoint], with
+    one clear error each when
     the weights are missing or truncated, were trained for another ratio than the config
     says, or do not fit the architecture."""
     config = read_config(directory)

@@ -1,11 +1,11 @@
 """The deep JSCC checkpoints that ship with multisc: no training on first use.
 
-One per bandwidth ratio (:data:`SHIPPED_RATIOS`) and channel (AWGN, Rayleigh fast fading),
+One per bandwidth ratio (``SHIPPED_RATIOS``) and channel (AWGN, Rayleigh fast fading),
 each trained over 0-20 dB (an SNR drawn per step, so one model serves the whole sweep) on
-the bundled training photos (:data:`multisc.data.sources.TRAINING_PHOTOS`) by
+the bundled training photos (``multisc.data.sources.TRAINING_PHOTOS``) by
 ``benchmarks/jscc_checkpoints.py``, which also wrote the numbers each reaches into its
 ``config.json`` (``"training"``). A budget picks the checkpoint whose ratio fits (see
-:class:`multisc.schemes.deep_jscc.DeepJsccScheme`).
+[multisc.schemes.deep_jscc.DeepJsccScheme][multisc.schemes.deep_jscc.DeepJsccScheme]).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def directory_name(config: JSCCConfig) -> str:
 
 
 def shipped_configs() -> list[JSCCConfig]:
-    """What :data:`SHIPPED_DIR` is meant to hold, highest ratio first."""
+    """What ``SHIPPED_DIR`` is meant to hold, highest ratio first."""
     return [
         JSCCConfig(ratio, SHIPPED_TRAIN_SNR, fading)
         for fading in ("awgn", "rayleigh")

@@ -103,8 +103,9 @@ def train_jscc(
     :param images: training images (any size; random ``crop`` x ``crop`` patches are used).
     :param out: checkpoint directory; if it holds an unfinished run of the same config,
         training resumes from its last checkpoint. The learning rate follows
-        :func:`learning_rate` over ``steps``, so resume with the same ``steps``.
-    :param threads: CPU threads for torch (see :func:`multisc.devices.cpu_threads`;
+        [learning_rate][multisc.codecs.jscc_training.learning_rate] over ``steps``, so resume with
+        the same ``steps``.
+    :param threads: CPU threads for torch (see ``multisc.devices.cpu_threads``;
         ``None`` = the cores the machine's load leaves free).
     :param data: a name for ``images`` kept in the checkpoint's training record.
     """

@@ -1,4 +1,5 @@
-"""Training pairs: clean texts sent through the real :class:`DigitalLink` at random SNRs.
+"""Training pairs: clean texts sent through the real
+[DigitalLink][multisc.channel.digital.DigitalLink] at random SNRs.
 
 The paper builds its corrector's training set from the captioner's own texts (whole
 images and blocks, combined and sampled) corrupted by the channel. Pairs are split into

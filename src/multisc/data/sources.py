@@ -45,7 +45,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def sample_photos(names: tuple[str, ...] = SAMPLE_PHOTOS) -> list[tuple[str, Image.Image]]:
-    """The bundled photos (scikit-image's, and :data:`TRAINING_PHOTOS`) as
+    """The bundled photos (scikit-image's, and ``TRAINING_PHOTOS``) as
     ``(name, RGB image)``."""
     from skimage import data as skdata
 
@@ -67,7 +67,7 @@ def sample_photos(names: tuple[str, ...] = SAMPLE_PHOTOS) -> list[tuple[str, Ima
 
 def open_image(path: str | Path) -> Image.Image:
     """Open an image file as 8-bit RGB (EXIF orientation applied, regular files only,
-    pixels bounded: :func:`multisc.imaging.open_image_file`), or one clear error."""
+    pixels bounded: ``multisc.imaging.open_image_file``), or one clear error."""
     return open_image_file(path)
 
 
@@ -80,7 +80,7 @@ def _folder_files(folder: Path) -> list[Path]:
 def image_id(path: str | Path) -> str:
     """The id of an image file, safe as a path component and in HTML: its stem with every
     character outside ``A-Z a-z 0-9 . _ -`` replaced by ``_`` and leading dots dropped (so
-    ``...png`` cannot point at a parent folder), cut to :data:`MAX_ID` characters, plus a
+    ``...png`` cannot point at a parent folder), cut to ``MAX_ID`` characters, plus a
     short hash of the stem when anything changed (two odd names never share an id).
 
     >>> image_id("kodim01.png"), image_id('a" onerror="x.png')[:13], image_id("...png")[:6]
@@ -164,7 +164,7 @@ def iter_images(
 
     With ``on_error(image_id, message)``, a file that cannot be read (not an image, over
     the pixel bound, not a regular file) is reported there and skipped; without it, the
-    first such file is an :class:`InvalidInputError`.
+    first such file is an ``InvalidInputError``.
     """
 
     def opened(files: list[Path]) -> Iterator[tuple[str, Image.Image]]:
@@ -215,5 +215,5 @@ def load_images(
     limit: int | None = None,
     on_error: Callable[[str, str], None] | None = None,
 ) -> list[tuple[str, Image.Image]]:
-    """All images of ``source`` (see :func:`iter_images`) as a list."""
+    """All images of ``source`` (see [iter_images][multisc.data.sources.iter_images]) as a list."""
     return list(iter_images(source, split, limit, on_error))

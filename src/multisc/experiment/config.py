@@ -33,7 +33,8 @@ PAPER_SNRS = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
 
 
 def _options_model() -> type[BaseModel]:
-    """A pydantic model mirroring :class:`SchemeOptions` (same fields, same defaults)."""
+    """A pydantic model mirroring [SchemeOptions][multisc.schemes.options.SchemeOptions] (same
+    fields, same defaults)."""
     hints = typing.get_type_hints(SchemeOptions)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(SchemeOptions):
@@ -50,7 +51,8 @@ def _options_model() -> type[BaseModel]:
 
 def _nest_scheme_settings(cls, value: Any) -> Any:
     """``options: {img2img_sc: {strength: 0.6}}``: a key naming a scheme is that scheme's
-    settings (moved under ``schemes``); every other key is a :class:`SchemeOptions` field."""
+    settings (moved under ``schemes``); every other key is a
+    [SchemeOptions][multisc.schemes.options.SchemeOptions] field."""
     if not isinstance(value, dict):
         return value
     from multisc.schemes.spec import scheme_names
@@ -115,7 +117,8 @@ _NR_ONLY = (
 
 class ChannelConfig(BaseModel):
     """One channel of a run: ``awgn``, ``rayleigh`` (``coherence`` symbols per fading
-    coefficient) or ``nr``, a 5G NR link (:class:`multisc.channel.nr.NRConfig`): fading
+    coefficient) or ``nr``, a 5G NR link
+    ([multisc.channel.nr.NRConfig][multisc.channel.nr.NRConfig]): fading
     ``profile`` (``none``, ``TDL-A`` ... ``TDL-E``, ``CDL-A`` ... ``CDL-E``; ``tdl: A`` is
     short for ``profile: TDL-A``), numerology, CSI and ``mcs`` (an index, or ``auto``)."""
 
@@ -157,7 +160,7 @@ class ChannelConfig(BaseModel):
         return self
 
     def nr(self):
-        """The :class:`~multisc.channel.nr.NRConfig` of an ``nr`` channel, else ``None``."""
+        """The [NRConfig][multisc.channel.nr.NRConfig] of an ``nr`` channel, else ``None``."""
         if self.model != "nr":
             return None
         from multisc.channel.nr import NRConfig
@@ -182,7 +185,7 @@ class ChannelConfig(BaseModel):
         )
 
     def spec(self, snr_db: float):
-        """The :class:`~multisc.channel.ChannelSpec` of this channel at ``snr_db``."""
+        """The [ChannelSpec][multisc.channel.spec.ChannelSpec] of this channel at ``snr_db``."""
         from multisc.channel import ChannelSpec
 
         return ChannelSpec(snr_db, fading=self.model, coherence=self.coherence, nr=self.nr())
@@ -223,7 +226,8 @@ class RunConfig(BaseModel):
     limit: int | None = Field(None, ge=1)
     schemes: list[str] = Field(default_factory=lambda: list(SCHEMES))
     snr_db: list[float] = Field(default_factory=lambda: list(PAPER_SNRS))
-    #: the channel, or several (each SNR of each is run): see :class:`ChannelConfig`
+    #: the channel, or several (each SNR of each is run): see
+    #: [ChannelConfig][multisc.experiment.config.ChannelConfig]
     channel: ChannelConfig | list[ChannelConfig] | None = None
     #: shorthand kept for older configs: ``fading: rayleigh`` = ``channel: {model: rayleigh}``
     fading: Literal["awgn", "rayleigh"] | None = None
@@ -232,7 +236,7 @@ class RunConfig(BaseModel):
     models: str | None = None
     device: str = "auto"
     #: the run directory; default: ``runs/<config file's stem>``, else named from the
-    #: settings that differ from the defaults (:func:`default_out`)
+    #: settings that differ from the defaults ([default_out][multisc.experiment.config.default_out])
     out: str | None = None
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
@@ -248,7 +252,7 @@ class RunConfig(BaseModel):
     options: OptionsConfig = Field(default_factory=OptionsConfig)  # type: ignore[valid-type]
     jscc: JsccConfig = Field(default_factory=JsccConfig)
     #: settings to sweep beside the SNR: setting -> values (several: their product); see
-    #: :mod:`multisc.experiment.variants`
+    #: [multisc.experiment.variants][multisc.experiment.variants]
     vary: dict[str, Any] = Field(default_factory=dict)
     #: the scheme (or variant label) the report's paired statistics compare against
     #: (default: the first variant of the first scheme)
@@ -266,8 +270,25 @@ class RunConfig(BaseModel):
         names = scheme_names()
         unknown = [name for name in value if name not in names]
         if unknown:
-            raise ValueError(f"unknown scheme {unknown[0]!r}: choose from {', '.join(names)}")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"unknown scheme {unknown[0]!r}{hint} (choose from {', '.join(names)})"
+            )
         return list(dict.fromkeys(value))
+
+    @field_validator("models")
+    @classmethod
+    def _models_folder_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_dir():
+            what = "is not a folder" if Path(value).exists() else "does not exist"
+            raise ValueError(
+                f"the models folder {value} {what}: give the folder `multisc models "
+                "make-tiny`, `make-random` or `export` wrote, or leave --models out"
+            )
+        return value
 
     @field_validator("snr_db")
     @classmethod
@@ -403,7 +424,7 @@ class RunConfig(BaseModel):
         return identity
 
     def digest(self) -> str:
-        """A short hash of :meth:`identity`: a run directory belongs to one digest."""
+        """A short hash of ``identity``: a run directory belongs to one digest."""
         text = json.dumps(self.identity(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -515,10 +536,30 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         raw.update(loaded)
         raw.setdefault("out", f"runs/{path.stem}")  # each config file its own folder
     flags = {key for key, value in overrides.items() if value is not None}
+    from_file = dict(raw)
     raw.update({key: value for key, value in overrides.items() if value is not None})
     if flags:
         where = "(command-line flags)" if path is None else f"{where} with the command-line flags"
     try:
-        return RunConfig(**raw)
+        config = RunConfig(**raw)
     except ValidationError as exc:
         raise _explain(exc, where, flags) from exc
+    if path is not None and flags - {"out"} and "out" not in flags:
+        config = _own_folder(config, from_file, path)
+    return config
+
+
+def _own_folder(config: RunConfig, from_file: dict[str, Any], path: Path) -> RunConfig:
+    """A config file run with flags that change its experiment (``--limit 1 --snr 0,12``)
+    writes to its own folder, ``runs/<stem>-<changed settings>-<digest>``: the config's own
+    folder keeps the config's experiment, so the full run is never refused there."""
+    try:
+        mine = RunConfig(**from_file).identity()
+    except ValidationError:  # the file alone is not a whole config: the flags complete it
+        return config
+    theirs = config.identity()
+    changed = sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k))
+    if not changed:  # --device, --threads, --executor ...: the same experiment, its folder
+        return config
+    name = "-".join(changed)[:40].rstrip("-_")
+    return config.model_copy(update={"out": f"runs/{path.stem}-{name}-{config.digest()[:8]}"})

@@ -14,17 +14,31 @@ from multisc.experiment.worker import Worker
 
 
 def run_local(
-    config: RunConfig, plan: Plan, cache_root: Path, tasks: Sequence[Task]
+    config: RunConfig,
+    plan: Plan,
+    cache_root: Path,
+    tasks: Sequence[Task],
+    stage: Callable[[str], None] | None = None,
 ) -> Iterator[TaskResult]:
     """Tasks one after another with components loaded once; the prepares of each batch of
     ``config.prepare_batch`` images run together first. Results come back one task at a
-    time (committed as they come: a kill loses at most the task in flight)."""
+    time (committed as they come: a kill loses at most the task in flight). ``stage`` hears
+    what is being done before each step that takes a while (loading, preparing, sending)."""
     if not tasks:
         return
+    say = stage or (lambda text: None)
+    say("loading the metrics' models")
     worker = Worker(config, plan, cache_root)
+    images = list(dict.fromkeys(t.image_id for t in tasks))
     for batch in task_batches(tasks, config.prepare_batch):
+        ids = list(dict.fromkeys(t.image_id for t in batch))
+        first, last = images.index(ids[0]) + 1, images.index(ids[-1]) + 1
+        span = f"image {first}" if first == last else f"images {first}-{last}"
+        say(f"preparing {span} of {len(images)} (loading models on first use; segmenting, "
+            "captioning, encoding)")  # fmt: skip
         prepared, errors = worker.prepare_isolated(batch)
         for task in batch:
+            say(f"{task.scheme} / {task.image_id}: sending, receiving, generating, scoring")
             yield worker.process_safely(task, prepared, errors)
 
 
@@ -95,7 +109,7 @@ def _schedule(ray, actors: list, new_actor, batches: list, say) -> Iterator[Task
     """Each batch to an idle actor; a batch whose actor died (killed, out of memory, its
     node lost) goes to another actor, and the dead one is replaced (Ray places the new one
     on a live node). Results come back per batch, whole: a lost batch's results never
-    reached the driver, so nothing is stored twice. After :data:`MAX_LOST_WORKERS` losses
+    reached the driver, so nothing is stored twice. After ``MAX_LOST_WORKERS`` losses
     the run stops with one line; it resumes where it stopped."""
     from collections import deque
 
@@ -131,7 +145,7 @@ def _schedule(ray, actors: list, new_actor, batches: list, say) -> Iterator[Task
 
 
 class _RayWorker:
-    """A :class:`Worker` inside a Ray actor (built from the config's JSON)."""
+    """A ``Worker`` inside a Ray actor (built from the config's JSON)."""
 
     def __init__(self, config_json: str, plan: Plan, cache_root: str) -> None:
         import torch

@@ -31,7 +31,7 @@ class Plan:
 def needed_components(scheme: str, config: RunConfig) -> list[str]:
     """The pretrained components ``scheme`` loads with ``config``'s options, in any of its
     variants (``vary: {corrector: [symspell, bart]}`` needs BART's weights), from its
-    registration (:class:`~multisc.schemes.spec.SchemeSpec`)."""
+    registration ([SchemeSpec][multisc.schemes.spec.SchemeSpec])."""
     from multisc.experiment.variants import scheme_variants
     from multisc.schemes.spec import get_spec
 
@@ -71,7 +71,8 @@ def download_missing(config: RunConfig, say: Callable[[str], None]) -> list[str]
 
 
 def loaded_components(config: RunConfig, schemes: Sequence[str]) -> dict[str, dict]:
-    """What the run's schemes and metrics load, as :func:`multisc.models.component_record`
+    """What the run's schemes and metrics load, as
+    [multisc.models.component_record][multisc.models.provenance.component_record]
     says it (components that are not here are left out: their metric is skipped)."""
     from multisc.models import component_records
 

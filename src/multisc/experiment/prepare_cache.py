@@ -40,8 +40,8 @@ LOG_LIMIT = 64 << 20
 
 class PrepareCache:
     """``prepare`` results in ``RUN_DIR/cache/prepare/<scheme>/<key>.zip`` in a format that
-    cannot run code (:mod:`multisc.experiment.safe_cache`; a run directory may come from
-    someone else), opened through :class:`~multisc.experiment.runroot.RunRoot` (no link
+    cannot run code (``multisc.experiment.safe_cache``; a run directory may come from
+    someone else), opened through ``RunRoot`` (no link
     followed, reads bounded), written whole under a new name then renamed, so a kill never
     leaves a half-written entry and concurrent writers never share a temporary file.
 
@@ -61,7 +61,7 @@ class PrepareCache:
 
     def relative(self, scheme: str, image: Image.Image, settings: str = "") -> str:
         """Where the prepare of ``image`` by ``scheme`` with ``settings`` (the digest of
-        what its prepare reads: :func:`prepare_key`) is cached."""
+        what its prepare reads: ``prepare_key``) is cached."""
         text = f"{image_digest(image)}:{scheme}:{self.settings}:{settings}"
         key = hashlib.sha256(text.encode())
         return f"{self.prefix}/{scheme}/{key.hexdigest()[:32]}.zip"
@@ -138,7 +138,7 @@ _BOX_FIELDS = ("box",)
 
 
 def check_fits(value: Any, image_size: tuple[int, int]) -> None:
-    """Refuse (:class:`~multisc.experiment.safe_cache.CacheFormatError`) a prepared result
+    """Refuse (``CacheFormatError``) a prepared result
     whose images, sizes or boxes do not fit the working image it was prepared from (a
     crafted entry can claim a deep JSCC ``send_size`` of 60000 x 60000)."""
     import dataclasses
@@ -176,7 +176,7 @@ def _within(values: Any, bounds: tuple[int, ...]) -> bool:
 
 def settings_key(config: RunConfig, plan: Plan) -> str:
     """What changes every scheme's ``prepare`` (models, checkpoints, the run's budget);
-    each scheme's own options add theirs (:func:`prepare_key`)."""
+    each scheme's own options add theirs (``prepare_key``)."""
     from multisc.models import REGISTRY
 
     ids = {name: (entry.repo_id, entry.revision) for name, entry in REGISTRY.items()}
@@ -192,7 +192,7 @@ def settings_key(config: RunConfig, plan: Plan) -> str:
 
 def prepare_key(scheme: str, options: Any) -> str:
     """The digest of the settings ``scheme``'s ``prepare`` reads with ``options`` (its
-    registration's :attr:`~multisc.schemes.spec.SchemeSpec.prepare_options`; a budget
+    registration's ``prepare_options``; a budget
     "same as multisc" reads multisc's too): variants that differ in anything else share
     one cached prepare."""
     from multisc.schemes.spec import get_spec

@@ -68,8 +68,11 @@ def image_path(image_id: str, scheme: str, snr_db: float, fading: str, seed: int
 
 
 def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
+    """Refuse to mix another experiment's results into ``out``. A store holding no row
+    (a run that failed before its first result) is never a reason to refuse: the new
+    config takes the folder over."""
     digests = store.digests()
-    if digests and config.digest() not in digests:
+    if digests and config.digest() not in digests and store.count() > 0:
         raise InvalidInputError(
             f"{out} holds results of a different experiment (config digest "
             f"{sorted(digests)[0]}, this one {config.digest()}); refusing to mix them. "

@@ -3,7 +3,7 @@
 A run directory may come from someone else (a shared filesystem, a colleague's results, a
 cluster's scratch space), so everything in it is data, and every entry may be a trap: a
 symbolic link to a file the user can write, a FIFO that blocks ``open`` forever, a file
-of 20 GiB, a name of 300 bytes. :class:`RunRoot` opens paths below the run root only:
+of 20 GiB, a name of 300 bytes. ``RunRoot`` opens paths below the run root only:
 
 - names are validated as relative paths (no absolute path, no ``..``, no empty or
   over-long component): a path read from the store or the cache is an id, not a path;
@@ -16,7 +16,7 @@ of 20 GiB, a name of 300 bytes. :class:`RunRoot` opens paths below the run root 
   then ``rename`` over the entry: an existing entry, a link included, is replaced, never
   written through.
 
-A refused entry is one :class:`RunDirError` line naming it. The root itself is the user's
+A refused entry is one ``RunDirError`` line naming it. The root itself is the user's
 ``--out``: it is resolved once (a link the user made to their own folder is theirs).
 """
 
@@ -51,7 +51,7 @@ class RunDirError(InvalidInputError):
 
 
 def check_relative(relative: str | Path) -> tuple[str, ...]:
-    """The components of a path inside a run directory, or :class:`RunDirError`.
+    """The components of a path inside a run directory, or ``RunDirError``.
 
     >>> check_relative("images/a/reference.png")
     ('images', 'a', 'reference.png')
@@ -203,11 +203,11 @@ class RunRoot:
 
     def read_text(self, relative: str | Path, limit: int = TEXT_LIMIT) -> str:
         """UTF-8 text of ``relative`` (undecodable bytes replaced), bounded as
-        :meth:`read_bytes`."""
+        ``read_bytes``."""
         return self.read_bytes(relative, limit).decode("utf-8", errors="replace")
 
     def read_json(self, relative: str | Path, limit: int = JSON_LIMIT) -> Any:
-        """JSON of ``relative``; nesting too deep to parse is one :class:`RunDirError`."""
+        """JSON of ``relative``; nesting too deep to parse is one ``RunDirError``."""
         text = self.read_text(relative, limit)
         try:
             return json.loads(text)
@@ -218,7 +218,7 @@ class RunRoot:
 
     def read_image(self, relative: str | Path, limit_bytes: int = 256 << 20):
         """A PNG of the run directory (PNG only: no other decoder ever sees the bytes),
-        its pixels bounded as every image multisc opens (:func:`multisc.imaging.open_png`)."""
+        its pixels bounded as every image multisc opens (``multisc.imaging.open_png``)."""
         from multisc.imaging import open_png
 
         data = self.read_bytes(relative, limit_bytes)
@@ -260,7 +260,7 @@ class RunRoot:
         return self.root.joinpath(*parts)
 
     def write_text(self, relative: str | Path, text: str) -> Path:
-        """:meth:`write_bytes` of ``text`` in UTF-8."""
+        """``write_bytes`` of ``text`` in UTF-8."""
         return self.write_bytes(relative, text.encode("utf-8"))
 
     def append_text(self, relative: str | Path, text: str) -> None:
@@ -289,7 +289,7 @@ class RunRoot:
             os.close(fd)
 
     def save_figure(self, fig, relative: str | Path, **kwargs) -> Path:
-        """``fig.savefig`` into the run directory through :meth:`write_bytes` (matplotlib
+        """``fig.savefig`` into the run directory through ``write_bytes`` (matplotlib
         would open the path itself, following a link)."""
         suffix = Path(str(relative)).suffix.lstrip(".")
         buffer = io.BytesIO()

@@ -12,7 +12,7 @@ pickle executes code while loading; this format only ever rebuilds:
 
 Anything else is refused when writing (a new prepared type must be added to the
 allow-list); anything unexpected when reading (unknown class, bad member, another schema
-version) makes :func:`loads` raise :class:`CacheFormatError`, and the caller recomputes.
+version) makes ``loads`` raise ``CacheFormatError``, and the caller recomputes.
 """
 
 from __future__ import annotations
@@ -138,10 +138,10 @@ def _load_npy(raw: bytes) -> np.ndarray:
 
 
 def loads(data: bytes) -> Any:
-    """Rebuild what :func:`dumps` wrote; :class:`CacheFormatError` for anything else,
+    """Rebuild what ``dumps`` wrote; ``CacheFormatError`` for anything else,
     including anything over the bounds above (checked before it is read whole), a PNG
-    member that is not a PNG, an image over :data:`multisc.imaging.MAX_PIXELS`, a string
-    over :data:`MAX_STRING` characters, or nesting too deep to rebuild."""
+    member that is not a PNG, an image over ``multisc.imaging.MAX_PIXELS``, a string
+    over ``MAX_STRING`` characters, or nesting too deep to rebuild."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         sizes = _member_sizes(archive)

@@ -130,7 +130,8 @@ class ResultStore:
     The store may come from someone else: it is opened only when it and its side files
     (``-wal``, ``-shm``, ``-journal``) are regular files, not links, and used only when its
     schema is exactly ours (these tables and columns, no trigger, no view, no other table
-    or index). Anything else is one :class:`StoreError` line, before any row is read or
+    or index). Anything else is one [StoreError][multisc.experiment.store.StoreError] line, before
+    any row is read or
     written."""
 
     def __init__(self, path: str | Path) -> None:
@@ -256,7 +257,7 @@ class ResultStore:
     ) -> int:
         """Record a run (one per start or resume): its config, library versions, device and,
         per pretrained component it loads, the repo, the commit on disk and the weights'
-        sizes (:func:`multisc.models.component_record`)."""
+        sizes ([multisc.models.component_record][multisc.models.provenance.component_record])."""
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO runs (started, config_digest, config_yaml, versions, device, "
@@ -323,7 +324,7 @@ class ResultStore:
 
     def latest_run(self) -> dict[str, Any] | None:
         """The latest start or resume: its config, versions (a dict of strings), device and
-        components (JSON text), checked as :meth:`results` checks rows."""
+        components (JSON text), checked as ``results`` checks rows."""
         cursor = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
         names = [d[0] for d in cursor.description]
         row = cursor.fetchone()

@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 
 from multisc.devices import resolve_device
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, RunInterrupted, Terminated
 from multisc.experiment.config import RunConfig
 from multisc.experiment.executors import run_local, run_ray
 from multisc.experiment.planning import plan_run
@@ -75,8 +75,17 @@ class Progressed:
     image_id: str
 
 
-#: what :func:`run_sweep` reports while it runs (the CLI draws them; a script may log them)
-SweepEvent = Said | Training | Started | Progressed
+@dataclass(frozen=True)
+class Stage:
+    """What the run is doing now, before a step that takes a while (loading models,
+    preparing images i-j of N, sending one image through a scheme, writing the report)."""
+
+    text: str
+
+
+#: what [run_sweep][multisc.experiment.sweep.run_sweep] reports while it runs (the CLI draws them;
+#: a script may log them)
+SweepEvent = Said | Training | Started | Progressed | Stage
 
 
 @dataclass
@@ -137,7 +146,8 @@ def csv_safe(value: Any) -> Any:
 
 
 def export(store: ResultStore, root: RunRoot) -> None:
-    """``results.csv`` (text cells neutralised for spreadsheets: :func:`csv_safe`) and
+    """``results.csv`` (text cells neutralised for spreadsheets:
+    [csv_safe][multisc.experiment.sweep.csv_safe]) and
     ``results.parquet`` (exact) from the store, each written whole or not at all."""
     import io
 
@@ -200,11 +210,12 @@ def run_sweep(
 ) -> SweepSummary:
     """Run (or resume) the sweep ``config`` describes; return what happened.
 
-    :param on_event: called with each :data:`SweepEvent` as the run goes (``multisc run``
+    :param on_event: called with each ``SweepEvent`` as the run goes (``multisc run``
         draws them as lines and progress bars); ``None``: a silent run.
     :param report: called with the run directory at the end when it holds results, to
         write the report (``multisc run`` passes
-        :func:`multisc.report.build.build_report`); ``None``: no report.
+        [multisc.report.build.build_report][multisc.report.build.build_report]); ``None``: no
+        report.
     """
     emit = on_event or (lambda event: None)
     out = Path(config.out)
@@ -255,6 +266,19 @@ def one_writer(root: RunRoot):
         yield
     finally:
         lock.__exit__(None, None, None)
+
+
+def _report(report: Callable[[Path], Path], out: Path, nothing_new: bool, say) -> str:
+    """The run's report: kept as it is when nothing changed since it was written (a
+    finished run resumed: its rows are the ones the report drew), else written, said first
+    (FID and KID features, figures and grids take a while)."""
+    from multisc.report.build import REPORT_FILE, report_is_current
+
+    if nothing_new and report_is_current(out):
+        say(f"the report is up to date with the store: {out / REPORT_FILE}")
+        return str(out / REPORT_FILE)
+    say("writing the report (statistics, FID and KID features, figures, image grids)")
+    return str(report(out))
 
 
 def _run_locked(
@@ -315,19 +339,26 @@ def _run_locked(
             executor = (
                 run_ray(config, plan, out / CACHE_DIR, tasks, say)
                 if config.executor == "ray"
-                else run_local(config, plan, out / CACHE_DIR, tasks)
+                else run_local(config, plan, out / CACHE_DIR, tasks, lambda text: emit(Stage(text)))
             )
             emit(Started(before, total))
-            for result in executor:
-                if result.error is not None:
-                    failed = record_failure(result.image_id, result.scheme, result.error, root)
-                    say(
-                        f"skipping image {result.image_id!r} for {result.scheme}: "
-                        f"{result.error}; the sweep goes on"
-                    )
-                    continue
-                commit(result, root, store, run_id)
-                emit(Progressed(store.count(), total, result.scheme, result.image_id))
+            try:
+                for result in executor:
+                    if result.error is not None:
+                        failed = record_failure(result.image_id, result.scheme, result.error, root)
+                        say(
+                            f"skipping image {result.image_id!r} for {result.scheme}: "
+                            f"{result.error}; the sweep goes on"
+                        )
+                        continue
+                    commit(result, root, store, run_id)
+                    emit(Progressed(store.count(), total, result.scheme, result.image_id))
+            except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (errors.Terminated)
+                # a row is one SQLite transaction: the store holds whole rows only
+                export(store, root)
+                raise RunInterrupted(
+                    store.count(), total, terminated=isinstance(stop, Terminated)
+                ) from None
         export(store, root)
         summary = SweepSummary(
             out, store.count(), store.count() - before, plan.schemes, plan.skipped, plan.notes
@@ -339,7 +370,7 @@ def _run_locked(
             pairs = f"{len(failed)} image/scheme pair(s)"
             say(f"{images} image(s) skipped ({pairs}): see {out / FAILURES_FILE}")
         if report is not None and store.count():
-            summary.report = str(report(out))
+            summary.report = _report(report, out, summary.new_rows == 0, say)
         return summary
     finally:
         store.close()

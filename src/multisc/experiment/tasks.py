@@ -74,7 +74,7 @@ def make_tasks(config: RunConfig, plan: Plan, images, store: ResultStore) -> lis
 
 def task_batches(tasks: Sequence[Task], images_per_batch: int) -> list[list[Task]]:
     """``tasks`` cut into consecutive batches covering ``images_per_batch`` images each
-    (a batch's prepares run together; see :meth:`Worker.prepare_ahead`)."""
+    (a batch's prepares run together; see ``Worker.prepare_ahead``)."""
     batches: list[list[Task]] = []
     seen: set[str] = set()
     for task in tasks:

@@ -1,7 +1,7 @@
 """Experiments beyond one SNR axis: ``vary:`` in a run config.
 
 ``vary`` maps a setting to its values; several settings give their product. A setting is
-a scheme option (:class:`~multisc.schemes.registry.SchemeOptions`: ``ip_scale``,
+a scheme option ([SchemeOptions][multisc.schemes.options.SchemeOptions]: ``ip_scale``,
 ``corrector``, ``budget``, ``candidates`` ...), a pair of them written ``"rows,cols"``
 with pairs as values, or an NR channel setting (``mcs``, ``prbs`` ...):
 
@@ -11,7 +11,8 @@ with pairs as values, or an NR channel setting (``mcs``, ``prbs`` ...):
       ip_scale: [0, 0.25, 0.5, 0.75, 1]
       "rows,cols": [[1, 1], [2, 2], [3, 3], [4, 4]]
 
-Each combination of a scheme's varied settings is a :class:`Variant` with a stable label
+Each combination of a scheme's varied settings is a [Variant][multisc.experiment.variants.Variant]
+with a stable label
 (``multisc ip_scale=0.25``); a scheme that reads none of them runs once. Channel settings
 make one channel per value instead (every scheme reads the channel).
 """
@@ -128,7 +129,7 @@ def _values(key: str, values: Any) -> list[Any]:
 
 
 def check_vary(vary: dict[str, Any], schemes: Sequence[str], base: SchemeOptions) -> None:
-    """One :class:`InvalidInputError` for the first bad axis: an unknown setting (the
+    """One ``InvalidInputError`` for the first bad axis: an unknown setting (the
     closest one suggested), a setting no chosen scheme reads (naming those that would), no
     values, a value the setting refuses, a name varied twice."""
     import difflib
@@ -248,7 +249,7 @@ def count_results(config: RunConfig, images: int) -> int:
 
 
 def check_size(config: RunConfig, images: int) -> None:
-    """Refuse a run of more than :data:`MAX_RESULTS` results, before any work."""
+    """Refuse a run of more than ``MAX_RESULTS`` results, before any work."""
     total = count_results(config, images)
     if total > MAX_RESULTS:
         raise InvalidInputError(

@@ -2,7 +2,7 @@
 
 For each (image, scheme) the scheme's ``prepare`` runs once and is cached on disk (keyed by
 the image's hash, the scheme and every setting that changes its output); then all missing
-(SNR, seed) pairs go through ``transmit`` together. The same :meth:`Worker.process_many`
+(SNR, seed) pairs go through ``transmit`` together. The same ``Worker.process_many``
 runs locally and in Ray actors; only the driver writes to the store.
 """
 
@@ -24,7 +24,7 @@ from multisc.experiment.prepare_cache import PrepareCache, settings_key
 from multisc.experiment.rundir import image_path
 from multisc.experiment.tasks import Task, TaskResult, task_seed
 
-#: what :meth:`Worker.prepare_ahead` hands to :meth:`Worker.process`: the prepared result
+#: what ``Worker.prepare_ahead`` hands to ``Worker.process``: the prepared result
 #: and the seconds its prepare took (``None``: it came from the cache)
 Ahead = tuple[Any, float | None]
 
@@ -95,11 +95,11 @@ class Worker:
 
     def prepare_ahead(self, tasks: Sequence[Task]) -> dict[tuple[str, str], Ahead]:
         """Prepare, per semantic scheme, every image of ``tasks`` not in the cache in one
-        batch (:meth:`SemanticScheme.prepare_many`: one segmentation pass, the captions of
+        batch (``SemanticScheme.prepare_many``: one segmentation pass, the captions of
         all blocks of all images in one ``generate``), and cache the results. A baseline
         whose budget is "same as multisc" gets multisc's prepares too (from the cache when
         there, so a resumed run does not caption again). Baselines prepare in
-        :meth:`process` (nothing to batch).
+        ``process`` (nothing to batch).
 
         :returns: per (image_id, scheme) of ``tasks``: the prepared result, and the seconds
             its prepare took here (each image's share of the batch) or ``None`` if cached.
@@ -147,15 +147,15 @@ class Worker:
         return ahead
 
     def process_many(self, tasks: Sequence[Task]) -> list[TaskResult]:
-        """:meth:`prepare_ahead` for all of ``tasks``, then each task (a Ray actor's unit);
-        a bad image fails alone (:meth:`prepare_isolated`, :meth:`process_safely`)."""
+        """``prepare_ahead`` for all of ``tasks``, then each task (a Ray actor's unit);
+        a bad image fails alone (``prepare_isolated``, ``process_safely``)."""
         prepared, errors = self.prepare_isolated(tasks)
         return [self.process_safely(task, prepared, errors) for task in tasks]
 
     def prepare_isolated(
         self, tasks: Sequence[Task]
     ) -> tuple[dict[tuple[str, str], Ahead], dict[tuple[str, str], str]]:
-        """:meth:`prepare_ahead` of the batch; if it fails, image by image, so that one bad
+        """``prepare_ahead`` of the batch; if it fails, image by image, so that one bad
         image fails alone. :returns: the prepared results, and the error per
         (image_id, scheme) of the images that failed."""
         try:
@@ -183,7 +183,7 @@ class Worker:
         prepared: dict[tuple[str, str], Ahead],
         errors: dict[tuple[str, str], str],
     ) -> TaskResult:
-        """:meth:`process`, or a result carrying the error when the image cannot be done."""
+        """``process``, or a result carrying the error when the image cannot be done."""
         error = errors.get((task.image_id, task.scheme))
         if error is None:
             try:
@@ -198,7 +198,7 @@ class Worker:
         self, task: Task, prepared_ahead: dict[tuple[str, str], Ahead] | None = None
     ) -> TaskResult:
         """One (image, scheme): prepare (or take it from ``prepared_ahead``, what
-        :meth:`prepare_ahead` returned, or the cache), then every missing (SNR, seed) pair."""
+        ``prepare_ahead`` returned, or the cache), then every missing (SNR, seed) pair."""
         scheme = self.scheme(task.scheme, task.channel)
         ahead = (prepared_ahead or {}).pop((task.image_id, task.scheme), None)
         name, key = self.prepare_key(task.scheme)

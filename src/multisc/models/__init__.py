@@ -3,16 +3,16 @@ and clear errors.
 
 Split by what each part does:
 
-- :mod:`~multisc.models.registry`: the components and their recorded manifests (files,
+- [registry][multisc.models.registry]: the components and their recorded manifests (files,
   weights, configs, pinned commit, digests, the page of each fact);
-- :mod:`~multisc.models.weights`: weights files, whole or not, read without running code
+- ``weights``: weights files, whole or not, read without running code
   (safetensors; ``torch.save`` zip archives and legacy pickles);
-- :mod:`~multisc.models.local`: what is on this machine (HF cache snapshots, torch hub
+- [local][multisc.models.local]: what is on this machine (HF cache snapshots, torch hub
   cache, ``--models DIR``);
-- :mod:`~multisc.models.downloads`: ``pull`` at the pinned commit, reachability through
+- [downloads][multisc.models.downloads]: ``pull`` at the pinned commit, reachability through
   proxies, the errors a real Hub gives;
-- :mod:`~multisc.models.loading`: resolve, load offline, dtypes;
-- :mod:`~multisc.models.provenance`: what a run loaded, ``doctor --verify``, ``export``.
+- [loading][multisc.models.loading]: resolve, load offline, dtypes;
+- [provenance][multisc.models.provenance]: what a run loaded, ``doctor --verify``, ``export``.
 
 Loading follows the usual Hugging Face conventions: the HF cache, ``HF_HUB_OFFLINE=1`` (or
 ``TRANSFORMERS_OFFLINE=1``), ``HF_ENDPOINT`` and ``local_files_only``. A ``models_dir``
@@ -20,9 +20,9 @@ Loading follows the usual Hugging Face conventions: the HF cache, ``HF_HUB_OFFLI
 ``multisc models make-tiny`` and ``multisc models export`` write. Pickled weights are only
 ever read with ``torch.load(weights_only=True)``.
 
-Weights that are neither local nor fetchable raise :class:`ModelNotAvailableError`; a
+Weights that are neither local nor fetchable raise ``ModelNotAvailableError``; a
 truncated or corrupt weights file, or a repository that lacks a needed file, raise
-:class:`ModelFileError` naming the component, the file and what to do.
+``ModelFileError`` naming the component, the file and what to do.
 """
 
 from multisc.models.downloads import (

@@ -2,8 +2,8 @@
 line for everything that can go wrong on the way.
 
 Hub repositories come through ``huggingface_hub`` (the HF cache, ``HF_ENDPOINT``,
-``HF_TOKEN``); torch hub files through :func:`multisc.models.transfer.fetch_url` into torch
-hub's cache (``$TORCH_HOME``); both bounded (:mod:`multisc.models.transfer`). Whether a download
+``HF_TOKEN``); torch hub files through ``multisc.models.transfer.fetch_url`` into torch
+hub's cache (``$TORCH_HOME``); both bounded (``multisc.models.transfer``). Whether a download
 can start is checked the way the download itself goes: an HTTP request with
 ``huggingface_hub``'s own client, which honours ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
 ``ALL_PROXY`` / ``NO_PROXY``, so a network that needs a proxy is not mistaken for none.
@@ -41,7 +41,8 @@ def offline_variable() -> str | None:
 
 
 def offline() -> bool:
-    """True when Hugging Face Hub access is switched off (see :func:`offline_variable`)."""
+    """True when Hugging Face Hub access is switched off (see
+    [offline_variable][multisc.models.downloads.offline_variable])."""
     return offline_variable() is not None
 
 
@@ -260,7 +261,7 @@ def _pull_torch_hub(item: ModelEntry, progress: bool) -> str:
 
 
 def _check_listing(item: ModelEntry, present: set[str]) -> None:
-    """Raise :class:`ModelFileError` when a repository lacks a file ``item`` loads."""
+    """Raise ``ModelFileError`` when a repository lacks a file ``item`` loads."""
     lacking = [f for f in item.required if f not in present]
     if lacking:
         raise ModelFileError(

@@ -48,7 +48,8 @@ def resolve(name: str, models_dir: str | Path | None = None, download: bool = Tr
 
 
 #: set (to 1) by the command line: library loading bars and advice lines off at the first
-#: load (:func:`quiet_libraries`), so that the command line starts fast
+#: load ([quiet_libraries][multisc.models.loading.quiet_libraries]), so that the command line
+#: starts fast
 QUIET_ENV = "MULTISC_QUIET_LIBRARIES"
 _quieted = False
 
@@ -89,9 +90,10 @@ def load_pretrained(
     **kwargs: object,
 ) -> T:
     """Call ``loader(directory, local_files_only=True, **kwargs)`` on the directory
-    :func:`resolve` gives (downloading a missing hub component first when allowed).
+    [resolve][multisc.models.loading.resolve] gives (downloading a missing hub component first when
+    allowed).
 
-    Whatever the library raises while loading becomes one :class:`ModelFileError` naming
+    Whatever the library raises while loading becomes one ``ModelFileError`` naming
     the component and the directory. ``trust_remote_code`` is never set.
     """
     if not _quieted and os.environ.get(QUIET_ENV) == "1":
@@ -109,7 +111,8 @@ def load_pretrained(
 
 def torch_hub_state(name: str, models_dir: str | Path | None = None) -> dict[str, torch.Tensor]:
     """The state dict of torch hub component ``name`` (the segmenter's FCN, LPIPS' AlexNet):
-    from ``models_dir/<name>/`` when given and there (:func:`torch_hub_file`), else the torch
+    from ``models_dir/<name>/`` when given and there
+    ([torch_hub_file][multisc.models.local.torch_hub_file]), else the torch
     hub cache, downloaded there first when missing and the network is allowed. Checked
     whole; read with ``weights_only=True`` in either container (torchvision's files are
     legacy pickles)."""
@@ -157,7 +160,8 @@ def load_model_and_processor(
     models_dir: str | Path | None,
     device,
 ):
-    """(model on ``device`` in :func:`component_dtype`, processor) of component ``name``."""
+    """(model on ``device`` in [component_dtype][multisc.models.loading.component_dtype],
+    processor) of component ``name``."""
     from multisc.devices import resolve_device
 
     device = resolve_device(device)

@@ -1,13 +1,16 @@
 """Which exact weights a result came from, whether they are the recorded ones, and a
 self-contained copy of them.
 
-- :func:`component_record`: repo, pinned commit, the commit actually on disk (the cache's
+- [component_record][multisc.models.provenance.component_record]: repo, pinned commit, the commit
+actually on disk (the cache's
   snapshot folder, or what ``export`` wrote), and the weights' file sizes. Every run stores
   these per component it loaded (the store's ``runs.components``).
-- :func:`verify`: SHA-256 of local files against the digests the manifests record (LFS
+- [verify][multisc.models.provenance.verify]: SHA-256 of local files against the digests the
+manifests record (LFS
   files whose page shows one), and of torch hub files against the digest prefix torch hub
   puts in their names (``fcn_resnet50_coco-1167a1af.pth``: ``1167a1af``).
-- :func:`export`: copy components into ``DIR/<name>/`` with their repo layout, so that
+- [export][multisc.models.provenance.export]: copy components into ``DIR/<name>/`` with their repo
+layout, so that
   ``--models DIR`` loads them on a machine without network. Snapshot files are links into
   the cache's ``blobs/`` (for Xet-backed files too): the copy holds the bytes, not the links.
 """
@@ -120,7 +123,8 @@ def _read_export_record(path: Path) -> dict[str, Any]:
 def component_records(
     names: list[str], models_dir: str | Path | None = None
 ) -> dict[str, dict[str, Any]]:
-    """:func:`component_record` of each component in ``names`` that is here."""
+    """[component_record][multisc.models.provenance.component_record] of each component in
+    ``names`` that is here."""
     return {
         name: component_record(name, models_dir)
         for name in dict.fromkeys(names)

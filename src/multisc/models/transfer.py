@@ -5,8 +5,8 @@ The server of a download is not to be trusted either: an endless body filled a 5
 filesystem in 4 s, and one byte every 4 s kept ``multisc models pull`` waiting for ever
 (huggingface_hub resets its retries whenever a byte arrives). Hub downloads go through
 huggingface_hub's own HTTP client, given a response hook here
-(:func:`huggingface_hub.set_client_factory`) that wraps each body; torch hub files are
-fetched by :func:`fetch_url` with the same two limits.
+(``huggingface_hub.set_client_factory``) that wraps each body; torch hub files are
+fetched by ``fetch_url`` with the same two limits.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-#: a download that delivers fewer bytes than this within :func:`stall_seconds` has stalled
+#: a download that delivers fewer bytes than this within ``stall_seconds`` has stalled
 STALL_BYTES = 64 * 1024
 #: how far a file may exceed the size multisc recorded for it (recorded sizes are rounded
 #: where the Hub page rounds them; a floating ``--revision main`` may have grown a file)
@@ -31,7 +31,7 @@ class DownloadStopped(OSError):
 
 
 def stall_seconds() -> float:
-    """Seconds a download may take to deliver :data:`STALL_BYTES` (``MULTISC_DOWNLOAD_STALL_S``,
+    """Seconds a download may take to deliver ``STALL_BYTES`` (``MULTISC_DOWNLOAD_STALL_S``,
     default 60)."""
     try:
         return max(0.1, float(os.environ.get("MULTISC_DOWNLOAD_STALL_S", "60")))

@@ -143,7 +143,7 @@ def _safetensors_problem(path: Path, size: int) -> str | None:
 
 
 def check_directory(name: str, directory: Path) -> None:
-    """Raise :class:`ModelFileError` unless ``directory`` holds component ``name``'s config
+    """Raise ``ModelFileError`` unless ``directory`` holds component ``name``'s config
     and whole weights."""
     item = entry(name)
     if item.config_file and not (directory / item.config_file).is_file():

@@ -197,6 +197,7 @@ def corrector_names() -> tuple[str, ...]:
 def make_corrector(
     name: str, models_dir: str | Path | None = None, device: torch.device | str | None = None
 ) -> Corrector:
-    """A corrector by name (:func:`corrector_names`: ``bart``, ``symspell``, ``none``, and
+    """A corrector by name ([corrector_names][multisc.receiver.correction.corrector_names]:
+    ``bart``, ``symspell``, ``none``, and
     any a plugin registers)."""
     return CORRECTOR_REGISTRY.get(name).build(models_dir, device)

@@ -270,7 +270,7 @@ class ImageGenerator:
     ) -> list[Image.Image]:
         """One image per prompt, each denoised from its init image (resized to the
         generation size) after noising it to ``strength`` in (0, 1] (1: the init image is
-        all but forgotten), all in one diffusion call; generators as in :meth:`generate`.
+        all but forgotten), all in one diffusion call; generators as in ``generate``.
         On a pipeline carrying the IP-Adapter, the adapter adds nothing (scale 0)."""
         n = len(prompts)
         if len(generators) != n or len(init_images) != n:

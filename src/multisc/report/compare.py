@@ -34,15 +34,15 @@ def _names(run_dirs: Sequence[Path]) -> list[str]:
 
 def compare_rows(
     run_dirs: Sequence[str | Path],
-) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], dict[str, Any]]:
     """The rows of several finished runs as one set of series (``run: scheme``), what
     they share and the lines that say so.
 
-    :returns: (rows, shared counts, notes). Refuses (one line each) fewer than two runs,
-        a folder that is not a run directory, a run still being written, and runs that share
-        no (image, SNR, seed).
+    :returns: (rows, shared counts, notes, each run's latest start by name). Refuses (one
+        line each) fewer than two runs, a folder that is not a run directory, a run still
+        being written, and runs that share no (image, SNR, seed).
     """
-    from multisc.report.build import read_run
+    from multisc.report.data import read_run
 
     dirs = [Path(d) for d in run_dirs]
     if len(dirs) < 2:
@@ -88,7 +88,7 @@ def compare_rows(
             "The runs' channels differ: a series names its channel, and pairs are matched on "
             "image, SNR and seed across channels."
         )
-    return merged, counts, notes
+    return merged, counts, notes, {n: run for n, (_, run) in zip(names, runs, strict=True)}
 
 
 def compare_runs(
@@ -99,7 +99,7 @@ def compare_runs(
     ``paired.json``. :returns: the report's path and the paired statistics."""
     from multisc.report.build import build_compare_report
 
-    rows, counts, notes = compare_rows(run_dirs)
+    rows, counts, notes, records = compare_rows(run_dirs)
     out = Path(out)
     resolved = {Path(d).resolve() for d in run_dirs}
     if out.resolve() in resolved:
@@ -114,4 +114,4 @@ def compare_runs(
             + ", ".join(labels)
         )
     sources = {name: RunRoot(Path(d)) for name, d in zip(counts["runs"], run_dirs, strict=True)}
-    return build_compare_report(RunRoot(out), rows, sources, counts, notes, reference)
+    return build_compare_report(RunRoot(out), rows, sources, counts, notes, reference, runs=records)

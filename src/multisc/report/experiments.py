@@ -1,5 +1,6 @@
-"""The report's views of a run beyond one SNR axis: a metric against each varied setting
-(``vary:``), and the rate-distortion view (a metric against channel uses per pixel)."""
+"""The data of the report's views beyond one SNR axis: a metric against each varied
+setting (``vary:``; a paired axis such as ``rows,cols`` is one axis), and the
+rate-distortion view (a metric against channel uses per pixel value)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,62 @@ from collections import defaultdict
 from fractions import Fraction
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter
 
 from multisc.experiment.runroot import RunRoot
-from multisc.experiment.variants import format_value
-from multisc.report.style import MARKERS
+from multisc.experiment.variants import axis_names, format_value
+from multisc.report.style import family
+
+Axis = tuple[str, ...]
 
 
-def varied_settings(rows: list[dict[str, Any]]) -> list[str]:
-    """The settings a run varied (the keys of its rows' ``settings``), in first-seen order."""
-    return list(dict.fromkeys(key for row in rows for key in row.get("settings", {})))
+def varied_axes(rows: list[dict[str, Any]], run: dict[str, Any] | None = None) -> list[Axis]:
+    """The axes a run varied: the run config's ``vary:`` keys where it can be read (a
+    paired key ``rows,cols`` stays one axis), else each varied setting alone; only axes
+    whose settings the rows hold, in the config's (else first-seen) order."""
+    held = list(dict.fromkeys(key for row in rows for key in row.get("settings", {})))
+    axes: list[Axis] = []
+    for key in _vary(run):
+        names = axis_names(key)
+        if all(name in held for name in names):
+            axes.append(names)
+    covered = {name for axis in axes for name in axis}
+    return axes + [(name,) for name in held if name not in covered]
 
 
-def _number(value: Any) -> float | None:
+def _vary(run: dict[str, Any] | None) -> dict[str, Any]:
+    import yaml
+
+    try:
+        config = yaml.safe_load(run["config_yaml"]) if run else None
+    except (yaml.YAMLError, RecursionError, TypeError, KeyError):
+        return {}
+    vary = config.get("vary") if isinstance(config, dict) else None
+    return vary if isinstance(vary, dict) else {}
+
+
+def axis_label(axis: Axis) -> str:
+    """``("rows", "cols")`` -> ``"rows,cols"``."""
+    return ",".join(axis)
+
+
+def axis_order(run: dict[str, Any] | None, axis: Axis) -> list[str]:
+    """The axis' values as the config lists them (formatted as in labels: ``2x2``), or
+    ``[]`` where the config cannot be read."""
+    values = _vary(run).get(axis_label(axis))
+    if not isinstance(values, list):
+        return []
+    return [format_value(v) for v in values]
+
+
+def _axis_value(row: dict[str, Any], axis: Axis) -> Any:
+    settings = row.get("settings") or {}
+    if not all(name in settings for name in axis):
+        return None
+    return settings[axis[0]] if len(axis) == 1 else tuple(settings[n] for n in axis)
+
+
+def as_number(value: Any) -> float | None:
     """A setting's value as a number for an axis (``1/48`` -> 0.0208), else ``None``."""
     if isinstance(value, bool) or value is None:
         return None
@@ -34,70 +76,43 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _family(row: dict[str, Any], setting: str) -> str:
-    """The row's series with ``setting`` taken out of its label (what one line shows)."""
+def _family(row: dict[str, Any], axis: Axis) -> str:
+    """The row's series with the axis' settings taken out of its label (what one line
+    shows)."""
     parts = row["scheme"].split(" ")
-    return " ".join(p for p in parts if not p.startswith(f"{setting}="))
+    return " ".join(p for p in parts if not any(p.startswith(f"{n}=") for n in axis))
 
 
 def setting_points(
-    rows: list[dict[str, Any]], setting: str, metric: str
+    rows: list[dict[str, Any]], axis: Axis, metric: str
 ) -> dict[tuple[str, float], list[tuple[Any, float, int]]]:
-    """(series without ``setting``, SNR) -> [(value, mean metric, n)] in value order."""
+    """(series without the axis, SNR) -> [(value, mean metric, n)] in first-seen order."""
     groups: dict[tuple[str, float, str], list[float]] = defaultdict(list)
     values: dict[str, Any] = {}
     for row in rows:
-        if setting not in row.get("settings", {}):
+        value = _axis_value(row, axis)
+        if value is None:
             continue
         metric_value = row["metrics"].get(metric)
         if metric_value is None or not math.isfinite(metric_value):
             continue
-        value = row["settings"][setting]
         key = format_value(value)
         values[key] = value
-        groups[(_family(row, setting), row["snr_db"], key)].append(metric_value)
+        groups[(_family(row, axis), row["snr_db"], key)].append(metric_value)
     out: dict[tuple[str, float], list[tuple[Any, float, int]]] = defaultdict(list)
-    for (family, snr, key), items in groups.items():
-        out[(family, snr)].append((values[key], float(np.mean(items)), len(items)))
+    for (name, snr, key), items in groups.items():
+        out[(name, snr)].append((values[key], float(np.mean(items)), len(items)))
     return dict(out)
 
 
-def plot_setting(rows, setting: str, metric: str, label: str, root: RunRoot, save) -> list[str]:
-    """``metric`` against ``setting``, one line per (series, SNR): e.g. LPIPS vs lambda."""
-    data = setting_points(rows, setting, metric)
-    if not data:
-        return []
-    all_values = list(dict.fromkeys(format_value(v) for pts in data.values() for v, _, _ in pts))
-    numeric = all(_number(v) is not None for pts in data.values() for v, _, _ in pts)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    families = list(dict.fromkeys(family for family, _ in data))
-    snrs = sorted({snr for _, snr in data})
-    for (family, snr), points in sorted(
-        data.items(), key=lambda i: (families.index(i[0][0]), i[0][1])
-    ):
-        if numeric:
-            points = sorted(points, key=lambda p: _number(p[0]))
-            x = [_number(v) for v, _, _ in points]
-        else:
-            x = [all_values.index(format_value(v)) for v, _, _ in points]
-        color = plt.cm.tab10(families.index(family) % 10)  # a colour per scheme,
-        style = ("-", "--", ":", "-.")[snrs.index(snr) % 4]  # a line and marker per SNR
-        marker = MARKERS[snrs.index(snr) % len(MARKERS)]
-        name = f"{family} @ {snr:g} dB"
-        ax.plot(
-            x, [m for _, m, _ in points], marker=marker, color=color, linestyle=style, label=name
-        )
-    if not numeric:
-        ax.set_xticks(range(len(all_values)), all_values)
-    else:
-        ticks = sorted({_number(v) for pts in data.values() for v, _, _ in pts})
-        texts = {_number(v): format_value(v) for pts in data.values() for v, _, _ in pts}
-        ax.set_xticks(ticks, [texts[t] for t in ticks], fontsize=8)
-    ax.set_xlabel(setting)
-    ax.set_ylabel(label)
-    ax.grid(True, alpha=0.3)
-    ax.legend(ncol=2 if len(data) > 6 else 1)
-    return save(fig, root, "plots", f"{metric}_vs_{setting.replace(',', '_')}")
+def is_numeric(points: dict[tuple[str, float], list[tuple[Any, float, int]]]) -> bool:
+    """Whether every value of an axis is a number (``1/48`` included): drawn as lines;
+    names (``bart``, ``text``) and pairs (``2x2``) are categories, drawn as points."""
+    return all(
+        as_number(value) is not None and not isinstance(value, tuple)
+        for pts in points.values()
+        for value, _, _ in pts
+    )
 
 
 def pixels_per_image(root: RunRoot, ids, read_reference) -> dict[str, int]:
@@ -122,9 +137,9 @@ def bandwidth_points(
         if value is None or not math.isfinite(value) or row["image_id"] not in pixels:
             continue
         ratio = row["channel_uses"] / (3 * pixels[row["image_id"]])
-        parts = row["scheme"].split(" ")  # "bpg_ldpc budget=1/48 [channel]"
-        scheme = parts[0] + (f" {parts[-1]}" if parts[-1].startswith("[") else "")
-        groups[(scheme, row["scheme"], row["snr_db"])].append((ratio, value))
+        # "bpg_ldpc budget=1/48 [channel]" and "run: bpg_ldpc budget=1/48": one curve per
+        # family (the run and scheme, its channel), one point per variant
+        groups[(family(row["scheme"]), row["scheme"], row["snr_db"])].append((ratio, value))
     out: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
     for (scheme, _variant, snr), items in groups.items():
         ratios, values = zip(*items, strict=True)
@@ -139,40 +154,3 @@ def spends_differ(rows: list[dict[str, Any]]) -> bool:
         means[row["scheme"]].append(row["channel_uses"])
     values = [float(np.mean(v)) for v in means.values() if v]
     return len(values) > 1 and max(values) > 1.05 * max(min(values), 1)
-
-
-def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, save) -> list[str]:
-    """``metric`` against the bandwidth ratio k/n (channel uses per pixel value, H·W·3),
-    one curve per scheme and SNR: the rate-distortion(-perception) view."""
-    data = bandwidth_points(rows, pixels, metric)
-    if not data:
-        return []
-    schemes = list(dict.fromkeys(scheme for scheme, _ in data))
-    snrs = sorted({snr for _, snr in data})
-    markers = MARKERS
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (scheme, snr), points in sorted(
-        data.items(), key=lambda i: (schemes.index(i[0][0]), i[0][1])
-    ):
-        color = plt.cm.tab10(schemes.index(scheme) % 10)
-        style = ("-", "--", ":", "-.")[snrs.index(snr) % 4]
-        x, y = zip(*points, strict=True)
-        ax.plot(
-            x, y, marker=markers[snrs.index(snr) % len(markers)], linestyle=style, color=color,
-            label=f"{scheme} @ {snr:g} dB",
-        )  # fmt: skip
-    ax.set_xscale("log")
-    # ticks at the measured ratios, as plain numbers (log ticks are mathtext, which the
-    # report draws with off)
-    ticks: list[float] = []
-    for x in sorted(x for points in data.values() for x, _ in points):
-        if not ticks or x > ticks[-1] * 1.03:  # schemes a hair apart share one tick
-            ticks.append(x)
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-    labels = [f"1/{1 / x:.0f}" if 0 < x <= 0.5 else f"{x:.2g}" for x in ticks]
-    ax.set_xticks(ticks, labels, fontsize=8)
-    ax.set_xlabel("bandwidth ratio k/n (channel uses / H·W·3)")
-    ax.set_ylabel(label)
-    ax.grid(True, alpha=0.3, which="both")
-    ax.legend(ncol=2 if len(data) > 6 else 1)
-    return save(fig, root, "plots", f"{metric}_vs_bandwidth")

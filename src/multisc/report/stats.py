@@ -6,7 +6,7 @@ bootstrap interval over the pairs (scipy's ``bootstrap`` on the differences, whi
 resampling: 2000 resamples, a fixed seed so a report is reproducible; percentile by
 default, BCa as an option) and the two-sided Wilcoxon signed-rank p-value (scipy), raw and
 adjusted for the number of tests the report makes (Holm by default, Benjamini-Hochberg as
-an option). With fewer than [MIN_PAIRS][multisc.report.stats.MIN_PAIRS] pairs the test has
+an option). With fewer than ``MIN_PAIRS`` pairs the test has
 no power (its smallest two-sided p-value is 2/2^5 = 0.0625): neither a p-value nor an
 interval is given.
 """
@@ -65,7 +65,7 @@ def bootstrap_ci(
 
 def wilcoxon_p(differences: Sequence[float]) -> float | None:
     """The two-sided Wilcoxon signed-rank p-value of paired ``differences``; ``None`` with
-    fewer than [MIN_PAIRS][multisc.report.stats.MIN_PAIRS] pairs; 1.0 when every difference
+    fewer than ``MIN_PAIRS`` pairs; 1.0 when every difference
     is 0."""
     from scipy import stats
 
@@ -87,8 +87,13 @@ def adjust_p_values(
     has) is a large dependency for six lines, so Holm is written here and tested against
     statsmodels' ``multipletests(method="holm")``.
 
+    Examples:
+
+    ```pycon
     >>> [round(v, 6) for v in adjust_p_values([0.01, 0.04, 0.03], "holm")]
     [0.03, 0.06, 0.06]
+
+    ```
     """
     from scipy import stats
 
@@ -129,7 +134,7 @@ def paired(
         pairs across channels (comparing an AWGN run with an NR run: ``channel`` is "*").
     :returns: dicts with ``scheme``, ``reference``, ``channel``, ``snr_db``, ``metric``,
         ``pairs``, ``mean_difference``, ``ci_low``, ``ci_high`` and ``p_value`` (both
-        ``None`` with fewer than [MIN_PAIRS][multisc.report.stats.MIN_PAIRS] pairs) and
+        ``None`` with fewer than ``MIN_PAIRS`` pairs) and
         ``note``; [correct][multisc.report.stats.correct] adds the adjusted p-values.
     """
     cells: dict[tuple[str, str, float], dict[tuple[str, int], dict]] = defaultdict(dict)
@@ -199,9 +204,9 @@ def correct(
 def default_reference(rows: Iterable[dict[str, Any]], compare_to: str | None = None) -> str | None:
     """The series paired statistics compare against: ``compare_to`` (a scheme's name picks
     its first variant), else the first series in report order."""
-    from multisc.report.build import _ordered
+    from multisc.experiment.variants import series_order
 
-    names = _ordered({row["scheme"] for row in rows})
+    names = series_order({row["scheme"] for row in rows})
     if compare_to is not None:
         for name in names:
             if name == compare_to or name.split(" ")[0] == compare_to:

@@ -1,7 +1,9 @@
 """End-to-end schemes with one interface: ``prepare(image)`` (SNR-independent, cacheable)
-and ``transmit(prepared, channels, generator)`` (one :class:`Reconstruction` per channel
-condition). One registration per scheme (:class:`SchemeSpec`, :mod:`multisc.schemes.spec`); the
-built-in ones in :mod:`multisc.schemes.builtin`, others from plugins.
+and ``transmit(prepared, channels, generator)`` (one
+[Reconstruction][multisc.schemes.base.Reconstruction] per channel
+condition). One registration per scheme ([SchemeSpec][multisc.schemes.spec.SchemeSpec],
+[multisc.schemes.spec][multisc.schemes.spec]); the
+built-in ones in [multisc.schemes.builtin][multisc.schemes.builtin], others from plugins.
 
 The names below are imported on first use: ``import multisc.schemes.spec`` (what exists)
 loads neither torch nor Sionna; ``multisc.schemes.Components`` (what runs) does."""

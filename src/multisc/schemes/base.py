@@ -76,7 +76,8 @@ class Prepared(Protocol):
     """What ``prepare`` returns: SNR-independent, picklable, and (to be cached on disk)
     a dataclass of the safe cache's allow-list. The runner relies on ``reference``."""
 
-    #: the working image (:func:`working_image`): what reconstructions are scored against
+    #: the working image ([working_image][multisc.schemes.base.working_image]): what
+    #: reconstructions are scored against
     reference: Image.Image
 
 
@@ -85,7 +86,8 @@ class Scheme(abc.ABC):
 
     ``prepare`` does the SNR-independent work once per image (cacheable, picklable result
     with a ``reference``); ``transmit`` sends a prepared image over each channel condition
-    and reconstructs it, one :class:`Reconstruction` per condition, the same whether the
+    and reconstructs it, one [Reconstruction][multisc.schemes.base.Reconstruction] per condition,
+    the same whether the
     conditions come together or one by one.
     """
 
@@ -95,16 +97,16 @@ class Scheme(abc.ABC):
 
     @abc.abstractmethod
     def prepare(self, image: ImageLike) -> Any:
-        """The SNR-independent work on one image (a :class:`Prepared`)."""
+        """The SNR-independent work on one image (a [Prepared][multisc.schemes.base.Prepared])."""
 
     @abc.abstractmethod
     def transmit(
         self, prepared: Any, channels: Sequence[ChannelSpec], generator: torch.Generator
     ) -> list[Reconstruction]:
-        """One :class:`Reconstruction` per channel condition."""
+        """One [Reconstruction][multisc.schemes.base.Reconstruction] per channel condition."""
 
     def prepare_many(self, images: Sequence[ImageLike]) -> list[Any]:
-        """:meth:`prepare` of several images (one by one unless a scheme batches)."""
+        """``prepare`` of several images (one by one unless a scheme batches)."""
         return [self.prepare(image) for image in images]
 
     def prepare_timings(self, prepared: Any) -> dict[str, float]:
@@ -157,7 +159,8 @@ class MatchedBudget:
 
 
 def budget_reference(budget: Any) -> Scheme | None:
-    """The scheme a budget reads the prepares of (a :class:`MatchedBudget`'s), or ``None``."""
+    """The scheme a budget reads the prepares of (a
+    [MatchedBudget][multisc.schemes.base.MatchedBudget]'s), or ``None``."""
     return budget.reference if isinstance(budget, MatchedBudget) else None
 
 

@@ -56,7 +56,7 @@ class BpgLdpcScheme(Scheme):
         the image, e.g. what multisc spends on it). The scheme is charged its whole budget,
         padding included: that is the bandwidth it was given.
     :param modulation, code_rate: the MCS, or ``mcs="auto"`` to choose one per SNR from
-        measured decoding thresholds (see :mod:`multisc.schemes.mcs`).
+        measured decoding thresholds (see ``multisc.schemes.mcs``).
     :param failure_color: the image shown when decoding fails (any bit error: an ideal
         CRC detects it); default the ImageNet mean colour, the same in every run (a row's score
         depends on its own image, seed and settings only).

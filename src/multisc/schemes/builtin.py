@@ -2,9 +2,11 @@
 
 Light to import (no torch, no Sionna, no transformers): each builder imports the code it
 builds on first use, so listing what exists (``multisc schemes list``, config checks,
-``--help``) answers at once. The building itself lives in :mod:`multisc.schemes.registry`
-(schemes, from the shared :class:`~multisc.schemes.registry.Components`),
-:mod:`multisc.receiver.correction` (correctors) and :mod:`multisc.schemes.slices` (slice
+``--help``) answers at once. The building itself lives in
+[multisc.schemes.registry][multisc.schemes.registry]
+(schemes, from the shared [Components][multisc.schemes.registry.Components]),
+[multisc.receiver.correction][multisc.receiver.correction] (correctors) and
+[multisc.schemes.slices][multisc.schemes.slices] (slice
 links).
 """
 
@@ -195,5 +197,5 @@ register_scheme(SchemeSpec(
     budget=True,
 ))  # fmt: skip
 
-#: the built-in schemes (plugins add theirs: :func:`~multisc.schemes.spec.scheme_names`)
+#: the built-in schemes (plugins add theirs: [scheme_names][multisc.schemes.spec.scheme_names])
 SCHEMES: tuple[str, ...] = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")

@@ -93,11 +93,12 @@ def size_for_budget(width: int, height: int, ratio, channel_uses: int) -> tuple[
 
 
 class DeepJsccScheme(Scheme):
-    """Images through trained :class:`~multisc.codecs.jscc.DeepJSCC` models.
+    """Images through trained [DeepJSCC][multisc.codecs.jscc.DeepJSCC] models.
 
     :param models: one checkpoint, or several of different bandwidth ratios (the shipped
         set: 1/6, 1/12, 1/24, 1/48).
-    :param budget: optional channel uses per image (see :mod:`multisc.schemes.base`). Each
+    :param budget: optional channel uses per image (see
+    [multisc.schemes.base][multisc.schemes.base]). Each
         image goes through the checkpoint with the highest ratio whose channel uses on the
         whole image (or at least 90% of its area) fit the budget; only when even the lowest
         ratio does not fit is the image sent smaller (channel uses never above the budget)
@@ -137,7 +138,7 @@ class DeepJsccScheme(Scheme):
 
     def choose(self, size: tuple[int, int], channel_uses: int | None) -> tuple[Fraction, tuple]:
         """(ratio, sent size) for an image of ``size`` under ``channel_uses``: the highest
-        ratio that sends the whole image, or nearly (at least :data:`AREA_KEPT` of its
+        ratio that sends the whole image, or nearly (at least ``AREA_KEPT`` of its
         area: padding to multiples of 4 can push a ratio just over the budget); below the
         lowest ratio, the lowest ratio at whatever size fits."""
         if channel_uses is None:

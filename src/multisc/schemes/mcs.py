@@ -2,14 +2,14 @@
 
 Published BPG-LDPC baselines grid-search the modulation and coding scheme (MCS) per
 SNR. We do the same from measurements: for each MCS in {1/3, 1/2, 2/3} x {QPSK, 16-QAM,
-64-QAM} the SNR at which our own :class:`~multisc.channel.DigitalLink` reaches a block
+64-QAM} the SNR at which our own [DigitalLink][multisc.channel.digital.DigitalLink] reaches a block
 error rate of 10% (bisection), cached on disk. At a given SNR the best expected quality
 under a channel-use budget comes from the most bits, so the choice is the MCS with the
 highest spectral efficiency whose threshold (plus a margin) the SNR clears.
 
 Longer LDPC codewords decode at lower SNR (0.1-0.6 dB between 1024 and 8448 information
 bits), so thresholds are measured at the codeword size actually sent: each MCS's own
-codeword length for the payload at hand, rounded down to one of :data:`BLOCK_SIZES` (a
+codeword length for the payload at hand, rounded down to one of ``BLOCK_SIZES`` (a
 threshold from a shorter codeword is slightly conservative, never optimistic).
 """
 
@@ -51,7 +51,7 @@ BLOCK_SIZES = (1024, 2048, 4096, 6144, 8448)
 
 def block_size_class(info_bits: int) -> int:
     """The measured codeword size for codewords of ``info_bits``: the largest of
-    :data:`BLOCK_SIZES` not above it (the smallest for shorter codewords)."""
+    ``BLOCK_SIZES`` not above it (the smallest for shorter codewords)."""
     fitting = [b for b in BLOCK_SIZES if b <= info_bits]
     return fitting[-1] if fitting else BLOCK_SIZES[0]
 

@@ -1,4 +1,5 @@
-"""Every setting of every scheme (:class:`SchemeOptions`), each checked when a config loads.
+"""Every setting of every scheme ([SchemeOptions][multisc.schemes.options.SchemeOptions]), each
+checked when a config loads.
 
 Light to import (no torch, no Sionna): ``multisc schemes list`` and config checks read it
 without loading a model library.
@@ -22,8 +23,9 @@ DEFAULT_FAILURE_COLOR = (124, 116, 104)
 
 
 def _opt(default: Any, help: str, valid: Any = None) -> Any:
-    """A :class:`SchemeOptions` field with its help text (``multisc schemes list``) and
-    its check: ``valid(name, value)`` raises one :class:`InvalidInputError` naming the key,
+    """A [SchemeOptions][multisc.schemes.options.SchemeOptions] field with its help text (``multisc
+    schemes list``) and
+    its check: ``valid(name, value)`` raises one ``InvalidInputError`` naming the key,
     the value and what it may be; run when a config loads, before any work."""
     return field(default=default, metadata={"help": help, "valid": valid})
 
@@ -119,7 +121,7 @@ class SchemeOptions:
     """Every setting of every scheme, with the paper's defaults.
 
     A run sets them for all schemes (``options: {steps: 20}``) or for one scheme alone
-    (``options: {single_text: {text_modulation: qpsk}}``: :meth:`for_scheme`); each
+    (``options: {single_text: {text_modulation: qpsk}}``: ``for_scheme``); each
     scheme's registration lists the ones it reads. Each field's help: ``multisc schemes
     list``.
     """
@@ -230,7 +232,7 @@ class SchemeOptions:
 
     def settings(self, scheme: str) -> Any:
         """The settings dataclass of ``scheme`` (its registration's), filled from
-        :attr:`schemes`."""
+        ``schemes``."""
         return get_spec(scheme).make_settings(self.schemes.get(scheme, {}))
 
     def for_scheme(self, scheme: str) -> SchemeOptions:

@@ -1,7 +1,7 @@
 """Schemes by name, built from components loaded once and shared between schemes.
 
 Loading lives here and in each component's ``from_pretrained`` (through
-:mod:`multisc.models`); schemes only receive components.
+``multisc.models``); schemes only receive components.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class Components:
         self._cache: dict[str, Any] = {}
 
     def scoped(self, scheme: str) -> Components:
-        """These components with ``scheme``'s options (:meth:`SchemeOptions.for_scheme`):
+        """These components with ``scheme``'s options
+        ([SchemeOptions.for_scheme][multisc.schemes.options.SchemeOptions.for_scheme]):
         the same loaded models wherever its settings agree (the cache is shared, keyed by
         the settings each component is built with)."""
         options = self.options.for_scheme(scheme)
@@ -66,7 +67,7 @@ class Components:
 
     def with_options(self, options: SchemeOptions) -> Components:
         """These components (the same loaded models) under other ``options``: a variant's
-        (:mod:`multisc.experiment.variants`)."""
+        ([multisc.experiment.variants][multisc.experiment.variants])."""
         view = Components.__new__(Components)
         view.__dict__.update(self.__dict__)
         view.options = options
@@ -148,7 +149,8 @@ class Components:
 
     def jscc(self, checkpoint: JsccCheckpoints) -> list:
         """Deep JSCC models, highest ratio first: ``checkpoint`` (one directory or a list),
-        or ``None`` for the shipped AWGN set (:mod:`multisc.codecs.jscc_shipped`)."""
+        or ``None`` for the shipped AWGN set
+        ([multisc.codecs.jscc_shipped][multisc.codecs.jscc_shipped])."""
         from multisc.codecs.jscc_shipped import shipped
 
         if checkpoint is None:
@@ -243,8 +245,9 @@ def parse_budget(value: str | int | None, components: Components) -> Budget | No
 
 
 def build_scheme(name: str, components: Components):
-    """The scheme called ``name`` (any registered one: :func:`scheme_names`), its
-    components loaded once. Semantic schemes are built once per :class:`Components` and
+    """The scheme called ``name`` (any registered one: ``scheme_names``), its
+    components loaded once. Semantic schemes are built once per
+    [Components][multisc.schemes.registry.Components] and
     shared (so the budget "same as multisc" reuses the very multisc scheme, and its
     remembered prepares); others are built anew, from the options as they are now."""
     spec = get_spec(name)

@@ -75,7 +75,8 @@ class SemanticScheme(Scheme):
     :param rows, cols: the block grid (1 x 1 = one caption of the whole image).
     :param positions: prefix each block text with its position when fusing.
     :param candidates: images drawn per transmission (one batched generation); the one
-        that best agrees with what was received is kept (:mod:`multisc.receiver.selection`).
+        that best agrees with what was received is kept
+        ([multisc.receiver.selection][multisc.receiver.selection]).
         1: the paper (one draw, no selection).
     :param select: ``text``, ``slice`` or ``text+slice``: what a candidate is scored against.
     :param selector: the CLIP image-text scorer (needed when ``select`` reads the text).
@@ -125,7 +126,7 @@ class SemanticScheme(Scheme):
 
     #: prepares remembered per scheme instance (the budget "same as multisc" asks for the
     #: image the multisc scheme itself just prepared, or is about to); grows to the
-    #: largest batch :meth:`prepare_many` was given, so a batch is remembered whole
+    #: largest batch ``prepare_many`` was given, so a batch is remembered whole
     REMEMBER = 4
 
     def prepare(self, image) -> SemanticPrepared:
@@ -134,7 +135,7 @@ class SemanticScheme(Scheme):
         return self.prepare_many([image])[0]
 
     def prepare_many(self, images: Sequence) -> list[SemanticPrepared]:
-        """:meth:`prepare` of several images at once: one batched segmentation and the
+        """``prepare`` of several images at once: one batched segmentation and the
         captions of every block of every image in one captioner call (chunked by the
         captioner's ``batch_size``). The same results as one by one; ``timings`` are each
         image's share of the batch's seconds."""
@@ -375,7 +376,8 @@ class SemanticScheme(Scheme):
 
 def candidate_generator(seed: int, index: int) -> torch.Generator:
     """The diffusion generator of candidate ``index`` >= 1 of a condition whose seed is
-    ``seed`` (candidate 0 uses the condition's own: :func:`generators_for`)."""
+    ``seed`` (candidate 0 uses the condition's own:
+    [generators_for][multisc.schemes.base.generators_for])."""
     import hashlib
 
     key = f"{seed}:candidate:{index}".encode()

@@ -56,7 +56,8 @@ class SlicePayload:
 
 
 class AnalogSlice:
-    """The paper's noisy slice: pixels as analog symbols (:class:`AnalogLink`), after
+    """The paper's noisy slice: pixels as analog symbols
+    ([AnalogLink][multisc.channel.analog.AnalogLink]), after
     downsampling by ``downsample`` (1 = full resolution); the receiver upsamples back."""
 
     name = "analog"

@@ -3,7 +3,8 @@ downloads, the report's order and text rows, the CLI's help, ``multisc schemes l
 tests' parameter lists) is derived from it.
 
 A scheme from another package registers itself through the entry-point group
-``multisc.schemes``: the entry point names a :class:`SchemeSpec` (or a function returning
+``multisc.schemes``: the entry point names a [SchemeSpec][multisc.schemes.spec.SchemeSpec] (or a
+function returning
 one), e.g. in that package's ``pyproject.toml``::
 
     [project.entry-points."multisc.schemes"]
@@ -37,9 +38,9 @@ class SchemeSpec:
     :param build: ``build(components) -> scheme`` (``prepare``/``transmit``); read its
         settings from ``components.options``.
     :param summary: one line: what travels and how the receiver rebuilds it.
-    :param needs: pretrained components it loads (names in :mod:`multisc.models`), or a
+    :param needs: pretrained components it loads (names in ``multisc.models``), or a
         function of the options returning them (e.g. only with the BART corrector).
-    :param options: the :class:`~multisc.schemes.registry.SchemeOptions` fields it reads;
+    :param options: the [SchemeOptions][multisc.schemes.options.SchemeOptions] fields it reads;
         a config sets them for all schemes (``options: {steps: 20}``) or for this scheme
         alone (``options: {NAME: {steps: 20}}``).
     :param semantic: it sends texts (the report shows sent/received/corrected texts).
@@ -51,7 +52,7 @@ class SchemeSpec:
     :param prepared_types: the dataclasses its ``prepare`` returns, for the prepare cache's
         allow-list (a run directory never holds anything else).
     :param prepare_options: the options its ``prepare`` reads (a subset of
-        :attr:`options`); ``None``: all of them. A cached prepare is keyed by these, so a
+        ``options``); ``None``: all of them. A cached prepare is keyed by these, so a
         sweep over any other setting (``ip_scale``, ``steps``, ``corrector``) prepares
         (segments, captions) each image once.
     """
@@ -77,7 +78,7 @@ class SchemeSpec:
 
     def split_values(self, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """``options: {NAME: {...}}`` split into (overrides of the shared options this
-        scheme reads, its own :attr:`settings`); an unknown key is one error naming both
+        scheme reads, its own ``settings``); an unknown key is one error naming both
         kinds of key it accepts."""
         own = {f.name for f in dataclasses.fields(self.settings)} if self.settings else set()
         unknown = sorted(set(values) - set(self.options) - own)
@@ -90,7 +91,7 @@ class SchemeSpec:
         return overrides, {k: v for k, v in values.items() if k not in overrides}
 
     def make_settings(self, values: dict[str, Any]) -> Any:
-        """:attr:`settings` filled from ``values`` (keys that override shared options are
+        """``settings`` filled from ``values`` (keys that override shared options are
         left out): one clear error for an unknown key or a value its dataclass refuses."""
         _, own = self.split_values(values)
         if self.settings is None:

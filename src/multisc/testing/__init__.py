@@ -4,7 +4,7 @@ In the spirit of diffusers' ``get_dummy_components``: the same classes as the pr
 components, saved with ``save_pretrained`` in the real repos' layouts, so they load back
 through exactly the path users take (``--models DIR`` -> ``DIR/<component>``). One
 builder per component, ``build(directory, size, seed)``, at one of two sizes
-(:mod:`multisc.testing.sizes`): ``tiny`` (a few layers; outputs mean nothing, code paths
+(``multisc.testing.sizes``): ``tiny`` (a few layers; outputs mean nothing, code paths
 are the real ones) or ``full`` (each component's published configuration, key by key, with
 random weights: the real models' cost, offline).
 """
@@ -27,7 +27,7 @@ from multisc.testing.sizes import SIZES, Size
 
 Builder = Callable[..., Path]
 
-#: component name (as in :mod:`multisc.models`) -> ``build(directory, size, seed)``
+#: component name (as in ``multisc.models``) -> ``build(directory, size, seed)``
 BUILDERS: dict[str, Builder] = {
     "segmenter": build_segmenter,
     "captioner": build_llava,

@@ -30,12 +30,12 @@ def train_bpe(
     end_of_word_suffix: str | None = None,
     corpus: list[str] | None = None,
 ) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A byte-level BPE trained on ``corpus`` (default :data:`CORPUS`): (vocab, merges).
+    """A byte-level BPE trained on ``corpus`` (default ``CORPUS``): (vocab, merges).
 
     Without a suffix, ``tokenizers``' trainer (deterministic there). With an end-of-word
     suffix (CLIP's ``</w>``) that trainer breaks ties between equally frequent pairs, and
     numbers its suffixed alphabet, in hash order, so the tiny models' token ids changed
-    from one process to the next: :func:`_train_bpe_with_suffix` does the same training
+    from one process to the next: ``_train_bpe_with_suffix`` does the same training
     with ties broken by the pair itself.
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -66,7 +66,7 @@ def _train_bpe_with_suffix(
     ``tokenizers``' ByteLevel pre-tokenizer splits them, the suffix on each word's last
     symbol, then the most frequent adjacent pair merged until ``vocab_size`` tokens (ties:
     the smallest pair). Written here because the library's trainer breaks ties in hash
-    order (see :func:`train_bpe`)."""
+    order (see ``train_bpe``)."""
     from collections import Counter
 
     from tokenizers import pre_tokenizers
@@ -216,7 +216,7 @@ LLAVA_CHAT_TEMPLATE = (
 
 def save_model(model, directory: Path, size: Size, name: str) -> None:
     """Write a transformers stand-in as component ``name``'s repo holds it (full size: the
-    published dtype, key names and container; :mod:`multisc.testing.files`)."""
+    published dtype, key names and container; ``multisc.testing.files``)."""
     from multisc.testing.files import save_transformers_model
 
     save_transformers_model(name, model, directory, full=size == "full")

@@ -1,6 +1,6 @@
 """The one size table of the stand-in components: ``tiny`` (a few layers, for tests)
 or ``full`` (each component's published configuration, read key by key from the recorded
-Hub manifests of :mod:`multisc.models`).
+Hub manifests of ``multisc.models``).
 
 Tiny sizes are written here; full ones are not: they are the real checkpoints' configs,
 so a change upstream shows up in the manifests, not in a second copy of them.

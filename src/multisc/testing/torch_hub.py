@@ -1,7 +1,7 @@
 """Stand-ins of the torch hub checkpoints (the segmenter's FCN-ResNet50, LPIPS' AlexNet,
 DISTS' VGG16 and FID's Inception-v3) as the real files are: a ``torch.save`` of the state
 dict under the real file name, in the container the real file has
-([REAL_CONTAINER][multisc.testing.torch_hub.REAL_CONTAINER]).
+(``REAL_CONTAINER``).
 
 torchvision published ``fcn_resnet50_coco-1167a1af.pth`` (April 2020, pytorch/vision PR
 2086) and ``vgg16-397923af.pth`` (2017) in the legacy (pre-torch-1.6, non-zip) container

@@ -83,7 +83,7 @@ def load_fcn_state(models_dir: str | Path | None = None) -> dict[str, torch.Tens
     (``multisc models export``) or ``DIR/segmenter/model.safetensors`` (make-tiny); else the
     torch hub cache (``$TORCH_HOME/hub/checkpoints/fcn_resnet50_coco-1167a1af.pth``),
     downloaded there first when missing and the network is allowed
-    (:func:`multisc.models.torch_hub_state`)."""
+    ([multisc.models.torch_hub_state][multisc.models.loading.torch_hub_state])."""
     if models_dir is not None and not torch_hub_file("segmenter", models_dir).is_file():
         raise ModelNotAvailableError(
             f"weights of 'segmenter' not available: {Path(models_dir) / 'segmenter'} holds "
@@ -96,7 +96,8 @@ def load_fcn_state(models_dir: str | Path | None = None) -> dict[str, torch.Tens
 class Segmenter:
     """Finds the main object (largest non-background class region) of images.
 
-    :param model: an FCN as :func:`build_fcn` makes it, with weights loaded.
+    :param model: an FCN as [build_fcn][multisc.transmitter.segmentation.build_fcn] makes it, with
+    weights loaded.
     :param resize: the shorter image side fed to the network (torchvision's preset: 520).
     :param batch_size: images per forward pass.
     """
@@ -145,7 +146,7 @@ class Segmenter:
 
     @torch.no_grad()
     def class_maps(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
-        """:meth:`class_map` of each image; images of the same size share one forward pass
+        """``class_map`` of each image; images of the same size share one forward pass
         (``[B, 3, H', W']``, in chunks of ``batch_size``)."""
         from torchvision.transforms.functional import pil_to_tensor, resize
 
@@ -178,7 +179,8 @@ class Segmenter:
         return out  # type: ignore[return-value]
 
     def segment(self, images: Sequence[Image.Image]) -> list[Segmentation]:
-        """The main object of each image (see :class:`Segmentation`), batched.
+        """The main object of each image (see
+        [Segmentation][multisc.transmitter.segmentation.Segmentation]), batched.
 
         The last ``REMEMBER`` results are kept (keyed by the pixels), so schemes that share
         this segmenter (multisc and single_text) segment an image once.

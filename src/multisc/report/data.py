@@ -1,0 +1,215 @@
+"""Reading a run for its report: its rows and config, what each metric is called and how
+its numbers are written, and the per-(series, SNR) means with their intervals that every
+figure and table draws. Everything read is data someone else may have written: malformed
+values become "unknown", never an exception."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multisc.errors import InvalidInputError
+from multisc.experiment.rundir import read_failures
+from multisc.experiment.runroot import RunRoot
+from multisc.experiment.store import STORE_FILE, ResultStore
+from multisc.experiment.variants import series_order
+
+NOTES_FILE = "plan.json"
+_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+
+
+def is_safe_id(image_id: object) -> bool:
+    """Whether ``image_id`` is an id multisc makes
+    ([multisc.data.sources.image_id][multisc.data.sources.image_id]):
+    letters, digits, ``. _ -``, not starting with a dot, at most 200 characters."""
+    return isinstance(image_id, str) and _ID.fullmatch(image_id) is not None
+
+
+#: metric -> (label, lower is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "psnr": ("PSNR (dB)", False),
+    "ssim": ("SSIM", False),
+    "lpips": ("LPIPS (lower is better)", True),
+    "dists": ("DISTS (lower is better)", True),
+    "clip_cosine": ("CLIP image cosine similarity", False),
+    "bleu": ("BLEU-4 of block texts (sacrebleu, 0-100)", False),
+    "bleu1": ("BLEU-1 of block texts (NLTK, 0-1)", False),
+    "bleu4": ("BLEU-4 of block texts (NLTK, 0-1)", False),
+    "text_similarity": ("text similarity (MiniLM cosine)", False),
+    "bleu_fused": ("BLEU-4 of fused text (sacrebleu, 0-100)", False),
+    "text_similarity_fused": ("text similarity of fused text", False),
+}
+
+
+#: one number format per metric in tables
+FORMATS = {
+    "psnr": "{:.2f}", "ssim": "{:.3f}", "lpips": "{:.3f}", "dists": "{:.3f}",
+    "clip_cosine": "{:.3f}", "bleu": "{:.1f}", "bleu1": "{:.3f}", "bleu2": "{:.3f}",
+    "bleu3": "{:.3f}", "bleu4": "{:.3f}", "text_similarity": "{:.3f}",
+    "bleu_fused": "{:.1f}", "text_similarity_fused": "{:.3f}",
+}  # fmt: skip
+
+
+def by_channel(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows, and the run's channels in order of appearance. With several channels each
+    row's ``scheme`` becomes the series ``"scheme [channel]"``, so every plot, table and
+    grid shows each scheme once per channel."""
+    channels = list(dict.fromkeys(row["fading"] for row in rows))
+    if len(channels) > 1:
+        rows = [
+            row if row["scheme"].endswith(f" [{row['fading']}]")  # named already (compare)
+            else {**row, "scheme": f"{row['scheme']} [{row['fading']}]"}
+            for row in rows
+        ]  # fmt: skip
+    return rows, channels
+
+
+#: fewer images than this per point: no interval drawn (a bootstrap of 2 values is not one)
+MIN_FOR_INTERVAL = 3
+
+
+def mean_ci(values: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean and its 95% percentile bootstrap interval over the values (images and seeds:
+    [multisc.report.stats.bootstrap_ci][multisc.report.stats.bootstrap_ci]), which stays inside the
+    values' range, so
+    inside the metric's (PSNR >= 0, SSIM in [0, 1] ...); no interval (``None``) with fewer
+    than ``MIN_FOR_INTERVAL`` values."""
+    from multisc.report.stats import bootstrap_ci
+
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if len(array) < MIN_FOR_INTERVAL:
+        return mean, None, None
+    low, high = bootstrap_ci(array)
+    return mean, low, high
+
+
+Point = tuple[float, float, float | None, float | None, int]
+
+
+def curves(rows: list[dict[str, Any]], metric: str) -> dict[str, list[Point]]:
+    """scheme -> [(snr, mean, ci low, ci high, n)] over images and seeds."""
+    groups: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for row in rows:
+        value = row["metrics"].get(metric)
+        if value is not None and math.isfinite(value):
+            groups[(row["scheme"], row["snr_db"])].append(value)
+    out: dict[str, list[Point]] = defaultdict(list)
+    for (scheme, snr), values in sorted(groups.items()):
+        out[scheme].append((snr, *mean_ci(values), len(values)))
+    return {scheme: out[scheme] for scheme in series_order(out)}
+
+
+def stand_in_components(run: dict[str, Any] | None) -> list[str]:
+    """Components the run loaded as tiny stand-ins: weights under a tenth of the published
+    files' sizes (the recorded manifests'), as ``multisc models make-tiny`` writes them."""
+    from multisc.models.registry import manifest
+
+    try:
+        components = json.loads(run["components"]) if run else {}
+    except (KeyError, TypeError, ValueError):
+        return []
+    tiny = []
+    for name, record in components.items() if isinstance(components, dict) else ():
+        try:
+            published = manifest(str(name))["files"]
+        except (OSError, ValueError, KeyError):
+            continue
+        weights = record.get("weights") if isinstance(record, dict) else None
+        sizes = [
+            (size, published.get(file))
+            for file, size in (weights or {}).items()
+            if isinstance(size, int) and isinstance(published.get(file), int)
+        ]
+        if sizes and all(size < 0.1 * real for size, real in sizes):
+            tiny.append(str(name))
+    return tiny
+
+
+def read_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A finished run's rows and its latest start
+    ([ResultStore.latest_run][multisc.experiment.store.ResultStore.latest_run]); one
+    ``InvalidInputError`` for a folder that is missing or is not a run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InvalidInputError(f"{run_dir} does not exist: give the folder `multisc run` wrote")
+    root = RunRoot(run_dir)
+    if root.entry_kind(STORE_FILE) != "file":
+        raise InvalidInputError(f"{run_dir} is not a run directory: {STORE_FILE} is missing")
+    store = ResultStore(run_dir / STORE_FILE)
+    try:
+        rows = store.results()
+        run = store.latest_run()
+    finally:
+        store.close()
+    if not rows:
+        raise InvalidInputError(f"{run_dir} has no results yet: run `multisc run` first")
+    return rows, run
+
+
+def config_value(run: dict[str, Any] | None, key: str) -> str | None:
+    """A text setting of the run's config (``None`` when unset or unreadable)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(run["config_yaml"]) if run else None
+    except (yaml.YAMLError, RecursionError, TypeError, KeyError):
+        return None
+    value = config.get(key) if isinstance(config, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def compare_to(run: dict[str, Any] | None) -> str | None:
+    """The run config's ``compare_to`` (``None`` when unset or unreadable)."""
+    return config_value(run, "compare_to")
+
+
+def first_variant(run: dict[str, Any] | None, scheme: str | None) -> str | None:
+    """``compare_to`` as a series: a scheme's name means its first variant in the order
+    the config lists the values (``corrector: [none, ...]`` -> ``... corrector=none``)."""
+    import types
+
+    import yaml
+
+    from multisc.experiment.variants import scheme_variants
+
+    if scheme is None or run is None:
+        return scheme
+    try:
+        config = yaml.safe_load(run["config_yaml"])
+        vary = config.get("vary") or {}
+        return scheme_variants(types.SimpleNamespace(vary=vary), scheme)[0].label
+    except Exception:  # a config from elsewhere, a scheme no longer installed: the name
+        return scheme
+
+
+def statistics_settings(run: dict[str, Any] | None) -> dict[str, Any]:
+    """The run config's ``statistics:`` mapping (empty when unset or unreadable)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(run["config_yaml"]) if run else None
+    except (yaml.YAMLError, RecursionError, TypeError, KeyError):
+        return {}
+    value = config.get("statistics") if isinstance(config, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def read_notes(root: RunRoot) -> dict[str, Any]:
+    """What ``plan.json`` and ``failures.json`` say, as strings only (files from someone
+    else may hold anything)."""
+    plan = root.read_json(NOTES_FILE) if root.is_file(NOTES_FILE) else {}
+    plan = plan if isinstance(plan, dict) else {}
+    skipped = plan.get("skipped") if isinstance(plan.get("skipped"), dict) else {}
+    notes = plan.get("notes") if isinstance(plan.get("notes"), list) else []
+    return {
+        "skipped": {str(k): str(v) for k, v in skipped.items()},
+        "notes": [str(n) for n in notes],
+        "failed": read_failures(root),  # images a sweep had to skip
+    }
