@@ -195,3 +195,68 @@ def test_threads_pin_torch_and_every_child_and_do_not_change_the_experiment(monk
     assert load_config(threads=1).digest() == load_config().digest()
     with pytest.raises(InvalidInputError, match="--threads"):
         load_config(threads=0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "--schemes", "multsc"], "did you mean 'multisc'?"),
+        (["run", "--models", "no-such-folder"], "no-such-folder does not exist"),
+        (["run", "--snr", "0", "3", "6"], "--snr takes a comma-separated list"),
+    ],
+)
+def test_run_errors_come_before_torch_is_imported(argv, said):
+    """A typo is refused before any heavy import (it took 10-60 s): the process that says
+    so never imported torch, transformers or Sionna."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from multisc.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print([m for m in ('torch', 'transformers', 'sionna') if m in sys.modules], code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "[] 2", done.stdout + done.stderr[-2000:]
+    assert said in " ".join(done.stderr.split())
+
+
+def _terminal(argv: list[str], columns: int = 100) -> list[str]:
+    """What a command prints on a real terminal ``columns`` wide (a pty), colours removed."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "multisc.cli", *argv], stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    process.wait(timeout=120)
+    os.close(master)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode()).splitlines()
+
+
+def test_help_and_listings_fit_a_100_column_terminal():
+    listing = _terminal(["schemes", "list"])
+    assert listing and max(len(line) for line in listing) <= 100
+    help_text = _terminal(["--help"])
+    assert max(len(line) for line in help_text) <= 100
+    channel = next(line for line in help_text if "channel " in line and "Send one text" in line)
+    assert channel.rstrip(" │").endswith("the 5G NR")  # a paragraph, wrapped by the terminal

@@ -391,3 +391,30 @@ def test_listing_commands_print_one_json_object(capsys, tiny_models, command):
     """docs/cli.md: every --json is one JSON object (a list is wrapped in one)."""
     args = [*command] + (["--models", str(tiny_models)] if command[0] == "models" else [])
     assert isinstance(run_json(capsys, *args), dict)
+
+
+@pytest.mark.parametrize("scheme", ["bpg_ldpc", "deep_jscc"])
+def test_transmit_gives_a_baseline_the_budget_run_gives_it(capsys, photo, tmp_path, scheme):
+    """Without --ratio, as `multisc run`: multisc's channel uses where its weights are here,
+    else 1/24 of H·W·3 (said on one line); bpg_ldpc failed and deep_jscc took 1/6."""
+    image = tmp_path / "photo.png"
+    photo.save(image)
+    (tmp_path / "empty").mkdir()
+    argv = ["transmit", str(image), "--scheme", scheme, "--snr", "10",
+            "--models", str(tmp_path / "empty"), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    budget = photo.width * photo.height * 3 / 24
+    assert 0 < json.loads(captured.out)["channel_uses"] <= budget
+    assert "ratio 1/24 of H·W·3" in " ".join(captured.err.split())
+
+
+def test_the_terminal_summary_says_when_results_come_from_tiny_models(capsys):
+    from multisc.cli.run import _say_stand_ins
+
+    tiny = {"components": json.dumps({"corrector": {"weights": {"model.safetensors": 1000}}})}
+    _say_stand_ins(tiny)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "tiny random stand-in models (corrector)" in said
+    _say_stand_ins({"components": "{}"})
+    assert capsys.readouterr().err == ""

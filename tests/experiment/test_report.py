@@ -126,3 +126,52 @@ def test_report_says_how_its_statistics_were_made_and_what_ran_them(run_dir):
     )
     for package in ("torch-fidelity", "sacrebleu", "python"):
         assert f"<td>{package}</td>" in page
+
+
+def test_the_summary_is_written_as_latex_and_markdown_and_means_are_in_json(run_dir, capsys):
+    """summary.tex (booktabs, names escaped) and summary.md beside results.csv hold the
+    page's summary; report --json gives each series' means, equal to the rows' means."""
+    import json
+
+    import numpy as np
+
+    from multisc.cli import main
+    from multisc.report.data import read_run
+
+    latex = (run_dir / "summary.tex").read_text()
+    assert "\\toprule" in latex and "\\bottomrule" in latex and "bpg\\_ldpc" in latex
+    assert latex.count("\\midrule") == 2  # under the header, and between the two schemes
+    markdown = (run_dir / "summary.md").read_text().splitlines()
+    assert markdown[0].startswith("| scheme | SNR (dB) |") and markdown[1].startswith("| --- |")
+    assert len(markdown) == 2 + 2 * 3  # 2 schemes x 3 SNRs
+    assert main(["report", str(run_dir), "--json"]) == 0
+    means = json.loads(capsys.readouterr().out)["means"]
+    rows, _ = read_run(run_dir)
+    for scheme in ("bpg_ldpc", "deep_jscc"):
+        mine = [r for r in rows if r["scheme"] == scheme]
+        assert means[scheme]["rows"] == len(mine)
+        assert means[scheme]["psnr"] == pytest.approx(np.mean([r["metrics"]["psnr"] for r in mine]))
+
+
+def test_a_finished_run_resumed_keeps_its_report(run_dir):
+    """Nothing new: the report is up to date (its state file fingerprints the rows), so a
+    resume says so instead of drawing it again (it took 97 s on the main job)."""
+    from multisc.report.build import REPORT_FILE, STATE_FILE, report_is_current
+
+    assert report_is_current(run_dir)
+    state = (run_dir / STATE_FILE).read_text()
+    (run_dir / STATE_FILE).write_text(state.replace('"rows": "', '"rows": "0'))
+    assert not report_is_current(run_dir)  # another set of rows: drawn again
+    (run_dir / STATE_FILE).write_text(state)
+    before = (run_dir / REPORT_FILE).stat().st_mtime_ns
+    lines = []
+    from multisc.experiment.config import load_config
+    from multisc.experiment.sweep import Said
+
+    config = load_config(run_dir / "config.yaml")
+    summary = run_sweep(
+        config, lambda e: lines.append(e.text) if isinstance(e, Said) else None,
+        report=build_report,
+    )  # fmt: skip
+    assert summary.new_rows == 0 and (run_dir / REPORT_FILE).stat().st_mtime_ns == before
+    assert any("the report is up to date" in line for line in lines)

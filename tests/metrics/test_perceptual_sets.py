@@ -160,7 +160,7 @@ def test_missing_weights_skip_fid_and_kid_with_one_line(tmp_path, monkeypatch):
              "texts_sent": ["a red car"], "texts_corrected": ["a red cat"]}]  # fmt: skip
     result = set_metrics(rows, lambda row: None, tmp_path / "models", device="cpu")
     assert "FID and KID were not computed" in result["skipped"]
-    assert "\n" not in result["skipped"]
+    assert "\n" not in result["skipped"] and "segmenter" not in result["skipped"]  # only FID's
     # the text part of a set needs no weights
     (only,) = result["sets"]
     assert only["fid"] is None and only["kid"] is None and only["texts"] == 1

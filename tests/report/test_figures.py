@@ -131,6 +131,9 @@ def assert_no_overlaps(fig) -> None:
         points = _points(ax)
         for legend in legends:
             box = legend.get_window_extent(renderer)
+            whole = fig.bbox  # the legend fits the figure: no entry cut off
+            assert box.x0 >= -1 and box.y0 >= -1 and box.x1 <= whole.x1 + 1
+            assert box.y1 <= whole.y1 + 1, "legend taller than the figure"
             inside = [p for p in points if box.x0 <= p[0] <= box.x1 and box.y0 <= p[1] <= box.y1]
             assert not inside, f"legend covers {len(inside)} point(s)"
         for axis in (ax.xaxis, ax.yaxis):
@@ -228,9 +231,14 @@ def test_close_bandwidth_ratios_are_thinned_and_series_named_per_run(captured):
     fig = figures["psnr_vs_bandwidth"]
     assert_no_overlaps(fig)
     assert_plain_ticks(fig)
-    names = set(_colors(fig))
-    assert "paper-samples: bpg_ldpc @ 0 dB" in names and "other: deep_jscc @ 12 dB" in names
-    assert len(names) == 2 * 2 * 3  # (run, scheme) x SNR: one curve each, named
+    lines = {line.get_gid() for line in fig.axes[0].get_lines()}
+    assert "paper-samples: bpg_ldpc @ 0 dB" in lines and "other: deep_jscc @ 12 dB" in lines
+    assert len(lines) == 2 * 2 * 3  # (run, scheme) x SNR: one curve each
+    # one legend entry per (run, scheme) and per SNR, not per curve: it fits the figure
+    assert list(_colors(fig)) == [
+        "other: bpg_ldpc", "other: deep_jscc", "paper-samples: bpg_ldpc",
+        "paper-samples: deep_jscc", "0 dB", "6 dB", "12 dB",
+    ]  # fmt: skip
 
 
 def test_categorical_settings_are_points_in_the_configs_order(captured):

@@ -302,7 +302,8 @@ def compare(
     share."""
     from multisc.report.compare import compare_runs
 
-    path, statistics = compare_runs(run_dirs, out_dir, reference)
+    with err.status("writing the comparison (statistics, FID and KID features, figures)"):
+        path, statistics = compare_runs(run_dirs, out_dir, reference)
     if as_json:
         _write_json(
             {"report": str(path), "paired": statistics, "set_metrics": _written(out_dir, "sets")}

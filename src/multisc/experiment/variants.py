@@ -273,13 +273,16 @@ def series_order(series) -> list[str]:
     """Schemes, variant labels or ``"label [channel]"`` series in report order: schemes in
     their registered order (one no longer installed last), a scheme's variants by their
     values, numbers as numbers (``ip_scale=0.25`` before ``ip_scale=1``, ``budget=1/48``
-    before ``budget=1/6``)."""
+    before ``budget=1/6``); a comparison's ``run: scheme`` series by run first."""
     from multisc.schemes.spec import scheme_specs
 
     specs = scheme_specs()
 
     def key(item: str) -> tuple:
         label, _, channel = item.partition(" [")
+        run = ""
+        if ": " in label:  # a comparison's "run: scheme ...": by run, then as within one
+            run, _, label = label.partition(": ")
         name, *settings = label.split(" ")
         order = specs[name].order if name in specs else 1000
         values = []
@@ -287,6 +290,6 @@ def series_order(series) -> list[str]:
             value = setting.partition("=")[2]
             number = _as_number(value)
             values.append((0, number, "") if number is not None else (1, 0.0, value))
-        return (order, name, values, channel)
+        return (run, order, name, values, channel)
 
     return sorted(series, key=key)

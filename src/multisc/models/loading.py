@@ -114,18 +114,20 @@ def torch_hub_state(name: str, models_dir: str | Path | None = None) -> dict[str
     from ``models_dir/<name>/`` when given and there
     ([torch_hub_file][multisc.models.local.torch_hub_file]), else the torch
     hub cache, downloaded there first when missing and the network is allowed. Checked
-    whole; read with ``weights_only=True`` in either container (torchvision's files are
-    legacy pickles)."""
+    whole; read with ``weights_only=True`` in either container (most torchvision files are
+    legacy pickles, AlexNet's a zip archive)."""
     path = torch_hub_file(name, models_dir)
     if not path.is_file() and fetchable_url(entry(name).url or ""):
         pull(name)  # with a progress bar; a clear error if the download fails
     if not path.is_file():
+        stand_in = (
+            "; `multisc models make-tiny DIR` writes a stand-in" if name == "segmenter" else ""
+        )  # the tiny set holds the segmenter, not the metrics' networks: say it only there
         raise ModelNotAvailableError(
             f"weights of {name!r} not available: {entry(name).repo_id} is not at {path} and "
             f"could not be downloaded. Run `multisc models pull {name}` on a machine with "
             f"network (or copy the file there: TORCH_HOME moves it; `multisc models export` "
-            f"puts it in DIR/{name}/; for the segmenter, `multisc models make-tiny DIR` writes "
-            "a stand-in)"
+            f"puts it in DIR/{name}/{stand_in})"
         )
     problem = weights_problem(path)
     if problem:

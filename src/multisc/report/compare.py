@@ -108,7 +108,12 @@ def compare_runs(
         raise InvalidInputError(f"--out {out} is a file: choose a folder")
     out.mkdir(parents=True, exist_ok=True)
     labels = list(dict.fromkeys(r["scheme"] for r in rows))
-    if reference is not None and reference not in labels:
+    if reference is None:  # the first run as given, its first series in report order
+        from multisc.experiment.variants import series_order
+
+        first = counts["runs"][0]
+        reference = series_order({r["scheme"] for r in rows if r["run"] == first})[0]
+    if reference not in labels:
         raise InvalidInputError(
             f"--reference {reference!r} is not a series of these runs: choose from "
             + ", ".join(labels)

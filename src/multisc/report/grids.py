@@ -52,8 +52,9 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     fig_w = 2.2 * (len(snrs) + 1)  # tiles 2.2 in wide: big enough to judge
     row_h = 2.2 * aspect + (0.95 if text_rows else 0.45)
     fig, axes = plt.subplots(
-        len(schemes), len(snrs) + 1, figsize=(fig_w, row_h * len(schemes)), squeeze=False
-    )
+        len(schemes), len(snrs) + 1, figsize=(fig_w, row_h * len(schemes)), squeeze=False,
+        layout="tight",  # the grid's own layout, whatever the report's figures use
+    )  # fmt: skip
     for i, scheme in enumerate(schemes):
         ax = axes[i][0]
         if reference is not None:
@@ -103,7 +104,6 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     name = f"{image_id}.png"
     with warnings.catch_warnings():  # noisy received text: glyphs no font has are boxes
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.tight_layout()
         root.save_figure(fig, f"{GRIDS_DIR}/{name}", dpi=110)
     plt.close(fig)
     return name

@@ -19,6 +19,7 @@ from multisc.report.data import METRICS, curves
 from multisc.report.style import (
     RC,
     StyleMap,
+    family_snr_legend,
     legend_outside,
     new_figure,
     plain_log_axis,
@@ -155,11 +156,11 @@ def plot_setting(
             if numeric:
                 points = sorted(points, key=lambda p: experiments.as_number(p[0]))
                 x = [experiments.as_number(v) for v, _, _ in points]
-                ax.plot(x, [m for _, m, _ in points], **style, label=tag)
+                ax.plot(x, [m for _, m, _ in points], **style, gid=tag)
             else:
                 dodge = (index - (len(lines) - 1) / 2) * min(0.3 / max(len(lines), 1), 0.08)
                 x = [categories.index(format_value(v)) + dodge for v, _, _ in points]
-                ax.plot(x, [m for _, m, _ in points], **{**style, "linestyle": "none"}, label=tag)
+                ax.plot(x, [m for _, m, _ in points], **{**style, "linestyle": "none"}, gid=tag)
         if numeric:
             measured = {
                 experiments.as_number(v): format_value(v) for p in data.values() for v, _, _ in p
@@ -172,7 +173,7 @@ def plot_setting(
         ax.set_xlabel(experiments.axis_label(axis))
         ax.set_ylabel(label)
         _value_axis(ax)
-        legend_outside(fig, ax)
+        family_snr_legend(fig, styles, names, snrs, lines=numeric)
         stem = f"{metric}_vs_{'_'.join(axis)}"
         return save_figure(fig, root, PLOTS_DIR, stem)
 
@@ -194,7 +195,7 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles:
         fig, ax = new_figure()
         for name, snr in sorted(data, key=lambda k: (order.index(k[0]), k[1])):
             x, y = zip(*data[(name, snr)], strict=True)
-            ax.plot(x, y, **styles(name, rank=snrs.index(snr)), label=f"{name} @ {snr:g} dB")
+            ax.plot(x, y, **styles(name, rank=snrs.index(snr)), gid=f"{name} @ {snr:g} dB")
         ax.set_xscale("log")
         plain_log_axis(ax.xaxis)
         ticks = thin_ticks([x for points in data.values() for x, _ in points], log=True)
@@ -203,5 +204,5 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles:
         ax.set_ylabel(label)
         _value_axis(ax)
         ax.grid(True, alpha=0.3, which="both")
-        legend_outside(fig, ax)
+        family_snr_legend(fig, styles, order, snrs)
         return save_figure(fig, root, PLOTS_DIR, f"{metric}_vs_bandwidth")
