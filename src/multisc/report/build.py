@@ -363,7 +363,9 @@ def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, i
             {"metric": metric, "names": names, "label": METRICS[metric][0]}
             for metric, names in extra["bandwidth"].items()
         ],
-        "sets": set_rows(extra["sets"]["sets"]),
+        "sets": set_rows(
+            [c for c in extra["sets"]["sets"] if c["fid"] is not None or c.get("texts")]
+        ),  # a set with neither FID nor texts has nothing to show (the notes say why)
         "fid_features": extra["sets"].get("fid_features", ""),
         "kid_subsets": extra["sets"].get("kid_subsets", ""),
         "paired": paired_rows(statistics["comparisons"]),
