@@ -378,7 +378,7 @@ def test_the_docs_site_builds_strict(tmp_path):
     assert not found, found[:5]
     channel = (tmp_path / "site" / "api" / "channel" / "index.html").read_text()
     assert channel.count('<span class="gp">&gt;&gt;&gt; </span>') >= 5  # examples: code blocks
-    assert 'href="#multisc.channel.nr.NRConfig"' in channel  # a link, not `:class:`
+    assert 'href="#multisc.channel.nr_config.NRConfig"' in channel  # a link, not `:class:`
 
 
 RUNNABLE = [p for p in PAGES if any(s for s in plan(p))]

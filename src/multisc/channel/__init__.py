@@ -27,7 +27,8 @@ if TYPE_CHECKING:
         measure_error_rates,
         measure_nr_error_rates,
     )
-    from multisc.channel.nr import NRConfig, NRLink
+    from multisc.channel.nr import NRLink
+    from multisc.channel.nr_config import NRConfig
     from multisc.channel.spec import FADINGS, FECS, MODULATIONS, ChannelSpec
     from multisc.channel.theory import ber_theory
 
@@ -48,7 +49,7 @@ _WHERE = {
     "NRErrorRates": "measure",
     "measure_error_rates": "measure",
     "measure_nr_error_rates": "measure",
-    "NRConfig": "nr",
+    "NRConfig": "nr_config",
     "NRLink": "nr",
     "FADINGS": "spec",
     "ChannelSpec": "spec",

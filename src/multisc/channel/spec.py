@@ -21,7 +21,7 @@ FECS: tuple[str, ...] = ("none", "ldpc")
 
 
 if TYPE_CHECKING:
-    from multisc.channel.nr import NRConfig
+    from multisc.channel.nr_config import NRConfig
 
 Fading = Literal["awgn", "rayleigh", "nr"]
 FADINGS: tuple[str, ...] = ("awgn", "rayleigh", "nr")
@@ -43,7 +43,7 @@ class ChannelSpec:
     :param fading: ``"awgn"``, or ``"rayleigh"``: i.i.d. CN(0, 1) block fading with one
         coefficient per ``coherence`` consecutive symbols, perfect CSI at the receiver.
         Or ``"nr"``: a 5G NR link (OFDM, DMRS, 3GPP fading, channel estimation), set by
-        ``nr`` ([NRConfig][multisc.channel.nr.NRConfig]; default ``NRConfig()``). Over NR
+        ``nr`` ([NRConfig][multisc.channel.nr_config.NRConfig]; default ``NRConfig()``). Over NR
         the SNR is the same Es/N0, per resource element.
     :param coherence: symbols per fading coefficient (1 = fast fading); ignored for AWGN.
     :param nr: the NR link when ``fading == "nr"`` (giving it implies ``"nr"``).
@@ -85,7 +85,7 @@ class ChannelSpec:
         if self.fading not in FADINGS:
             raise choices_error("fading", self.fading, FADINGS)
         if self.fading == "nr" and self.nr is None:
-            from multisc.channel.nr import NRConfig
+            from multisc.channel.nr_config import NRConfig
 
             object.__setattr__(self, "nr", NRConfig())
         if not isinstance(self.coherence, int) or self.coherence < 1:

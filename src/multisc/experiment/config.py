@@ -118,7 +118,7 @@ _NR_ONLY = (
 class ChannelConfig(BaseModel):
     """One channel of a run: ``awgn``, ``rayleigh`` (``coherence`` symbols per fading
     coefficient) or ``nr``, a 5G NR link
-    ([multisc.channel.nr.NRConfig][multisc.channel.nr.NRConfig]): fading
+    ([multisc.channel.nr_config.NRConfig][multisc.channel.nr_config.NRConfig]): fading
     ``profile`` (``none``, ``TDL-A`` ... ``TDL-E``, ``CDL-A`` ... ``CDL-E``; ``tdl: A`` is
     short for ``profile: TDL-A``), numerology, CSI and ``mcs`` (an index, or ``auto``)."""
 
@@ -160,10 +160,10 @@ class ChannelConfig(BaseModel):
         return self
 
     def nr(self):
-        """The [NRConfig][multisc.channel.nr.NRConfig] of an ``nr`` channel, else ``None``."""
+        """The [NRConfig][multisc.channel.nr_config.NRConfig] of an ``nr`` channel, else ``None``."""
         if self.model != "nr":
             return None
-        from multisc.channel.nr import NRConfig
+        from multisc.channel.nr_config import NRConfig
 
         if self.tdl is not None:
             profile = "none" if self.tdl.lower() == "none" else f"TDL-{self.tdl.upper()}"
