@@ -146,6 +146,12 @@ def run(
     no_download: bool = typer.Option(
         False, "--no-download", help="Skip schemes whose weights are missing, even with network."
     ),
+    fresh_cache: bool = typer.Option(
+        False,
+        "--fresh-cache",
+        help="Prepare every image again instead of reading the run's prepare cache (for a "
+        "run directory whose cache someone else may have written).",
+    ),
     threads: int | None = typer.Option(
         None,
         "--threads",
@@ -182,6 +188,7 @@ def run(
         device=device,
         prepare_batch=prepare_batch,
         download=False if no_download else None,
+        fresh_cache=True if fresh_cache else None,
         threads=threads,
     )
     from multisc.experiment.sweep import run_sweep  # torch, Sionna...: after the checks

@@ -160,7 +160,8 @@ class ChannelConfig(BaseModel):
         return self
 
     def nr(self):
-        """The [NRConfig][multisc.channel.nr_config.NRConfig] of an ``nr`` channel, else ``None``."""
+        """The [NRConfig][multisc.channel.nr_config.NRConfig] of an ``nr`` channel, else
+        ``None``."""
         if self.model != "nr":
             return None
         from multisc.channel.nr_config import NRConfig
@@ -245,6 +246,9 @@ class RunConfig(BaseModel):
     prepare_batch: int = Field(4, ge=1)
     #: download missing components (with network); without network they are skipped
     download: bool = True
+    #: prepare every (image, scheme) again instead of reading the run's prepare cache
+    #: (``--fresh-cache``: for a run directory whose cache someone else may have written)
+    fresh_cache: bool = False
     #: CPU threads (torch, OpenMP, BLAS; Ray workers too); None: every core, or
     #: ``MULTISC_THREADS``. Fewer on a machine another job shares (a speed setting)
     threads: int | None = Field(None, ge=1, le=1024)
@@ -405,7 +409,7 @@ class RunConfig(BaseModel):
         identity = self.model_dump(
             exclude={
                 "out", "executor", "ray_address", "device", "prepare_batch", "download",
-                "compare_to", "threads", "statistics",
+                "compare_to", "threads", "statistics", "fresh_cache",
             }
         )  # fmt: skip
         # settings added later hash as before when left at their defaults (runs resume)

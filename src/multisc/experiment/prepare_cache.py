@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,12 +52,14 @@ class PrepareCache:
     code when loaded) are never read: they are ignored, with one line saying so.
     """
 
-    def __init__(self, root: Path, settings: str) -> None:
+    def __init__(self, root: Path, settings: str, fresh: bool = False) -> None:
         root = Path(root)
         self.run = RunRoot(root.parent)
         self.prefix = f"{root.name}/prepare"
         self.root = root / "prepare"
         self.settings = settings
+        #: prepare everything again (``--fresh-cache``): entries are written, never read
+        self.fresh = fresh
         self._warned = False
 
     def relative(self, scheme: str, image: Image.Image, settings: str = "") -> str:
@@ -69,7 +72,20 @@ class PrepareCache:
     def path(self, scheme: str, image: Image.Image, settings: str = "") -> Path:
         return self.run.root / self.relative(scheme, image, settings)
 
-    def get(self, scheme: str, image: Image.Image, settings: str = "") -> Any | None:
+    def get(
+        self,
+        scheme: str,
+        image: Image.Image,
+        settings: str = "",
+        check: Callable[[Any, Image.Image], str | None] | None = None,
+    ) -> Any | None:
+        """The cached prepare of ``image`` by ``scheme``, or ``None`` (prepare again): when
+        there is none, when it cannot be read or fails any check (``check``: the scheme's
+        own, [Scheme.cached_problem][multisc.schemes.base.Scheme.cached_problem]), and
+        always with ``fresh``. An entry never fails a pair: whatever is wrong with it, the
+        pair is prepared again and the entry replaced."""
+        if self.fresh:
+            return None
         relative = self.relative(scheme, image, settings)
         try:
             data = self.run.read_bytes(relative, ENTRY_LIMIT)
@@ -88,8 +104,13 @@ class PrepareCache:
         try:
             value = safe_cache.loads(data)
             check_fits(value, image.size)
-        except safe_cache.CacheFormatError as exc:
-            logger.warning("not using prepare cache entry %s (%s); preparing again", relative, exc)
+            problem = check(value, image) if check is not None else None
+        except Exception as exc:  # damaged or crafted in any way: never the pair's failure
+            problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if problem:
+            logger.warning(
+                "not using prepare cache entry %s (%s); preparing again", relative, problem
+            )
             return None  # another version's entry, damaged or crafted: prepare again
         return value
 
@@ -103,8 +124,20 @@ class PrepareCache:
         settings: str = "",
     ) -> None:
         """Cache ``prepared`` and log the call in ``cache/prepare/log.jsonl`` (one short
-        appended line: a record of every prepare that ran, whichever worker ran it)."""
-        self.run.write_bytes(self.relative(scheme, image, settings), safe_cache.dumps(prepared))
+        appended line: a record of every prepare that ran, whichever worker ran it). The
+        cache's folders are multisc's own: a link or a file in their place is replaced by a
+        folder, and whatever is at the entry's place (a folder, a link) by the entry."""
+        relative = self.relative(scheme, image, settings)
+        folder = relative.rpartition("/")[0]
+        try:
+            whole = self.run.entry_kind(folder) == "folder"
+        except RunDirError:  # a step on the way is a link or a file
+            whole = False
+        if not whole:
+            self.run.ensure_folder(folder)
+        if self.run.entry_kind(relative) not in (None, "file"):
+            self.run.remove_entry(relative)
+        self.run.write_bytes(relative, safe_cache.dumps(prepared))
         line = json.dumps(
             {
                 "image_id": image_id,

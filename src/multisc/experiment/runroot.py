@@ -231,6 +231,34 @@ class RunRoot:
         with self._directory(check_relative(relative), create=True):
             pass
 
+    def remove_entry(self, relative: str | Path) -> None:
+        """Remove whatever is at ``relative`` (a file, a link: the link itself, a FIFO, a
+        folder with everything in it), never following a link; nothing if it is absent.
+        For multisc's own scratch entries (the prepare cache) that someone replaced."""
+        import shutil
+
+        parts = check_relative(relative)
+        with self._directory(parts[:-1], create=False) as fd:
+            try:
+                info = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(parts[-1], dir_fd=fd)  # fd-based: links inside are not followed
+            else:
+                os.unlink(parts[-1], dir_fd=fd)
+
+    def ensure_folder(self, relative: str | Path) -> None:
+        """Make folders ``relative``, replacing any step that is not a folder (a link, a
+        file) by an empty folder: for multisc's own scratch folders (the prepare cache),
+        whose contents it can always make again."""
+        parts = check_relative(relative)
+        for i in range(1, len(parts) + 1):
+            kind = self.entry_kind("/".join(parts[:i])) if self.root.exists() else None
+            if kind not in (None, "folder"):
+                self.remove_entry("/".join(parts[:i]))
+        self.makedirs(relative)
+
     def write_bytes(self, relative: str | Path, data: bytes) -> Path:
         """Write ``relative`` whole or not at all: a new file with a random name beside it,
         then renamed over the entry (a link there is replaced, never written through)."""

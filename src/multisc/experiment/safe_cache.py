@@ -21,6 +21,7 @@ import dataclasses
 import io
 import json
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,11 @@ def loads(data: bytes) -> Any:
             return archive.read(name)
         except KeyError as exc:
             raise CacheFormatError(f"missing member {name!r}") from exc
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError,
+                EOFError, ValueError) as exc:  # fmt: skip
+            # a bad CRC, a corrupt deflate stream, an unknown compression method, the
+            # encryption flag: damaged or crafted, never a reason to fail a pair
+            raise CacheFormatError(f"member {name!r} cannot be read ({exc})") from exc
 
     def decode(item: Any) -> Any:
         if isinstance(item, str) and len(item) > MAX_STRING:

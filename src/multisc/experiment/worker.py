@@ -51,7 +51,7 @@ class Worker:
         self.options = options
         self.components = Components(config.models, config.device, options)
         self.scorer = Scorer(config.models, self.components.device)
-        self.cache = PrepareCache(cache_root, settings_key(config, plan))
+        self.cache = PrepareCache(cache_root, settings_key(config, plan), config.fresh_cache)
         #: the run's variants by label (a task's ``scheme``): one per scheme without ``vary``
         self.variants = {v.label: v for v in run_variants(config, plan.schemes)}
         self._schemes: dict[tuple[str, str | None], Any] = {}
@@ -128,7 +128,11 @@ class Worker:
             todo = []
             for task in firsts.values():
                 known = shared.get((name, key, task.image_id))
-                cached = known[0] if known else self.cache.get(name, task.image, key)
+                cached = (
+                    known[0]
+                    if known
+                    else self.cache.get(name, task.image, key, scheme.cached_problem)
+                )
                 if cached is None:
                     todo.append(task)
                 else:
@@ -205,7 +209,8 @@ class Worker:
         if ahead is not None:
             prepared, prepare_seconds = ahead
         else:
-            prepared, prepare_seconds = self.cache.get(name, task.image, key), None
+            prepared = self.cache.get(name, task.image, key, scheme.cached_problem)
+            prepare_seconds = None
         if prepared is None:
             started = time.perf_counter()
             prepared = scheme.prepare(task.image)

@@ -119,6 +119,24 @@ class Scheme(abc.ABC):
         the runner then prepares in batches too; ``None`` for other budgets."""
         return None
 
+    def cached_problem(self, prepared: Any, image: ImageLike) -> str | None:
+        """What is wrong with ``prepared`` as a cached prepare of ``image``, or ``None``.
+
+        A prepare cache may come from someone else: an entry is used only when what can
+        be recomputed cheaply agrees. Here: its ``reference`` is exactly ``image``'s
+        working image (pixel for pixel). Schemes add what they can check (deep JSCC its
+        whole accounting, BPG-LDPC its budget and streams); what cannot be recomputed
+        cheaply (captions, segmentation) is trusted once this holds (docs/reliability.md,
+        and ``--fresh-cache`` for trusting nothing)."""
+        from multisc.imaging import image_key
+
+        reference = getattr(prepared, "reference", None)
+        if not isinstance(reference, Image.Image):
+            return "it has no reference image"
+        if image_key(reference) != image_key(working_image(image)):
+            return "its reference is not this image's working image"
+        return None
+
     def remember(self, prepared: Any) -> None:  # noqa: B027 (a hook: doing nothing is right)
         """Take ``prepared`` (e.g. from the disk cache) as this scheme's prepare of its
         image; schemes that keep no memory of prepares ignore it."""

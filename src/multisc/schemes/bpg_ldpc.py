@@ -107,6 +107,41 @@ class BpgLdpcScheme(Scheme):
             self._encoding(prepared, self.max_bits(prepared.budget_channel_uses, self.fixed))
         return prepared
 
+    def cached_problem(self, prepared, image) -> str | None:
+        """Besides the reference: the budget is recomputed, and each cached stream must be
+        exactly what the encoder makes of the image at its recorded quality and scale
+        (x265 is deterministic; one encode, a tenth of the quality search it saves), within
+        its bit budget; a cached "nothing fits" is searched again."""
+        problem = super().cached_problem(prepared, image)
+        if problem is not None:
+            return problem
+        if not isinstance(prepared, BpgPrepared):
+            return "it is not a BPG-LDPC prepare"
+        budget = budget_channel_uses(self.budget, prepared.reference)
+        if prepared.budget_channel_uses != budget:
+            return f"its budget is {prepared.budget_channel_uses!r} channel uses, not {budget}"
+        for max_bits, encoding in prepared.encodings.items():
+            if encoding is None:
+                if self._encode_fitting(prepared.reference, max_bits) is not None:
+                    return f"it says nothing fits {max_bits} bits, but a stream does"
+                continue
+            if not isinstance(encoding, Encoding) or len(encoding.stream) * 8 > max_bits:
+                return f"its stream for {max_bits} bits does not fit them"
+            current = prepared.reference
+            if encoding.scale != 1.0:
+                size = (
+                    round(current.width * encoding.scale),
+                    round(current.height * encoding.scale),
+                )
+                current = current.resize(size, Image.Resampling.LANCZOS)
+            expected = hevc.encode(current, encoding.quality, self.chroma)
+            if expected != encoding.stream:
+                return (
+                    f"its stream for {max_bits} bits is not this image's at quality "
+                    f"{encoding.quality}"
+                )
+        return None
+
     def max_bits(self, channel_uses: int, choice: mcs_table.Mcs) -> int:
         """The most payload bits (whole bytes) whose codewords fit ``channel_uses``."""
         link = self.link(choice)

@@ -166,6 +166,21 @@ class DeepJsccScheme(Scheme):
             size = reference.size
         return JsccPrepared(reference, tuple(size), _uses(ratio, size), str(ratio), uses)
 
+    def cached_problem(self, prepared, image) -> str | None:
+        """Besides the reference: the whole prepare is arithmetic on the image's size and
+        the budget, so it is made again and must be equal (a crafted ``channel_uses: 1``
+        or another ratio is refused)."""
+        problem = super().cached_problem(prepared, image)
+        if problem is not None:
+            return problem
+        if not isinstance(prepared, JsccPrepared):
+            return "it is not a deep JSCC prepare"
+        fresh = self.prepare(image)
+        for name in ("send_size", "channel_uses", "ratio", "budget_channel_uses"):
+            if getattr(prepared, name) != getattr(fresh, name):
+                return f"its {name} is {getattr(prepared, name)!r}, not {getattr(fresh, name)!r}"
+        return None
+
     def plan_for(self, prepared: JsccPrepared, spec: ChannelSpec) -> tuple[str, tuple[int, int]]:
         """(ratio, sent size) over ``spec``. Over NR the budget is resource elements, DMRS
         and slot padding included: the symbols get the data REs of the whole slots the
