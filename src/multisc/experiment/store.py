@@ -8,6 +8,7 @@ the timings and the path of the saved reconstruction.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -115,6 +116,40 @@ _INTERNAL = {("index", "sqlite_autoindex_results_1"), ("table", "sqlite_sequence
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
+def _normal(sql: str | None) -> str:
+    return " ".join((sql or "").split())
+
+
+@functools.lru_cache(maxsize=1)
+def _definitions() -> dict[str, set[str]]:
+    """Each table's definitions as SQLite keeps them (``sqlite_master.sql``) in a store
+    multisc wrote: today's, and one written before the later column with and without it
+    added (``ALTER TABLE ADD COLUMN`` appends to the stored text)."""
+    out: dict[str, set[str]] = {table: set() for table in _COLUMNS}
+    later = {
+        table: f"    {column} TEXT NOT NULL DEFAULT '{{}}'"
+        for table, column in _LATER.items()
+    }
+    old_schema = _SCHEMA
+    for table, line in later.items():
+        old_schema = old_schema.replace(line + ",\n", "").replace(",\n" + line + "\n", "\n")
+    for schema, migrate in ((_SCHEMA, False), (old_schema, False), (old_schema, True)):
+        db = sqlite3.connect(":memory:")
+        try:
+            db.executescript(schema)
+            if migrate:
+                for table, column in _LATER.items():
+                    db.execute(
+                        f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT '{{}}'"
+                    )
+            for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE type='table'"):
+                if name in out:
+                    out[name].add(_normal(sql))
+        finally:
+            db.close()
+    return out
+
+
 def _disk_full(exc: BaseException) -> bool:
     text = str(exc).lower()
     return (
@@ -212,6 +247,18 @@ class ResultStore:
                     f"{self.path}: table {table} has columns {', '.join(found)}, not multisc's; "
                     "move it away"
                 )
+        # the same names are not the same table: a primary key on image_id alone, a CHECK,
+        # a generated column or a collation would drop or rewrite rows; the whole
+        # definition must be one multisc writes
+        for table, sql in self._db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='table' AND name IN ('runs', 'results')"
+        ):
+            if _normal(sql) not in _definitions()[table]:
+                raise StoreError(
+                    f"{self.path}: table {table} is not defined as multisc defines it (its "
+                    "keys, constraints, generated columns or collations differ), so rows "
+                    "could be dropped or changed; move it away"
+                )
 
     def _add_missing_columns(self) -> None:
         """Stores written before ``runs.components`` or ``results.settings`` existed get
@@ -295,10 +342,27 @@ class ResultStore:
                 values["failed"] = int(bool(values["failed"]))
                 columns = ", ".join(values)
                 marks = ", ".join("?" for _ in values)
-                db.execute(
+                cursor = db.execute(
                     f"INSERT OR IGNORE INTO results ({columns}) VALUES ({marks})",
                     tuple(values.values()),
                 )
+                if cursor.rowcount == 0 and not self._has(db, values):
+                    # ignored, yet not there: something other than our key refused it
+                    raise StoreError(
+                        f"{self.path} did not store a row it was given ({values['image_id']}, "
+                        f"{values['scheme']}, {values['snr_db']:g} dB, seed {values['seed']}); "
+                        "nothing of this transaction was kept: move the store away"
+                    )
+
+    @staticmethod
+    def _has(db: sqlite3.Connection, row: dict[str, Any]) -> bool:
+        key = ("image_id", "scheme", "snr_db", "fading", "seed")
+        found = db.execute(
+            "SELECT 1 FROM results WHERE image_id=? AND scheme=? AND snr_db=? AND fading=? "
+            "AND seed=?",
+            tuple(row[k] for k in key),
+        ).fetchone()
+        return found is not None
 
     def results(self) -> list[dict[str, Any]]:
         """Every row, JSON columns decoded, sorted by image, scheme, SNR, seed."""
