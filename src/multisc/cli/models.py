@@ -134,7 +134,9 @@ def models_doctor(
     table = Table(title="multisc models doctor" + (f" (--models {models})" if models else ""))
     for column in ("name", "files", "commit", "to do"):
         table.add_column(column)
-    colour = {"present": "green", "missing": "red", "partial": "yellow"}
+    colour = {
+        "present": "green", "missing": "red", "partial": "yellow", "not a regular file": "red",
+    }  # fmt: skip
     checked = {"match": "green", "differs": "red", "missing": "red", "no recorded digest": "dim"}
     for row in rows:
         files = "\n".join(f"[{colour[s]}]{s:8}[/] {f}" for f, s in row["files"].items())

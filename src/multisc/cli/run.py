@@ -196,6 +196,14 @@ def run(
 
     with SweepView(err) as view:
         summary = run_sweep(config, view, report=build_report)
+    if not summary.rows:  # nothing to report is a failure, said with its reasons
+        reasons = [f"{f['image_id']}: {f['error']}" for f in summary.failed]
+        reasons += list(summary.skipped.values())
+        raise InvalidInputError(
+            f"no result was produced in {summary.out}: "
+            + ("; ".join(reasons[:3]) if reasons else "no image to send")
+            + ("" if len(reasons) <= 3 else f" (and {len(reasons) - 3} more)")
+        )
     if summary.rows:
         from multisc.experiment.store import STORE_FILE, ResultStore
         from multisc.experiment.sweep import summary_table

@@ -32,6 +32,44 @@ from multisc.schemes.options import SchemeOptions
 PAPER_SNRS = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
 
 
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type holds a number (int or float, in a list, tuple, dict or
+    union): where a YAML ``true`` must never pass as 1."""
+    if annotation in (int, float):
+        return True
+    return any(_numeric(arg) for arg in typing.get_args(annotation) if arg is not bool)
+
+
+def _bools(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_bools(v) for v in value)
+    if isinstance(value, dict):
+        return any(_bools(v) for v in value.values())
+    return False
+
+
+def _no_bool_numbers(cls, value: Any) -> Any:
+    """A YAML ``true``/``false`` given where a number goes is refused (pydantic would read
+    it as 1 or 0: ``steps: true`` would run one step), naming the key."""
+    if not isinstance(value, dict):
+        return value
+    for name, field in cls.model_fields.items():
+        given = value.get(name, value.get(field.alias) if field.alias else None)
+        if name in value and _numeric(field.annotation) and _bools(given):
+            shown = json.dumps(given, default=str)
+            raise ValueError(f"{name}: {shown} is not a number (true and false never are)")
+    return value
+
+
+class _Settings(BaseModel):
+    """A block of a run config: unknown keys refused, booleans never read as numbers."""
+
+    model_config = ConfigDict(extra="forbid")
+    _no_bools = model_validator(mode="before")(_no_bool_numbers)
+
+
 def _options_model() -> type[BaseModel]:
     """A pydantic model mirroring [SchemeOptions][multisc.schemes.options.SchemeOptions] (same
     fields, same defaults)."""
@@ -43,7 +81,10 @@ def _options_model() -> type[BaseModel]:
     model = create_model(
         "SchemeOptionsConfig",
         __config__=ConfigDict(extra="forbid"),
-        __validators__={"_nest": model_validator(mode="before")(_nest_scheme_settings)},
+        __validators__={
+            "_nest": model_validator(mode="before")(_nest_scheme_settings),
+            "_no_bools": model_validator(mode="before")(_no_bool_numbers),
+        },
         **fields,
     )
     return model
@@ -68,7 +109,7 @@ def _nest_scheme_settings(cls, value: Any) -> Any:
 OptionsConfig = _options_model()
 
 
-class JsccConfig(BaseModel):
+class JsccConfig(_Settings):
     """deep JSCC: checkpoints (one directory, or one per ratio); else the shipped ones for
     ``ratio`` (default: every shipped ratio, 1/6 ... 1/48) and ``train_snr_db`` (shipped:
     ``"0:20"``, a range); a setting no shipped checkpoint covers (e.g. the paper's single
@@ -78,7 +119,8 @@ class JsccConfig(BaseModel):
     checkpoint: str | list[str] | None = None
     ratio: str | None = None
     train_snr_db: float | str = "0:20"
-    steps: int = Field(2000, ge=1)
+    #: bounded: training runs on first use, before any row (the shipped ones took 8000)
+    steps: int = Field(2000, ge=1, le=100_000)
 
     @field_validator("checkpoint")
     @classmethod
@@ -115,7 +157,7 @@ _NR_ONLY = (
 )  # fmt: skip
 
 
-class ChannelConfig(BaseModel):
+class ChannelConfig(_Settings):
     """One channel of a run: ``awgn``, ``rayleigh`` (``coherence`` symbols per fading
     coefficient) or ``nr``, a 5G NR link
     ([multisc.channel.nr_config.NRConfig][multisc.channel.nr_config.NRConfig]): fading
@@ -207,7 +249,7 @@ MAX_SNRS = 1000
 SNR_RANGE_DB = (-50.0, 100.0)
 
 
-class StatisticsConfig(BaseModel):
+class StatisticsConfig(_Settings):
     """How the report's paired statistics are computed (it changes no row of the store):
     the bootstrap ``interval`` (``percentile`` or ``bca``) and the multiple-comparison
     correction ``p_adjust`` applied to all p-values of a report together (``holm``:
@@ -218,7 +260,7 @@ class StatisticsConfig(BaseModel):
     p_adjust: Literal["holm", "bh"] = "holm"
 
 
-class RunConfig(BaseModel):
+class RunConfig(_Settings):
     """Everything a sweep needs. Defaults: the paper's experiment on the bundled photos."""
 
     model_config = ConfigDict(extra="forbid")
@@ -291,6 +333,16 @@ class RunConfig(BaseModel):
             raise ValueError(
                 f"the models folder {value} {what}: give the folder `multisc models "
                 "make-tiny`, `make-random` or `export` wrote, or leave --models out"
+            )
+        return value
+
+    @field_validator("images")
+    @classmethod
+    def _a_source(cls, value: str) -> str:
+        if not value.strip():  # '' would be the working directory: never what was meant
+            raise ValueError(
+                "the image source is empty: give samples, kodak24:DIR, voc2012:DIR, a folder "
+                "or a glob"
             )
         return value
 
@@ -385,9 +437,10 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _valid_vary(self) -> RunConfig:
-        from multisc.experiment.variants import check_vary, run_variants
+        from multisc.experiment.variants import check_variants, check_vary, run_variants
 
         check_vary(self.vary, self.schemes, self.scheme_options())
+        check_variants(self)  # counted before any is made; labels that fit a folder name
         labels = [v.label for v in run_variants(self)]
         if self.compare_to is not None and self.compare_to not in [*labels, *self.schemes]:
             raise ValueError(
@@ -480,6 +533,13 @@ def _flag(key: str) -> str:
     return _FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
+#: pydantic errors whose message says what may be, not what was given
+_BOUNDED = (
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error",
+    "int_parsing", "float_parsing", "int_from_float", "string_type", "int_type", "float_type",
+)  # fmt: skip
+
+
 def _explain(exc: ValidationError, where: str, flags: set[str] | None = None) -> InvalidInputError:
     """One line for every problem pydantic found; a key set by a command-line flag is
     named by its flag (``--schemes: unknown scheme 'multisk' ...``)."""
@@ -499,9 +559,14 @@ def _explain(exc: ValidationError, where: str, flags: set[str] | None = None) ->
             if not str(part).startswith(("function-", "list[", "tagged-union["))
         ]
         location = ".".join(parts)
-        if parts and parts[0] in flags:
+        if parts and parts[0] == "channel" and "channel" in flags and len(parts) > 1:
+            location = _flag(parts[-1])  # --coherence, --csi: the flag that set it
+        elif parts and parts[0] in flags:
             location = ".".join([_flag(parts[0]), *parts[1:]])
         message = error["msg"].removeprefix("Value error, ")
+        given = error.get("input")
+        if error["type"] in _BOUNDED and not isinstance(given, dict | list):
+            message = f"{message} (got {given!r})"  # what was given, beside what may be
         if error["type"] == "extra_forbidden":
             line = f"unknown key {location or '(top level)'!r}" + _closest(parts)
         elif not location or message.startswith(location):
@@ -511,6 +576,29 @@ def _explain(exc: ValidationError, where: str, flags: set[str] | None = None) ->
         if line not in lines:
             lines.append(line)
     return InvalidInputError(f"invalid config {where}: " + "; ".join(lines))
+
+
+#: values a config may hold once YAML's aliases are expanded (a "billion laughs" document
+#: is a few lines that expand to 9^10 leaves: refused before anything walks it)
+MAX_CONFIG_VALUES = 100_000
+
+
+def _expands_beyond(value: Any, limit: int) -> bool:
+    """Whether ``value``, with every alias counted each time it is used, holds more than
+    ``limit`` values (walked without expanding it; stops at the limit)."""
+    seen = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
@@ -536,6 +624,12 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         if not isinstance(loaded, dict):
             raise InvalidInputError(
                 f"{path} must hold a mapping of settings, not {type(loaded).__name__}"
+            )
+        if _expands_beyond(loaded, MAX_CONFIG_VALUES):
+            raise InvalidInputError(
+                f"{path} expands to more than {MAX_CONFIG_VALUES:,} values (YAML anchors and "
+                "aliases nested in one another, anywhere in it, vary: included): a config "
+                "is a few hundred values; write it out"
             )
         raw.update(loaded)
         raw.setdefault("out", f"runs/{path.stem}")  # each config file its own folder

@@ -80,6 +80,31 @@ def loaded_components(config: RunConfig, schemes: Sequence[str]) -> dict[str, di
     return component_records([*needed, *METRIC_COMPONENTS], config.models)
 
 
+#: the metric each metric component's weights serve
+_METRIC_OF = {"clip": "clip_cosine", "lpips": "lpips", "dists": "dists", "inception": "FID and KID"}
+
+
+def refused_metric_weights(config: RunConfig) -> list[str]:
+    """A line for each metric whose weights file is here but refused (truncated, not a
+    state dict, a folder): the metric is left out, and the line says why (not "absent")."""
+    from multisc.models import entry, file_status, weights_problem
+    from multisc.models.local import torch_hub_file
+
+    lines = []
+    for name in METRIC_COMPONENTS:
+        bad = {f: s for f, s in file_status(name, config.models).items()
+               if s in ("partial", "not a regular file")}  # fmt: skip
+        for file, status in bad.items():
+            why = status
+            if status == "partial" and entry(name).torch_hub:
+                why = weights_problem(torch_hub_file(name, config.models)) or status
+            lines.append(
+                f"{_METRIC_OF[name]} is left out: its weights file {file} was refused ({why}); "
+                f"`multisc models pull {name}` fetches it again"
+            )
+    return lines
+
+
 def plan_run(
     config: RunConfig, say: Callable[[str], None], train_progress: Callable[..., None] | None = None
 ) -> Plan:
@@ -102,6 +127,9 @@ def plan_run(
             say(plan.skipped[scheme])
         else:
             plan.schemes.append(scheme)
+    for line in refused_metric_weights(config):
+        plan.notes.append(line)
+        say(line)
     budget = config.options.budget
     from multisc.experiment.variants import scheme_variants
     from multisc.schemes.spec import get_spec

@@ -127,11 +127,10 @@ def _definitions() -> dict[str, set[str]]:
     added (``ALTER TABLE ADD COLUMN`` appends to the stored text)."""
     out: dict[str, set[str]] = {table: set() for table in _COLUMNS}
     later = {
-        table: f"    {column} TEXT NOT NULL DEFAULT '{{}}'"
-        for table, column in _LATER.items()
+        table: f"    {column} TEXT NOT NULL DEFAULT '{{}}'" for table, column in _LATER.items()
     }
     old_schema = _SCHEMA
-    for table, line in later.items():
+    for line in later.values():
         old_schema = old_schema.replace(line + ",\n", "").replace(",\n" + line + "\n", "\n")
     for schema, migrate in ((_SCHEMA, False), (old_schema, False), (old_schema, True)):
         db = sqlite3.connect(":memory:")

@@ -33,7 +33,7 @@ from multisc.experiment.rundir import (
 from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.tasks import make_tasks, total_rows
-from multisc.experiment.variants import check_size, run_variants, series_order
+from multisc.experiment.variants import check_size, format_value, run_variants, series_order
 from multisc.metrics import finite_mean
 
 CSV_FILE = "results.csv"
@@ -121,6 +121,12 @@ def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
         for key in ("texts_sent", "texts_received", "texts_corrected"):
             flat[key] = json.dumps(row[key], ensure_ascii=False)
         out.append(flat)
+    for key in varied:  # one type per column (Parquet): a budget axis of 1/48 and 400
+        kinds = {type(row.get(key)) for row in out if row.get(key) is not None}
+        if len(kinds) > 1:
+            for row in out:
+                if row.get(key) is not None:
+                    row[key] = format_value(row[key])
     return out
 
 

@@ -56,8 +56,9 @@ def format_value(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, float):  # short, and distinct values never share a label
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
     if isinstance(value, list | tuple):
         return "x".join(format_value(v) for v in value)
     return str(value)
@@ -123,8 +124,14 @@ def _values(key: str, values: Any) -> list[Any]:
                 )
             value = tuple(value)
         out.append(value)
-    if len({repr(v) for v in out}) < len(out):
-        raise InvalidInputError(f"vary: {key} lists a value twice: {values!r}")
+    labels: dict[str, Any] = {}
+    for value in out:  # 1 and 1.0, or 400 and "400", are one value: one label, one row
+        label = format_value(value)
+        if label in labels:
+            raise InvalidInputError(
+                f"vary: {key} lists the value {label} twice ({labels[label]!r} and {value!r})"
+            )
+        labels[label] = value
     return out
 
 
@@ -166,6 +173,42 @@ def check_vary(vary: dict[str, Any], schemes: Sequence[str], base: SchemeOptions
                 dataclasses.replace(base, **settings)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"vary: {exc}") from None
+
+
+#: the longest variant label: it names folders of the run directory (file names stop at
+#: 255 bytes), refused when the config loads rather than when a result is written
+MAX_LABEL = 120
+
+
+def variant_count(config: RunConfig, scheme: str) -> int:
+    """How many variants ``scheme`` has in ``config``, counted without making them (a
+    product of 10^8 combinations is refused, not materialised)."""
+    from multisc.schemes.spec import get_spec
+
+    reads = set(get_spec(scheme).options)
+    count = 1
+    for key, values in config.vary.items():
+        names = axis_names(key)
+        if names[0] not in CHANNEL_AXES and set(names) <= reads and isinstance(values, list):
+            count *= len(values)
+    return count
+
+
+def check_variants(config: RunConfig) -> None:
+    """Refuse, before any variant is made: more variants than results a run may have,
+    and labels too long to name a folder."""
+    total = sum(variant_count(config, scheme) for scheme in config.schemes)
+    if total > MAX_RESULTS:
+        raise InvalidInputError(
+            f"vary: the axes make {total:,} variants; a run holds at most {MAX_RESULTS:,} "
+            "results: use fewer values"
+        )
+    for variant in run_variants(config):
+        if len(variant.slug.encode()) > MAX_LABEL:
+            raise InvalidInputError(
+                f"vary: the variant label {variant.label[:60]!r}... is {len(variant.slug)} "
+                f"characters; at most {MAX_LABEL} (it names a folder): use shorter values"
+            )
 
 
 def scheme_variants(config: RunConfig, scheme: str) -> list[Variant]:

@@ -10,7 +10,7 @@ from typing import Literal
 from multisc.models.registry import ModelEntry, entry, is_commit
 from multisc.models.weights import local_weight, weights_problem
 
-FileStatus = Literal["present", "missing", "partial"]
+FileStatus = Literal["present", "missing", "partial", "not a regular file"]
 
 #: ``--models DIR/segmenter`` may hold the FCN as safetensors (what make-tiny writes)
 SEGMENTER_SAFETENSORS = "model.safetensors"
@@ -90,6 +90,8 @@ def file_status(name: str, models_dir: str | Path | None = None) -> dict[str, Fi
     item = entry(name)
     if item.torch_hub:
         path = torch_hub_file(name, models_dir)
+        if os.path.lexists(path) and not path.is_file():
+            return {path.name: "not a regular file"}
         if not path.is_file():
             return {path.name: "missing"}
         return {path.name: "partial" if weights_problem(path) else "present"}
@@ -109,7 +111,12 @@ def file_status(name: str, models_dir: str | Path | None = None) -> dict[str, Fi
             if root is None
             else (local_weight(root, file) if file in item.weights else root / file)
         )
-        if path is None or not path.is_file():
+        named = None if root is None else root / file
+        if path is None and named is not None and os.path.lexists(named):
+            path = named  # there, but not a file any weights name could be
+        if path is not None and os.path.lexists(path) and not path.is_file():
+            status[file] = "not a regular file"  # a folder, a FIFO, a link to either
+        elif path is None or not path.is_file():
             status[file] = "partial" if interrupted and file in item.weights else "missing"
         elif file in item.weights and weights_problem(path):
             status[file] = "partial"

@@ -252,7 +252,8 @@ def write_report(
         )
     notes = {**notes, "channels": channels}
     for metric in ("lpips", "dists", "clip_cosine"):
-        if not any(r["metrics"].get(metric) is not None for r in rows):
+        said = any(line.startswith(f"{metric} is left out") for line in notes["notes"])
+        if not said and not any(r["metrics"].get(metric) is not None for r in rows):
             notes["notes"].append(
                 f"{metric} was not computed: its weights were not on the machine that ran "
                 f"this (`multisc models pull {_COMPONENT[metric]}`; rows keep it empty)"

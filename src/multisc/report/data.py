@@ -140,8 +140,15 @@ def read_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any] 
     if not run_dir.is_dir():
         raise InvalidInputError(f"{run_dir} does not exist: give the folder `multisc run` wrote")
     root = RunRoot(run_dir)
-    if root.entry_kind(STORE_FILE) != "file":
-        raise InvalidInputError(f"{run_dir} is not a run directory: {STORE_FILE} is missing")
+    kind = root.entry_kind(STORE_FILE)
+    if kind != "file":
+        what = {
+            None: "is missing",
+            "link": "is a symbolic link (never followed)",
+            "folder": "is a folder",
+            "other": "is not a regular file (a FIFO, a socket or a device)",
+        }[kind]
+        raise InvalidInputError(f"{run_dir} is not a run directory: its {STORE_FILE} {what}")
     store = ResultStore(run_dir / STORE_FILE)
     try:
         rows = store.results()
