@@ -79,3 +79,63 @@ def signal_after_rows(
             f"the run never stored {rows} row(s) (exit {process.returncode}): {said[-2000:]}"
         )
     return int(line.split()[1]), status, said
+
+
+_AT = """
+import importlib, sys, threading
+_module, _, _attr = sys.argv.pop(1).partition(":")
+_when = sys.argv.pop(1)
+_owner = importlib.import_module(_module)
+_path = _attr.split(".")
+for _name in _path[:-1]:
+    _owner = getattr(_owner, _name)
+_real = getattr(_owner, _path[-1])
+def _stop_there(*args, **kwargs):
+    if _when == "before":
+        print("reached", flush=True)
+        threading.Event().wait()
+    out = _real(*args, **kwargs)
+    print("reached", flush=True)
+    threading.Event().wait()  # held here until the test sends its signal
+    return out
+setattr(_owner, _path[-1], _stop_there)
+"""
+
+
+def signal_at(
+    target: str,
+    when: str,
+    script: str,
+    *args: str,
+    send: int = signal.SIGINT,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> tuple[int, str]:
+    """Run ``python -c script *args`` until it calls ``target`` (``module:Class.attr``),
+    ``before`` or ``after`` the call, then send it ``send`` and wait for it to stop.
+    Returns (exit status, stderr)."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _AT + script, target, when, *args],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
+            env=env,
+        )  # fmt: skip
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stdout, selectors.EVENT_READ)
+                ready = selector.select(timeout)
+            line = process.stdout.readline() if ready else ""
+            if line.startswith("reached"):
+                os.kill(process.pid, send)
+            status = process.wait(timeout=timeout)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        stderr.seek(0)
+        said = stderr.read()
+    if not line.startswith("reached"):
+        raise AssertionError(f"{target} was never reached (exit {status}): {said[-2000:]}")
+    return status, said

@@ -244,3 +244,30 @@ def test_a_folder_whose_store_holds_no_row_never_blocks_a_corrected_command(fast
     finally:
         store.close()
     assert run_sweep(config, report=None).rows == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "when", "sent", "status"),
+    [  # each moment once, each signal at two of them
+        ("multisc.experiment.config:load_config", "before", signal.SIGINT, 130),  # starting
+        ("multisc.experiment.store:ResultStore.__init__", "after", signal.SIGTERM, 143),  # locked
+        ("multisc.experiment.worker:Worker.prepare_isolated", "after", signal.SIGINT, 130),
+        ("multisc.report.build:build_report", "before", signal.SIGTERM, 143),  # the report
+    ],
+    ids=["startup", "locked", "prepared", "report"],
+)
+def test_an_interrupt_at_any_moment_exits_128_plus_and_the_run_resumes(
+    fast_config, target, when, sent, status
+):
+    from tests.stopping import signal_at
+
+    _, path = fast_config(out=f"at-{target.rpartition('.')[2]}-{sent}", schemes=["bpg_ldpc"])
+    code, said = signal_at(
+        target, when, "from multisc.cli import main\nsys.exit(main(['run', sys.argv[1]]))",
+        str(path), send=sent,
+    )  # fmt: skip
+    assert code == status, said[-2000:]
+    assert "run the same command" in said and "Traceback" not in said
+    resumed = run_sweep(load_config(path), report=None)
+    assert resumed.rows == 9

@@ -52,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
     _quiet_libraries()
     previous = _terminate_like_interrupt()
+    _signalled.clear()
     try:
-        app(args=argv, prog_name="multisc", standalone_mode=False)
+        code = app(args=argv, prog_name="multisc", standalone_mode=False)
+        if code == 130 and _signalled:  # typer turns KeyboardInterrupt into a returned 130
+            return _interrupted(argv, _signalled[-1])
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except typer.Exit as exc:  # --help, --version
@@ -72,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except typer.Abort as exc:  # click turns Ctrl-C (and our SIGTERM) into Abort
         if isinstance(exc.__cause__, KeyboardInterrupt):
-            err.print("interrupted", highlight=False)
-            return 143 if isinstance(exc.__cause__, Terminated) else 130
+            return _interrupted(argv, 15 if isinstance(exc.__cause__, Terminated) else 2)
         err.print("aborted")
         return 1
     except RunInterrupted as exc:  # a sweep stopped between rows: it resumes
@@ -85,6 +87,23 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _restore_terminate(previous)
     return 0
+
+
+#: the signals received during this call of ``main`` (2: SIGINT, 15: SIGTERM)
+_signalled: list[int] = []
+
+
+def _interrupted(argv: list[str] | None, signum: int) -> int:
+    """Say that the command was stopped (a run: how to resume it); 128 + the signal."""
+    import sys
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["run"]:
+        said = "interrupted; run the same command again to resume (the store holds whole rows only)"
+    else:
+        said = "interrupted"
+    err.print(said, highlight=False, soft_wrap=True)
+    return 128 + signum
 
 
 #: options that take a list, written comma-separated
@@ -117,16 +136,25 @@ def _terminate_like_interrupt():
         return None
 
     def terminate(signum, frame):
+        _signalled.append(signal.SIGTERM)
         raise Terminated()
 
-    return signal.signal(signal.SIGTERM, terminate)
+    def interrupt(signum, frame):
+        _signalled.append(signal.SIGINT)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate), signal.getsignal(signal.SIGINT)
+    if previous[1] is signal.default_int_handler:  # someone else's handler is left alone
+        signal.signal(signal.SIGINT, interrupt)
+    return previous
 
 
 def _restore_terminate(previous) -> None:
     import signal
 
     if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 if __name__ == "__main__":

@@ -117,7 +117,11 @@ _SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
 def _normal(sql: str | None) -> str:
-    return " ".join((sql or "").split())
+    """A definition with its layout taken out (whitespace runs as one space, none beside
+    brackets and commas): the same table written on one line or many compares equal."""
+    import re
+
+    return re.sub(r"\s*([(),])\s*", r"\1", " ".join((sql or "").split()))
 
 
 @functools.lru_cache(maxsize=1)
