@@ -399,7 +399,7 @@ def test_every_command_and_snippet_of_the_page_runs(page, tmp_path, tiny_models,
     done = subprocess.run(
         [sys.executable, "driver.py", str(tiny_models)],
         cwd=tmp_path, capture_output=True, text=True, timeout=1500,
-        env={**environment, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        env={**environment, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "COLUMNS": "200"},
     )  # fmt: skip
     assert done.returncode == 0 and "ALL STEPS PASSED" in done.stdout, (
         done.stdout[-6000:] + done.stderr[-3000:]

@@ -30,6 +30,8 @@ from tests.hub.server import LocalHub
 
 MULTISC = [sys.executable, "-m", "multisc.cli"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: this source tree first on the path of every subprocess (not another installed copy)
+TREE = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])
 
 
 def _hermetic(environ) -> dict[str, str]:
@@ -53,7 +55,7 @@ def hub_env(hub: LocalHub, home: Path, **extra: str) -> dict[str, str]:
         MULTISC_TORCH_MODELS_URL=hub.url + "/models/",
         MULTISC_CACHE=str(home / "multisc"),
         HF_HUB_DISABLE_TELEMETRY="1",
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=TREE,
     )
     env.update(extra)
     return env
@@ -291,7 +293,7 @@ def test_without_network_run_skips_with_one_line_each_and_no_wait(tmp_path):
         HF_ENDPOINT="http://127.0.0.1:9",
         MULTISC_TORCH_MODELS_URL="http://127.0.0.1:9/models/",
         MULTISC_CACHE=str(tmp_path / "multisc"),
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=TREE,
     )
     for name in ("vlm_captioner", "segmenter"):  # a Hub repo, a torch hub file
         started = time.perf_counter()
@@ -398,7 +400,7 @@ def test_truncated_weights_name_the_file_and_what_to_do(models_copy):
         BartCorrector.from_pretrained(models_copy, "cpu")
     doctor = subprocess.run(
         [*MULTISC, "models", "doctor", "--models", str(models_copy), "--json"],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": TREE},
     )  # fmt: skip
     row = {r["name"]: r for r in json.loads(doctor.stdout)["components"]}["corrector"]
     assert row["files"]["model.safetensors"] == "partial" and not row["available"]
@@ -667,3 +669,46 @@ def test_the_tests_pass_with_the_offline_switches_exported():
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 passed" in result.stdout
+
+
+@pytest.mark.slow
+def test_export_never_writes_through_a_link_nor_into_a_file(hub_root, tmp_path):
+    """Links planted where the export writes (the record, a weights file, the partial a
+    copy starts as) are replaced, their targets untouched; a file as the folder, a linked
+    component folder and a dangling link are one line each."""
+    with LocalHub(hub_root) as hub:
+        env = hub_env(hub, tmp_path)
+        assert multisc(["models", "pull", "corrector"], env).returncode == 0
+    offline = {**hub_env(hub, tmp_path, HF_HUB_OFFLINE="1"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    sentinel = tmp_path / "sentinel"
+    sentinel.write_text("keep")
+    out = tmp_path / "export" / "corrector"
+    out.mkdir(parents=True)
+    weights = REGISTRY["corrector"].weights[0]
+    for name in ("multisc_export.json", weights, "config.json.partial"):
+        (out / name).symlink_to(sentinel)
+    done = multisc(["models", "export", str(out.parent), "--only", "corrector", "--json"], offline)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sentinel.read_text() == "keep"
+    assert not (out / "multisc_export.json").is_symlink()
+    assert not (out / weights).is_symlink() and (out / weights).stat().st_size > 1000
+    assert json.loads((out / "multisc_export.json").read_text())["repo_id"]
+
+    (tmp_path / "a-file").write_text("keep")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "corrector").symlink_to(tmp_path / "elsewhere", True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for target, said in [
+        ("a-file", "is a file, not a folder"),
+        ("linked", "is a symbolic link"),
+        ("dangling", "which does not exist"),
+    ]:
+        args = ["models", "export", str(tmp_path / target), "--only", "corrector"]
+        refused = multisc(args, offline)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr
+    assert (tmp_path / "a-file").read_text() == "keep" and not list(
+        (tmp_path / "elsewhere").iterdir()
+    )
+    assert not (tmp_path / "nowhere").exists()

@@ -22,8 +22,12 @@ def replacing(path: str | Path) -> Iterator[Path]:
     >>> target.read_text()
     'whole'
     """
+    import secrets
+
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    # a name nobody can guess beforehand, so no link can wait there to be written through
+    token = secrets.token_hex(8)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.{token}.tmp")
     try:
         yield tmp
         tmp.replace(path)
@@ -33,11 +37,11 @@ def replacing(path: str | Path) -> Iterator[Path]:
 
 def write_bytes(path: str | Path, data: bytes) -> None:
     """``path.write_bytes(data)``, atomically (see ``replacing``)."""
-    with replacing(path) as tmp:
-        tmp.write_bytes(data)
+    with replacing(path) as tmp, open(tmp, "xb") as handle:  # a new file, never an existing one
+        handle.write(data)
 
 
 def write_text(path: str | Path, text: str) -> None:
     """``path.write_text(text)`` (UTF-8), atomically (see ``replacing``)."""
-    with replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    with replacing(path) as tmp, open(tmp, "x", encoding="utf-8") as handle:
+        handle.write(text)

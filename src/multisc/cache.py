@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from multisc.untrusted import json_loads
+
 
 def cache_root() -> Path:
     """The cache directory (not created here)."""
@@ -16,13 +18,25 @@ def cache_root() -> Path:
     return Path(root)
 
 
+#: the largest JSON cache table read, in bytes (multisc's own are a few kB)
+JSON_LIMIT = 1 << 20
+
+
 def read_json(path: Path) -> dict:
-    """A JSON cache file's content; ``{}`` when missing or damaged (measured again, not
-    trusted)."""
+    """A JSON cache file's content; ``{}`` when missing, damaged, a link, not a regular
+    file or over ``JSON_LIMIT`` (measured again, not trusted)."""
+    import stat
+
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:
+        mode = path.lstat()
+        if not stat.S_ISREG(mode.st_mode) or mode.st_size > JSON_LIMIT:
+            return {}
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            loaded = json_loads(handle.read(JSON_LIMIT + 1).decode("utf-8"))
+    except (OSError, ValueError):
         return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def merge_json(path: Path, key: str, values: dict) -> None:

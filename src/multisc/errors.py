@@ -20,6 +20,16 @@ class DeviceUnavailableError(MultiscError, RuntimeError):
     """The requested compute device (e.g. ``cuda``) does not exist on this machine."""
 
 
+def printable(text: str) -> str:
+    """``text`` safe to write as UTF-8: a file name's undecodable bytes (kept by Python as
+    lone surrogates) shown as ``\\xNN`` escapes instead of failing the write.
+
+    >>> printable("photo-\\udcff.png")
+    'photo-\\\\xff.png'
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def choices_error(what: str, value: object, choices: list | tuple) -> InvalidInputError:
     """Build the error for a value that is not one of a fixed set of choices.
 

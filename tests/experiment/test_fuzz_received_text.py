@@ -17,12 +17,12 @@ from PIL import Image
 
 from multisc.channel.bits import bits_to_text
 from multisc.data.sources import image_id
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import ResultStore
 from multisc.experiment.sweep import csv_safe, export
 from multisc.receiver.correction import NoCorrector, SymSpellCorrector
 from multisc.receiver.fusion import fuse_texts
 from multisc.report.grids import image_grid
+from multisc.runroot import RunRoot
 
 FUZZ = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

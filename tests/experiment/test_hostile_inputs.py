@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from multisc.data.sources import sample_photos
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.sweep import run_sweep
 from multisc.report.build import build_report
 from multisc.report.grids import image_grid
+from multisc.runroot import RunRoot
 
 HOSTILE = 'a" onerror="document.title=\'PWNED\'" x="'
 
@@ -79,7 +79,7 @@ def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config
         [sys.executable, "-c",
          "import sys, time; from pathlib import Path\n"
          "from multisc.experiment.sweep import one_writer\n"
-         "from multisc.experiment.runroot import RunRoot\n"
+         "from multisc.runroot import RunRoot\n"
          "with one_writer(RunRoot(Path(sys.argv[1]))):\n"
          "    print('locked', flush=True); time.sleep(60)",
          str(out)],

@@ -22,10 +22,10 @@ from PIL import Image
 from multisc.errors import InvalidInputError
 from multisc.experiment import safe_cache
 from multisc.experiment.prepare_cache import PrepareCache, check_fits
-from multisc.experiment.runroot import RunDirError, RunRoot, check_relative
 from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
 from multisc.experiment.sweep import LOCK_FILE, csv_safe, one_writer, run_sweep
 from multisc.report.build import build_report
+from multisc.runroot import RunDirError, RunRoot, check_relative
 from tests.experiment.conftest import write_config
 
 SECRET = "private: must never change\n"
@@ -547,7 +547,7 @@ def test_a_full_disk_while_writing_run_files_is_one_line(tmp_path, monkeypatch):
         def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("multisc.experiment.runroot.os.fdopen", lambda *a, **k: Full())
+    monkeypatch.setattr("multisc.runroot.os.fdopen", lambda *a, **k: Full())
     with pytest.raises(RunDirError, match=r"no space left on the device .* run the same command"):
         root.write_text("failures.json", "[]")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no leftovers

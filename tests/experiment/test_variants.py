@@ -273,8 +273,8 @@ def test_compare_overlays_runs_with_paired_statistics_on_what_they_share(fast_co
 
 @pytest.mark.slow
 def test_compare_refuses_what_it_cannot_compare(fast_config, tmp_path):
-    from multisc.experiment.runroot import RunRoot
     from multisc.report.compare import compare_runs
+    from multisc.runroot import RunRoot
 
     a, _ = fast_config(out="a", schemes=["bpg_ldpc"], snr_db=[0.0])
     b, _ = fast_config(out="b", schemes=["bpg_ldpc"], snr_db=[18.0])

@@ -25,9 +25,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.testing.compare import compare_images
 
-from multisc.experiment.runroot import RunRoot
 from multisc.report import plots
 from multisc.report.style import StyleMap
+from multisc.runroot import RunRoot
 
 BASELINES = Path(__file__).parent / "baselines"
 TOLERANCE = 6.0

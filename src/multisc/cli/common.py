@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from multisc import __version__
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, printable
 
 app = typer.Typer(
     name="multisc",
@@ -29,10 +29,18 @@ app = typer.Typer(
 )
 
 
-out = Console()
+class _Console(Console):
+    """A rich console that writes a file name's undecodable bytes as ``\\xNN`` (see
+    [printable][multisc.errors.printable]) rather than failing on a strict stream."""
+
+    def _render_buffer(self, buffer) -> str:  # rich's one place that makes the text written
+        return printable(super()._render_buffer(buffer))
 
 
-err = Console(stderr=True)
+out = _Console()
+
+
+err = _Console(stderr=True)
 
 
 def show(console: Console, table) -> None:

@@ -95,8 +95,9 @@ def models_doctor(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Per component: which of its files are present, missing or partial (truncated, or an
-    interrupted download) in the cache or --models DIR, the commit on disk against the
+    """Per component: which of its files are present, missing, partial (truncated, or an
+    interrupted download), damaged (not what its format says; the note says how) or not a
+    regular file, in the cache or --models DIR, the commit on disk against the
     pinned one, and what to run. --verify also hashes the weights."""
     from multisc import models as registry
 
@@ -104,9 +105,9 @@ def models_doctor(
     for item in registry.REGISTRY.values():
         files = registry.file_status(item.name, models)
         available = registry.is_available(item.name, models)
-        partial = [f for f, s in files.items() if s == "partial"]
+        broken = [f for f, s in files.items() if s in ("partial", "damaged")]
         in_dir = models is not None and (not item.torch_hub or item.name == "segmenter")
-        if available and not partial:
+        if available and not broken:
             action = None
         elif in_dir:
             action = f"put it in {models / item.name} (e.g. multisc models make-tiny {models} "
@@ -115,6 +116,13 @@ def models_doctor(
             action = f"multisc models pull {item.name}"
         record = registry.component_record(item.name, models) if available else {}
         note = registry.pinned_problem(item.name) if available and models is None else None
+        problems = [
+            f"{file} {why}"
+            for file, why in registry.file_problems(item.name, models).items()
+            if files[file] != "missing"  # the files column says it
+        ]
+        if problems:
+            note = "; ".join([*problems, *([note] if note else [])])
         row = {
             "name": item.name,
             "repo_id": item.repo_id,
@@ -135,7 +143,8 @@ def models_doctor(
     for column in ("name", "files", "commit", "to do"):
         table.add_column(column)
     colour = {
-        "present": "green", "missing": "red", "partial": "yellow", "not a regular file": "red",
+        "present": "green", "missing": "red", "partial": "yellow", "damaged": "red",
+        "not a regular file": "red",
     }  # fmt: skip
     checked = {"match": "green", "differs": "red", "missing": "red", "no recorded digest": "dim"}
     for row in rows:
@@ -147,7 +156,7 @@ def models_doctor(
             commit += (
                 " (pinned)" if row["commit"] == row["pinned"] else f" (pinned {row['pinned'][:12]})"
             )
-        todo = row["action"] or row["note"] or "[green]nothing[/]"
+        todo = "; ".join(filter(None, [row["note"], row["action"]])) or "[green]nothing[/]"
         table.add_row(row["name"], files, commit, todo)
     show(out, table)
 

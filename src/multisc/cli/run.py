@@ -269,8 +269,8 @@ def _means(run_dir: Path) -> dict:
 def _written(run_dir: Path, what: str) -> dict | None:
     """What the report wrote: its paired statistics (``paired.json``) or set-level
     metrics (``set_metrics.json``)."""
-    from multisc.experiment.runroot import RunRoot
     from multisc.report.build import PAIRED_FILE, SETS_FILE
+    from multisc.runroot import RunRoot
 
     name = PAIRED_FILE if what == "paired" else SETS_FILE
     root = RunRoot(Path(run_dir))

@@ -25,6 +25,7 @@ from torch import nn
 from multisc import atomic
 from multisc.channel import AnalogLink, AnalogTransmission, ChannelSpec
 from multisc.errors import InvalidInputError, choices_error
+from multisc.untrusted import json_loads
 
 DOWNSAMPLE = 4  # two stride-2 convolutions
 SOURCE_TO_SYMBOLS = 96  # k/n = c / 96 (see the module docstring)
@@ -254,7 +255,7 @@ def save_checkpoint(model: DeepJSCC, directory: str | Path, training: dict | Non
 def read_training(directory: str | Path) -> dict:
     """The ``"training"`` record of a checkpoint's config (empty when it has none)."""
     try:
-        raw = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
+        raw = json_loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     training = raw.get("training") if isinstance(raw, dict) else None
@@ -285,7 +286,7 @@ def read_config(directory: str | Path) -> JSCCConfig:
             "(train one with `multisc jscc train`)"
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json_loads(path.read_text(encoding="utf-8"))
         config = JSCCConfig(
             ratio=str(raw["ratio"]),
             train_snr_db=raw["train_snr_db"],

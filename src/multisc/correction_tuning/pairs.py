@@ -21,6 +21,7 @@ import torch
 from multisc import atomic
 from multisc.channel import ChannelSpec, DigitalLink
 from multisc.errors import InvalidInputError
+from multisc.untrusted import json_loads
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def read_pairs(path: str | Path, split: str | None = None) -> list[Pair]:
         if not line.strip():
             continue
         try:
-            raw = json.loads(line)
+            raw = json_loads(line)
             pair = Pair(
                 str(raw["noisy"]),
                 str(raw["clean"]),

@@ -87,17 +87,15 @@ _METRIC_OF = {"clip": "clip_cosine", "lpips": "lpips", "dists": "dists", "incept
 def refused_metric_weights(config: RunConfig) -> list[str]:
     """A line for each metric whose weights file is here but refused (truncated, not a
     state dict, a folder): the metric is left out, and the line says why (not "absent")."""
-    from multisc.models import entry, file_status, weights_problem
-    from multisc.models.local import torch_hub_file
+    from multisc.models import file_problems, file_status
 
     lines = []
     for name in METRIC_COMPONENTS:
         bad = {f: s for f, s in file_status(name, config.models).items()
-               if s in ("partial", "not a regular file")}  # fmt: skip
+               if s in ("partial", "damaged", "not a regular file")}  # fmt: skip
+        problems = file_problems(name, config.models) if bad else {}
         for file, status in bad.items():
-            why = status
-            if status == "partial" and entry(name).torch_hub:
-                why = weights_problem(torch_hub_file(name, config.models)) or status
+            why = problems.get(file, status).removeprefix("is ")
             lines.append(
                 f"{_METRIC_OF[name]} is left out: its weights file {file} was refused ({why}); "
                 f"`multisc models pull {name}` fetches it again"

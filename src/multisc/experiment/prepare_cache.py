@@ -15,8 +15,8 @@ from PIL import Image
 
 from multisc.experiment import safe_cache
 from multisc.experiment.config import RunConfig
-from multisc.experiment.runroot import RunDirError, RunRoot
 from multisc.imaging import image_key
+from multisc.runroot import RunDirError, RunRoot
 
 if TYPE_CHECKING:
     from multisc.experiment.planning import Plan

@@ -10,11 +10,11 @@ from typing import Any
 
 from PIL import Image
 
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, printable
 from multisc.experiment.config import RunConfig
-from multisc.experiment.runroot import RunDirError, RunRoot
 from multisc.experiment.store import ResultStore
 from multisc.experiment.tasks import TaskResult
+from multisc.runroot import RunDirError, RunRoot
 from multisc.schemes.base import working_image
 
 IMAGES_DIR = "images"
@@ -82,10 +82,10 @@ def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
 
 def record_failure(image_id: str, scheme: str, error: str, root: RunRoot) -> list[dict[str, str]]:
     """Add a failed (image, scheme) to ``RUN_DIR/failures.json`` (rewritten whole); a later
-    run that does it replaces the entry. :returns: every failure recorded."""
+    run that does it replaces the entry. Returns every failure recorded."""
     failures = read_failures(root)
     failures = [f for f in failures if (f["image_id"], f["scheme"]) != (image_id, scheme)]
-    failures.append({"image_id": image_id, "scheme": scheme, "error": error})
+    failures.append({"image_id": image_id, "scheme": scheme, "error": printable(error)})
     root.write_text(FAILURES_FILE, json.dumps(failures, indent=2))
     return failures
 

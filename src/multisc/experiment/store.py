@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -162,6 +163,16 @@ def _disk_full(exc: BaseException) -> bool:
     )
 
 
+def _copy_regular(source: Path, target: Path) -> None:
+    """Copy regular file ``source`` (opened without following a link) to ``target``."""
+    import shutil
+
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(source, flags)
+    with os.fdopen(fd, "rb") as reader, open(target, "xb") as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)
+
+
 class ResultStore:
     """Rows of a run, in ``RUN_DIR/results.sqlite``.
 
@@ -172,17 +183,29 @@ class ResultStore:
     any row is read or
     written."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        """Open (or, unless ``read_only``, create) the store at ``path``. A ``read_only``
+        store is opened as SQLite ``mode=ro``: reading another run (``multisc compare``)
+        never writes its folder (no schema upgrade, no checkpoint, no side file removed)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self._copy: Path | None = None  # a read-only store with a write-ahead log: a copy
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._check_entries()
         try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if read_only:
+                self._db = self._open_read_only()
+            else:
+                self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
             raise self._unusable(exc) from exc
         try:
             self._db.execute("PRAGMA trusted_schema=OFF")
             self._check_schema()
+            if read_only:
+                self._db.execute("PRAGMA query_only=ON")
+                return
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -275,6 +298,29 @@ class ResultStore:
 
     def close(self) -> None:
         self._db.close()
+        if self._copy is not None:
+            import shutil
+
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A connection that never writes the store's folder. SQLite's ``mode=ro`` still
+        writes a WAL store's ``-shm`` index, so a store without a write-ahead log is opened
+        ``immutable`` (nothing else writes it: the caller holds the run's lock), and one
+        with rows still in its log is read from a private copy of the two files."""
+        from urllib.parse import quote
+
+        wal = self.path.with_name(self.path.name + "-wal")
+        if not wal.exists() or wal.stat().st_size == 0:
+            uri = f"file:{quote(str(self.path.absolute()))}?mode=ro&immutable=1"
+            return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        import tempfile
+
+        self._copy = Path(tempfile.mkdtemp(prefix="multisc-store-"))
+        for source in (self.path, wal):
+            _copy_regular(source, self._copy / source.name)
+        return sqlite3.connect(self._copy / self.path.name, timeout=30, isolation_level=None)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -376,6 +422,7 @@ class ResultStore:
         out = []
         for number, values in enumerate(cursor, start=1):
             row = dict(zip(names, values, strict=True))
+            row.setdefault("settings", "{}")  # a store written before settings, read only
             try:
                 for column in JSON_COLUMNS:
                     row[column] = json.loads(row[column])
@@ -398,6 +445,7 @@ class ResultStore:
         if row is None:
             return None
         run = dict(zip(names, row, strict=True))
+        run.setdefault("components", "{}")  # a store written before components, read only
         try:
             versions = json.loads(run["versions"])
             if not isinstance(versions, dict) or not all(

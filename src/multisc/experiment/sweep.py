@@ -30,11 +30,11 @@ from multisc.experiment.rundir import (
     save_references,
     versions,
 )
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.tasks import make_tasks, total_rows
 from multisc.experiment.variants import check_size, format_value, run_variants, series_order
 from multisc.metrics import finite_mean
+from multisc.runroot import RunRoot
 
 CSV_FILE = "results.csv"
 PARQUET_FILE = "results.parquet"
@@ -237,8 +237,9 @@ def run_sweep(
     unreadable: list[tuple[str, str]] = []
     images = load_run_images(config, on_error=lambda i, e: unreadable.append((i, e)))
     check_size(config, len(images) + len(unreadable))  # before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    with one_writer(RunRoot(out)):
+    root = RunRoot(out)
+    root.create()
+    with one_writer(root):
         return _run_locked(config, emit, report, out, images, unreadable)
 
 

@@ -49,6 +49,7 @@ from multisc.models.loading import (
 from multisc.models.local import (
     FileStatus,
     cache_dir,
+    file_problems,
     file_status,
     is_available,
     local_snapshot,
@@ -101,6 +102,7 @@ __all__ = [
     "fetchable",
     "fetchable_url",
     "file_error",
+    "file_problems",
     "file_status",
     "hub_endpoint",
     "hub_reachable",

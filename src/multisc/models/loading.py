@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from multisc.errors import ModelFileError, ModelNotAvailableError
 from multisc.models.downloads import fetchable, fetchable_url, pull
-from multisc.models.local import file_status, is_available, local_snapshot, torch_hub_file
+from multisc.models.local import (
+    file_problems,
+    file_status,
+    is_available,
+    local_snapshot,
+    torch_hub_file,
+)
 from multisc.models.registry import entry, file_error, first_line, missing_error, source
 
 if TYPE_CHECKING:  # torch is imported where it is used: `multisc models list` starts fast
@@ -39,9 +45,10 @@ def resolve(name: str, models_dir: str | Path | None = None, download: bool = Tr
         available = is_available(name)
     snapshot = local_snapshot(item)
     if snapshot is None or not available:
-        partial = [f for f, s in file_status(name).items() if s == "partial"]
+        broken = file_problems(name)
+        partial = [f for f, s in file_status(name).items() if s in ("partial", "damaged")]
         if partial:
-            raise file_error(name, partial[0], "is incomplete in the Hugging Face cache")
+            raise file_error(name, partial[0], broken[partial[0]] + " in the Hugging Face cache")
         raise missing_error(name, where)
     check_directory(name, snapshot)
     return snapshot

@@ -10,7 +10,7 @@ from typing import Literal
 from multisc.models.registry import ModelEntry, entry, is_commit
 from multisc.models.weights import local_weight, weights_problem
 
-FileStatus = Literal["present", "missing", "partial", "not a regular file"]
+FileStatus = Literal["present", "missing", "partial", "damaged", "not a regular file"]
 
 #: ``--models DIR/segmenter`` may hold the FCN as safetensors (what make-tiny writes)
 SEGMENTER_SAFETENSORS = "model.safetensors"
@@ -81,20 +81,46 @@ def torch_hub_file(name: str, models_dir: str | Path | None = None) -> Path:
 
 
 def file_status(name: str, models_dir: str | Path | None = None) -> dict[str, FileStatus]:
-    """Each file component ``name`` needs: ``present``, ``missing`` or ``partial`` (a
-    truncated weights file, or an interrupted download left in the cache).
+    """Each file component ``name`` needs: ``present``, ``missing``, ``partial`` (a
+    truncated weights file, or an interrupted download left in the cache), ``damaged`` (a
+    weights file that is whole but not what its format says: see
+    [file_problems][multisc.models.local.file_problems]) or ``not a regular file`` (a
+    folder, a FIFO, a link to either).
 
     With ``models_dir``, the config and weights in ``models_dir/<name>``; else the HF cache
     (every file ``pull`` fetches) or, for torch hub files, ``$TORCH_HOME/hub/checkpoints``.
     """
+    return {file: status for file, (status, _) in _checked(name, models_dir).items()}
+
+
+def file_problems(name: str, models_dir: str | Path | None = None) -> dict[str, str]:
+    """What is wrong with each of component ``name``'s files that is not ``present``, in
+    words ("is truncated (1000 bytes; its header describes 4096)", "is missing")."""
+    return {
+        file: reason
+        for file, (status, reason) in _checked(name, models_dir).items()
+        if status != "present"
+    }
+
+
+def _weights_status(path: Path) -> tuple[FileStatus, str]:
+    problem = weights_problem(path)
+    if problem is None:
+        return "present", "is present"
+    return ("partial" if problem.startswith("is truncated") else "damaged"), problem
+
+
+def _checked(name: str, models_dir: str | Path | None) -> dict[str, tuple[FileStatus, str]]:
+    """``file_status`` and ``file_problems`` of each file: (status, what is wrong)."""
     item = entry(name)
+    other = "not a regular file", "is not a regular file (a folder, a FIFO or a link to one)"
     if item.torch_hub:
         path = torch_hub_file(name, models_dir)
         if os.path.lexists(path) and not path.is_file():
-            return {path.name: "not a regular file"}
+            return {path.name: other}
         if not path.is_file():
-            return {path.name: "missing"}
-        return {path.name: "partial" if weights_problem(path) else "present"}
+            return {path.name: ("missing", f"is missing from {path.parent}")}
+        return {path.name: _weights_status(path)}
     if models_dir is not None:
         names, root = item.required, Path(models_dir) / name
     elif Path(item.repo_id).is_dir():
@@ -104,7 +130,7 @@ def file_status(name: str, models_dir: str | Path | None = None) -> dict[str, Fi
     interrupted = False
     if models_dir is None and root is not None:
         interrupted = any((root.parent.parent / "blobs").glob("*.incomplete"))
-    status: dict[str, FileStatus] = {}
+    status: dict[str, tuple[FileStatus, str]] = {}
     for file in names:
         path = (
             None
@@ -115,13 +141,17 @@ def file_status(name: str, models_dir: str | Path | None = None) -> dict[str, Fi
         if path is None and named is not None and os.path.lexists(named):
             path = named  # there, but not a file any weights name could be
         if path is not None and os.path.lexists(path) and not path.is_file():
-            status[file] = "not a regular file"  # a folder, a FIFO, a link to either
+            status[file] = other
         elif path is None or not path.is_file():
-            status[file] = "partial" if interrupted and file in item.weights else "missing"
-        elif file in item.weights and weights_problem(path):
-            status[file] = "partial"
+            where = "the Hugging Face cache" if models_dir is None else str(root)
+            if interrupted and file in item.weights:
+                status[file] = "partial", f"is an interrupted download in {where}"
+            else:
+                status[file] = "missing", f"is missing from {where}"
+        elif file in item.weights:
+            status[file] = _weights_status(path)
         else:
-            status[file] = "present"
+            status[file] = "present", "is present"
     return status
 
 

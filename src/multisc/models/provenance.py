@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -33,6 +32,7 @@ from multisc.models.local import (
 )
 from multisc.models.registry import REGISTRY, entry, is_commit
 from multisc.models.weights import local_weight
+from multisc.untrusted import json_loads
 
 #: what ``export`` writes beside each component's files, and what a run reads back
 EXPORT_RECORD = "multisc_export.json"
@@ -114,7 +114,7 @@ def _read_export_record(path: Path) -> dict[str, Any]:
     if not path.is_file() or path.is_symlink() or path.stat().st_size > 1 << 20:
         return {}
     try:
-        record = json.loads(path.read_text())
+        record = json_loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
@@ -189,7 +189,8 @@ def export(
     """Copy components (default: every one that is here) into ``directory/<name>/`` with
     their repository layout, the bytes rather than the cache's links, plus an
     ``multisc_export.json`` naming the repo and commit. ``--models DIR`` then loads them
-    without network. Files are written under a temporary name and renamed when whole.
+    without network. Files are written under a temporary name and renamed when whole,
+    never through a link inside ``directory``.
 
     :raises ModelNotAvailableError: a component named is not on this machine.
     """
@@ -201,19 +202,22 @@ def export(
                 f"cannot export {name!r}: it is not on this machine; run "
                 f"`multisc models pull {name}` first"
             )
+    from multisc.runroot import RunRoot
+
+    root = RunRoot(directory)  # below it, no link is followed: see multisc.runroot
+    root.create("the export folder")
     written: dict[str, dict[str, Any]] = {}
     for name in chosen:
         record = component_record(name)
-        target = directory / name
-        target.mkdir(parents=True, exist_ok=True)
         for relative, path in component_files(name).items():
-            destination = target / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            partial = destination.with_name(destination.name + ".partial")
-            shutil.copyfile(path, partial)  # reads through the cache's link to the blob
-            os.replace(partial, destination)
+            # the source is read through the cache's link to its blob; the copy is a new
+            # file renamed over whatever is at the destination (a link is replaced)
+            with path.open("rb") as source:
+                root.write_with(
+                    f"{name}/{relative}", lambda out, s=source: shutil.copyfileobj(s, out, 1 << 20)
+                )
             if progress is not None:
                 progress(name, relative)
-        (target / EXPORT_RECORD).write_text(json.dumps(record, indent=2))
-        written[name] = {**record, "path": str(target)}
+        root.write_text(f"{name}/{EXPORT_RECORD}", json.dumps(record, indent=2))
+        written[name] = {**record, "path": str(directory / name)}
     return written

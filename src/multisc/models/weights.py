@@ -12,13 +12,13 @@ is not plain tensors is refused, never run.
 from __future__ import annotations
 
 import functools
-import json
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multisc.errors import ModelFileError
 from multisc.models.registry import entry, file_error, first_line
+from multisc.untrusted import json_loads
 
 if TYPE_CHECKING:  # imported where used: listing components must not import torch
     import torch
@@ -112,13 +112,22 @@ def _weights_problem(name: str, size: int, _mtime_ns: int) -> str | None:
     return None
 
 
+#: the largest header the safetensors format allows (its MAX_HEADER_SIZE), in bytes
+SAFETENSORS_HEADER_LIMIT = 100_000_000
+
+
 def _safetensors_problem(path: Path, size: int) -> str | None:
     try:
         with path.open("rb") as handle:
             header_size = int.from_bytes(handle.read(8), "little")
             if size < 8 or header_size <= 0 or 8 + header_size > size:
                 return f"is truncated ({size} bytes, shorter than its own header)"
-            header = json.loads(handle.read(header_size))
+            if header_size > SAFETENSORS_HEADER_LIMIT:  # read before it is parsed: bounded
+                return (
+                    f"is not a safetensors file (a {header_size}-byte header; the format "
+                    f"allows {SAFETENSORS_HEADER_LIMIT})"
+                )
+            header = json_loads(handle.read(header_size))
         if not isinstance(header, dict):
             raise TypeError(f"the header is a {type(header).__name__}, not a mapping")
         ends = []

@@ -14,7 +14,6 @@ from urllib.parse import quote
 import matplotlib.pyplot as plt
 
 from multisc.experiment.rundir import IMAGES_DIR, reference_path
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE
 from multisc.experiment.variants import series_order
 from multisc.report import experiments
@@ -52,6 +51,7 @@ from multisc.report.tables import (
     summary_latex,
     summary_markdown,
 )
+from multisc.runroot import RunRoot
 
 REPORT_FILE = "report.html"
 PAIRED_FILE = "paired.json"

@@ -3,24 +3,33 @@ revisions, a plugin against the built-ins), with paired statistics on what they 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from multisc.errors import InvalidInputError
-from multisc.experiment.runroot import RunRoot
+from multisc.runroot import RunDirError, RunRoot
 
 
-def _finished(run_dir: Path) -> None:
-    """Refuse a run directory a writer still holds (its rows are not final)."""
+@contextmanager
+def _finished(run_dir: Path) -> Iterator[None]:
+    """Hold a finished run's lock while it is read; refuse a run directory a writer still
+    holds (its rows are not final)."""
     root = RunRoot(run_dir)
     try:
         with root.locked():
-            pass
+            yield
     except BlockingIOError:
         raise InvalidInputError(
             f"{run_dir} is being written by a multisc run: compare it when that run has finished"
         ) from None
+    except RunDirError:
+        if not Path(run_dir).is_dir():
+            raise InvalidInputError(
+                f"{run_dir} does not exist: give the folder `multisc run` wrote"
+            ) from None
+        raise
 
 
 def _names(run_dirs: Sequence[Path]) -> list[str]:
@@ -30,6 +39,26 @@ def _names(run_dirs: Sequence[Path]) -> list[str]:
         name = run_dir.resolve().name or str(run_dir)
         names.append(name if name not in names else f"{name}#{len(names) + 1}")
     return names
+
+
+def check_out_apart(out: Path, run_dirs: Sequence[str | Path]) -> None:
+    """Refuse an ``--out`` that is one of the compared runs, lies inside one, or holds one
+    (links resolved first): writing the comparison must not change what it reads."""
+    target = out.resolve()
+    for run in run_dirs:
+        source = Path(run).resolve()
+        if target == source:
+            relation = "is"
+        elif target.is_relative_to(source):
+            relation = "is inside"
+        elif source.is_relative_to(target):
+            relation = "holds"
+        else:
+            continue
+        raise InvalidInputError(
+            f"--out {out} {relation} the compared run {run}: a comparison never writes where "
+            "it reads; choose a folder apart from every run"
+        )
 
 
 def compare_rows(
@@ -49,8 +78,8 @@ def compare_rows(
         raise InvalidInputError("compare needs at least two run directories")
     runs = []
     for run_dir in dirs:
-        rows, run = read_run(run_dir)  # missing, not a run directory, empty: one line
-        _finished(run_dir)
+        with _finished(run_dir):  # missing, not a run directory, empty: one line each
+            rows, run = read_run(run_dir, read_only=True)  # never written
         runs.append((rows, run))
     names = _names(dirs)
     items = [{(r["image_id"], r["snr_db"], r["seed"]) for r in rows} for rows, _ in runs]
@@ -99,14 +128,10 @@ def compare_runs(
     ``paired.json``. :returns: the report's path and the paired statistics."""
     from multisc.report.build import build_compare_report
 
-    rows, counts, notes, records = compare_rows(run_dirs)
     out = Path(out)
-    resolved = {Path(d).resolve() for d in run_dirs}
-    if out.resolve() in resolved:
-        raise InvalidInputError(f"--out {out} is one of the compared runs: choose another folder")
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out {out} is a file: choose a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_apart(out, run_dirs)
+    rows, counts, notes, records = compare_rows(run_dirs)
+    RunRoot(out).create()
     labels = list(dict.fromkeys(r["scheme"] for r in rows))
     if reference is None:  # the first run as given, its first series in report order
         from multisc.experiment.variants import series_order

@@ -5,7 +5,6 @@ values become "unknown", never an exception."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
@@ -16,9 +15,10 @@ import numpy as np
 
 from multisc.errors import InvalidInputError
 from multisc.experiment.rundir import read_failures
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.variants import series_order
+from multisc.runroot import RunRoot
+from multisc.untrusted import json_loads
 
 NOTES_FILE = "plan.json"
 _ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
@@ -112,7 +112,7 @@ def stand_in_components(run: dict[str, Any] | None) -> list[str]:
     from multisc.models.registry import manifest
 
     try:
-        components = json.loads(run["components"]) if run else {}
+        components = json_loads(run["components"]) if run else {}
     except (KeyError, TypeError, ValueError):
         return []
     tiny = []
@@ -132,10 +132,13 @@ def stand_in_components(run: dict[str, Any] | None) -> list[str]:
     return tiny
 
 
-def read_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def read_run(
+    run_dir: str | Path, read_only: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """A finished run's rows and its latest start
     ([ResultStore.latest_run][multisc.experiment.store.ResultStore.latest_run]); one
-    ``InvalidInputError`` for a folder that is missing or is not a run directory."""
+    ``InvalidInputError`` for a folder that is missing or is not a run directory.
+    ``read_only``: the store is opened without ever writing the folder (another's run)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InvalidInputError(f"{run_dir} does not exist: give the folder `multisc run` wrote")
@@ -149,7 +152,7 @@ def read_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any] 
             "other": "is not a regular file (a FIFO, a socket or a device)",
         }[kind]
         raise InvalidInputError(f"{run_dir} is not a run directory: its {STORE_FILE} {what}")
-    store = ResultStore(run_dir / STORE_FILE)
+    store = ResultStore(run_dir / STORE_FILE, read_only=read_only)
     try:
         rows = store.results()
         run = store.latest_run()

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.variants import axis_names, format_value
 from multisc.report.style import family
+from multisc.runroot import RunRoot
 
 Axis = tuple[str, ...]
 

@@ -14,9 +14,9 @@ from PIL import Image
 
 from multisc.errors import InvalidInputError
 from multisc.experiment.rundir import reference_path
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.variants import series_order
 from multisc.report.data import FORMATS, is_safe_id
+from multisc.runroot import RunRoot
 
 GRIDS_DIR = "grids"
 #: the metrics a tile may show under it, in order

@@ -12,7 +12,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from multisc.experiment.runroot import RunRoot
 from multisc.experiment.variants import format_value, series_order
 from multisc.report import experiments
 from multisc.report.data import METRICS, curves
@@ -27,6 +26,7 @@ from multisc.report.style import (
     save_figure,
     thin_ticks,
 )
+from multisc.runroot import RunRoot
 
 PLOTS_DIR = "plots"
 TIME_LABEL = "generation seconds per transmission"

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from multisc.experiment.runroot import RunRoot
+from multisc.runroot import RunRoot
 
 #: Okabe-Ito: distinguishable with every common colour-vision deficiency
 PALETTE = (

@@ -6,7 +6,6 @@ Each metric's numbers have one format everywhere
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 
 from multisc.experiment.variants import series_order
 from multisc.report.data import FORMATS, METRICS, mean_ci
+from multisc.untrusted import json_loads
 
 SUMMARY_LATEX = "summary.tex"
 SUMMARY_MARKDOWN = "summary.md"
@@ -170,7 +170,7 @@ def component_rows(run: dict | None) -> list[list[str]]:
     """The weights the run loaded: repo, commit on disk (against the pinned one), source,
     weights' sizes (``runs.components``, as the latest start or resume recorded it)."""
     try:
-        components = json.loads(run["components"]) if run else {}
+        components = json_loads(run["components"]) if run else {}
     except (KeyError, TypeError, ValueError):
         components = {}
     rows = []

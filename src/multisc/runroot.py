@@ -29,12 +29,12 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, printable
 
 #: longest name of one path component, in bytes (Linux's NAME_MAX)
 NAME_MAX = 255
@@ -71,6 +71,19 @@ def check_relative(relative: str | Path) -> tuple[str, ...]:
     return parts
 
 
+def _reason(exc: OSError) -> str:
+    """An OS error in words (``EROFS``: "the file system is read-only"), its path left out."""
+    return {
+        errno.EACCES: "permission denied (a parent folder is not writable)",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exhausted",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.ENAMETOOLONG: "the path is too long",
+    }.get(exc.errno, exc.strerror or type(exc).__name__)
+
+
 class RunRoot:
     """Files below ``root``, opened without following links (see the module doc)."""
 
@@ -79,6 +92,30 @@ class RunRoot:
 
     def __repr__(self) -> str:
         return f"RunRoot({str(self.root)!r})"
+
+    def create(self, flag: str = "--out") -> None:
+        """Make the run directory (and its parents) when it does not exist; every reason
+        it cannot be made is one ``RunDirError`` naming the folder and what to do (a
+        dangling link is refused, never followed to make its target)."""
+        where = self.root
+        try:
+            if where.is_symlink() and not where.exists():
+                raise RunDirError(
+                    f"{flag} {where} is a link to {os.readlink(where)!s}, which does not "
+                    "exist: multisc does not make a link's target; remove the link or "
+                    f"choose another {flag}"
+                )
+            if where.exists() and not where.is_dir():
+                raise RunDirError(f"{flag} {where} is a file, not a folder: choose a folder")
+            where.mkdir(parents=True, exist_ok=True)
+        except RunDirError:
+            raise
+        except OSError as exc:
+            example = f" (e.g. {flag} ~/runs/NAME)" if flag.startswith("--") else ""
+            raise RunDirError(
+                f"cannot make {flag} {where}: {_reason(exc)}; choose a folder you can "
+                f"write{example}"
+            ) from None
 
     # -- descriptors ---------------------------------------------------------------------
 
@@ -95,7 +132,7 @@ class RunRoot:
         """A descriptor of ``root/parts``, each step opened with ``O_NOFOLLOW`` (the root
         itself made first when ``create`` and it does not exist)."""
         if create and not self.root.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.create()
         fd = self._root_fd()
         try:
             for i, part in enumerate(parts):
@@ -262,6 +299,11 @@ class RunRoot:
     def write_bytes(self, relative: str | Path, data: bytes) -> Path:
         """Write ``relative`` whole or not at all: a new file with a random name beside it,
         then renamed over the entry (a link there is replaced, never written through)."""
+        return self.write_with(relative, lambda handle: handle.write(data))
+
+    def write_with(self, relative: str | Path, fill: Callable[[BinaryIO], object]) -> Path:
+        """``write_bytes`` of what ``fill(handle)`` writes into the new file (a copy of a
+        large file, streamed)."""
         parts = check_relative(relative)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with self._directory(parts[:-1], create=True) as dir_fd:
@@ -272,7 +314,7 @@ class RunRoot:
                 raise self._refusal(parts, exc) from None
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
+                    fill(handle)
                 os.replace(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except OSError as exc:
                 with contextlib.suppress(OSError):
@@ -288,8 +330,9 @@ class RunRoot:
         return self.root.joinpath(*parts)
 
     def write_text(self, relative: str | Path, text: str) -> Path:
-        """``write_bytes`` of ``text`` in UTF-8."""
-        return self.write_bytes(relative, text.encode("utf-8"))
+        """``write_bytes`` of ``text`` in UTF-8 (a file name's undecodable bytes as ``\\xNN``,
+        see [printable][multisc.errors.printable])."""
+        return self.write_bytes(relative, printable(text).encode("utf-8"))
 
     def append_text(self, relative: str | Path, text: str) -> None:
         """Append ``text`` to regular file ``relative`` (made when absent; a link there is
@@ -312,7 +355,7 @@ class RunRoot:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise RunDirError(f"{self.root / '/'.join(parts)} is not a regular file: remove it")
-            os.write(fd, text.encode("utf-8"))
+            os.write(fd, printable(text).encode("utf-8"))
         finally:
             os.close(fd)
 
