@@ -712,3 +712,29 @@ def test_export_never_writes_through_a_link_nor_into_a_file(hub_root, tmp_path):
         (tmp_path / "elsewhere").iterdir()
     )
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.slow
+def test_doctor_says_what_is_wrong_with_each_cached_file(hub_root, tmp_path):
+    """In the Hugging Face cache: a truncated CLIP ``pytorch_model.bin`` is partial (the
+    component unusable), a weights file that is a folder or a link to a FIFO is not a
+    regular file, never "present" nor "missing"."""
+    with LocalHub(hub_root) as hub:
+        env = hub_env(hub, tmp_path)
+        assert multisc(["models", "pull", "clip", "corrector"], env).returncode == 0
+    offline = {**hub_env(hub, tmp_path, HF_HUB_OFFLINE="1"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    (clip,) = (tmp_path / "hf" / "hub").glob("models--*clip*/snapshots/*/pytorch_model.bin")
+    blob = clip.resolve()
+    blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])
+    weights = REGISTRY["corrector"].weights[0]
+    (corrector,) = (tmp_path / "hf" / "hub").glob(f"models--*spelling*/snapshots/*/{weights}")
+    corrector.unlink()
+    os.mkfifo(tmp_path / "fifo")
+    corrector.symlink_to(tmp_path / "fifo")
+    doctor = multisc(["models", "doctor", "--json"], offline)
+    assert doctor.returncode == 0, doctor.stderr[-2000:]
+    rows = {row["name"]: row for row in json.loads(doctor.stdout)["components"]}
+    assert rows["clip"]["files"]["pytorch_model.bin"] == "partial"
+    assert not rows["clip"]["available"] and "pytorch_model.bin is truncated" in rows["clip"]["note"]
+    assert rows["corrector"]["files"][weights] == "not a regular file"
+    assert not rows["corrector"]["available"]

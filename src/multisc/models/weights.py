@@ -101,6 +101,8 @@ def _weights_problem(name: str, size: int, _mtime_ns: int) -> str | None:
     if path.suffix == ".safetensors":
         return _safetensors_problem(path, size)
     if path.suffix in PICKLE_SUFFIXES:
+        if _cut_zip(path):
+            return f"is truncated ({size} bytes: a zip archive whose end is missing)"
         try:
             state = _torch_load(path)
         except Exception as exc:  # zip/pickle errors of a truncated or foreign file
@@ -110,6 +112,19 @@ def _weights_problem(name: str, size: int, _mtime_ns: int) -> str | None:
             return f"is not a state dict (it holds a {type(state).__name__})"
         return None
     return None
+
+
+def _cut_zip(path: Path) -> bool:
+    """A file that starts as a zip archive (``torch.save``'s format) but has no end of
+    central directory: the end of a download is missing."""
+    import zipfile
+
+    try:
+        with path.open("rb") as handle:
+            starts = handle.read(4) == b"PK\x03\x04"
+        return starts and not zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 #: the largest header the safetensors format allows (its MAX_HEADER_SIZE), in bytes
