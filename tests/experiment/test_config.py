@@ -86,7 +86,7 @@ REFUSED = [
     ("device: meta", "device 'meta' is not auto, cpu, cuda or cuda:N"),
     ("channel: {model: nr, mcs: 0, prbs: 16}", "16 PRB.s. at MCS 0 .* Sionna's 5G LDPC can code"),
     ("channel: []", "the channel list is empty"),
-    ("snr_db: [true]", r"SNRs are numbers of dB, not \[True\]"),
+    ("snr_db: [true]", r"snr_db: \[true\] is not a number \(true and false never are\)"),
     ("options: {guidance: .nan}", "guidance: nan is not a finite number"),
     ("options: {ip_scale: .nan}", "ip_scale: nan"),
     ("options: {ip_scale: .inf}", "ip_scale: inf"),

@@ -65,7 +65,7 @@ def test_no_vary_hashes_as_before():
         ({"ip_scale": [1]}, ["bpg_ldpc"], "no chosen scheme reads ip_scale.*multisc, single_text"),
         ({"budget": ["1/48"]}, ["multisc"], "bpg_ldpc, deep_jscc would"),
         ({"rows,cols": [[1, 2, 3]]}, ["multisc"], "takes 2-value lists"),
-        ({"steps": [2, 2]}, ["multisc"], "lists a value twice"),
+        ({"steps": [2, 2]}, ["multisc"], "lists the value 2 twice"),
         ({"mcs": [5]}, ["bpg_ldpc"], "mcs=5: mcs applies to model: nr only"),
     ],
 )
