@@ -40,7 +40,8 @@ def transmit(
         None,
         "--ratio",
         help="Bandwidth budget K/N for bpg_ldpc/deep_jscc. (default: as `multisc run`: "
-        "multisc's channel uses, or 1/24 without multisc's weights)",
+        "multisc's channel uses, or 1/24 without multisc's weights; deep_jscc with "
+        "--checkpoint: that checkpoint's own ratio)",
     ),
     out_png: Path | None = typer.Option(None, "--out", help="Where to save the reconstruction."),
     seed: int = typer.Option(0, help="Seed of the channel and the generator."),
@@ -64,7 +65,12 @@ def transmit(
         _check_image_output(out_png)
     picture = open_image(image)
     nr_first_use(spec)  # NR with mcs auto: thresholds measured once, with progress
-    budget = ratio if ratio is not None else _default_budget(scheme, models)
+    if ratio is not None:
+        budget: str | None = ratio
+    elif checkpoint is not None and scheme == "deep_jscc":
+        budget = None  # the checkpoint given is sent at its own ratio, on the whole image
+    else:
+        budget = _default_budget(scheme, models)
     if checkpoint is None and scheme in ("deep_jscc", "multisc", "single_text"):
         from multisc.codecs.jscc import training_channel
         from multisc.codecs.jscc_shipped import shipped
