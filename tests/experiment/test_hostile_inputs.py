@@ -77,11 +77,11 @@ def test_one_run_directory_has_one_writer_and_a_dead_one_releases_it(fast_config
     # a run killed while holding the lock: the kernel releases it
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path\n"
+         "import signal, sys; from pathlib import Path\n"
          "from multisc.experiment.sweep import one_writer\n"
          "from multisc.runroot import RunRoot\n"
          "with one_writer(RunRoot(Path(sys.argv[1]))):\n"
-         "    print('locked', flush=True); time.sleep(60)",
+         "    print('locked', flush=True); signal.pause()  # held until killed",
          str(out)],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
