@@ -334,12 +334,12 @@ def test_every_yaml_block_is_a_valid_run_config(page, tmp_path, monkeypatch):
 
 
 def _pretend_plugin_installed(monkeypatch):
-    from multisc.schemes import spec
+    from multisc.schemes import catalog
 
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "plugin-scheme" / "src"))
     from img2img_sc import SPEC
 
-    monkeypatch.setattr(spec, "_PLUGINS", {**(spec._PLUGINS or {}), SPEC.name: SPEC})
+    monkeypatch.setattr(catalog, "_PLUGINS", {**(catalog._PLUGINS or {}), SPEC.name: SPEC})
 
 
 def test_every_page_has_a_block_we_know_how_to_check():

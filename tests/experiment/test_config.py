@@ -1,7 +1,8 @@
 import pytest
 
 from multisc.errors import InvalidInputError
-from multisc.experiment.config import PAPER_SNRS, load_config
+from multisc.experiment.config import load_config
+from multisc.experiment.settings import PAPER_SNRS
 
 
 def write(tmp_path, text):

@@ -156,7 +156,8 @@ def test_the_summary_is_written_as_latex_and_markdown_and_means_are_in_json(run_
 def test_a_finished_run_resumed_keeps_its_report(run_dir):
     """Nothing new: the report is up to date (its state file fingerprints the rows), so a
     resume says so instead of drawing it again (it took 97 s on the main job)."""
-    from multisc.report.build import REPORT_FILE, STATE_FILE, report_is_current
+    from multisc.experiment.rundir import REPORT_FILE, report_is_current
+    from multisc.experiment.rundir import REPORT_STATE_FILE as STATE_FILE
 
     assert report_is_current(run_dir)
     state = (run_dir / STATE_FILE).read_text()

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multisc.experiment.store import _SCHEMA, STORE_FILE, ResultStore, StoreError
+from multisc.experiment.store import STORE_FILE, ResultStore, StoreError
+from multisc.experiment.store_schema import _SCHEMA
 
 RESULTS_KEY = "PRIMARY KEY (image_id, scheme, snr_db, fading, seed)"
 
@@ -76,7 +77,9 @@ def test_a_write_that_keeps_fewer_rows_than_given_fails_loudly(tmp_path, monkeyp
     db = sqlite3.connect(tmp_path / STORE_FILE)
     db.executescript(VARIANTS["key on image_id alone"](_SCHEMA))
     db.close()
-    monkeypatch.setattr(ResultStore, "_check_schema", lambda self: None)
+    from multisc.experiment import store as module
+
+    monkeypatch.setattr(module, "check_schema", lambda db, path: None)
     store = ResultStore(tmp_path / STORE_FILE)
     try:
         run = store.start_run("d", "", {}, "cpu", {})

@@ -1,12 +1,8 @@
 import pytest
 
 from multisc.errors import InvalidInputError
-from multisc.receiver.correction import (
-    BartCorrector,
-    NoCorrector,
-    SymSpellCorrector,
-    make_corrector,
-)
+from multisc.receiver.correction import BartCorrector, NoCorrector, SymSpellCorrector
+from multisc.receiver.correctors import make_corrector
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from multisc.channel import ChannelSpec, NRConfig
 from multisc.errors import InvalidInputError
 from multisc.experiment import safe_cache
 from multisc.schemes import build_scheme
-from multisc.schemes.spec import get_spec, scheme_names
+from multisc.schemes.catalog import get_spec, scheme_names
 
 
 def g(seed: int = 0) -> torch.Generator:

@@ -5,9 +5,9 @@ import pytest
 
 from multisc.errors import InvalidInputError
 from multisc.experiment.config import load_config
-from multisc.receiver.correction import CORRECTOR_REGISTRY, make_corrector
+from multisc.receiver.correctors import CORRECTOR_REGISTRY, make_corrector
 from multisc.schemes import Components, SchemeOptions, build_scheme
-from multisc.schemes.builtin import SLICE_LINK_REGISTRY
+from multisc.schemes.slice_links import SLICE_LINK_REGISTRY
 
 
 def test_an_override_applies_to_its_scheme_alone(tiny_models):

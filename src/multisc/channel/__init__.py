@@ -15,12 +15,7 @@ from multisc.lazy import lazy_exports
 if TYPE_CHECKING:
     from multisc.channel.analog import AnalogLink, AnalogTransmission
     from multisc.channel.bits import bits_to_bytes, bits_to_text, bytes_to_bits, text_to_bits
-    from multisc.channel.digital import (
-        BitTransmission,
-        DigitalLink,
-        PayloadTransmission,
-        TextTransmission,
-    )
+    from multisc.channel.digital import DigitalLink
     from multisc.channel.measure import (
         ErrorRates,
         NRErrorRates,
@@ -31,6 +26,11 @@ if TYPE_CHECKING:
     from multisc.channel.nr_config import NRConfig
     from multisc.channel.spec import FADINGS, FECS, MODULATIONS, ChannelSpec
     from multisc.channel.theory import ber_theory
+    from multisc.channel.transmissions import (
+        BitTransmission,
+        PayloadTransmission,
+        TextTransmission,
+    )
 
 _WHERE = {
     "AnalogLink": "analog",
@@ -41,10 +41,10 @@ _WHERE = {
     "text_to_bits": "bits",
     "FECS": "spec",
     "MODULATIONS": "spec",
-    "BitTransmission": "digital",
+    "BitTransmission": "transmissions",
     "DigitalLink": "digital",
-    "PayloadTransmission": "digital",
-    "TextTransmission": "digital",
+    "PayloadTransmission": "transmissions",
+    "TextTransmission": "transmissions",
     "ErrorRates": "measure",
     "NRErrorRates": "measure",
     "measure_error_rates": "measure",

@@ -216,11 +216,11 @@ CHANNEL_FLAGS = (
 
 
 def channel_from_flags(**flags: Any):
-    """The [ChannelConfig][multisc.experiment.config.ChannelConfig] the flags give, or ``None``
+    """The [ChannelConfig][multisc.experiment.settings.ChannelConfig] the flags give, or ``None``
     when none was given (a run keeps its config's channel; other commands use AWGN)."""
     from pydantic import ValidationError
 
-    from multisc.experiment.config import ChannelConfig
+    from multisc.experiment.settings import ChannelConfig
 
     given = {k: v for k, v in flags.items() if v is not None}
     if not given:

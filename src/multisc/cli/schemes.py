@@ -27,8 +27,8 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
     registered correctors and slice links."""
     import dataclasses
 
+    from multisc.schemes.catalog import scheme_specs
     from multisc.schemes.options import SchemeOptions
-    from multisc.schemes.spec import scheme_specs
 
     defaults = SchemeOptions()
     helps = SchemeOptions.help()
@@ -53,7 +53,8 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
                 "settings": spec.settings_doc(),
             }
         )
-    from multisc.schemes.builtin import CORRECTOR_REGISTRY, SLICE_LINK_REGISTRY
+    from multisc.receiver.correctors import CORRECTOR_REGISTRY
+    from multisc.schemes.slice_links import SLICE_LINK_REGISTRY
 
     parts = {
         "correctors": CORRECTOR_REGISTRY.describe(),

@@ -138,7 +138,7 @@ def _default_budget(scheme: str, models: Path | None) -> str | None:
     said on one line; ``None`` for schemes without a budget."""
     from multisc.experiment.config import RunConfig
     from multisc.experiment.planning import missing_components
-    from multisc.schemes.spec import get_spec
+    from multisc.schemes.catalog import get_spec
 
     if not get_spec(scheme).budget:
         return None

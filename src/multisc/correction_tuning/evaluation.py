@@ -16,12 +16,8 @@ from torchmetrics.functional.text import char_error_rate, word_error_rate
 from multisc.correction_tuning.pairs import Pair
 from multisc.errors import InvalidInputError
 from multisc.metrics import TextMetrics
-from multisc.receiver.correction import (
-    BartCorrector,
-    Corrector,
-    corrector_names,
-    make_corrector,
-)
+from multisc.receiver.correction import BartCorrector, Corrector
+from multisc.receiver.correctors import corrector_names, make_corrector
 
 NO_CORRECTION = "none"
 EVAL_METRICS = {

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from multisc.cache import cache_root
-from multisc.experiment.config import ChannelConfig, RunConfig
+from multisc.experiment.config import RunConfig
+from multisc.experiment.settings import ChannelConfig
 
 
 @dataclass
@@ -33,7 +34,7 @@ def needed_components(scheme: str, config: RunConfig) -> list[str]:
     variants (``vary: {corrector: [symspell, bart]}`` needs BART's weights), from its
     registration ([SchemeSpec][multisc.schemes.spec.SchemeSpec])."""
     from multisc.experiment.variants import scheme_variants
-    from multisc.schemes.spec import get_spec
+    from multisc.schemes.catalog import get_spec
 
     spec, base = get_spec(scheme), config.scheme_options()
     needed = [
@@ -130,7 +131,7 @@ def plan_run(
         say(line)
     budget = config.options.budget
     from multisc.experiment.variants import scheme_variants
-    from multisc.schemes.spec import get_spec
+    from multisc.schemes.catalog import get_spec
 
     base = config.scheme_options()
     baselines = [  # schemes with a variant whose budget is "same as multisc"

@@ -228,7 +228,7 @@ def prepare_key(scheme: str, options: Any) -> str:
     registration's ``prepare_options``; a budget
     "same as multisc" reads multisc's too): variants that differ in anything else share
     one cached prepare."""
-    from multisc.schemes.spec import get_spec
+    from multisc.schemes.catalog import get_spec
 
     settings = get_spec(scheme).prepare_settings(options)
     if settings.get("budget") == "match":

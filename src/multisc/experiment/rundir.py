@@ -21,6 +21,43 @@ IMAGES_DIR = "images"
 
 
 FAILURES_FILE = "failures.json"
+#: the run's report, and what it was drawn from (a digest of the rows and the version)
+REPORT_FILE = "report.html"
+REPORT_STATE_FILE = "report_state.json"
+
+
+def report_state(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """What a report is drawn from: a digest of the rows' keys, outcomes, images, metrics
+    and settings, and the multisc version that drew it (``report_state.json``)."""
+    import hashlib
+
+    from multisc import __version__
+
+    keys = ("image_id", "scheme", "snr_db", "fading", "seed", "failed", "channel_uses",
+            "image_path", "metrics", "settings")  # fmt: skip
+    canonical = sorted(json.dumps([row.get(k) for k in keys], sort_keys=True) for row in rows)
+    digest = hashlib.sha256("\n".join(canonical).encode()).hexdigest()
+    return {"rows": digest, "multisc": __version__}
+
+
+def report_is_current(run_dir: str | Path) -> bool:
+    """Whether ``run_dir``'s report was drawn from exactly the rows its store holds now, by
+    this multisc version (its ``report_state.json`` says so, and ``report.html`` is there)."""
+    from multisc.experiment.store import STORE_FILE
+
+    root = RunRoot(Path(run_dir))
+    try:
+        if not all(root.is_file(name) for name in (REPORT_FILE, REPORT_STATE_FILE, STORE_FILE)):
+            return False
+        recorded = root.read_json(REPORT_STATE_FILE)
+        store = ResultStore(Path(run_dir) / STORE_FILE, read_only=True)
+        try:
+            rows = store.results()
+        finally:
+            store.close()
+    except (InvalidInputError, OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and recorded == report_state(rows)
 
 
 def versions() -> dict[str, str]:

@@ -38,10 +38,10 @@ class CacheFormatError(ValueError):
 def _allowed() -> dict[str, type]:
     """Qualified name -> class for the dataclasses an entry may hold."""
     from multisc.schemes.bpg_ldpc import BpgPrepared, Encoding
+    from multisc.schemes.catalog import scheme_specs
     from multisc.schemes.deep_jscc import JsccPrepared
     from multisc.schemes.semantic import SemanticPrepared
     from multisc.schemes.slices import SlicePayload
-    from multisc.schemes.spec import scheme_specs
 
     classes = [SemanticPrepared, SlicePayload, BpgPrepared, Encoding, JsccPrepared]
     for spec in scheme_specs().values():  # plugins name theirs in their registration

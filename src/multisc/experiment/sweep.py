@@ -279,7 +279,7 @@ def _report(report: Callable[[Path], Path], out: Path, nothing_new: bool, say) -
     """The run's report: kept as it is when nothing changed since it was written (a
     finished run resumed: its rows are the ones the report drew), else written, said first
     (FID and KID features, figures and grids take a while)."""
-    from multisc.report.build import REPORT_FILE, report_is_current
+    from multisc.experiment.rundir import REPORT_FILE, report_is_current
 
     if nothing_new and report_is_current(out):
         say(f"the report is up to date with the store: {out / REPORT_FILE}")

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from multisc.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from multisc.experiment.config import ChannelConfig, RunConfig
+    from multisc.experiment.config import RunConfig
+    from multisc.experiment.settings import ChannelConfig
     from multisc.schemes.options import SchemeOptions
 
 #: the most (variant x image x SNR x seed x channel) results one run may ask for
@@ -99,7 +100,7 @@ class Variant:
 
 
 def _readers(name: str) -> list[str]:
-    from multisc.schemes.spec import scheme_specs
+    from multisc.schemes.catalog import scheme_specs
 
     return [spec.name for spec in scheme_specs().values() if name in spec.options]
 
@@ -183,7 +184,7 @@ MAX_LABEL = 120
 def variant_count(config: RunConfig, scheme: str) -> int:
     """How many variants ``scheme`` has in ``config``, counted without making them (a
     product of 10^8 combinations is refused, not materialised)."""
-    from multisc.schemes.spec import get_spec
+    from multisc.schemes.catalog import get_spec
 
     reads = set(get_spec(scheme).options)
     count = 1
@@ -214,7 +215,7 @@ def check_variants(config: RunConfig) -> None:
 def scheme_variants(config: RunConfig, scheme: str) -> list[Variant]:
     """The variants of ``scheme`` in ``config``: the product of the axes it reads, in the
     order the config lists axes and values; one variant (no settings) when it reads none."""
-    from multisc.schemes.spec import get_spec
+    from multisc.schemes.catalog import get_spec
 
     reads = set(get_spec(scheme).options)
     axes = [
@@ -317,7 +318,7 @@ def series_order(series) -> list[str]:
     their registered order (one no longer installed last), a scheme's variants by their
     values, numbers as numbers (``ip_scale=0.25`` before ``ip_scale=1``, ``budget=1/48``
     before ``budget=1/6``); a comparison's ``run: scheme`` series by run first."""
-    from multisc.schemes.spec import scheme_specs
+    from multisc.schemes.catalog import scheme_specs
 
     specs = scheme_specs()
 

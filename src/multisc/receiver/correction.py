@@ -10,7 +10,6 @@ import torch
 
 from multisc.decoding import state_settings
 from multisc.models import load_model_and_processor
-from multisc.schemes.builtin import CORRECTOR_REGISTRY
 
 
 class Corrector(Protocol):
@@ -187,17 +186,3 @@ class BartCorrector:
             for i, text in zip(indices, decoded, strict=True):
                 out[i] = text.strip()
         return out
-
-
-def corrector_names() -> tuple[str, ...]:
-    """Every registered corrector (built-in and from plugins)."""
-    return CORRECTOR_REGISTRY.names()
-
-
-def make_corrector(
-    name: str, models_dir: str | Path | None = None, device: torch.device | str | None = None
-) -> Corrector:
-    """A corrector by name ([corrector_names][multisc.receiver.correction.corrector_names]:
-    ``bart``, ``symspell``, ``none``, and
-    any a plugin registers)."""
-    return CORRECTOR_REGISTRY.get(name).build(models_dir, device)

@@ -13,7 +13,13 @@ from urllib.parse import quote
 
 import matplotlib.pyplot as plt
 
-from multisc.experiment.rundir import IMAGES_DIR, reference_path
+from multisc.experiment.rundir import (
+    IMAGES_DIR,
+    REPORT_FILE,
+    REPORT_STATE_FILE,
+    reference_path,
+    report_state,
+)
 from multisc.experiment.store import STORE_FILE
 from multisc.experiment.variants import series_order
 from multisc.report import experiments
@@ -53,12 +59,10 @@ from multisc.report.tables import (
 )
 from multisc.runroot import RunRoot
 
-REPORT_FILE = "report.html"
 PAIRED_FILE = "paired.json"
 SETS_FILE = "set_metrics.json"
 #: what the report was drawn from (a fingerprint of the rows, the multisc version): a run
 #: resumed with nothing new keeps its report
-STATE_FILE = "report_state.json"
 #: the component whose weights each model-based metric needs
 _COMPONENT = {"lpips": "lpips", "dists": "dists", "clip_cosine": "clip"}
 
@@ -103,36 +107,8 @@ def build_report(run_dir: str | Path) -> Path:
     rows, run = read_run(run_dir)
     root = RunRoot(run_dir)
     path = write_report(root, rows, run, read_notes(root), run_dir.name)
-    root.write_text(STATE_FILE, json.dumps(_state(rows)))
+    root.write_text(REPORT_STATE_FILE, json.dumps(report_state(rows)))
     return path
-
-
-def _state(rows: list[dict[str, Any]]) -> dict[str, str]:
-    import hashlib
-
-    from multisc import __version__
-
-    keys = ("image_id", "scheme", "snr_db", "fading", "seed", "failed", "channel_uses",
-            "image_path", "metrics", "settings")  # fmt: skip
-    canonical = sorted(json.dumps([row.get(k) for k in keys], sort_keys=True) for row in rows)
-    digest = hashlib.sha256("\n".join(canonical).encode()).hexdigest()
-    return {"rows": digest, "multisc": __version__}
-
-
-def report_is_current(run_dir: str | Path) -> bool:
-    """Whether ``run_dir``'s report was drawn from exactly the rows its store holds now, by
-    this multisc version (its ``report_state.json`` says so, and ``report.html`` is there)."""
-    from multisc.errors import InvalidInputError
-
-    root = RunRoot(Path(run_dir))
-    try:
-        if not (root.is_file(REPORT_FILE) and root.is_file(STATE_FILE)):
-            return False
-        recorded = root.read_json(STATE_FILE)
-        rows, _ = read_run(run_dir)
-    except (InvalidInputError, OSError, ValueError):
-        return False
-    return isinstance(recorded, dict) and recorded == _state(rows)
 
 
 def build_compare_report(

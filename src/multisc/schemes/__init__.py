@@ -17,9 +17,10 @@ from multisc.lazy import lazy_exports
 if TYPE_CHECKING:
     from multisc.schemes.base import Prepared, Reconstruction, Scheme, working_image
     from multisc.schemes.builtin import SCHEMES
+    from multisc.schemes.catalog import get_spec, scheme_names, scheme_specs
     from multisc.schemes.options import SchemeOptions
     from multisc.schemes.registry import Components, build_scheme
-    from multisc.schemes.spec import SchemeSpec, get_spec, scheme_names, scheme_specs
+    from multisc.schemes.spec import SchemeSpec
 
 _WHERE = {
     "Prepared": "base",
@@ -31,9 +32,9 @@ _WHERE = {
     "Components": "registry",
     "build_scheme": "registry",
     "SchemeSpec": "spec",
-    "get_spec": "spec",
-    "scheme_names": "spec",
-    "scheme_specs": "spec",
+    "get_spec": "catalog",
+    "scheme_names": "catalog",
+    "scheme_specs": "catalog",
 }
 
 __all__ = [

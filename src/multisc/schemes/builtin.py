@@ -1,105 +1,23 @@
-"""The built-in schemes, correctors and slice links: one registration each.
+"""The built-in schemes, one declaration each ([SchemeSpec][multisc.schemes.spec.SchemeSpec]).
 
-Light to import (no torch, no Sionna, no transformers): each builder imports the code it
-builds on first use, so listing what exists (``multisc schemes list``, config checks,
-``--help``) answers at once. The building itself lives in
-[multisc.schemes.registry][multisc.schemes.registry]
-(schemes, from the shared [Components][multisc.schemes.registry.Components]),
-[multisc.receiver.correction][multisc.receiver.correction] (correctors) and
-[multisc.schemes.slices][multisc.schemes.slices] (slice
-links).
+Light to import (no torch, no Sionna, no transformers): each scheme names its builder
+(``"multisc.schemes.registry:build_multisc"``), imported when the scheme is built, so
+listing what exists (``multisc schemes list``, config checks, ``--help``) answers at once
+and this declaration never imports the code that builds. The correctors and slice links
+they choose from are registered beside their code:
+[multisc.receiver.correctors][multisc.receiver.correctors] and
+[multisc.schemes.slice_links][multisc.schemes.slice_links].
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from multisc.parts import PartRegistry, PartSpec
-from multisc.schemes.spec import SchemeSpec, register_scheme
+from multisc.receiver.correctors import CORRECTOR_REGISTRY
+from multisc.schemes.spec import SchemeSpec
 
 if TYPE_CHECKING:
     from multisc.schemes.options import SchemeOptions
-    from multisc.schemes.registry import Components
-
-#: every corrector, one registration each: ``build(models_dir, device) -> Corrector``;
-#: packages add theirs through the entry-point group ``multisc.correctors``
-CORRECTOR_REGISTRY = PartRegistry("corrector", "multisc.correctors")
-
-#: every slice link, one registration each: ``build(components) -> SliceLink``; packages
-#: add theirs through the entry-point group ``multisc.slice_links``
-SLICE_LINK_REGISTRY = PartRegistry("slice link", "multisc.slice_links")
-
-
-def _bart(models_dir: Any, device: Any) -> Any:
-    from multisc.receiver.correction import BartCorrector
-
-    return BartCorrector.from_pretrained(models_dir, device)
-
-
-def _symspell(models_dir: Any, device: Any) -> Any:
-    from multisc.receiver.correction import SymSpellCorrector
-
-    return SymSpellCorrector()
-
-
-def _no_corrector(models_dir: Any, device: Any) -> Any:
-    from multisc.receiver.correction import NoCorrector
-
-    return NoCorrector()
-
-
-CORRECTOR_REGISTRY.register(PartSpec(
-    "bart",
-    _bart,
-    "BART seq2seq spelling correction (the paper's; fine-tune it with `multisc corrector`)",
-    needs=("corrector",),
-))  # fmt: skip
-CORRECTOR_REGISTRY.register(PartSpec(
-    "symspell",
-    _symspell,
-    "SymSpell with a bigram language model over its bundled English dictionary",
-))  # fmt: skip
-CORRECTOR_REGISTRY.register(PartSpec("none", _no_corrector, "texts as received"))
-
-
-def _analog_slice(components: Components) -> Any:
-    from multisc.schemes.slices import AnalogSlice
-
-    return AnalogSlice(components.options.slice_downsample)
-
-
-def _jscc_slice(components: Components) -> Any:
-    from multisc.schemes.slices import JsccSlice
-
-    o = components.options
-    return JsccSlice(components.jscc(o.jscc_checkpoint)[0], o.slice_downsample)
-
-
-def _hevc_ldpc_slice(components: Components) -> Any:
-    from multisc.channel import DigitalLink
-    from multisc.schemes.slices import HevcLdpcSlice
-
-    o = components.options
-    link = DigitalLink(o.bpg_modulation, "ldpc", o.bpg_code_rate, device=components.device)
-    return HevcLdpcSlice(link, o.slice_hevc_quality)
-
-
-SLICE_LINK_REGISTRY.register(PartSpec(
-    "analog",
-    _analog_slice,
-    "the paper's: the slice downsampled (slice_downsample), sent as analog symbols",
-))  # fmt: skip
-SLICE_LINK_REGISTRY.register(PartSpec(
-    "jscc",
-    _jscc_slice,
-    "the downsampled slice through deep JSCC (the highest-ratio checkpoint)",
-))  # fmt: skip
-SLICE_LINK_REGISTRY.register(PartSpec(
-    "hevc-ldpc",
-    _hevc_ldpc_slice,
-    "HEVC intra (slice_hevc_quality) + 5G LDPC + QAM (bpg_modulation, bpg_code_rate); "
-    "lost on any bit error",
-))  # fmt: skip
 
 
 def _with_corrector(base: tuple[str, ...], corrector: str) -> tuple[str, ...]:
@@ -116,27 +34,6 @@ def _semantic_needs(
     return (*_with_corrector(base, corrector), *clip)
 
 
-def _semantic(name: str):
-    def build(components: Components) -> Any:
-        from multisc.schemes.registry import build_semantic
-
-        return build_semantic(name, components)
-
-    return build
-
-
-def _bpg_ldpc(components: Components) -> Any:
-    from multisc.schemes.registry import build_bpg_ldpc
-
-    return build_bpg_ldpc(components)
-
-
-def _deep_jscc(components: Components) -> Any:
-    from multisc.schemes.registry import build_deep_jscc
-
-    return build_deep_jscc(components)
-
-
 TEXT_LINK = ("text_modulation", "text_fec", "text_code_rate")
 GENERATION = ("steps", "guidance", "generation_size", "ip_scale", "candidates", "select")
 SLICE = ("slice_link", "slice_downsample", "slice_hevc_quality", "jscc_checkpoint")
@@ -144,9 +41,12 @@ SLICE = ("slice_link", "slice_downsample", "slice_hevc_quality", "jscc_checkpoin
 SLICE_CODING = ("bpg_modulation", "bpg_code_rate")
 SEMANTIC_NEEDS = ("segmenter", "captioner", "generator", "ip_adapter")
 
-register_scheme(SchemeSpec(
+#: the built-in schemes' declarations, in report order
+# fmt: off
+BUILTIN_SCHEMES: tuple[SchemeSpec, ...] = (
+SchemeSpec(
     "multisc",
-    _semantic("multisc"),
+    "multisc.schemes.registry:build_multisc",
     "2x2 LLaVA captions, one digital link each, + the main-object slice (analog by "
     "default); BART correction, fusion, SD + IP-Adapter",
     needs=lambda o: _semantic_needs(SEMANTIC_NEEDS, o.corrector, o),
@@ -155,20 +55,20 @@ register_scheme(SchemeSpec(
     prepare_options=("rows", "cols", *SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
     semantic=True,
     order=10,
-))  # fmt: skip
-register_scheme(SchemeSpec(
+),
+SchemeSpec(
     "single_text",
-    _semantic("single_text"),
+    "multisc.schemes.registry:build_single_text",
     "one LLaVA caption of the whole image + the slice; the same receiver",
     needs=lambda o: _semantic_needs(SEMANTIC_NEEDS, o.corrector, o),
     options=(*TEXT_LINK, *SLICE, "corrector", *GENERATION, "caption_tokens", "segment_size"),
     prepare_options=(*SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
     semantic=True,
     order=20,
-))  # fmt: skip
-register_scheme(SchemeSpec(
+),
+SchemeSpec(
     "vlm_csc",
-    _semantic("vlm_csc"),
+    "multisc.schemes.registry:build_vlm_csc",
     "one BLIP caption; text-only Stable Diffusion (no corrector by default)",
     needs=lambda o: _semantic_needs(("vlm_captioner", "generator"), o.vlm_corrector, o, "text"),
     options=(*TEXT_LINK, "vlm_corrector", "steps", "guidance", "generation_size",
@@ -176,26 +76,29 @@ register_scheme(SchemeSpec(
     prepare_options=("caption_tokens",),
     semantic=True,
     order=30,
-))  # fmt: skip
-register_scheme(SchemeSpec(
+),
+SchemeSpec(
     "bpg_ldpc",
-    _bpg_ldpc,
+    "multisc.schemes.registry:build_bpg_ldpc",
     "HEVC intra (BPG's compact stream) at the highest quality that fits the budget, 5G "
     "LDPC, QAM; any bit error = failure image",
     options=("budget", "bpg_modulation", "bpg_code_rate", "bpg_mcs", "failure_color"),
     prepare_options=("budget", "bpg_modulation", "bpg_code_rate", "bpg_mcs"),
     order=40,
     budget=True,
-))  # fmt: skip
-register_scheme(SchemeSpec(
+),
+SchemeSpec(
     "deep_jscc",
-    _deep_jscc,
+    "multisc.schemes.registry:build_deep_jscc",
     "deep JSCC (Bourtsoulatze et al. 2019): the shipped checkpoint whose ratio fits the "
     "budget; its decoder",
     options=("budget", "jscc_checkpoint"),
     order=50,
     budget=True,
-))  # fmt: skip
+),
+)
+# fmt: on
 
-#: the built-in schemes (plugins add theirs: [scheme_names][multisc.schemes.spec.scheme_names])
-SCHEMES: tuple[str, ...] = ("multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc")
+#: the built-in schemes' names (plugins add theirs:
+#: [scheme_names][multisc.schemes.catalog.scheme_names])
+SCHEMES: tuple[str, ...] = tuple(spec.name for spec in BUILTIN_SCHEMES)

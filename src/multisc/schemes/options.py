@@ -14,8 +14,9 @@ from fractions import Fraction
 from typing import Any
 
 from multisc.errors import InvalidInputError
-from multisc.schemes.builtin import CORRECTOR_REGISTRY, SLICE_LINK_REGISTRY
-from multisc.schemes.spec import get_spec
+from multisc.receiver.correctors import CORRECTOR_REGISTRY
+from multisc.schemes.catalog import get_spec
+from multisc.schemes.slice_links import SLICE_LINK_REGISTRY
 
 #: Mean RGB colour of ImageNet (0.485, 0.456, 0.406): the failure image, a fixed prior, so
 #: that a failed row's score never depends on which other images are in the run.

@@ -19,11 +19,12 @@ from multisc.devices import check_seed, resolve_device
 from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.schemes.base import Budget, MatchedBudget
 from multisc.schemes.bpg_ldpc import BpgLdpcScheme
-from multisc.schemes.builtin import SCHEMES, SLICE_LINK_REGISTRY
+from multisc.schemes.builtin import SCHEMES
+from multisc.schemes.catalog import get_spec
 from multisc.schemes.deep_jscc import DeepJsccScheme
 from multisc.schemes.options import DEFAULT_FAILURE_COLOR, SchemeOptions
 from multisc.schemes.semantic import SemanticScheme
-from multisc.schemes.spec import get_spec
+from multisc.schemes.slice_links import SLICE_LINK_REGISTRY
 
 __all__ = [
     "DEFAULT_FAILURE_COLOR",
@@ -109,7 +110,7 @@ class Components:
         )
 
     def corrector(self, name: str):
-        from multisc.receiver.correction import make_corrector
+        from multisc.receiver.correctors import make_corrector
 
         return self._get(
             f"corrector:{name}", lambda: make_corrector(name, self.models_dir, self.device)
@@ -217,6 +218,21 @@ def build_semantic(name: str, components: Components) -> SemanticScheme:
     )
 
 
+def build_multisc(components: Components) -> SemanticScheme:
+    """Multi-SC: captions of ``rows`` x ``cols`` blocks and the slice."""
+    return build_semantic("multisc", components)
+
+
+def build_single_text(components: Components) -> SemanticScheme:
+    """Single-text Multi-SC: one caption of the whole image and the slice."""
+    return build_semantic("single_text", components)
+
+
+def build_vlm_csc(components: Components) -> SemanticScheme:
+    """VLM-CSC: one BLIP caption, text-only generation."""
+    return build_semantic("vlm_csc", components)
+
+
 def parse_budget(value: str | int | None, components: Components) -> Budget | None:
     if value is None:
         return None
@@ -254,9 +270,9 @@ def build_scheme(name: str, components: Components):
     scoped = components.scoped(name)  # its own overrides: options: {name: {...}}
     if spec.semantic:  # one instance per distinct setting (variants of a sweep differ)
         return components._get(
-            f"scheme:{name}:{_fingerprint(scoped.options, name)}", lambda: spec.build(scoped)
+            f"scheme:{name}:{_fingerprint(scoped.options, name)}", lambda: spec.builder()(scoped)
         )
-    return spec.build(scoped)
+    return spec.builder()(scoped)
 
 
 def _fingerprint(options: SchemeOptions, scheme: str) -> str:

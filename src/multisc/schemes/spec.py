@@ -36,7 +36,8 @@ class SchemeSpec:
 
     :param name: the name runs, configs and the CLI use (``[a-z0-9_]``).
     :param build: ``build(components) -> scheme`` (``prepare``/``transmit``); read its
-        settings from ``components.options``.
+        settings from ``components.options``. Or ``"module:function"`` naming it, imported
+        when the scheme is built (how the built-in schemes keep listing them light).
     :param summary: one line: what travels and how the receiver rebuilds it.
     :param needs: pretrained components it loads (names in ``multisc.models``), or a
         function of the options returning them (e.g. only with the BART corrector).
@@ -58,7 +59,7 @@ class SchemeSpec:
     """
 
     name: str
-    build: Callable[[Components], Any]
+    build: Callable[[Components], Any] | str
     summary: str
     needs: tuple[str, ...] | Callable[[SchemeOptions], tuple[str, ...]] = ()
     options: tuple[str, ...] = ()
@@ -121,60 +122,29 @@ class SchemeSpec:
         _, extra = self.split_values(own)
         return {**settings, "settings": extra}
 
+    def builder(self) -> Callable[[Components], Any]:
+        """``build`` as a function (a ``"module:function"`` name imported now)."""
+        if callable(self.build):
+            return self.build
+        import importlib
+
+        module, _, function = self.build.partition(":")
+        return getattr(importlib.import_module(module), function)
+
     def needed_components(self, options: SchemeOptions) -> tuple[str, ...]:
         """The pretrained components this scheme loads with ``options``."""
         return tuple(self.needs(options) if callable(self.needs) else self.needs)
 
 
-_BUILTIN: dict[str, SchemeSpec] = {}
-_PLUGINS: dict[str, SchemeSpec] | None = None
+#: schemes registered in this process with ``register_scheme`` (beside the built-in ones of
+#: [multisc.schemes.builtin][multisc.schemes.builtin] and the plugins' entry points; the
+#: three are read together by [multisc.schemes.catalog][multisc.schemes.catalog])
+REGISTERED: dict[str, SchemeSpec] = {}
 
 
 def register_scheme(spec: SchemeSpec) -> SchemeSpec:
-    """Register a built-in scheme (plugins use the entry-point group instead)."""
-    if spec.name in _BUILTIN:
+    """Register a scheme in this process (a package uses the entry-point group instead)."""
+    if spec.name in REGISTERED:
         raise InvalidInputError(f"scheme {spec.name!r} is registered twice")
-    _BUILTIN[spec.name] = spec
+    REGISTERED[spec.name] = spec
     return spec
-
-
-def _load_plugins() -> dict[str, SchemeSpec]:
-    from multisc.parts import load_entry_points
-
-    return load_entry_points(ENTRY_POINT_GROUP, SchemeSpec, set(_BUILTIN))
-
-
-def scheme_specs() -> dict[str, SchemeSpec]:
-    """Every scheme, built-in and from plugins, in report order."""
-    global _PLUGINS
-    _ensure_builtins()
-    if _PLUGINS is None:
-        _PLUGINS = _load_plugins()
-    every = {**_BUILTIN, **_PLUGINS}
-    return dict(sorted(every.items(), key=lambda item: (item[1].order, item[0])))
-
-
-def scheme_names() -> tuple[str, ...]:
-    """The names a run accepts, in report order."""
-    return tuple(scheme_specs())
-
-
-def get_spec(name: str) -> SchemeSpec:
-    """The registration of ``name``; one clear error naming the choices otherwise."""
-    specs = scheme_specs()
-    if name not in specs:
-        from multisc.errors import choices_error
-
-        raise choices_error("scheme", name, list(specs))
-    return specs[name]
-
-
-def refresh_plugins() -> None:
-    """Read the entry points again (after installing a plugin into a running process)."""
-    global _PLUGINS
-    _PLUGINS = None
-
-
-def _ensure_builtins() -> None:
-    if not _BUILTIN:
-        import multisc.schemes.builtin  # noqa: F401  (registers the built-in schemes)
