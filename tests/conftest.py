@@ -80,3 +80,10 @@ def trained_jscc(tmp_path_factory):
         progress=lambda step, total, loss, psnr: losses.append(loss),
     )
     return out, losses
+
+
+def pytest_collection_modifyitems(config, items):
+    """A ``long`` test is ``slow`` too: the fast tier (``-m 'not slow'``) never runs one."""
+    for item in items:
+        if item.get_closest_marker("long") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -385,6 +385,7 @@ RUNNABLE = [p for p in PAGES if any(s for s in plan(p))]
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("page", RUNNABLE)
 def test_every_command_and_snippet_of_the_page_runs(page, tmp_path, tiny_models, request):
     from multisc.data import sample_photos

@@ -174,6 +174,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offline(
     hub_root, tmp_path
 ):

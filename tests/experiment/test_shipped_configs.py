@@ -26,6 +26,7 @@ def run_cli(*args: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("name", "setting", "values"),
     [

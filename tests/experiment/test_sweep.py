@@ -45,6 +45,7 @@ def test_sweep_writes_one_row_per_cell_and_exports(fast_config):
     assert run_sweep(config, report=None).new_rows == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_or_sigterm_stops_between_rows_says_how_to_resume_and_exits_128_plus(
     fast_config, sent, status

@@ -154,6 +154,7 @@ def _semantic_config(tmp_path, image_folder, tiny_models, out, vary):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_an_ip_scale_sweep_captions_and_loads_as_often_as_one_value(
     tmp_path, image_folder, tiny_models, monkeypatch
 ):

@@ -65,6 +65,7 @@ def test_inception_features_equal_torch_fidelitys_at_every_size(weights, photos_
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_fid_and_kid_equal_torch_fidelitys_calculate_metrics(weights, photos_full, tmp_path):
     """Two folders of images of two sizes: FID, KID and KID's ± are the numbers
     ``torch_fidelity.calculate_metrics`` gives on the same files and weights."""
@@ -96,6 +97,7 @@ def test_fid_and_kid_equal_torch_fidelitys_calculate_metrics(weights, photos_ful
     assert spread == pytest.approx(expected["kernel_inception_distance_std"], rel=1e-9)
 
 
+@pytest.mark.slow
 def test_fid_of_a_set_with_itself_is_zero_and_a_3_pixel_shift_is_not(weights, photos_full):
     """The stand-in's features spread as a trained network's do (BatchNorm statistics from
     photos), so FID on images can fail: 0 against itself, clearly above against the same
@@ -168,6 +170,7 @@ def test_missing_weights_skip_fid_and_kid_with_one_line(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_set_metrics_per_scheme_and_snr_with_a_small_set_note(weights, photos):
     rows, images = [], {}
     for scheme in ("a", "b"):

@@ -23,7 +23,7 @@ from multisc.receiver.correction import BartCorrector
 from multisc.testing import PLACES, SUBJECTS, VERBS, as_real_corrector_layout, tiny_bart_for
 
 #: trains a tiny BART to copy its input (about 40 s): the full suite only
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 #: repeats "runs on the grass" mid-sentence: more than three tokens, twice
 REPEATING = "a cat runs on the grass and a dog runs on the grass"
