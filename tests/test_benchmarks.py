@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 
-pytestmark = pytest.mark.slow
+#: every script runs as a user runs it: end to end, CI runs them (-m "not long" leaves them out)
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def _run(args: list[str], timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
@@ -41,7 +42,6 @@ def test_every_benchmark_script_has_a_test_here():
     assert {s for s in scripts if f'"{s}"' not in text} == set()
 
 
-@pytest.mark.long
 def test_gpu_sh_runs_end_to_end_on_the_cpu_with_the_tiny_set(tiny_models, tmp_path):
     """The one GPU measurement's script, with DEVICE=cpu: every step ("sweep.py",
     "compile.py") exits 0 and writes its JSON."""
@@ -73,7 +73,6 @@ def test_cli_startup_py(tmp_path):
     assert report and (tmp_path / "f.png").stat().st_size > 0
 
 
-@pytest.mark.long
 def test_codecs_py(tmp_path):
     report = _script(
         "codecs.py", "--steps", "2", "--out", str(tmp_path), "--device", "cpu", "--json"
@@ -81,7 +80,6 @@ def test_codecs_py(tmp_path):
     assert report["hevc_vs_jpeg"] and (tmp_path / "codecs.json").is_file()
 
 
-@pytest.mark.long
 def test_corrector_py():
     assert _script("corrector.py", "--steps", "2", "--json")
 
@@ -118,7 +116,6 @@ def test_nr_py(tmp_path):
     assert report
 
 
-@pytest.mark.long
 def test_variants_py(tiny_models):
     report = _script(
         "variants.py", "--models", str(tiny_models), "--images", "1", "--values", "2",

@@ -10,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from multisc.experiment import safe_cache
@@ -99,3 +101,34 @@ def test_a_planted_pickle_never_runs_and_the_entry_is_recomputed(fast_config, tm
     assert resumed.new_rows == 1 and resumed.rows == first.rows
     assert "ignoring pickled prepare caches" in caplog.text
     assert sorted((Path(config.out) / "cache" / "prepare").rglob("*.zip"))  # recomputed
+
+
+def _entry_bytes() -> bytes:
+    image = Image.new("RGB", (12, 9), (200, 30, 60))
+    value = SemanticPrepared(
+        reference=image, texts=("a dog",), positions=("whole",), slice_payload=None,
+        class_name="dog", found=True, box=(1, 2, 10, 8), timings={"caption": 0.5},
+    )  # fmt: skip
+    return safe_cache.dumps(value)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8),
+    truncate=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_any_damaged_entry_is_refused_or_read_never_anything_else(cuts, truncate):
+    """Bytes changed anywhere in an entry, or the entry cut short: it reads back as an
+    allowed value, or ``CacheFormatError`` (prepared again); no other exception, no hang."""
+    data = bytearray(_entry_bytes())
+    for where, byte in cuts:
+        data[where % len(data)] = byte
+    if truncate is not None:
+        data = data[: truncate % (len(data) + 1)]
+    try:
+        value = safe_cache.loads(bytes(data))
+    except safe_cache.CacheFormatError:
+        return
+    assert type(value).__name__ in {t.__name__ for t in safe_cache._allowed().values()} | {
+        "dict", "list", "str", "int", "float", "bool", "NoneType", "tuple", "bytes",
+    }  # fmt: skip

@@ -55,6 +55,7 @@ def test_a_shipped_ablation_runs_end_to_end(tiny_models, tmp_path, name, setting
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_the_bandwidth_config_runs_for_real(tmp_path):
     out = tmp_path / "bandwidth"
     payload = run_cli(

@@ -283,8 +283,9 @@ def test_compare_refuses_what_it_cannot_compare(fast_config, tmp_path):
     run_sweep(b)
     with pytest.raises(InvalidInputError, match="share no"):
         compare_runs([a.out, b.out], tmp_path / "x")
+    (tmp_path / "not-a-run").mkdir()
     with pytest.raises(InvalidInputError, match="is not a run directory"):
-        compare_runs([a.out, tmp_path], tmp_path / "x")
+        compare_runs([a.out, tmp_path / "not-a-run"], tmp_path / "x")
     with pytest.raises(InvalidInputError, match="does not exist"):
         compare_runs([a.out, tmp_path / "nope"], tmp_path / "x")
     with RunRoot(Path(b.out)).locked(), pytest.raises(InvalidInputError, match="being written"):
