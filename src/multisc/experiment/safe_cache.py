@@ -138,6 +138,14 @@ def _load_npy(raw: bytes) -> np.ndarray:
     return np.load(io.BytesIO(raw), allow_pickle=False)
 
 
+#: what reading a damaged or crafted zip member raises (a bad CRC, a corrupt or cut deflate
+#: stream, an unknown compression method, the encryption flag): never a reason to fail a pair
+_UNREADABLE = (
+    zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, EOFError,
+    ValueError,
+)  # fmt: skip
+
+
 def loads(data: bytes) -> Any:
     """Rebuild what ``dumps`` wrote; ``CacheFormatError`` for anything else,
     including anything over the bounds above (checked before it is read whole), a PNG
@@ -149,7 +157,7 @@ def loads(data: bytes) -> Any:
         if ENTRY not in sizes:
             raise CacheFormatError(f"no {ENTRY}")
         entry = json.loads(archive.read(ENTRY))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecursionError) as exc:
+    except (*_UNREADABLE, KeyError, RecursionError) as exc:
         if isinstance(exc, CacheFormatError):
             raise
         raise CacheFormatError(f"not a cache entry ({type(exc).__name__})") from exc
@@ -164,10 +172,7 @@ def loads(data: bytes) -> Any:
             return archive.read(name)
         except KeyError as exc:
             raise CacheFormatError(f"missing member {name!r}") from exc
-        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError,
-                EOFError, ValueError) as exc:  # fmt: skip
-            # a bad CRC, a corrupt deflate stream, an unknown compression method, the
-            # encryption flag: damaged or crafted, never a reason to fail a pair
+        except _UNREADABLE as exc:
             raise CacheFormatError(f"member {name!r} cannot be read ({exc})") from exc
 
     def decode(item: Any) -> Any:
