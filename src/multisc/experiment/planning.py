@@ -1,11 +1,14 @@
-"""Planning a run (driver side): which schemes run or are skipped (one line each), what
-is downloaded first, which deep JSCC checkpoints, which budget."""
+"""Planning a run (driver side), once: which schemes run or are skipped (one line each),
+what is downloaded first, which deep JSCC checkpoints, which budget; the result, one
+immutable [Plan][multisc.experiment.planning.Plan], is what tasks, workers and executors
+read."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -13,20 +16,34 @@ from multisc.cache import cache_root
 from multisc.experiment.config import RunConfig
 from multisc.experiment.settings import ChannelConfig
 
+if TYPE_CHECKING:
+    from multisc.experiment.variants import Variant
 
-@dataclass
+
+@dataclass(frozen=True)
 class Plan:
-    """What a run will do, decided by the driver."""
+    """What a run will do, decided once by the driver from the config
+    ([plan_run][multisc.experiment.planning.plan_run]) and handed, unchanged, to the
+    tasks, the workers and the executors: the schemes that run, their variants, the
+    budget, the checkpoints, the components and the number of results."""
 
-    schemes: list[str]
+    schemes: tuple[str, ...]
+    #: the run's variants, scheme by scheme (one per scheme without ``vary``)
+    variants: tuple[Variant, ...] = ()
     skipped: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     #: the deep JSCC checkpoints (one per ratio, highest first) per training channel
     #: ("awgn", "rayleigh") the run's channels need, or None
     jscc_checkpoint: dict[str, list[str]] | None = None
     budget: str | None = None
     #: per pretrained component the run loads: repo, commit on disk, weights' sizes
     components: dict[str, dict] = field(default_factory=dict)
+    #: the channel labels, in config order (a task's channel index points here)
+    channels: tuple[str, ...] = ()
+
+    def total_rows(self, n_images: int, snrs: int, seeds: int) -> int:
+        """Results the run holds when done: images x variants x SNRs x seeds x channels."""
+        return n_images * len(self.variants) * snrs * seeds * len(self.channels)
 
 
 def needed_components(scheme: str, config: RunConfig) -> list[str]:
@@ -111,56 +128,67 @@ def plan_run(
     deep JSCC checkpoint (trained on first use), and the baselines' budget."""
     from multisc.models import entry
 
-    plan = Plan(schemes=[])
+    schemes: list[str] = []
+    skipped: dict[str, str] = {}
+    notes: list[str] = []
     download_missing(config, say)
     for scheme in config.schemes:
         missing = missing_components(scheme, config)
         if missing:
             first = entry(missing[0])
             where = f"in {config.models}" if config.models else "on this machine"
-            plan.skipped[scheme] = (
+            skipped[scheme] = (
                 f"skipping {scheme}: weights of {', '.join(missing)} are not available {where} "
                 f"(e.g. {first.repo_id}); run `multisc models pull {' '.join(missing)}` on a "
                 "machine with network, or pass --models DIR"
             )
-            say(plan.skipped[scheme])
+            say(skipped[scheme])
         else:
-            plan.schemes.append(scheme)
+            schemes.append(scheme)
     for line in refused_metric_weights(config):
-        plan.notes.append(line)
+        notes.append(line)
         say(line)
     budget = config.options.budget
-    from multisc.experiment.variants import scheme_variants
+    from multisc.experiment.variants import run_variants, scheme_variants
     from multisc.schemes.catalog import get_spec
 
     base = config.scheme_options()
     baselines = [  # schemes with a variant whose budget is "same as multisc"
         s
-        for s in plan.schemes
+        for s in schemes
         if get_spec(s).budget
         and any(v.options(base).for_scheme(s).budget == "match" for v in scheme_variants(config, s))
     ]
     if budget == "match" and baselines and missing_components("multisc", config):
         budget = config.budget_fallback
-        plan.notes.append(
+        notes.append(
             f"{' and '.join(baselines)}: multisc is not available, so the channel-use budget "
             f"is the ratio {budget} of H·W·3 instead of 'same as multisc'"
         )
-        say(plan.notes[-1])
-    plan.budget = budget
-    plan.components = loaded_components(config, plan.schemes)
-    for channel in config.channels():  # measured here, once, so workers read the cache
+        say(notes[-1])
+    channels = config.channels()
+    for channel in channels:  # measured here, once, so workers read the cache
         nr = channel.nr()
-        if nr is not None and nr.mcs is None and set(plan.schemes) - {"deep_jscc"}:
+        if nr is not None and nr.mcs is None and set(schemes) - {"deep_jscc"}:
             from multisc.channel import nr_mcs
 
             nr_mcs.thresholds(nr, progress=say)
-    if "deep_jscc" in plan.schemes or config.options.slice_link == "jscc":
-        plan.jscc_checkpoint = {
+    checkpoints = None
+    if "deep_jscc" in schemes or config.options.slice_link == "jscc":
+        checkpoints = {
             family: jscc_checkpoints(config, say, train_progress, family)
-            for family in dict.fromkeys(jscc_family(c) for c in config.channels())
+            for family in dict.fromkeys(jscc_family(c) for c in channels)
         }
-    return plan
+    return Plan(
+        schemes=tuple(schemes),
+        variants=tuple(run_variants(config, schemes)) if schemes else (),
+        skipped=skipped,
+        notes=tuple(notes),
+        jscc_checkpoint=checkpoints,
+        budget=budget,
+        components=loaded_components(config, schemes),
+        channels=tuple(channel.label for channel in channels),
+    )
 
 
 def jscc_cache_dir() -> Path:

@@ -32,7 +32,7 @@ from multisc.experiment.rundir import (
 )
 from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.tasks import make_tasks, total_rows
-from multisc.experiment.variants import check_size, format_value, run_variants, series_order
+from multisc.experiment.variants import check_size, format_value, series_order
 from multisc.metrics import finite_mean
 from multisc.runroot import RunRoot
 
@@ -368,10 +368,15 @@ def _run_locked(
                 ) from None
         export(store, root)
         summary = SweepSummary(
-            out, store.count(), store.count() - before, plan.schemes, plan.skipped, plan.notes
+            out,
+            store.count(),
+            store.count() - before,
+            list(plan.schemes),
+            plan.skipped,
+            list(plan.notes),
         )
         summary.failed = failed
-        summary.variants = {v.label: v.as_dict() for v in run_variants(config, plan.schemes)}
+        summary.variants = {v.label: v.as_dict() for v in plan.variants}
         if failed:
             images = len({f["image_id"] for f in failed})
             pairs = f"{len(failed)} image/scheme pair(s)"

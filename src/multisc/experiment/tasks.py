@@ -53,11 +53,9 @@ def task_seed(image_id: str, seed: int) -> int:
 
 def make_tasks(config: RunConfig, plan: Plan, images, store: ResultStore) -> list[Task]:
     """The tasks still to do, image by image (all variants of an image together)."""
-    from multisc.experiment.variants import run_variants
-
     tasks = []
-    labels = [channel.label for channel in config.channels()]
-    variants = [variant.label for variant in run_variants(config, plan.schemes)]
+    labels = plan.channels
+    variants = [variant.label for variant in plan.variants]
     for image_id, image in images:
         for scheme in variants:
             for index, label in enumerate(labels):
@@ -88,8 +86,6 @@ def task_batches(tasks: Sequence[Task], images_per_batch: int) -> list[list[Task
 
 
 def total_rows(config: RunConfig, plan: Plan, n_images: int) -> int:
-    from multisc.experiment.variants import run_variants
-
-    variants = len(run_variants(config, plan.schemes))
-    per_channel = n_images * variants * len(config.snr_db) * config.seeds
-    return per_channel * len(config.channels())
+    """Results the run holds when done
+    ([Plan.total_rows][multisc.experiment.planning.Plan.total_rows])."""
+    return plan.total_rows(n_images, len(config.snr_db), config.seeds)

@@ -33,7 +33,6 @@ class Worker:
     """Components, schemes and metrics, loaded once, that process tasks."""
 
     def __init__(self, config: RunConfig, plan: Plan, cache_root: Path) -> None:
-        from multisc.experiment.variants import run_variants
         from multisc.metrics.scoring import Scorer
         from multisc.schemes import Components
 
@@ -53,7 +52,7 @@ class Worker:
         self.scorer = Scorer(config.models, self.components.device)
         self.cache = PrepareCache(cache_root, settings_key(config, plan), config.fresh_cache)
         #: the run's variants by label (a task's ``scheme``): one per scheme without ``vary``
-        self.variants = {v.label: v for v in run_variants(config, plan.schemes)}
+        self.variants = {v.label: v for v in plan.variants}
         self._schemes: dict[tuple[str, str | None], Any] = {}
 
     def variant_options(self, label: str, channel: int = 0):
