@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -392,6 +393,7 @@ def test_every_command_and_snippet_of_the_page_runs(page, tmp_path, tiny_models,
 
     steps = plan(page)
     sample_photos()[0][1].resize((96, 96)).save(tmp_path / "photo.png")
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")  # run from the repository's folder
     _voc_layout(tmp_path / "data" / "VOCdevkit")
     (tmp_path / "steps.json").write_text(json.dumps(steps))
     (tmp_path / "driver.py").write_text(DRIVER)

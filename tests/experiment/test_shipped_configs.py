@@ -84,3 +84,25 @@ def test_every_shipped_config_is_valid_and_writes_to_its_own_folder(path):
     config = load_config(path)
     assert Path(config.out).name == path.stem
     assert run_variants(config)
+
+
+@pytest.mark.slow
+@pytest.mark.long
+def test_the_four_links_config_runs_with_each_link_at_its_own_snr(tiny_models, tmp_path):
+    out = tmp_path / "four-links"
+    payload = run_cli(
+        str(CONFIGS / "four-links.yaml"), "--models", str(tiny_models), "--limit", "1",
+        "--snr", "6", "--out", str(out),
+    )  # fmt: skip
+    assert payload["rows"] == 4 and not payload["skipped"] and not payload["failed"]
+    import pandas as pd
+
+    rows = pd.read_csv(out / "results.csv")
+    multisc = rows[rows["scheme_name"] == "multisc"]
+    assert len(multisc) == 3 and set(multisc["worst_link_snr_db"]) == {-3.0}
+    assert {tuple(json.loads(v)) for v in multisc["link_snr_db"]} == {(6.0, 3.0, 0.0, -3.0)}
+    single = rows[rows["scheme_name"] == "single_text"]
+    assert single["link_snr_db"].isna().all()  # one link, at the run's SNR
+    plots = {p.name for p in (out / "plots").iterdir()}
+    assert {"psnr_vs_worst_link.png", "psnr_vs_link_outage.png"} <= plots
+    assert "Metrics vs the worst link" in (out / "report.html").read_text()

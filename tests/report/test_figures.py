@@ -284,3 +284,27 @@ def test_figures_match_their_baseline_images(name, captured, tmp_path):
         shutil.copyfile(actual, expected)
     assert expected.is_file(), f"no baseline {expected}: regenerate (see the module doc)"
     assert compare_images(str(expected), str(actual), tol=TOLERANCE) is None
+
+
+def test_metric_vs_the_worst_links_snr_moves_only_the_rows_with_link_offsets(captured):
+    figures, root = captured
+    rows = [{**r, "details": {}} for r in snr_rows()]
+    assert plots.worst_link_rows(rows) == []  # no offsets: no such figure
+    for r in rows:
+        if r["scheme"] == "multisc":  # offsets [0, -3, -6, -9]: the worst link 9 dB down
+            r["details"] = {"worst_link_snr_db": r["snr_db"] - 9.0}
+    shifted = plots.worst_link_rows(rows)
+    styles = StyleMap({r["scheme"] for r in rows})
+    axis = "worst block link's SNR (dB)"
+    names = plots.plot_metric(shifted, "psnr", root, styles, "psnr_vs_worst_link", axis)
+    assert names == ["psnr_vs_worst_link.png"]
+    fig = figures["psnr_vs_worst_link"]
+    assert_no_overlaps(fig)
+    assert_plain_ticks(fig)
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == axis
+    color = styles("multisc")["color"]
+    (line,) = [line for line in ax.get_lines() if line.get_color() == color]
+    assert list(line.get_xdata()) == [s - 9.0 for s in SNRS]
+    bpg = [line for line in ax.get_lines() if line.get_color() == styles("bpg_ldpc")["color"]]
+    assert [x for line in bpg for x in line.get_xdata()] == SNRS  # one link: unmoved

@@ -233,7 +233,13 @@ class ChannelConfig(_Settings):
 
 #: scheme options added after run directories existed, with their defaults: left out of a
 #: config's identity when at the default, so older run directories resume
-LATER_OPTIONS: dict[str, Any] = {"candidates": 1, "select": "text"}
+LATER_OPTIONS: dict[str, Any] = {
+    "candidates": 1,
+    "select": "text",
+    "link_snr_offsets_db": None,
+    "link_snr_spread_db": 0.0,
+    "link_outage": 0.0,
+}
 
 #: bounds on a run's lists: enough for any sweep, not for a typo that would run for ever
 MAX_SNRS = 1000

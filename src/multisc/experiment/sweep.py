@@ -103,11 +103,17 @@ class SweepSummary:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+#: per-link details that get a column of their own when a run's links differ
+LINK_LISTS = ("link_snr_db", "link_bit_errors", "blocks_lost")
+
+
 def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
-    """Rows with metrics as columns (for CSV, Parquet and pandas)."""
+    """Rows with metrics as columns (for CSV, Parquet and pandas); when a run's block links
+    differ, each one's SNR, bit errors and losses (JSON lists) and the worst link's SNR."""
     out = []
     rows = store.results()
     varied = list(dict.fromkeys(key for row in rows for key in row["settings"]))
+    links = any("link_snr_db" in row["details"] for row in rows)
     for row in rows:
         flat = {
             k: v for k, v in row.items() if k not in ("metrics", "timings", "details", "settings")
@@ -120,6 +126,10 @@ def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
         flat.update({f"seconds_{k}": v for k, v in row["timings"].items()})
         for key in ("texts_sent", "texts_received", "texts_corrected"):
             flat[key] = json.dumps(row[key], ensure_ascii=False)
+        if links:  # per block link (JSON lists, row by row): multisc.schemes.block_links
+            got = row["details"]
+            flat.update({k: json.dumps(got[k]) if k in got else None for k in LINK_LISTS})
+            flat["worst_link_snr_db"] = got.get("worst_link_snr_db")
         out.append(flat)
     for key in varied:  # one type per column (Parquet): a budget axis of 1/48 and 400
         kinds = {type(row.get(key)) for row in out if row.get(key) is not None}

@@ -45,6 +45,7 @@ from multisc.report.plots import (
     plot_channel_uses,
     plot_metric,
     plot_setting,
+    worst_link_rows,
 )
 from multisc.report.style import RC, StyleMap
 from multisc.report.tables import (
@@ -173,6 +174,10 @@ def write_report(
             names = plot_metric(rows, metric, root, styles)
             if names:
                 metric_plots[metric] = names
+        worst_plots = {}  # with per-link SNR offsets: against the worst link's SNR
+        for metric in metric_plots if (shifted := worst_link_rows(rows)) else ():
+            name, axis = f"{metric}_vs_worst_link", "worst block link's SNR (dB)"
+            worst_plots[metric] = plot_metric(shifted, metric, root, styles, name, axis)
         uses_plot = plot_channel_uses(rows, root, styles)
         ids = sorted({r["image_id"] for r in rows})
         grids = {} if sources else {i: image_grid(root, i, rows) for i in ids}
@@ -238,7 +243,7 @@ def write_report(
         notes["notes"].append(sets["skipped"])
     extra = {
         "settings": setting_plots, "bandwidth": bandwidth_plots, "paired": statistics,
-        "sets": sets,
+        "sets": sets, "worst_link": worst_plots,
     }  # fmt: skip
     page = _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, inputs)
     root.write_text(REPORT_FILE, page)
@@ -335,6 +340,11 @@ def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, i
         "setting_plots": [
             {"setting": setting, "metric": metric, "names": names, "label": _label(metric)}
             for (setting, metric), names in extra["settings"].items()
+        ],
+        "worst_link_plots": [
+            {"metric": metric, "names": names, "label": METRICS[metric][0]}
+            for metric, names in extra["worst_link"].items()
+            if names
         ],
         "bandwidth_plots": [
             {"metric": metric, "names": names, "label": METRICS[metric][0]}

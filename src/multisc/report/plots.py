@@ -52,10 +52,13 @@ def _value_axis(ax) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def plot_metric(rows, metric: str, root: RunRoot, styles: StyleMap) -> list[str]:
+def plot_metric(
+    rows, metric: str, root: RunRoot, styles: StyleMap, name: str = "", xlabel: str = "SNR (dB)"
+) -> list[str]:
     """``metric`` against SNR, one series per scheme (and channel): ticks at the SNRs run,
     the bootstrap 95% band where there are enough values, cliffs not joined and their
-    bands broken with them (an isolated point keeps its interval as an error bar)."""
+    bands broken with them (an isolated point keeps its interval as an error bar).
+    ``name``: the file's name (default: the metric's); ``xlabel``: which SNR it is."""
     data = curves(rows, metric)
     if not data:
         return []
@@ -84,11 +87,20 @@ def plot_metric(rows, metric: str, root: RunRoot, styles: StyleMap) -> list[str]
         snrs = sorted({p[0] for points in data.values() for p in points})
         ticks = thin_ticks(snrs)
         ax.set_xticks(ticks, [f"{s:g}" for s in ticks])
-        ax.set_xlabel("SNR (dB)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         _value_axis(ax)
         legend_outside(fig, ax)
-        return save_figure(fig, root, PLOTS_DIR, metric)
+        return save_figure(fig, root, PLOTS_DIR, name or metric)
+
+
+def worst_link_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` placed at their worst link's nominal SNR (multisc with
+    ``link_snr_offsets_db``: the run's SNR plus the lowest offset; every other row, one
+    link or all at the run's SNR, stays where it is); ``[]`` when no row has offsets."""
+    if not any("worst_link_snr_db" in r["details"] for r in rows):
+        return []
+    return [{**r, "snr_db": r["details"].get("worst_link_snr_db", r["snr_db"])} for r in rows]
 
 
 def plot_channel_uses(rows, root: RunRoot, styles: StyleMap) -> list[str]:

@@ -35,6 +35,8 @@ def _semantic_needs(
 
 
 TEXT_LINK = ("text_modulation", "text_fec", "text_code_rate")
+#: how multisc's block links differ ([BlockLinks][multisc.schemes.block_links.BlockLinks])
+BLOCK_LINKS = ("link_snr_offsets_db", "link_snr_spread_db", "link_outage")
 GENERATION = ("steps", "guidance", "generation_size", "ip_scale", "candidates", "select")
 SLICE = ("slice_link", "slice_downsample", "slice_hevc_quality", "jscc_checkpoint")
 #: the hevc-ldpc slice link's coding (read when the slice is encoded)
@@ -50,8 +52,8 @@ SchemeSpec(
     "2x2 LLaVA captions, one digital link each, + the main-object slice (analog by "
     "default); BART correction, fusion, SD + IP-Adapter",
     needs=lambda o: _semantic_needs(SEMANTIC_NEEDS, o.corrector, o),
-    options=("rows", "cols", *TEXT_LINK, *SLICE, "corrector", "positions", *GENERATION,
-             "caption_tokens", "segment_size"),
+    options=("rows", "cols", *TEXT_LINK, *BLOCK_LINKS, *SLICE, "corrector", "positions",
+             *GENERATION, "caption_tokens", "segment_size"),
     prepare_options=("rows", "cols", *SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
     semantic=True,
     order=10,

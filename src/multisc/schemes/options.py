@@ -111,6 +111,27 @@ def _checkpoints(name: str, value: Any) -> None:
         check_checkpoint_dir(path, name)
 
 
+def _offsets(name: str, value: Any) -> None:
+    import math
+
+    from multisc.schemes.block_links import MAX_OFFSET_DB
+
+    if value is None:
+        return
+    numbers = isinstance(value, list | tuple) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    )
+    if (
+        not numbers
+        or not 1 <= len(value) <= 64
+        or not all(math.isfinite(v) and abs(v) <= MAX_OFFSET_DB for v in value)
+    ):
+        raise _bad(
+            name, value, f"None or a list of 1-64 finite offsets in [-{MAX_OFFSET_DB:g}, "
+            f"{MAX_OFFSET_DB:g}] dB, one per block"
+        )  # fmt: skip
+
+
 def _modulations() -> tuple[str, ...]:
     from multisc.channel.spec import MODULATIONS
 
@@ -129,6 +150,23 @@ class SchemeOptions:
 
     rows: int = _opt(2, "multisc: rows of sub-images, one caption each (1-8)", _integer(1, 8))
     cols: int = _opt(2, "multisc: columns of sub-images (1-8)", _integer(1, 8))
+    link_snr_offsets_db: tuple[float, ...] | None = _opt(
+        None,
+        "multisc: each block link's SNR offset in dB, row by row, one per block (e.g. "
+        "[0, -3, -6, -9]); None: every link at the run's SNR",
+        _offsets,
+    )
+    link_snr_spread_db: float = _opt(
+        0.0,
+        "multisc: a random offset per block link and transmission, uniform in "
+        "[-spread, 0] dB (0-60), on top of the fixed offsets",
+        _number(0, 60),
+    )
+    link_outage: float = _opt(
+        0.0,
+        "multisc: probability that a block link is in outage and its caption lost (0-0.99)",
+        _number(0, 0.99),
+    )
     text_modulation: str = _opt(
         "bpsk", "text links: bpsk, qpsk, 16qam or 64qam", _one_of(_modulations)
     )
@@ -224,6 +262,12 @@ class SchemeOptions:
             valid = option.metadata.get("valid")
             if valid is not None:
                 valid(option.name, getattr(self, option.name))
+        offsets = self.link_snr_offsets_db
+        if offsets is not None and len(offsets) != self.rows * self.cols:
+            raise InvalidInputError(
+                f"option link_snr_offsets_db: {len(offsets)} offset(s) for {self.rows} x "
+                f"{self.cols} = {self.rows * self.cols} block(s): give one per block"
+            )
         for name, values in self.schemes.items():
             spec = get_spec(name)  # unknown schemes and keys: one error
             spec.make_settings(values)

@@ -18,6 +18,7 @@ from multisc.codecs.jscc import load_checkpoint, parse_ratio
 from multisc.devices import check_seed, resolve_device
 from multisc.errors import InvalidInputError, ModelNotAvailableError
 from multisc.schemes.base import Budget, MatchedBudget
+from multisc.schemes.block_links import BlockLinks
 from multisc.schemes.bpg_ldpc import BpgLdpcScheme
 from multisc.schemes.builtin import SCHEMES
 from multisc.schemes.catalog import get_spec
@@ -213,6 +214,9 @@ def build_semantic(name: str, components: Components) -> SemanticScheme:
         cols=cols,
         positions=o.positions,
         candidates=o.candidates,
+        links=BlockLinks(o.link_snr_offsets_db, o.link_snr_spread_db, o.link_outage)
+        if name == "multisc"
+        else None,
         select=select,
         selector=selector,
     )

@@ -33,6 +33,7 @@ from multisc.schemes.base import (
     generators_for,
     working_image,
 )
+from multisc.schemes.block_links import BlockLinks, correct_delivered
 from multisc.schemes.slices import SliceLink, SlicePayload
 from multisc.transmitter.blocks import split_blocks
 from multisc.transmitter.segmentation import Segmenter
@@ -80,6 +81,8 @@ class SemanticScheme(Scheme):
         1: the paper (one draw, no selection).
     :param select: ``text``, ``slice`` or ``text+slice``: what a candidate is scored against.
     :param selector: the CLIP image-text scorer (needed when ``select`` reads the text).
+    :param links: how the block text links differ (SNR offsets, a random spread, outage:
+        [BlockLinks][multisc.schemes.block_links.BlockLinks]); by default they do not.
     """
 
     batched_prepare = True
@@ -99,6 +102,7 @@ class SemanticScheme(Scheme):
         candidates: int = 1,
         select: str = "text",
         selector=None,
+        links: BlockLinks | None = None,
     ) -> None:
         from multisc.receiver.selection import SELECTIONS
 
@@ -122,6 +126,8 @@ class SemanticScheme(Scheme):
         self.slice_link = slice_link
         self.rows, self.cols = int(rows), int(cols)
         self.positions = bool(positions)
+        self.links = links or BlockLinks()
+        self.links.check_blocks(self.rows * self.cols)
         self._recent: Remembered[SemanticPrepared] = Remembered(self.REMEMBER)
 
     #: prepares remembered per scheme instance (the budget "same as multisc" asks for the
@@ -204,10 +210,16 @@ class SemanticScheme(Scheme):
         all reconstructions in one diffusion call."""
         seeds = channel_seeds(generator, channels)
         started = time.perf_counter()
-        received, slices, diffusion_generators, boxes = [], [], [], []
+        received, slices, diffusion_generators, boxes, deliveries = [], [], [], [], []
         for spec, seed in zip(channels, seeds, strict=True):
             channel_generator, diffusion_generator = generators_for(seed, self.text_link.device)
-            received.append(self.text_link.send_texts(prepared.texts, spec, channel_generator))
+            if self.links.differ:  # each block on its own link (draws only then)
+                deliveries.append(
+                    self.links.send(self.text_link, prepared.texts, spec, channel_generator)
+                )
+                received.append(deliveries[-1].texts)
+            else:
+                received.append(self.text_link.send_texts(prepared.texts, spec, channel_generator))
             if prepared.slice_payload is not None and self.slice_link is not None:
                 slices.append(self.slice_link.send(prepared.slice_payload, spec, channel_generator))
                 if self._sends_box(prepared):  # after the rest: their noise is unchanged
@@ -216,10 +228,7 @@ class SemanticScheme(Scheme):
         channel_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        flat = [t.received for per_spec in received for t in per_spec]
-        corrected_flat = self.corrector.correct(flat)
-        n = len(prepared.texts)
-        corrected = [corrected_flat[i * n : (i + 1) * n] for i in range(len(channels))]
+        corrected = correct_delivered(self.corrector, received, [d.lost for d in deliveries])
         correct_s = time.perf_counter() - started
 
         tokenizer = self.generator.pipe.tokenizer
@@ -280,6 +289,7 @@ class SemanticScheme(Scheme):
                         "class_name": prepared.class_name,
                         "object_found": prepared.found,
                         **selections[i],
+                        **(deliveries[i].details(self.links, spec) if deliveries else {}),
                     },
                 )
             )
