@@ -97,6 +97,11 @@ TINY = (
         force=("--steps", "2", "--batch", "2", "--device", "cpu"),
     ),
     Tiny(r"multisc corrector eval", "the tiny BART as `bart`", add=("--models", "{tiny}")),
+    Tiny(
+        r"multisc captioner eval",
+        "tiny captioners, two photos, 4-token captions",
+        add=("--models", "{tiny}", "--limit", "2", "--caption-tokens", "4"),
+    ),
     Tiny(r"multisc models make-tiny DIR", "one component", add=("--only", "corrector")),
     Tiny(
         r"multisc models make-random",
@@ -295,7 +300,7 @@ def test_every_synopsis_flag_is_one_the_command_has(page):
             words = [a for a in argv[1:] if not a.startswith("-")]
             name = (
                 " ".join(words[:2])
-                if words[:1] in (["models"], ["jscc"], ["corrector"], ["schemes"])
+                if words[:1] in (["models"], ["jscc"], ["corrector"], ["schemes"], ["captioner"])
                 else " ".join(words[:1])
             )
             if name not in helps:

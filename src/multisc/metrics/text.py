@@ -90,6 +90,42 @@ def nltk_corpus_bleu(
     )
 
 
+def multi_reference_bleu(
+    references: Sequence[Sequence[str]], hypotheses: Sequence[str]
+) -> dict[str, float] | None:
+    """Corpus BLEU of hypotheses each with one or more references (captioning's
+    convention: every reference caption of an image counts), in both conventions:
+    ``bleu1`` .. ``bleu4`` as NLTK's ``corpus_bleu`` (whitespace tokens, case-sensitive,
+    smoothing method 1, 0-1) and ``sacrebleu`` as sacrebleu's ``corpus_score`` (13a,
+    case-sensitive, 0-100; a hypothesis with fewer references has its missing ones left
+    out, as sacrebleu allows). ``None`` for no hypotheses.
+
+    :param references: per hypothesis, its references (at least one each).
+    """
+    if len(references) != len(hypotheses):
+        raise InvalidInputError(
+            f"{len(references)} reference sets but {len(hypotheses)} hypotheses: give one each"
+        )
+    if not hypotheses:
+        return None
+    if any(not refs for refs in references):
+        raise InvalidInputError("every hypothesis needs at least one reference")
+    tokens = [[r.split() for r in refs] for refs in references]
+    out = {
+        f"bleu{n}": float(
+            _nltk_corpus_bleu(
+                tokens, [h.split() for h in hypotheses], weights=_weights(n),
+                smoothing_function=_SMOOTHING,
+            )
+        )
+        for n in NLTK_ORDERS
+    }  # fmt: skip
+    depth = max(len(refs) for refs in references)
+    streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(depth)]
+    out["sacrebleu"] = float(BLEU().corpus_score(list(hypotheses), streams).score)
+    return out
+
+
 def _check_pairs(references: Sequence[str], hypotheses: Sequence[str]) -> None:
     if len(references) != len(hypotheses):
         raise InvalidInputError(

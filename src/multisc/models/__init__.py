@@ -62,6 +62,7 @@ from multisc.models.provenance import (
     component_record,
     component_records,
     export,
+    is_stand_in,
     pinned_problem,
     verify,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "is_available",
     "is_commit",
     "is_legacy_pickle",
+    "is_stand_in",
     "load_model_and_processor",
     "load_pretrained",
     "load_state_file",

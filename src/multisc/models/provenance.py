@@ -30,7 +30,7 @@ from multisc.models.local import (
     local_snapshot,
     torch_hub_file,
 )
-from multisc.models.registry import REGISTRY, entry, is_commit
+from multisc.models.registry import REGISTRY, entry, is_commit, manifest
 from multisc.models.weights import local_weight
 from multisc.untrusted import json_loads
 
@@ -130,6 +130,24 @@ def component_records(
         for name in dict.fromkeys(names)
         if is_available(name, models_dir)
     }
+
+
+def is_stand_in(name: str, record: Any) -> bool:
+    """Whether ``record`` ([component_record][multisc.models.provenance.component_record] of
+    component ``name``) is a tiny stand-in: every weights file under a tenth of the
+    published file's size (the recorded manifest's), as ``multisc models make-tiny``
+    writes them. A record that is not one, or a component without a manifest: ``False``."""
+    try:
+        published = manifest(str(name))["files"]
+    except (OSError, ValueError, KeyError):
+        return False
+    weights = record.get("weights") if isinstance(record, dict) else None
+    sizes = [
+        (size, published.get(file))
+        for file, size in (weights if isinstance(weights, dict) else {}).items()
+        if isinstance(size, int) and isinstance(published.get(file), int)
+    ]
+    return bool(sizes) and all(size < 0.1 * real for size, real in sizes)
 
 
 def pinned_problem(name: str) -> str | None:

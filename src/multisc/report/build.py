@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import matplotlib.pyplot as plt
 
+from multisc.captioner.evaluate import TABLE_COLUMNS
 from multisc.experiment.rundir import (
     IMAGES_DIR,
     REPORT_FILE,
@@ -30,6 +31,7 @@ from multisc.report.data import (
     compare_to,
     config_value,
     first_variant,
+    read_captioners,
     read_notes,
     read_run,
     stand_in_components,
@@ -243,7 +245,7 @@ def write_report(
         notes["notes"].append(sets["skipped"])
     extra = {
         "settings": setting_plots, "bandwidth": bandwidth_plots, "paired": statistics,
-        "sets": sets, "worst_link": worst_plots,
+        "sets": sets, "worst_link": worst_plots, "captioners": read_captioners(root),
     }  # fmt: skip
     page = _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, inputs)
     root.write_text(REPORT_FILE, page)
@@ -353,6 +355,8 @@ def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, i
         "sets": set_rows(
             [c for c in extra["sets"]["sets"] if c["fid"] is not None or c.get("texts")]
         ),  # a set with neither FID nor texts has nothing to show (the notes say why)
+        "captioners": extra.get("captioners", []),
+        "captioner_header": [header for _, header, _ in TABLE_COLUMNS],
         "fid_features": extra["sets"].get("fid_features", ""),
         "kid_subsets": extra["sets"].get("kid_subsets", ""),
         "paired": paired_rows(statistics["comparisons"]),

@@ -107,29 +107,16 @@ def curves(rows: list[dict[str, Any]], metric: str) -> dict[str, list[Point]]:
 
 
 def stand_in_components(run: dict[str, Any] | None) -> list[str]:
-    """Components the run loaded as tiny stand-ins: weights under a tenth of the published
-    files' sizes (the recorded manifests'), as ``multisc models make-tiny`` writes them."""
-    from multisc.models.registry import manifest
+    """Components the run loaded as tiny stand-ins
+    ([is_stand_in][multisc.models.provenance.is_stand_in])."""
+    from multisc.models import is_stand_in
 
     try:
         components = json_loads(run["components"]) if run else {}
     except (KeyError, TypeError, ValueError):
         return []
-    tiny = []
-    for name, record in components.items() if isinstance(components, dict) else ():
-        try:
-            published = manifest(str(name))["files"]
-        except (OSError, ValueError, KeyError):
-            continue
-        weights = record.get("weights") if isinstance(record, dict) else None
-        sizes = [
-            (size, published.get(file))
-            for file, size in (weights or {}).items()
-            if isinstance(size, int) and isinstance(published.get(file), int)
-        ]
-        if sizes and all(size < 0.1 * real for size, real in sizes):
-            tiny.append(str(name))
-    return tiny
+    items = components.items() if isinstance(components, dict) else ()
+    return [str(name) for name, record in items if is_stand_in(str(name), record)]
 
 
 def read_run(
@@ -209,6 +196,22 @@ def statistics_settings(run: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     value = config.get("statistics") if isinstance(config, dict) else None
     return value if isinstance(value, dict) else {}
+
+
+def read_captioners(root: RunRoot) -> list[list[str]]:
+    """The captioner table ``multisc captioner eval --run DIR`` wrote into the run, as text
+    cells ([table_cells][multisc.captioner.evaluate.table_cells]: a file from someone else
+    may hold anything); ``[]`` when there is none."""
+    from multisc.captioner.evaluate import CAPTIONERS_FILE, table_cells
+
+    if not root.is_file(CAPTIONERS_FILE):
+        return []
+    try:
+        data = root.read_json(CAPTIONERS_FILE)
+    except (ValueError, OSError):
+        return []
+    results = data.get("results") if isinstance(data, dict) else None
+    return [table_cells(r) for r in results or [] if isinstance(r, dict)][:100]
 
 
 def read_notes(root: RunRoot) -> dict[str, Any]:
