@@ -31,12 +31,10 @@ import torch
 from multisc.channel import ChannelSpec, DigitalLink
 from multisc.channel.transmissions import TextTransmission
 from multisc.errors import InvalidInputError
+from multisc.schemes.options import MAX_OFFSET_DB
 
 if TYPE_CHECKING:
     from multisc.receiver.correction import Corrector
-
-#: the largest SNR offset or spread of a block link, in dB
-MAX_OFFSET_DB = 60.0
 
 
 @dataclass(frozen=True)

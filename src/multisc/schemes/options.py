@@ -111,10 +111,13 @@ def _checkpoints(name: str, value: Any) -> None:
         check_checkpoint_dir(path, name)
 
 
+#: the largest SNR offset or spread of a block link, in dB (here, light to import, for the
+#: checks; [BlockLinks][multisc.schemes.block_links.BlockLinks] reads it)
+MAX_OFFSET_DB = 60.0
+
+
 def _offsets(name: str, value: Any) -> None:
     import math
-
-    from multisc.schemes.block_links import MAX_OFFSET_DB
 
     if value is None:
         return
