@@ -139,6 +139,9 @@ def test_the_command_runs_out_of_the_box_on_the_bundled_photos(tiny_models, caps
     assert len(json.loads(saved.read_text())["results"][1]["texts"]) == 4
     assert main(["captioner", "eval", "--images", str(tmp_path), "--models", str(tiny_models)]) == 2
     assert "--references" in capsys.readouterr().err
+    assert main(["captioner", "eval", "--run", str(tmp_path / "no-run")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert not (tmp_path / "no-run").exists()  # refused before any work, nothing made
 
 
 def test_the_table_goes_into_a_runs_report_and_a_hostile_table_file_shows_nothing_else(

@@ -66,6 +66,15 @@ def captioner_eval(
     from multisc.data.sources import load_images
 
     names = _split(captioners) or []
+    if run_dir is not None:  # before any work: the table goes into a run, nowhere else
+        from multisc.experiment.store import STORE_FILE
+        from multisc.runroot import RunRoot
+
+        if not run_dir.is_dir() or not RunRoot(run_dir).is_file(STORE_FILE):
+            raise InvalidInputError(
+                f"--run {run_dir}: not a run directory (no {STORE_FILE}); give the folder "
+                "a `multisc run` wrote"
+            )
     if references is not None:
         refs = read_references(references)
     elif images == "samples":
