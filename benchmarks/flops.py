@@ -87,7 +87,7 @@ def main() -> None:
 
     segmenter = components.segmenter()
     per_image["segment"] = flops(lambda: segmenter.class_maps([image]))
-    llava, blip = components.llava(), components.blip()
+    llava, blip = components.captioner(), components.captioner("blip")
     texts: list[str] = []
     per_image["caption"] = flops(lambda: texts.extend(llava.caption([*blocks, image])))
     per_image["caption"] += flops(lambda: blip.caption([image]))

@@ -168,7 +168,7 @@ def main() -> None:
     # -- captions: every block of every image in one generate vs one call per image ------
     from multisc.transmitter.blocks import split_blocks
 
-    llava = components.llava()
+    llava = components.captioner()
     per_image_blocks = [[b.image for b in split_blocks(image, 2, 2)] for image in images]
     batched_s, _ = timed(lambda: llava.caption([b for bs in per_image_blocks for b in bs]), device)
     per_image_s, _ = timed(lambda: [llava.caption(bs) for bs in per_image_blocks], device)

@@ -26,6 +26,13 @@ HUB_COMPONENTS = [name for name, item in REGISTRY.items() if not item.torch_hub]
 PUBLISHED_DTYPE = {
     "model.safetensors@captioner": torch.bfloat16,  # llava-hf: bf16, 1.73 GB
     "models/ip-adapter_sd15.safetensors@ip_adapter": torch.float16,  # 44,642,768 B
+    "models/ip-adapter-plus_sd15.safetensors@ip_adapter_plus": torch.float16,  # 98,183,288 B
+    "model.safetensors@smolvlm-256m": torch.bfloat16,  # 513 MB: 256.5 M parameters
+    "pytorch_lora_weights.safetensors@lcm_lora_sd15": torch.float16,  # 134,621,556 B
+    **{
+        f"model-0000{i}-of-00003.safetensors@llava-1.5-7b": torch.float16  # 14.1 GB: 7.06 B
+        for i in (1, 2, 3)
+    },
 }
 
 
@@ -69,8 +76,9 @@ def test_full_size_stand_ins_carry_the_real_key_names(tmp_path):
     [pytest.param(n, marks=pytest.mark.slow) if n == "dists" else n for n in TORCH_HUB_COMPONENTS],
 )  # DISTS' VGG16 is 553 MB: written and read in the slow tier
 def test_torch_hub_stand_ins_are_in_the_real_container_at_the_published_size(name, tmp_path):
-    """FCN, VGG16 and Inception are legacy pickles, AlexNet (re-saved, PR 3620) a zip
-    archive; each at the real file's exact size within 1%."""
+    """FCN-ResNet50, VGG16 and Inception are legacy pickles, AlexNet (re-saved, PR 3620) a
+    zip archive; the other segmenters as their manifests infer (published before torch 1.6:
+    legacy; LR-ASPP, 2020-10: zip); each at the real file's exact size within 1%."""
     from multisc.models import is_legacy_pickle
 
     item = REGISTRY[name]
@@ -79,7 +87,9 @@ def test_torch_hub_stand_ins_are_in_the_real_container_at_the_published_size(nam
     recorded = record["files"][item.repo_id]
     assert abs(path.stat().st_size - recorded) <= 0.01 * recorded
     assert is_legacy_pickle(path) == (record["container"] == "legacy")
-    assert record["container"] == ("zip" if name == "lpips" else "legacy")
+    assert record["container"] == (
+        "zip" if name in ("lpips", "lraspp_mobilenet_v3_large") else "legacy"
+    )
 
 
 def test_full_size_blip_has_the_published_text_heads():

@@ -1,5 +1,5 @@
-"""Registries of interchangeable parts (correctors, slice links) and the entry points that
-let other packages add theirs.
+"""Registries of interchangeable parts (segmenters, captioners, generators, IP-Adapters,
+correctors, slice links) and the entry points that let other packages add theirs.
 
 Each part is registered once, as a [PartSpec][multisc.parts.PartSpec]; the names configs and the
 CLI accept,
@@ -68,6 +68,8 @@ class PartSpec:
     :param build: what makes it (each registry says with which arguments).
     :param summary: one line: what it does.
     :param needs: pretrained components it loads (names in ``multisc.models``).
+    :param info: facts of the part its role reads (a generator's default steps and
+        guidance, a segmenter's published mIoU): plain JSON values.
     """
 
     name: str
@@ -75,6 +77,7 @@ class PartSpec:
     summary: str
     needs: tuple[str, ...] = ()
     source: str = field(default="multisc", compare=False)
+    info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 class PartRegistry:
@@ -112,8 +115,14 @@ class PartRegistry:
         self._plugins = None
 
     def describe(self) -> list[dict[str, Any]]:
-        """Each part's name, summary, needs and source (``multisc schemes list``)."""
+        """Each part's name, summary, needs, source and facts (``multisc schemes list``)."""
         return [
-            {"name": s.name, "summary": s.summary, "needs": list(s.needs), "source": s.source}
+            {
+                "name": s.name,
+                "summary": s.summary,
+                "needs": list(s.needs),
+                "source": s.source,
+                **({"info": dict(s.info)} if s.info else {}),
+            }
             for s in self.specs().values()
         ]

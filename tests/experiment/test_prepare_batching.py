@@ -35,7 +35,7 @@ def semantic_config(fast_config, tiny_models, out, **overrides):
 
 def count_generate_calls(worker: Worker) -> list[int]:
     """Wrap the worker's LLaVA ``generate`` (the real one runs) to record batch sizes."""
-    model = worker.components.llava().model
+    model = worker.components.captioner().model
     calls: list[int] = []
     original = model.generate
 

@@ -8,37 +8,14 @@ a small placeholder that no correct download fetches and no correct load reads."
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from multisc.models import REGISTRY, manifest
+from multisc.testing.files import chat_template_json, separate_image_processor
 from multisc.testing.torch_hub import write_torch_hub_file
 
 PLACEHOLDER = b"placeholder: multisc must never fetch or read this file\n"
-
-
-def _chat_template_json(directory: Path) -> None:
-    """transformers 5 saves ``chat_template.jinja``; the LLaVA repo has ``chat_template.json``."""
-    jinja = directory / "chat_template.jinja"
-    if jinja.is_file():
-        template = jinja.read_text()
-        (directory / "chat_template.json").write_text(json.dumps({"chat_template": template}))
-        jinja.unlink()
-
-
-def _separate_image_processor(directory: Path, keep_processor_config: bool) -> None:
-    """transformers 5 nests the image processor inside ``processor_config.json``; the
-    published repos keep it in ``preprocessor_config.json`` (LLaVA: beside a small
-    ``processor_config.json``; BLIP: alone)."""
-    path = directory / "processor_config.json"
-    config = json.loads(path.read_text())
-    image = config.pop("image_processor")
-    (directory / "preprocessor_config.json").write_text(json.dumps(image, indent=2))
-    if keep_processor_config:
-        path.write_text(json.dumps(config, indent=2))
-    else:
-        path.unlink()
 
 
 def build_repo(name: str, tiny: Path, root: Path, legacy: bool | None = None) -> Path:
@@ -51,16 +28,16 @@ def build_repo(name: str, tiny: Path, root: Path, legacy: bool | None = None) ->
     if item.torch_hub:
         folder = root / "torch-models"
         folder.mkdir(parents=True, exist_ok=True)
-        # the real files' containers (multisc.testing.torch_hub.REAL_CONTAINER)
+        # the real files' containers (multisc.testing.torch_hub.real_container)
         return write_torch_hub_file(name, folder / item.repo_id, legacy=legacy)
     repo = root / item.repo_id
     if repo.exists():
         shutil.rmtree(repo)
     shutil.copytree(tiny / name, repo)
     if name == "captioner":
-        _chat_template_json(repo)
+        chat_template_json(repo)
     if name in ("captioner", "vlm_captioner"):
-        _separate_image_processor(repo, keep_processor_config=name == "captioner")
+        separate_image_processor(repo, keep_processor_config=name == "captioner")
     for file in record["files"]:
         path = repo / file
         if file not in item.needed and not path.exists():

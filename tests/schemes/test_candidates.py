@@ -11,7 +11,7 @@ from multisc.channel import ChannelSpec
 from multisc.receiver.selection import BOX_BITS, choose, slice_score
 from multisc.schemes import build_scheme
 from multisc.schemes.base import channel_seeds, generators_for
-from multisc.schemes.semantic import candidate_generator
+from multisc.receiver.selection import candidate_generator
 
 
 def g(seed=0):

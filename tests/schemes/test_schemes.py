@@ -169,7 +169,7 @@ def test_unknown_scheme_and_missing_weights(tmp_path):
 def test_equal_bandwidth_reuses_multisc_prepare_instead_of_captioning_again(components, photo):
     scheme = build_scheme("multisc", components)
     assert build_scheme("multisc", components) is scheme  # one shared instance
-    captioner = components.llava()
+    captioner = components.captioner()
     calls = []
     original = captioner.caption
 

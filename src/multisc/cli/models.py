@@ -30,8 +30,11 @@ def models_list(
     models: Path | None = typer.Option(None, "--models", help="Directory overriding every id."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Each component, where it loads from, and whether it is available offline."""
+    """Each component, its role, where it loads from, whether it is available offline and
+    its download size; and, per role, the choices a run config names (`captioner:
+    llava-1.5-7b`) with the components each loads."""
     from multisc import models as registry
+    from multisc.schemes.roles import ROLES
 
     def where(item) -> str:
         if not item.torch_hub:
@@ -44,23 +47,50 @@ def models_list(
     rows = [
         {
             "name": item.name,
+            "role": item.role,
             "source": where(item),
             "pinned": item.revision,
             "available": registry.is_available(item.name, models),
+            "download_bytes": sum(item.sizes.get(f, 0) for f in item.needed),
+            "loads_with": item.loads_with,
             "purpose": item.purpose,
         }
         for item in registry.REGISTRY.values()
     ]
+    available = {row["name"]: row["available"] for row in rows}
+    choices = {
+        role: [
+            {
+                "name": spec.name,
+                "components": list(spec.needs),
+                "available": all(available.get(n, False) for n in spec.needs),
+                "source": spec.source,
+            }
+            for spec in part_registry.specs().values()
+        ]
+        for role, part_registry in ROLES.items()
+    }
     if as_json:  # one JSON object, as every command's --json
-        _write_json({"models_dir": str(models) if models else None, "components": rows})
+        _write_json(
+            {"models_dir": str(models) if models else None, "components": rows, "roles": choices}
+        )
         return
     table = Table(title="multisc components" + (f" (--models {models})" if models else ""))
-    for column in ("name", "source", "available", "purpose"):
+    for column in ("name", "role", "source", "available", "download", "purpose"):
         table.add_column(column)
     for row in rows:
         mark = "[green]yes[/]" if row["available"] else "[red]no[/]"
-        table.add_row(row["name"], row["source"], mark, row["purpose"])
+        size = f"{row['download_bytes'] / 1e9:.2f} GB"
+        table.add_row(row["name"], row["role"], row["source"], mark, size, row["purpose"])
     show(out, table)
+    listing = Table(title="choices per role (scheme options: segmenter, captioner, ...)")
+    for column in ("role", "choice", "loads", "available"):
+        listing.add_column(column)
+    for role, entries in choices.items():
+        for entry in entries:
+            mark = "[green]yes[/]" if entry["available"] else "[red]no[/]"
+            listing.add_row(role, entry["name"], ", ".join(entry["components"]), mark)
+    show(out, listing)
     missing = [row["name"] for row in rows if not row["available"]]
     if missing:
         err.print(f"missing: {', '.join(missing)} — `multisc models doctor` says what to run")
@@ -106,7 +136,7 @@ def models_doctor(
         files = registry.file_status(item.name, models)
         available = registry.is_available(item.name, models)
         broken = [f for f, s in files.items() if s in ("partial", "damaged")]
-        in_dir = models is not None and (not item.torch_hub or item.name == "segmenter")
+        in_dir = models is not None and (not item.torch_hub or item.role == "segmenter")
         if available and not broken:
             action = None
         elif in_dir:

@@ -24,7 +24,8 @@ app.add_typer(schemes_app, name="schemes")
 def schemes_list(as_json: bool = JSON_OPTION) -> None:
     """Every scheme a run accepts: what it sends, what it needs, its options (defaults and
     help; set for one scheme alone with `options: {NAME: {...}}` in a run config), and the
-    registered correctors and slice links."""
+    registered choices of each part: segmenters, captioners, generators, IP-Adapters,
+    correctors and slice links."""
     import dataclasses
 
     from multisc.schemes.catalog import scheme_specs
@@ -54,9 +55,11 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
             }
         )
     from multisc.receiver.correctors import CORRECTOR_REGISTRY
+    from multisc.schemes.roles import describe_roles
     from multisc.schemes.slice_links import SLICE_LINK_REGISTRY
 
     parts = {
+        **{f"{role}s": entries for role, entries in describe_roles().items()},
         "correctors": CORRECTOR_REGISTRY.describe(),
         "slice_links": SLICE_LINK_REGISTRY.describe(),
     }
@@ -75,7 +78,12 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
             Text(row["source"]),
         )
     show(out, table)
-    for key, option in (("correctors", "corrector"), ("slice_links", "slice_link")):
+    listings = (
+        ("segmenters", "segmenter"), ("captioners", "captioner, vlm_captioner"),
+        ("generators", "generator"), ("ip_adapters", "ip_adapter"),
+        ("correctors", "corrector, vlm_corrector"), ("slice_links", "slice_link"),
+    )  # fmt: skip
+    for key, option in listings:
         listing = Table(title=f"{key.replace('_', ' ')} (option {option})")
         for column in ("name", "what it does", "needs", "from"):
             listing.add_column(column)

@@ -68,6 +68,34 @@ def missing_components(scheme: str, config: RunConfig) -> list[str]:
     return [n for n in needed_components(scheme, config) if not is_available(n, config.models)]
 
 
+def missing_by_variant(scheme: str, config: RunConfig) -> list[tuple[Variant, list[str]]]:
+    """Each variant of ``scheme`` and the components it needs that are not here (a
+    ``vary: {captioner: [..., llava-1.5-7b]}`` needs the 7B only in its own variant)."""
+    from multisc.experiment.variants import scheme_variants
+    from multisc.models import is_available
+    from multisc.schemes.catalog import get_spec
+
+    spec, base = get_spec(scheme), config.scheme_options()
+    out = []
+    for variant in scheme_variants(config, scheme):
+        needs = spec.needed_components(variant.options(base).for_scheme(scheme))
+        out.append(
+            (variant, [n for n in dict.fromkeys(needs) if not is_available(n, config.models)])
+        )
+    return out
+
+
+def _skip_line(label: str, missing: list[str], config: RunConfig) -> str:
+    from multisc.models import entry
+
+    where = f"in {config.models}" if config.models else "on this machine"
+    return (
+        f"skipping {label}: weights of {', '.join(missing)} are not available {where} "
+        f"(e.g. {entry(missing[0]).repo_id}); run `multisc models pull {' '.join(missing)}` "
+        "on a machine with network, or pass --models DIR"
+    )
+
+
 #: the metrics' weights (CLIP image cosine, LPIPS' AlexNet, DISTS' VGG16, FID and KID's
 #: Inception), fetched with the schemes'
 METRIC_COMPONENTS = ("clip", "lpips", "dists", "inception")
@@ -126,25 +154,22 @@ def plan_run(
 ) -> Plan:
     """Which schemes run, which are skipped (one line each, saying what to get), the
     deep JSCC checkpoint (trained on first use), and the baselines' budget."""
-    from multisc.models import entry
-
     schemes: list[str] = []
     skipped: dict[str, str] = {}
     notes: list[str] = []
     download_missing(config, say)
     for scheme in config.schemes:
-        missing = missing_components(scheme, config)
-        if missing:
-            first = entry(missing[0])
-            where = f"in {config.models}" if config.models else "on this machine"
-            skipped[scheme] = (
-                f"skipping {scheme}: weights of {', '.join(missing)} are not available {where} "
-                f"(e.g. {first.repo_id}); run `multisc models pull {' '.join(missing)}` on a "
-                "machine with network, or pass --models DIR"
-            )
+        by_variant = missing_by_variant(scheme, config)
+        if all(missing for _, missing in by_variant):  # nothing of it can run
+            union = list(dict.fromkeys(n for _, missing in by_variant for n in missing))
+            skipped[scheme] = _skip_line(scheme, union, config)
             say(skipped[scheme])
-        else:
-            schemes.append(scheme)
+            continue
+        schemes.append(scheme)
+        for variant, missing in by_variant:  # the variants whose parts are not here
+            if missing:
+                skipped[variant.label] = _skip_line(variant.label, missing, config)
+                say(skipped[variant.label])
     for line in refused_metric_weights(config):
         notes.append(line)
         say(line)
@@ -181,7 +206,9 @@ def plan_run(
         }
     return Plan(
         schemes=tuple(schemes),
-        variants=tuple(run_variants(config, schemes)) if schemes else (),
+        variants=tuple(v for v in run_variants(config, schemes) if v.label not in skipped)
+        if schemes
+        else (),
         skipped=skipped,
         notes=tuple(notes),
         jscc_checkpoint=checkpoints,

@@ -88,7 +88,7 @@ class PrepareCache:
             return None
         relative = self.relative(scheme, image, settings)
         try:
-            data = self.run.read_bytes(relative, ENTRY_LIMIT)
+            return self.load(relative, image, check)
         except FileNotFoundError:
             if not self._warned and self.run.is_file(relative.removesuffix(".zip") + ".pkl"):
                 self._warned = True
@@ -98,6 +98,22 @@ class PrepareCache:
                     self.root,
                 )
             return None
+
+    def load(
+        self,
+        relative: str,
+        image: Image.Image,
+        check: Callable[[Any, Image.Image], str | None] | None,
+    ) -> Any | None:
+        """The entry at ``relative`` if it can be read and passes every check (its sizes fit
+        ``image``, then ``check``); else ``None``, with one line saying why.
+
+        :raises FileNotFoundError: there is no entry.
+        """
+        try:
+            data = self.run.read_bytes(relative, ENTRY_LIMIT)
+        except FileNotFoundError:
+            raise
         except (RunDirError, OSError) as exc:
             logger.warning("not using prepare cache entry %s (%s); preparing again", relative, exc)
             return None
@@ -127,7 +143,14 @@ class PrepareCache:
         appended line: a record of every prepare that ran, whichever worker ran it). The
         cache's folders are multisc's own: a link or a file in their place is replaced by a
         folder, and whatever is at the entry's place (a folder, a link) by the entry."""
-        relative = self.relative(scheme, image, settings)
+        self.store(self.relative(scheme, image, settings), safe_cache.dumps(prepared))
+        line = {"image_id": image_id, "scheme": scheme, "seconds": round(seconds, 3)}
+        self.log(line)
+
+    def store(self, relative: str, data: bytes) -> None:
+        """Write an entry whole at ``relative``. The cache's folders are multisc's own: a
+        link or a file in their place is replaced by a folder, and whatever is at the
+        entry's place (a folder, a link) by the entry."""
         folder = relative.rpartition("/")[0]
         try:
             whole = self.run.entry_kind(folder) == "folder"
@@ -137,31 +160,97 @@ class PrepareCache:
             self.run.ensure_folder(folder)
         if self.run.entry_kind(relative) not in (None, "file"):
             self.run.remove_entry(relative)
-        self.run.write_bytes(relative, safe_cache.dumps(prepared))
-        line = json.dumps(
-            {
-                "image_id": image_id,
-                "scheme": scheme,
-                "seconds": round(seconds, 3),
-                "time": time.time(),
-            }
+        self.run.write_bytes(relative, data)
+
+    def log(self, line: dict[str, Any]) -> None:
+        """Append one line (and the time) to ``cache/prepare/log.jsonl``."""
+        self.run.append_text(
+            f"{self.prefix}/{PREPARE_LOG}", json.dumps({**line, "time": time.time()}) + "\n"
         )
-        self.run.append_text(f"{self.prefix}/{PREPARE_LOG}", line + "\n")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The log's lines that are JSON objects (others are skipped)."""
+        relative = f"{self.prefix}/{PREPARE_LOG}"
+        if not self.run.is_file(relative):
+            return []
+        lines = []
+        for line in self.run.read_text(relative, LOG_LIMIT).splitlines():
+            try:
+                entry = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(entry, dict):
+                lines.append(entry)
+        return lines
+
+    def stage(self) -> StagesInRun:
+        """The store of prepare stages ([multisc.schemes.stages][multisc.schemes.stages]) in
+        this cache: ``cache/prepare/stages/<stage>/<key>.zip``."""
+        return StagesInRun(self)
 
     def counts(self) -> dict[tuple[str, str], int]:
         """How many times ``prepare`` ran per (image, scheme), over every run (lines that
         are not ours are skipped)."""
-        relative = f"{self.prefix}/{PREPARE_LOG}"
         counts: dict[tuple[str, str], int] = {}
-        if not self.run.is_file(relative):
-            return counts
-        for line in self.run.read_text(relative, LOG_LIMIT).splitlines():
-            try:
-                entry = json.loads(line)
+        for entry in self.log_lines():
+            if "image_id" in entry and "scheme" in entry:
                 key = (str(entry["image_id"]), str(entry["scheme"]))
-            except (ValueError, KeyError, TypeError, RecursionError):
-                continue
-            counts[key] = counts.get(key, 0) + 1
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+class StagesInRun:
+    """A semantic prepare's stages (segmentation, captions) kept in a run's prepare cache,
+    each under the digest of the image and what the stage depends on (the part, its
+    settings, the weights it loads: the scheme's stage key), in the same format and with
+    the same checks as whole prepares: an entry that cannot be read, or that the stage's
+    check refuses, is computed again. Each stage that runs is logged in
+    ``cache/prepare/log.jsonl`` (``"stage"``: segment or caption)."""
+
+    def __init__(self, cache: PrepareCache) -> None:
+        self.cache = cache
+
+    def relative(self, stage: str, image: Image.Image, key: str) -> str:
+        digest = hashlib.sha256(f"{image_digest(image)}:{stage}:{key}".encode())
+        return f"{self.cache.prefix}/stages/{stage}/{digest.hexdigest()[:32]}.zip"
+
+    def get(
+        self,
+        stage: str,
+        key: str,
+        image: Image.Image,
+        check: Callable[[Any, Image.Image], str | None],
+    ) -> tuple[Any, float] | None:
+        """``(value, seconds)`` of ``stage`` for ``image`` under ``key``, or ``None``."""
+        if self.cache.fresh:
+            return None
+
+        def whole(item: Any, image: Image.Image) -> str | None:
+            if not isinstance(item, tuple) or len(item) != 2:
+                return "not a stage entry"
+            value, seconds = item
+            if not isinstance(seconds, float) or not 0 <= seconds < 1e9:
+                return f"its seconds {seconds!r} are not a duration"
+            return check(value, image)
+
+        try:
+            return self.cache.load(self.relative(stage, image, key), image, whole)
+        except FileNotFoundError:
+            return None
+
+    def put(self, stage: str, key: str, image: Image.Image, value: Any, seconds: float) -> None:
+        self.cache.store(
+            self.relative(stage, image, key), safe_cache.dumps((value, float(seconds)))
+        )
+        self.cache.log({"stage": stage, "image": image_digest(image), "seconds": round(seconds, 3)})
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many times each stage ran, per (image digest, stage), over every run."""
+        counts: dict[tuple[str, str], int] = {}
+        for entry in self.cache.log_lines():
+            if "stage" in entry and "image" in entry:
+                key = (str(entry["image"]), str(entry["stage"]))
+                counts[key] = counts.get(key, 0) + 1
         return counts
 
 

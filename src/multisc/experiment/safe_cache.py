@@ -7,8 +7,9 @@ pickle executes code while loading; this format only ever rebuilds:
 - ``None``, booleans, numbers, strings, lists; tuples and dicts (any JSON-able keys) tagged;
 - ``bytes`` (HEVC streams) and PIL images (lossless PNG) as separate members of a zip;
 - numpy arrays and torch tensors as ``.npy`` (read with ``allow_pickle=False``);
-- dataclasses of an explicit allow-list (the schemes' prepared results, and those a
-  scheme's registration names in ``prepared_types``), by their fields.
+- dataclasses of an explicit allow-list (the schemes' prepared results, a segmentation
+  stage's result, and those a scheme's registration names in ``prepared_types``), by
+  their fields.
 
 Anything else is refused when writing (a new prepared type must be added to the
 allow-list); anything unexpected when reading (unknown class, bad member, another schema
@@ -42,8 +43,9 @@ def _allowed() -> dict[str, type]:
     from multisc.schemes.deep_jscc import JsccPrepared
     from multisc.schemes.semantic import SemanticPrepared
     from multisc.schemes.slices import SlicePayload
+    from multisc.transmitter.segmentation import Segmentation
 
-    classes = [SemanticPrepared, SlicePayload, BpgPrepared, Encoding, JsccPrepared]
+    classes = [SemanticPrepared, SlicePayload, BpgPrepared, Encoding, JsccPrepared, Segmentation]
     for spec in scheme_specs().values():  # plugins name theirs in their registration
         classes.extend(spec.prepared_types)
     return {f"{c.__module__}.{c.__qualname__}": c for c in classes}

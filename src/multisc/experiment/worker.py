@@ -81,8 +81,30 @@ class Worker:
         key = (label, family if self.jscc_checkpoints.get(family) else None)
         if key not in self._schemes:
             name, options = self.variant_options(label, channel)
-            self._schemes[key] = build_scheme(name, self.components.with_options(options))
+            scheme = build_scheme(name, self.components.with_options(options))
+            self._use_stages(scheme)
+            self._schemes[key] = scheme
         return self._schemes[key]
+
+    def _use_stages(self, scheme) -> None:
+        """A semantic scheme (and the one its budget copies) keeps its prepare stages in
+        the run's cache ([multisc.schemes.stages][multisc.schemes.stages])."""
+        for item in (scheme, scheme.budget_reference()):
+            use = getattr(item, "use_stages", None)
+            if use is not None:
+                use(self.cache.stage())
+
+    def parts(self, label: str) -> dict[str, dict[str, str]]:
+        """``{"parts": {option: entry}}``: the registered parts (segmenter, captioner,
+        generator, IP-Adapter) the variant ``label`` was built from, for each row's details
+        (its provenance beside the run's component records); ``{}`` for a scheme with none."""
+        from multisc.schemes.catalog import get_spec
+        from multisc.schemes.roles import ROLE_OPTIONS
+
+        name, options = self.variant_options(label)
+        scoped, reads = options.for_scheme(name), get_spec(name).options
+        chosen = {option: getattr(scoped, option) for option in ROLE_OPTIONS if option in reads}
+        return {"parts": chosen} if chosen else {}
 
     def prepare_key(self, label: str) -> tuple[str, str]:
         """(the registered scheme, the digest of the settings its prepare reads) of the
@@ -221,6 +243,7 @@ class Worker:
         from multisc.experiment.variants import channel_settings
 
         settings = {**variant.as_dict(), **channel_settings(channel, self.config.vary)}
+        parts = self.parts(task.scheme)
         reference = prepared.reference  # every Prepared has one (schemes.base.Prepared)
         prepare_timings = scheme.prepare_timings(prepared)
         for seed, snrs in sorted(task.todo.items()):
@@ -255,7 +278,7 @@ class Worker:
                         "texts_corrected": list(result.texts_corrected),
                         "prompt": result.prompt,
                         "timings": timings,
-                        "details": _jsonable(_details(result)),
+                        "details": _jsonable({**_details(result), **parts}),
                         "image_path": path,
                     }
                 )

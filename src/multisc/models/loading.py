@@ -128,8 +128,10 @@ def torch_hub_state(name: str, models_dir: str | Path | None = None) -> dict[str
         pull(name)  # with a progress bar; a clear error if the download fails
     if not path.is_file():
         stand_in = (
-            "; `multisc models make-tiny DIR` writes a stand-in" if name == "segmenter" else ""
-        )  # the tiny set holds the segmenter, not the metrics' networks: say it only there
+            "; `multisc models make-tiny DIR` writes a stand-in"
+            if entry(name).role == "segmenter"
+            else ""
+        )  # the tiny set holds the segmenters, not the metrics' networks: say it only there
         raise ModelNotAvailableError(
             f"weights of {name!r} not available: {entry(name).repo_id} is not at {path} and "
             f"could not be downloaded. Run `multisc models pull {name}` on a machine with "

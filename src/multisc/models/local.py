@@ -12,7 +12,7 @@ from multisc.models.weights import local_weight, weights_problem
 
 FileStatus = Literal["present", "missing", "partial", "damaged", "not a regular file"]
 
-#: ``--models DIR/segmenter`` may hold the FCN as safetensors (what make-tiny writes)
+#: ``--models DIR/<segmenter>`` may hold a segmenter as safetensors (what make-tiny writes)
 SEGMENTER_SAFETENSORS = "model.safetensors"
 
 
@@ -68,14 +68,14 @@ def torch_hub_checkpoint(filename: str) -> Path:
 def torch_hub_file(name: str, models_dir: str | Path | None = None) -> Path:
     """Where torch hub component ``name``'s weights are looked for: with ``models_dir``,
     ``DIR/<name>/<the real file name>`` (what ``multisc models export`` writes), else for
-    the segmenter ``DIR/segmenter/model.safetensors`` (what make-tiny writes); otherwise,
-    and always for LPIPS without a copy in ``DIR``, the torch hub cache."""
+    a segmenter ``DIR/<name>/model.safetensors`` (what make-tiny writes); otherwise,
+    and always for the metrics' networks without a copy in ``DIR``, the torch hub cache."""
     item = entry(name)
     if models_dir is not None:
         folder = Path(models_dir) / name
         if (folder / item.repo_id).is_file():
             return folder / item.repo_id
-        if name == "segmenter":
+        if item.role == "segmenter":
             return folder / SEGMENTER_SAFETENSORS
     return torch_hub_checkpoint(item.repo_id)
 

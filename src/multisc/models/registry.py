@@ -48,6 +48,9 @@ class ModelEntry:
     :ivar exact_sizes: the files whose recorded size is exact, to the byte.
     :ivar sha256: recorded SHA-256 digests of files (LFS files whose page shows one).
     :ivar torch_hub: a torch hub checkpoint file rather than a Hugging Face repo.
+    :ivar role: what it is for: ``segmenter``, ``captioner``, ``generator``, ``ip_adapter``,
+        ``lora``, ``corrector`` or ``metric`` (the part registries name components by role).
+    :ivar loads_with: the class (or call) that loads it, as its manifest records it.
     """
 
     name: str
@@ -64,6 +67,8 @@ class ModelEntry:
     torch_hub: bool = False
     #: where a torch hub file is published (its manifest's ``url``)
     published_url: str = ""
+    role: str = ""
+    loads_with: str = ""
 
     @property
     def on_torch_hub(self) -> bool:
@@ -116,30 +121,36 @@ def _entry(name: str, purpose: str) -> ModelEntry:
         sha256={f: v["sha256"] for f, v in record.get("sha256", {}).items()},
         torch_hub="url" in record,
         published_url=record.get("url", ""),
+        role=record.get("role", ""),
+        loads_with=record.get("loads_with", ""),
     )
 
 
-REGISTRY: dict[str, ModelEntry] = {
-    entry.name: entry
-    for entry in (
-        _entry(
-            "segmenter",
-            "torchvision FCN-ResNet50 (COCO_WITH_VOC_LABELS_V1): the main-object slice",
-        ),
-        _entry("captioner", "LLaVA with a Qwen1.5-0.5B language model: one caption per block"),
-        _entry("vlm_captioner", "BLIP captioner of VLM-CSC"),
-        _entry("corrector", "BART spelling corrector at the receiver"),
-        _entry("generator", "Stable Diffusion 1.5: image generation at the receiver"),
-        _entry(
-            "ip_adapter",
-            "IP-Adapter for SD 1.5 (models/ip-adapter_sd15.safetensors, models/image_encoder)",
-        ),
-        _entry("clip", "CLIP image embeddings for the image cosine similarity metric"),
-        _entry("lpips", "torchvision AlexNet (ImageNet): the LPIPS backbone"),
-        _entry("dists", "torchvision VGG16 (ImageNet): the DISTS backbone"),
-        _entry("inception", "Inception-v3 (TF 2015-12-05 port, torch-fidelity): FID and KID"),
-    )
+#: every component, with what it does in multisc: the paper's parts under their role's name
+#: (``segmenter``, ``captioner``, ...), the alternatives a scheme option chooses under their
+#: own (``--models DIR/<name>``, ``multisc models pull <name>``)
+PURPOSES: dict[str, str] = {
+    "segmenter": "torchvision FCN-ResNet50 (COCO_WITH_VOC_LABELS_V1): the main-object slice",
+    "fcn_resnet101": "torchvision FCN-ResNet101 (VOC labels): a segmenter choice",
+    "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50 (VOC labels): a segmenter choice",
+    "deeplabv3_resnet101": "torchvision DeepLabV3-ResNet101 (VOC labels): a segmenter choice",
+    "lraspp_mobilenet_v3_large": "torchvision LR-ASPP MobileNetV3-Large (VOC labels): a segmenter choice",
+    "captioner": "LLaVA with a Qwen1.5-0.5B language model: one caption per block",
+    "llava-1.5-7b": "LLaVA-1.5 on Vicuna-7B (Table I's second row): a captioner choice, about 14 GB",
+    "smolvlm-256m": "SmolVLM-256M-Instruct (Idefics3): a current small captioner choice",
+    "vlm_captioner": "BLIP captioner of VLM-CSC (a captioner choice of every semantic scheme)",
+    "corrector": "BART spelling corrector at the receiver",
+    "generator": "Stable Diffusion 1.5: image generation at the receiver",
+    "lcm_lora_sd15": "LCM-LoRA for SD 1.5: 4-step generation (generator sd15-lcm)",
+    "ip_adapter": "IP-Adapter for SD 1.5 (models/ip-adapter_sd15.safetensors, models/image_encoder)",
+    "ip_adapter_plus": "IP-Adapter Plus for SD 1.5 (patch embeddings of the same image encoder)",
+    "clip": "CLIP image embeddings for the image cosine similarity metric",
+    "lpips": "torchvision AlexNet (ImageNet): the LPIPS backbone",
+    "dists": "torchvision VGG16 (ImageNet): the DISTS backbone",
+    "inception": "Inception-v3 (TF 2015-12-05 port, torch-fidelity): FID and KID",
 }
+
+REGISTRY: dict[str, ModelEntry] = {name: _entry(name, purpose) for name, purpose in PURPOSES.items()}
 
 
 def entry(name: str) -> ModelEntry:

@@ -4,13 +4,15 @@ The IP-Adapter's decoupled cross-attention adds ``lambda`` times the image-promp
 attention (from the received slice) to the text attention; ``lambda = 0`` is plain
 text-to-image. Text-only generation (VLM-CSC) on a pipeline whose UNet carries the
 adapter passes zero image embeddings at scale 0, which adds exactly nothing, so one
-loaded UNet serves both.
+loaded UNet serves both. Which base model, few-step LoRA and IP-Adapter are loaded is a
+choice ([multisc.receiver.generators][multisc.receiver.generators],
+[multisc.receiver.ip_adapters][multisc.receiver.ip_adapters]).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -24,6 +26,39 @@ logger = logging.getLogger(__name__)
 
 IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
 IP_ADAPTER_SUBFOLDER = "models"
+LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
+#: the image features an IP-Adapter reads: pooled projection (IP-Adapter) or penultimate
+#: patch embeddings (IP-Adapter Plus)
+IMAGE_FEATURES = ("image_embeds", "hidden_states")
+
+
+def load_ip_adapter(pipe, component: str, weight_name: str, models_dir=None) -> None:
+    """Load IP-Adapter component ``component`` (its ``models/<weight_name>`` and
+    ``models/image_encoder``) into ``pipe``; the image encoder takes the pipeline's dtype."""
+
+    def load(source: str, **options):
+        pipe.load_ip_adapter(
+            source, subfolder=IP_ADAPTER_SUBFOLDER, weight_name=weight_name, **options
+        )
+        return pipe
+
+    load_pretrained(component, load, models_dir)
+
+
+def load_lcm_lora(pipe, component: str, models_dir=None) -> None:
+    """Fuse the LCM-LoRA ``component`` into ``pipe``'s UNet (diffusers converts its kohya
+    keys; the LoRA layers are dropped once fused, so sampling costs what the base model
+    costs) and sample with ``LCMScheduler``."""
+    from diffusers import LCMScheduler
+
+    def load(source: str, **options):
+        pipe.load_lora_weights(source, weight_name=LORA_WEIGHTS, **options)
+        return pipe
+
+    load_pretrained(component, load, models_dir)
+    pipe.fuse_lora()
+    pipe.unload_lora_weights()
+    pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
 
 
 def _pipeline_class(img2img: bool = False):
@@ -70,6 +105,9 @@ class ImageGenerator:
 
     :param pipe: a ``StableDiffusionPipeline`` (with the IP-Adapter loaded when
         ``has_ip_adapter``).
+    :param image_features: what its IP-Adapter reads of the image encoder:
+        ``image_embeds`` (``[B, 1, D]``, the pooled projection) or ``hidden_states``
+        (``[B, 1, 257, W]``, the penultimate patch embeddings: IP-Adapter Plus).
     :param scale: the IP-Adapter weight lambda (paper: 0.5).
     :param steps: denoising steps; ``guidance``: classifier-free guidance scale.
     :param size: generation resolution (square, multiple of 8); ``None``: the pipeline's
@@ -85,7 +123,12 @@ class ImageGenerator:
         steps: int = 30,
         guidance: float = 7.5,
         size: int | None = None,
+        image_features: str = "image_embeds",
     ) -> None:
+        if image_features not in IMAGE_FEATURES:
+            raise InvalidInputError(
+                f"image_features {image_features!r} is not one of {', '.join(IMAGE_FEATURES)}"
+            )
         if size is None:
             size = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
         if size % 8:
@@ -97,45 +140,44 @@ class ImageGenerator:
         self.steps = int(steps)
         self.guidance = float(guidance)
         self.size = int(size)
+        self.image_features = image_features
 
     @classmethod
     def from_pretrained(
         cls,
         models_dir: str | Path | None = None,
         device: torch.device | str | None = None,
-        ip_adapter: bool = True,
+        ip_adapter: bool | Callable[..., str] = True,
+        lcm_lora: str | None = None,
         **kwargs,
     ) -> ImageGenerator:
-        """SD 1.5 (registry ``generator``) and, when ``ip_adapter``, the registry's
-        ``ip_adapter`` (``models/ip-adapter_sd15.safetensors`` + ``models/image_encoder``).
+        """SD 1.5 (registry ``generator``) with an IP-Adapter: ``True``, the paper's
+        (``models/ip-adapter_sd15.safetensors`` + ``models/image_encoder`` of registry
+        ``ip_adapter``); a loader ``load(pipe, models_dir) -> image features`` (an entry of
+        [multisc.receiver.ip_adapters][multisc.receiver.ip_adapters]); ``False``, none.
+        When ``lcm_lora`` names a LoRA component, that LoRA is fused in and sampled with
+        ``LCMScheduler`` (loaded after the adapter).
 
         The safety checker is not loaded: it blanks images it flags, which would corrupt
         the metrics of a transmission study.
         """
         device = resolve_device(device)
-        dtype = default_dtype(device)
         pipe = load_pretrained(
             "generator",
             _pipeline_class().from_pretrained,
             models_dir,
-            dtype=dtype,
+            dtype=default_dtype(device),
             safety_checker=None,
             requires_safety_checker=False,
         )
-        if ip_adapter:
-
-            def load_adapter(source: str, **options):
-                # the image encoder takes the pipeline's dtype
-                pipe.load_ip_adapter(
-                    source,
-                    subfolder=IP_ADAPTER_SUBFOLDER,
-                    weight_name=IP_ADAPTER_WEIGHTS,
-                    **options,
-                )
-                return pipe
-
-            load_pretrained("ip_adapter", load_adapter, models_dir)
-        return cls(pipe.to(device), ip_adapter, **kwargs)
+        features = "image_embeds"
+        if ip_adapter is True:
+            load_ip_adapter(pipe, "ip_adapter", IP_ADAPTER_WEIGHTS, models_dir)
+        elif ip_adapter:
+            features = ip_adapter(pipe, models_dir)
+        if lcm_lora:
+            load_lcm_lora(pipe, lcm_lora, models_dir)
+        return cls(pipe.to(device), bool(ip_adapter), image_features=features, **kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -146,20 +188,38 @@ class ImageGenerator:
     ) -> ImageGenerator:
         """A generator on the very same pipeline (no second copy of the weights) with other
         settings; ``size=None``: the pipeline's native size."""
-        return ImageGenerator(self.pipe, self.has_ip_adapter, scale, steps, guidance, size)
+        return ImageGenerator(
+            self.pipe, self.has_ip_adapter, scale, steps, guidance, size, self.image_features
+        )
 
     def _image_embeds(self, slices: Sequence[Image.Image] | None, batch: int) -> list[torch.Tensor]:
-        """Per-prompt IP-Adapter embeddings ``[2B, 1, D]`` (zeros for the unconditional half)."""
+        """Per-prompt IP-Adapter embeddings, the unconditional half first: ``[2B, 1, D]``
+        (zeros unconditional) for an IP-Adapter, ``[2B, 1, 257, W]`` for IP-Adapter Plus
+        (the encoding of a black image unconditional, as diffusers' ``encode_image``).
+        Text only (``slices`` None): zeros, which the adapter at scale 0 ignores."""
         encoder = self.pipe.image_encoder
+        config = encoder.config
+        if self.image_features == "hidden_states":
+            tokens = (config.image_size // config.patch_size) ** 2 + 1
+            shape: tuple[int, ...] = (batch, 1, tokens, config.hidden_size)
+        else:
+            shape = (batch, 1, config.projection_dim)
         if slices is None:
-            dim = encoder.config.projection_dim
-            positive = torch.zeros(batch, 1, dim, device=self.device, dtype=encoder.dtype)
+            positive = torch.zeros(shape, device=self.device, dtype=encoder.dtype)
+            negative = torch.zeros_like(positive)
         else:
             pixels = self.pipe.feature_extractor(list(slices), return_tensors="pt").pixel_values
+            pixels = pixels.to(self.device, encoder.dtype)
             with torch.no_grad():
-                embeds = encoder(pixels.to(self.device, encoder.dtype)).image_embeds
-            positive = embeds[:, None, :]
-        negative = torch.zeros_like(positive)
+                if self.image_features == "hidden_states":
+                    positive = encoder(pixels, output_hidden_states=True).hidden_states[-2]
+                    negative = encoder(
+                        torch.zeros_like(pixels), output_hidden_states=True
+                    ).hidden_states[-2]
+                    positive, negative = positive[:, None], negative[:, None]
+                else:
+                    positive = encoder(pixels).image_embeds[:, None, :]
+                    negative = torch.zeros_like(positive)
         if self.guidance > 1.0:
             return [torch.cat([negative, positive])]
         return [positive]

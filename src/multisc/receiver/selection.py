@@ -107,3 +107,36 @@ def choose(scores: dict[str, Sequence[float]], select: str) -> int:
     else:
         total = np.asarray(scores[select], dtype=float)
     return int(np.argmax(total))  # argmax keeps the first of equal values
+
+
+def send_box(link, box: tuple[int, int, int, int], spec, generator: torch.Generator):
+    """The slice's box as 4 big-endian 16-bit integers (64 bits) over ``link`` (a
+    ``DigitalLink``) at ``spec``; the link's transmission result."""
+    import struct
+
+    payload = struct.pack(">4H", *(min(max(int(v), 0), 65535) for v in box))
+    (out,) = link.send_payloads([payload], spec, generator)
+    return out
+
+
+def received_box(box_out, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The box as received (bit errors move it), clipped to the image of ``size`` (width,
+    height); ``None`` when nothing of it is left."""
+    import struct
+
+    left, top, right, bottom = struct.unpack(">4H", box_out.received)
+    left, right = sorted((min(left, size[0]), min(right, size[0])))
+    top, bottom = sorted((min(top, size[1]), min(bottom, size[1])))
+    return (left, top, right, bottom) if right > left and bottom > top else None
+
+
+def candidate_generator(seed: int, index: int) -> torch.Generator:
+    """The diffusion generator of candidate ``index`` >= 1 of a condition whose seed is
+    ``seed`` (candidate 0 uses the condition's own:
+    [generators_for][multisc.schemes.base.generators_for])."""
+    import hashlib
+
+    key = f"{seed}:candidate:{index}".encode()
+    return torch.Generator().manual_seed(
+        int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 2
+    )

@@ -14,24 +14,38 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from multisc.receiver.correctors import CORRECTOR_REGISTRY
+from multisc.schemes.roles import part_needs
 from multisc.schemes.spec import SchemeSpec
 
 if TYPE_CHECKING:
     from multisc.schemes.options import SchemeOptions
 
 
-def _with_corrector(base: tuple[str, ...], corrector: str) -> tuple[str, ...]:
-    return (*base, *CORRECTOR_REGISTRY.get(corrector).needs)
-
-
 def _semantic_needs(
-    base: tuple[str, ...], corrector: str, options: SchemeOptions, select: str | None = None
+    parts: tuple[tuple[str, str], ...], corrector: str, options: SchemeOptions,
+    select: str | None = None,
 ) -> tuple[str, ...]:
-    """A semantic scheme's components: ``base``, its corrector's, and CLIP when it
-    chooses among candidates by text."""
+    """A semantic scheme's components: those of its parts (``(role, entry)`` pairs), its
+    corrector's, and CLIP when it chooses among candidates by text."""
     select = options.select if select is None else select
     clip = ("clip",) if options.candidates > 1 and "text" in select else ()
-    return (*_with_corrector(base, corrector), *clip)
+    loaded = [name for role, entry in parts for name in part_needs(role, entry)]
+    return tuple(dict.fromkeys((*loaded, *CORRECTOR_REGISTRY.get(corrector).needs, *clip)))
+
+
+def _multi_text_needs(options: SchemeOptions) -> tuple[str, ...]:
+    """multisc's and single_text's components: segmenter, captioner, generator and
+    IP-Adapter as the options name them, the corrector's, CLIP if it selects by text."""
+    o = options
+    parts = (("segmenter", o.segmenter), ("captioner", o.captioner),
+             ("generator", o.generator), ("ip_adapter", o.ip_adapter))  # fmt: skip
+    return _semantic_needs(parts, o.corrector, o)
+
+
+def _vlm_csc_needs(options: SchemeOptions) -> tuple[str, ...]:
+    o = options
+    parts = (("captioner", o.vlm_captioner), ("generator", o.generator))
+    return _semantic_needs(parts, o.vlm_corrector, o, "text")
 
 
 TEXT_LINK = ("text_modulation", "text_fec", "text_code_rate")
@@ -41,7 +55,9 @@ GENERATION = ("steps", "guidance", "generation_size", "ip_scale", "candidates", 
 SLICE = ("slice_link", "slice_downsample", "slice_hevc_quality", "jscc_checkpoint")
 #: the hevc-ldpc slice link's coding (read when the slice is encoded)
 SLICE_CODING = ("bpg_modulation", "bpg_code_rate")
-SEMANTIC_NEEDS = ("segmenter", "captioner", "generator", "ip_adapter")
+#: the pretrained parts multisc and single_text choose (their registries:
+#: [multisc.schemes.roles][multisc.schemes.roles])
+PARTS = ("segmenter", "captioner", "generator", "ip_adapter")
 
 #: the built-in schemes' declarations, in report order
 # fmt: off
@@ -49,33 +65,36 @@ BUILTIN_SCHEMES: tuple[SchemeSpec, ...] = (
 SchemeSpec(
     "multisc",
     "multisc.schemes.registry:build_multisc",
-    "2x2 LLaVA captions, one digital link each, + the main-object slice (analog by "
-    "default); BART correction, fusion, SD + IP-Adapter",
-    needs=lambda o: _semantic_needs(SEMANTIC_NEEDS, o.corrector, o),
-    options=("rows", "cols", *TEXT_LINK, *BLOCK_LINKS, *SLICE, "corrector", "positions",
-             *GENERATION, "caption_tokens", "segment_size"),
-    prepare_options=("rows", "cols", *SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
+    "2x2 captions (the paper's LLaVA by default), one digital link each, + the main-object "
+    "slice (analog by default); BART correction, fusion, SD + IP-Adapter",
+    needs=_multi_text_needs,
+    options=("rows", "cols", *PARTS, *TEXT_LINK, *BLOCK_LINKS, *SLICE, "corrector",
+             "positions", *GENERATION, "caption_tokens", "segment_size"),
+    prepare_options=("rows", "cols", "segmenter", "captioner", *SLICE, *SLICE_CODING,
+                     "caption_tokens", "segment_size"),
     semantic=True,
     order=10,
 ),
 SchemeSpec(
     "single_text",
     "multisc.schemes.registry:build_single_text",
-    "one LLaVA caption of the whole image + the slice; the same receiver",
-    needs=lambda o: _semantic_needs(SEMANTIC_NEEDS, o.corrector, o),
-    options=(*TEXT_LINK, *SLICE, "corrector", *GENERATION, "caption_tokens", "segment_size"),
-    prepare_options=(*SLICE, *SLICE_CODING, "caption_tokens", "segment_size"),
+    "one caption of the whole image (LLaVA by default) + the slice; the same receiver",
+    needs=_multi_text_needs,
+    options=(*PARTS, *TEXT_LINK, *SLICE, "corrector", *GENERATION, "caption_tokens",
+             "segment_size"),
+    prepare_options=("segmenter", "captioner", *SLICE, *SLICE_CODING, "caption_tokens",
+                     "segment_size"),
     semantic=True,
     order=20,
 ),
 SchemeSpec(
     "vlm_csc",
     "multisc.schemes.registry:build_vlm_csc",
-    "one BLIP caption; text-only Stable Diffusion (no corrector by default)",
-    needs=lambda o: _semantic_needs(("vlm_captioner", "generator"), o.vlm_corrector, o, "text"),
-    options=(*TEXT_LINK, "vlm_corrector", "steps", "guidance", "generation_size",
-             "candidates", "caption_tokens"),
-    prepare_options=("caption_tokens",),
+    "one caption (BLIP by default); text-only Stable Diffusion (no corrector by default)",
+    needs=_vlm_csc_needs,
+    options=("vlm_captioner", "generator", *TEXT_LINK, "vlm_corrector", "steps", "guidance",
+             "generation_size", "candidates", "caption_tokens"),
+    prepare_options=("vlm_captioner", "caption_tokens"),
     semantic=True,
     order=30,
 ),

@@ -15,8 +15,13 @@ from typing import Any
 
 from multisc.errors import InvalidInputError
 from multisc.receiver.correctors import CORRECTOR_REGISTRY
+from multisc.receiver.generators import DEFAULT_GENERATOR
+from multisc.receiver.ip_adapters import DEFAULT_IP_ADAPTER
 from multisc.schemes.catalog import get_spec
+from multisc.schemes.roles import ROLE_OPTIONS, ROLES
 from multisc.schemes.slice_links import SLICE_LINK_REGISTRY
+from multisc.transmitter.captioners import DEFAULT_CAPTIONER, DEFAULT_VLM_CAPTIONER
+from multisc.transmitter.segmenters import DEFAULT_SEGMENTER
 
 #: Mean RGB colour of ImageNet (0.485, 0.456, 0.406): the failure image, a fixed prior, so
 #: that a failed row's score never depends on which other images are in the run.
@@ -55,14 +60,34 @@ def _number(lo: float, hi: float):
 
 
 def _one_of(choices):
-    """``choices``: a tuple, or a function giving them (a registry, read when checked)."""
+    """``choices``: a tuple, or a function giving them (a registry, read when checked); a
+    close miss is named ("did you mean ...")."""
 
     def check(name: str, value: Any) -> None:
+        import difflib
+
         names = tuple(choices() if callable(choices) else choices)
         if value not in names:
-            raise _bad(name, value, f"one of {', '.join(map(str, names))}")
+            close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidInputError(
+                f"option {name}: {value!r} is not one of {', '.join(map(str, names))}{hint}"
+            )
 
     return check
+
+
+def _part(role: str):
+    """A registered entry of ``role`` (segmenter, captioner, generator, ip_adapter)."""
+    return _one_of(lambda: ROLES[role].names())
+
+
+def _or_none(check):
+    def optional(name: str, value: Any) -> None:
+        if value is not None:
+            check(name, value)
+
+    return optional
 
 
 def _generation_size(name: str, value: Any) -> None:
@@ -188,6 +213,30 @@ class SchemeOptions:
         4, "slice: downsampling factor before it is sent (1-64)", _integer(1, 64)
     )
     slice_hevc_quality: int = _opt(30, "slice over hevc-ldpc: HEVC quality 0-100", _integer(0, 100))
+    segmenter: str = _opt(
+        DEFAULT_SEGMENTER,
+        "multisc/single_text: a registered segmenter (the main-object slice)",
+        _part("segmenter"),
+    )
+    captioner: str = _opt(
+        DEFAULT_CAPTIONER,
+        "multisc/single_text: a registered captioner (one caption per block)",
+        _part("captioner"),
+    )
+    vlm_captioner: str = _opt(
+        DEFAULT_VLM_CAPTIONER, "vlm_csc: a registered captioner", _part("captioner")
+    )
+    generator: str = _opt(
+        DEFAULT_GENERATOR,
+        "the receiver's generator: a registered base model (with its few-step LoRA and "
+        "scheduler, if any)",
+        _part("generator"),
+    )
+    ip_adapter: str = _opt(
+        DEFAULT_IP_ADAPTER,
+        "multisc/single_text: a registered IP-Adapter (the slice as image prompt)",
+        _part("ip_adapter"),
+    )
     corrector: str = _opt(
         "bart",
         "multisc/single_text: a registered corrector",
@@ -202,8 +251,17 @@ class SchemeOptions:
     ip_scale: float = _opt(
         0.5, "IP-Adapter weight lambda between image and text prompts (0-4)", _number(0, 4)
     )
-    steps: int = _opt(30, "diffusion steps (1-1000)", _integer(1, 1000))
-    guidance: float = _opt(7.5, "classifier-free guidance scale (0-50)", _number(0, 50))
+    steps: int | None = _opt(
+        None,
+        "diffusion steps (1-1000); None: the generator's own (30 for sd15, 4 for sd15-lcm)",
+        _or_none(_integer(1, 1000)),
+    )
+    guidance: float | None = _opt(
+        None,
+        "classifier-free guidance scale (0-50); None: the generator's own (7.5 for sd15, 1 "
+        "for sd15-lcm)",
+        _or_none(_number(0, 50)),
+    )
     generation_size: int | None = _opt(
         None,
         "generation resolution in pixels, a multiple of 8 in [16, 2048] (None: the "
@@ -265,6 +323,7 @@ class SchemeOptions:
             valid = option.metadata.get("valid")
             if valid is not None:
                 valid(option.name, getattr(self, option.name))
+        self._check_sampling()
         offsets = self.link_snr_offsets_db
         if offsets is not None and len(offsets) != self.rows * self.cols:
             raise InvalidInputError(
@@ -277,6 +336,21 @@ class SchemeOptions:
             overrides, _ = spec.split_values(values)
             if overrides:
                 dataclasses.replace(self, **overrides, schemes={})  # values checked too
+
+    def _check_sampling(self) -> None:
+        """A few-step generator samples only in its range of steps (LCM: 2-8)."""
+        info = ROLES["generator"].get(self.generator).info
+        low, high = info.get("steps_range", (1, 1000))
+        if self.steps is not None and not low <= self.steps <= high:
+            raise InvalidInputError(
+                f"option steps: {self.steps} with generator {self.generator!r}, which samples "
+                f"in {low}-{high} steps (its default: {info.get('steps')}); give steps in "
+                f"{low}-{high}, or None"
+            )
+
+    def parts(self) -> dict[str, str]:
+        """The registered entry each role option names (``{"captioner": ...}``)."""
+        return {option: getattr(self, option) for option in ROLE_OPTIONS}
 
     def settings(self, scheme: str) -> Any:
         """The settings dataclass of ``scheme`` (its registration's), filled from

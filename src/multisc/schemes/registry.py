@@ -80,34 +80,44 @@ class Components:
             self._cache[key] = build()
         return self._cache[key]
 
+    def part_key(self, role: str, name: str, **settings) -> str:
+        """What a part's output depends on, as text: the entry, the weights it loads (each
+        component's repo and pinned commit, or ``--models DIR``) and ``settings``: the key
+        a prepare stage's results are kept under."""
+        import json
+
+        from multisc.models import REGISTRY
+        from multisc.schemes.roles import part_needs
+
+        ids = {
+            component: [REGISTRY[component].repo_id, REGISTRY[component].revision]
+            for component in part_needs(role, name)
+            if component in REGISTRY
+        }
+        models = str(self.models_dir) if self.models_dir is not None else None
+        record = {"role": role, "entry": name, "ids": ids, "models": models, **settings}
+        return json.dumps(record, sort_keys=True, default=str)
+
     def segmenter(self):
-        from multisc.transmitter.segmentation import Segmenter
+        """The segmenter the options name (``segmenter``), at ``segment_size``."""
+        from multisc.transmitter.segmenters import make_segmenter
 
+        o = self.options
         return self._get(
-            f"segmenter:{self.options.segment_size}",
-            lambda: Segmenter.from_pretrained(
-                self.models_dir, self.device, resize=self.options.segment_size
-            ),
+            f"segmenter:{o.segmenter}:{o.segment_size}",
+            lambda: make_segmenter(o.segmenter, self.models_dir, self.device, o.segment_size),
         )
 
-    def llava(self):
-        from multisc.transmitter.captioning import LlavaCaptioner
+    def captioner(self, name: str | None = None):
+        """The captioner ``name`` (default: the options' ``captioner``), its captions
+        bounded by ``caption_tokens``."""
+        from multisc.transmitter.captioners import make_captioner
 
+        o = self.options
+        name = name or o.captioner
         return self._get(
-            f"llava:{self.options.caption_tokens}",
-            lambda: LlavaCaptioner.from_pretrained(
-                self.models_dir, self.device, max_new_tokens=self.options.caption_tokens
-            ),
-        )
-
-    def blip(self):
-        from multisc.transmitter.captioning import BlipCaptioner
-
-        return self._get(
-            f"blip:{self.options.caption_tokens}",
-            lambda: BlipCaptioner.from_pretrained(
-                self.models_dir, self.device, max_new_tokens=self.options.caption_tokens
-            ),
+            f"captioner:{name}:{o.caption_tokens}",
+            lambda: make_captioner(name, self.models_dir, self.device, o.caption_tokens),
         )
 
     def corrector(self, name: str):
@@ -118,29 +128,36 @@ class Components:
         )
 
     def generator(self, ip_adapter: bool):
-        """The image generator with these options' ``ip_scale``, ``steps``, ``guidance``
-        and ``generation_size``: one pipeline (loaded once) serves every such setting, so
-        a sweep over them never loads Stable Diffusion twice."""
-        from multisc.receiver.generation import ImageGenerator
+        """The options' generator (``generator``) with their ``ip_scale``, ``steps``,
+        ``guidance`` (``None``: the generator's own) and ``generation_size``; with the
+        options' IP-Adapter when ``ip_adapter``. One pipeline per (generator, IP-Adapter),
+        loaded once, serves every such setting, so a sweep over them never loads Stable
+        Diffusion twice; text-only generation reuses a pipeline that carries an adapter
+        (it adds exactly nothing at scale 0, from zero image embeddings)."""
+        from multisc.receiver.generators import make_generator, sampling
 
         o = self.options
-        # One UNet serves both: text-only generation on the adapter-carrying pipeline adds
-        # exactly nothing (scale 0, zero image embeddings), so once it is loaded, reuse it.
-        with_adapter = ip_adapter or "generator:ip" in self._cache
-        kind = "ip" if with_adapter else "text"
+        adapter = o.ip_adapter if ip_adapter else self._loaded_adapter(o.generator)
         loaded = self._get(
-            f"generator:{kind}",
-            lambda: ImageGenerator.from_pretrained(
-                self.models_dir, self.device, ip_adapter=with_adapter
-            ),
+            f"pipeline:{o.generator}:{adapter}",
+            lambda: make_generator(o.generator, self.models_dir, self.device, adapter),
         )
-        settings = (o.ip_scale, o.steps, o.guidance, o.generation_size)
+        steps, guidance = sampling(o.generator, o.steps, o.guidance)
+        settings = (o.ip_scale, steps, guidance, o.generation_size)
         return self._get(
-            f"generator:{kind}:{settings}",
+            f"generator:{o.generator}:{adapter}:{settings}",
             lambda: loaded.with_settings(
-                scale=o.ip_scale, steps=o.steps, guidance=o.guidance, size=o.generation_size
+                scale=o.ip_scale, steps=steps, guidance=guidance, size=o.generation_size
             ),
         )
+
+    def _loaded_adapter(self, generator: str) -> str | None:
+        """An IP-Adapter already loaded with ``generator``'s pipeline, or ``None``."""
+        prefix = f"pipeline:{generator}:"
+        for key in self._cache:
+            if key.startswith(prefix) and key[len(prefix) :] != "None":
+                return key[len(prefix) :]
+        return None
 
     def selector(self):
         """The receiver's CLIP image-text scorer for choosing among candidates (the
@@ -190,7 +207,7 @@ def build_semantic(name: str, components: Components) -> SemanticScheme:
     if name == "vlm_csc":
         return SemanticScheme(
             name,
-            components.blip(),
+            components.captioner(o.vlm_captioner),
             components.corrector(o.vlm_corrector),
             components.generator(ip_adapter=False),
             components.text_link(),
@@ -199,12 +216,13 @@ def build_semantic(name: str, components: Components) -> SemanticScheme:
             candidates=o.candidates,
             select=select,
             selector=selector,
+            stage_keys=_stage_keys(components, o.vlm_captioner, 1, 1, segment=False),
         )
     slice_link = SLICE_LINK_REGISTRY.get(o.slice_link).build(components)
     rows, cols = (o.rows, o.cols) if name == "multisc" else (1, 1)
     return SemanticScheme(
         name,
-        components.llava(),
+        components.captioner(o.captioner),
         components.corrector(o.corrector),
         components.generator(ip_adapter=True),
         components.text_link(),
@@ -219,7 +237,25 @@ def build_semantic(name: str, components: Components) -> SemanticScheme:
         else None,
         select=select,
         selector=selector,
+        stage_keys=_stage_keys(components, o.captioner, rows, cols, segment=True),
     )
+
+
+def _stage_keys(
+    components: Components, captioner: str, rows: int, cols: int, segment: bool
+) -> dict[str, str]:
+    """What a semantic prepare's stages depend on
+    ([multisc.schemes.stages][multisc.schemes.stages]): segmentation on the segmenter and
+    its input size; captions on the captioner, its token bound and the block grid."""
+    o = components.options
+    keys = {
+        "caption": components.part_key(
+            "captioner", captioner, tokens=o.caption_tokens, grid=[rows, cols]
+        )
+    }
+    if segment:
+        keys["segment"] = components.part_key("segmenter", o.segmenter, size=o.segment_size)
+    return keys
 
 
 def build_multisc(components: Components) -> SemanticScheme:

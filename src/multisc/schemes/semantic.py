@@ -1,14 +1,12 @@
 """Generative semantic schemes: Multi-SC (the paper), single-text SC and VLM-CSC.
 
-They differ only in their parts, so one class serves all three:
+They differ only in their parts (each a registered choice), so one class serves all three:
 
-- ``multisc``: segment -> slice; split into rows x cols blocks; one LLaVA caption per
-  block; one digital link per block text (orthogonal channels, same SNR) and one link
-  for the slice; the receiver corrects each text, fuses them, and generates with the
-  IP-Adapter from the fused text and the received slice.
+- ``multisc``: segment -> slice; rows x cols blocks, one caption each (the paper's LLaVA
+  by default), each on its own digital link, and one link for the slice; the receiver
+  corrects, fuses, and generates with the IP-Adapter from the text and received slice.
 - ``single_text``: the same with one caption of the whole image (1 x 1).
-- ``vlm_csc``: a BLIP caption of the whole image, one text link, text-only Stable
-  Diffusion (no slice, no IP-Adapter).
+- ``vlm_csc``: one caption (BLIP) of the whole image, text-only Stable Diffusion.
 """
 
 from __future__ import annotations
@@ -35,6 +33,7 @@ from multisc.schemes.base import (
 )
 from multisc.schemes.block_links import BlockLinks, correct_delivered
 from multisc.schemes.slices import SliceLink, SlicePayload
+from multisc.schemes.stages import StageStore, captions_problem, run_staged, segmentation_problem
 from multisc.transmitter.blocks import split_blocks
 from multisc.transmitter.segmentation import Segmenter
 
@@ -83,6 +82,10 @@ class SemanticScheme(Scheme):
     :param selector: the CLIP image-text scorer (needed when ``select`` reads the text).
     :param links: how the block text links differ (SNR offsets, a random spread, outage:
         [BlockLinks][multisc.schemes.block_links.BlockLinks]); by default they do not.
+    :param stage_keys: what each prepare stage depends on (``segment``, ``caption``: the
+        part, its settings, the weights it loads), under which a stage store keeps its
+        results ([multisc.schemes.stages][multisc.schemes.stages]); ``None``: no stage is
+        stored.
     """
 
     batched_prepare = True
@@ -103,6 +106,7 @@ class SemanticScheme(Scheme):
         select: str = "text",
         selector=None,
         links: BlockLinks | None = None,
+        stage_keys: dict[str, str] | None = None,
     ) -> None:
         from multisc.receiver.selection import SELECTIONS
 
@@ -128,6 +132,9 @@ class SemanticScheme(Scheme):
         self.positions = bool(positions)
         self.links = links or BlockLinks()
         self.links.check_blocks(self.rows * self.cols)
+        self.stage_keys = dict(stage_keys or {})
+        #: where stage results are kept (``use_stages``)
+        self.stages: StageStore | None = None
         self._recent: Remembered[SemanticPrepared] = Remembered(self.REMEMBER)
 
     #: prepares remembered per scheme instance (the budget "same as multisc" asks for the
@@ -151,6 +158,10 @@ class SemanticScheme(Scheme):
     def prepare_timings(self, prepared: SemanticPrepared) -> dict[str, float]:
         return dict(prepared.timings)
 
+    def use_stages(self, store: StageStore | None) -> None:
+        """Keep and reuse each prepare stage's results in ``store`` (a run's prepare cache)."""
+        self.stages = store
+
     def remember(self, prepared: SemanticPrepared) -> None:
         """Take ``prepared`` (e.g. from a disk cache) as this scheme's prepare of its image."""
         self._recent.put(prepared.reference, prepared)
@@ -159,22 +170,23 @@ class SemanticScheme(Scheme):
         n = len(references)
         grids = [split_blocks(reference, self.rows, self.cols) for reference in references]
         segmentations: list = [None] * n
-        timings: dict[str, float] = {}
+        timings: list[dict[str, float]] = [{} for _ in references]
         if self.segmenter is not None:
-            started = time.perf_counter()
-            segmentations = self.segmenter.segment(references)
-            timings["segment"] = (time.perf_counter() - started) / n
-        started = time.perf_counter()
-        images = [
-            image
-            for reference, blocks in zip(references, grids, strict=True)
-            for image in ([reference] if len(blocks) == 1 else [b.image for b in blocks])
-        ]
-        captions = self.captioner.caption(images)
-        timings["caption"] = (time.perf_counter() - started) / n
+            segmentations, seconds = run_staged(
+                "segment", self.stage_keys.get("segment"), self.stages, references,
+                self.segmenter.segment, segmentation_problem,
+            )  # fmt: skip
+            for timing, value in zip(timings, seconds, strict=True):
+                timing["segment"] = value
+        texts, seconds = run_staged(
+            "caption", self.stage_keys.get("caption"), self.stages, references,
+            self._caption_images, captions_problem(self.rows * self.cols),
+        )  # fmt: skip
+        for timing, value in zip(timings, seconds, strict=True):
+            timing["caption"] = value
         out = []
-        for i, (reference, blocks, segmentation) in enumerate(
-            zip(references, grids, segmentations, strict=True)
+        for reference, blocks, segmentation, captions, timing in zip(
+            references, grids, segmentations, texts, timings, strict=True
         ):
             payload = None
             if segmentation is not None and self.slice_link is not None:
@@ -182,15 +194,31 @@ class SemanticScheme(Scheme):
             out.append(
                 SemanticPrepared(
                     reference=reference,
-                    texts=tuple(captions[i * len(blocks) : (i + 1) * len(blocks)]),
+                    texts=tuple(captions),
                     positions=tuple(block.position for block in blocks),
                     slice_payload=payload,
                     class_name=segmentation.class_name if segmentation else None,
                     found=segmentation.found if segmentation else None,
                     box=segmentation.box if segmentation else None,
-                    timings=dict(timings),
+                    timings=timing,
                 )
             )
+        return out
+
+    def _caption_images(self, references: list[Image.Image]) -> list[tuple[str, ...]]:
+        """The captions of each image's blocks (row by row; the whole image when 1 x 1),
+        every block of every image in one captioner call."""
+        grids = [split_blocks(reference, self.rows, self.cols) for reference in references]
+        images = [
+            image
+            for reference, blocks in zip(references, grids, strict=True)
+            for image in ([reference] if len(blocks) == 1 else [b.image for b in blocks])
+        ]
+        captions = self.captioner.caption(images)
+        out, start = [], 0
+        for blocks in grids:
+            out.append(tuple(captions[start : start + len(blocks)]))
+            start += len(blocks)
         return out
 
     def channel_uses(self, prepared: SemanticPrepared) -> int:
@@ -208,6 +236,8 @@ class SemanticScheme(Scheme):
     ) -> list[Reconstruction]:
         """Send over every condition; correct all received texts in one batch and generate
         all reconstructions in one diffusion call."""
+        from multisc.receiver.selection import send_box
+
         seeds = channel_seeds(generator, channels)
         started = time.perf_counter()
         received, slices, diffusion_generators, boxes, deliveries = [], [], [], [], []
@@ -223,7 +253,7 @@ class SemanticScheme(Scheme):
             if prepared.slice_payload is not None and self.slice_link is not None:
                 slices.append(self.slice_link.send(prepared.slice_payload, spec, channel_generator))
                 if self._sends_box(prepared):  # after the rest: their noise is unchanged
-                    boxes.append(self._send_box(prepared, spec, channel_generator))
+                    boxes.append(send_box(self.text_link, prepared.box, spec, channel_generator))
             diffusion_generators.append(diffusion_generator)
         channel_s = time.perf_counter() - started
 
@@ -299,25 +329,6 @@ class SemanticScheme(Scheme):
         """Whether the slice's box travels too (a slice score places the slice with it)."""
         return self.candidates > 1 and "slice" in self.select and prepared.box is not None
 
-    def _send_box(self, prepared: SemanticPrepared, spec: ChannelSpec, generator):
-        """The box as 4 big-endian 16-bit integers over the text link (64 bits)."""
-        import struct
-
-        payload = struct.pack(">4H", *(min(max(int(v), 0), 65535) for v in prepared.box))
-        (out,) = self.text_link.send_payloads([payload], spec, generator)
-        return out
-
-    @staticmethod
-    def _received_box(box_out, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
-        """The box as received (bit errors move it), clipped to the image; ``None`` when
-        nothing of it is left."""
-        import struct
-
-        left, top, right, bottom = struct.unpack(">4H", box_out.received)
-        left, right = sorted((min(left, size[0]), min(right, size[0])))
-        top, bottom = sorted((min(top, size[1]), min(bottom, size[1])))
-        return (left, top, right, bottom) if right > left and bottom > top else None
-
     def _generate_and_select(
         self, prepared, prompts, slices, boxes, diffusion_generators, seeds
     ) -> tuple[list[Image.Image], list[dict]]:
@@ -325,7 +336,12 @@ class SemanticScheme(Scheme):
         batched generation (candidate 0 from the very generator a single draw uses), the
         best kept; returns the images and, per condition, the candidates' scores and the
         choice (``{}`` with K = 1)."""
-        from multisc.receiver.selection import choose, slice_score
+        from multisc.receiver.selection import (
+            candidate_generator,
+            choose,
+            received_box,
+            slice_score,
+        )
 
         k = self.candidates
         if k == 1:
@@ -348,7 +364,7 @@ class SemanticScheme(Scheme):
                 scores["text"] = [float(v) for v in self.selector.scores(mine, [prompt] * k)]
             if "slice" in self.select:
                 got = slices[i].image if slices else None
-                box = self._received_box(boxes[i], mine[0].size) if boxes else None
+                box = received_box(boxes[i], mine[0].size) if boxes else None
                 sent = prepared.slice_payload.image.size if prepared.slice_payload else None
                 if got is None or box is None or sent is None:  # slice or box lost
                     scores["slice"] = [0.0] * k
@@ -382,15 +398,3 @@ class SemanticScheme(Scheme):
             for i, image in zip(group, made, strict=True):
                 images[i] = image
         return [image for image in images if image is not None]
-
-
-def candidate_generator(seed: int, index: int) -> torch.Generator:
-    """The diffusion generator of candidate ``index`` >= 1 of a condition whose seed is
-    ``seed`` (candidate 0 uses the condition's own:
-    [generators_for][multisc.schemes.base.generators_for])."""
-    import hashlib
-
-    key = f"{seed}:candidate:{index}".encode()
-    return torch.Generator().manual_seed(
-        int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 2
-    )

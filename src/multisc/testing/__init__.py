@@ -20,21 +20,33 @@ from multisc.testing.blip import build_blip
 from multisc.testing.clip import build_clip
 from multisc.testing.common import CORPUS, hub_config
 from multisc.testing.corpus import PLACES, SUBJECTS, VERBS, synthetic_captions, tiny_bart_for
-from multisc.testing.diffusion import build_ip_adapter, build_stable_diffusion
-from multisc.testing.llava import build_llava, full_llava_config
-from multisc.testing.segmenter import build_segmenter
+from multisc.testing.diffusion import (
+    build_ip_adapter,
+    build_ip_adapter_plus,
+    build_lcm_lora,
+    build_stable_diffusion,
+)
+from multisc.testing.llava import build_llava, build_llava15, full_llava_config
+from multisc.testing.segmenter import build_segmenter, segmenter_builders
 from multisc.testing.sizes import SIZES, Size
+from multisc.testing.smolvlm import build_smolvlm
 
 Builder = Callable[..., Path]
 
-#: component name (as in ``multisc.models``) -> ``build(directory, size, seed)``
+#: component name (as in ``multisc.models``) -> ``build(directory, size, seed)``: every
+#: component a scheme loads (the metrics' torch hub networks are written by
+#: [multisc.testing.torch_hub][multisc.testing.torch_hub])
 BUILDERS: dict[str, Builder] = {
-    "segmenter": build_segmenter,
+    **segmenter_builders(),
     "captioner": build_llava,
+    "llava-1.5-7b": build_llava15,
+    "smolvlm-256m": build_smolvlm,
     "vlm_captioner": build_blip,
     "corrector": build_bart,
     "generator": build_stable_diffusion,
+    "lcm_lora_sd15": build_lcm_lora,
     "ip_adapter": build_ip_adapter,
+    "ip_adapter_plus": build_ip_adapter_plus,
     "clip": build_clip,
 }
 
@@ -66,8 +78,12 @@ __all__ = [
     "build_blip",
     "build_clip",
     "build_ip_adapter",
+    "build_ip_adapter_plus",
+    "build_lcm_lora",
     "build_llava",
+    "build_llava15",
     "build_segmenter",
+    "build_smolvlm",
     "build_stable_diffusion",
     "builders",
     "full_llava_config",

@@ -139,6 +139,26 @@ def pad_vocab(vocab: dict[str, int], size: int | None, prefix: str = "\u0120") -
     return padded
 
 
+def llama_vocab(corpus: list[str] | None = None) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A Llama-style vocabulary (SentencePiece's "▁" word marker, the 256 byte-fallback
+    tokens ``<0x00>``..``<0xFF>``, ``<unk>`` ``<s>`` ``</s>`` first) trained on ``corpus``
+    (default ``CORPUS``): (vocab, merges) for ``LlamaTokenizer``."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    specials = ["<unk>", "<s>", "</s>", *(f"<0x{i:02X}>" for i in range(256))]
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement="\u2581", prepend_scheme="first", split=False
+    )
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials, show_progress=False)
+    tokenizer.train_from_iterator(corpus or CORPUS, trainer)
+    raw = json.loads(tokenizer.model.__getstate__())
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in raw["merges"]]
+    return raw["vocab"], merges
+
+
 BART_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 

@@ -5,7 +5,8 @@ the real key names, the real container (safetensors or ``torch.save``), so its s
 real file's within 1% (``tests/test_stand_in_files.py`` checks every component against the
 recorded sizes). What differs from what today's ``save_pretrained`` would write, and why:
 
-- **dtype**: the Hub's files are fp32 except LLaVA's (bf16) and the IP-Adapter's projection
+- **dtype**: the Hub's files are fp32 except the VLMs' (LLaVA-interleave and SmolVLM in bf16,
+  LLaVA-1.5-7B in fp16), the LCM-LoRA (fp16) and the IP-Adapters' projections
   (``ip-adapter_sd15.safetensors``: 22.3 M parameters in 44,642,768 bytes, fp16). The image
   encoder's config says float16, but its ``model.safetensors`` is 2,528,373,448 bytes: 632 M
   parameters in fp32.
@@ -15,6 +16,9 @@ recorded sizes). What differs from what today's ``save_pretrained`` would write,
   (transformers PR 33613, ``convert_llava_weights_to_hf.py``); transformers 5 renames them
   on load (``conversion_mapping.py``, the ``"llava"`` rules).
   The stand-in keeps the old names, so our tests go through that renaming as users do.
+  LLaVA-1.5-7B's are the same names, in three shards with their
+  ``model.safetensors.index.json``, split where the published shards are (5 GB each at
+  most, in key order: 4.99, 4.96 and 4.18 GB).
 - **BLIP**: ``Salesforce/blip-image-captioning-base``'s ``pytorch_model.bin`` (2022) stores
   the text decoder's output projection ``text_decoder.cls.predictions.decoder.weight`` as a
   copy of the word embeddings (223,971,644 parameters + 30,524 x 768 = 247,414,076 x 4 B =
@@ -134,6 +138,8 @@ def _positions(count: int, like: torch.Tensor) -> torch.Tensor:
 #: component -> (weights file name, dtype of the published file, key layout)
 PUBLISHED = {
     "captioner": ("model.safetensors", torch.bfloat16),
+    "llava-1.5-7b": ("model.safetensors", torch.float16),  # in shards: SHARDS
+    "smolvlm-256m": ("model.safetensors", torch.bfloat16),
     "vlm_captioner": ("pytorch_model.bin", torch.float32),
     "clip": ("pytorch_model.bin", torch.float32),
     "corrector": ("model.safetensors", torch.float32),
@@ -146,7 +152,7 @@ def real_state(name: str, model: torch.nn.Module, dtype: torch.dtype) -> dict[st
     """``model``'s weights as component ``name``'s published file holds them: floating
     tensors in ``dtype``, tied parameters once, the real key names and extra entries."""
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in unique_state(model).items()}
-    if name == "captioner":
+    if name in ("captioner", "llava-1.5-7b"):
         return _llava_keys(state)
     if name == "vlm_captioner":
         return _blip_keys(state, model)
@@ -167,8 +173,50 @@ def save_transformers_model(name: str, model, directory: str | Path, full: bool)
     model.config.save_pretrained(directory)
     if getattr(model, "generation_config", None) is not None and model.can_generate():
         model.generation_config.save_pretrained(directory)
-    write_weights(real_state(name, model, dtype), directory / file)
+    state = real_state(name, model, dtype)
+    if name in SHARDS:
+        write_shards(state, directory, SHARDS[name], full)
+    else:
+        write_weights(state, directory / file)
     return directory
+
+
+#: components published in shards: how many, and the most bytes one holds (transformers'
+#: ``max_shard_size`` when they were saved)
+SHARDS = {"llava-1.5-7b": (3, 5_000_000_000)}
+
+
+def write_shards(
+    state: dict[str, torch.Tensor], directory: Path, shards: tuple[int, int], full: bool
+) -> None:
+    """``state`` as ``model-0000i-of-0000n.safetensors`` files and their
+    ``model.safetensors.index.json``: in key order, each shard filled up to the limit
+    (full size), or the keys dealt into ``n`` parts of about equal size (tiny)."""
+    import json
+
+    count, limit = shards
+    total = file_bytes(state)
+    if not full:
+        limit = -(-total // count)  # tiny: n shards of about equal size
+    parts: list[dict[str, torch.Tensor]] = [{}]
+    filled = 0
+    for key, value in state.items():
+        size = value.numel() * value.element_size()
+        if filled + size > limit and parts[-1] and len(parts) < count:
+            parts.append({})
+            filled = 0
+        parts[-1][key] = value
+        filled += size
+    while len(parts) < count:  # a tiny state with fewer keys than shards
+        parts.append({})
+    names = [f"model-{i + 1:05d}-of-{count:05d}.safetensors" for i in range(count)]
+    weight_map = {}
+    for name, part in zip(names, parts, strict=True):
+        write_weights(part, directory / name)
+        weight_map.update(dict.fromkeys(part, name))
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    if _CAPTURED is None:
+        (directory / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
 
 
 def save_diffusers_model(model, directory: str | Path) -> Path:
@@ -180,3 +228,31 @@ def save_diffusers_model(model, directory: str | Path) -> Path:
     state = {k: v.float() if v.is_floating_point() else v for k, v in unique_state(model).items()}
     write_weights(state, directory / "diffusion_pytorch_model.safetensors")
     return directory
+
+
+def chat_template_json(directory: Path) -> None:
+    """transformers 5 saves ``chat_template.jinja``; the published VLM repos have
+    ``chat_template.json`` (``{"chat_template": ...}``)."""
+    import json
+
+    jinja = directory / "chat_template.jinja"
+    if jinja.is_file():
+        template = jinja.read_text()
+        (directory / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+        jinja.unlink()
+
+
+def separate_image_processor(directory: Path, keep_processor_config: bool) -> None:
+    """transformers 5 nests the image processor inside ``processor_config.json``; the
+    published repos keep it in ``preprocessor_config.json`` (LLaVA-interleave and SmolVLM:
+    beside a small ``processor_config.json``; BLIP and LLaVA-1.5: alone)."""
+    import json
+
+    path = directory / "processor_config.json"
+    config = json.loads(path.read_text())
+    image = config.pop("image_processor")
+    (directory / "preprocessor_config.json").write_text(json.dumps(image, indent=2))
+    if keep_processor_config:
+        path.write_text(json.dumps(config, indent=2))
+    else:
+        path.unlink()

@@ -78,6 +78,7 @@ TINY = {
     "ip_adapter": {
         "image_encoder": {**TINY_VISION, "projection_dim": 24},
         "tokens": 4,  # IP-Adapter (not Plus) projects one image embedding to 4 tokens
+        "plus_tokens": 4,  # IP-Adapter Plus: latent queries of its resampler (16 full size)
         "weight_std": 0.2,
     },
 }

@@ -1,14 +1,16 @@
-"""Stand-ins of the torch hub checkpoints (the segmenter's FCN-ResNet50, LPIPS' AlexNet,
-DISTS' VGG16 and FID's Inception-v3) as the real files are: a ``torch.save`` of the state
-dict under the real file name, in the container the real file has
-(``REAL_CONTAINER``).
+"""Stand-ins of the torch hub checkpoints (the segmenters: FCN, DeepLabV3, LR-ASPP; LPIPS'
+AlexNet, DISTS' VGG16 and FID's Inception-v3) as the real files are: a ``torch.save`` of the
+state dict under the real file name, in the container the real file has (its manifest's
+``container``: [real_container][multisc.testing.torch_hub.real_container]).
 
 torchvision published ``fcn_resnet50_coco-1167a1af.pth`` (April 2020, pytorch/vision PR
 2086) and ``vgg16-397923af.pth`` (2017) in the legacy (pre-torch-1.6, non-zip) container
 and never re-saved them (issue 2068 asking for it is open; the VGG16 file is still the
 553,433,881 B of 2017 downloads). AlexNet's ``alexnet-owt-7be5be79.pth`` is the re-saved
 file of PR 3620 (it replaced ``alexnet-owt-4df8aa71.pth``): the zip container.
-torch-fidelity's Inception weights are a legacy pickle."""
+torch-fidelity's Inception weights are a legacy pickle. The other segmenters' containers are
+inferred from when they were published (their manifests say how): FCN-ResNet101 and the
+DeepLabV3 files before torch 1.6 (legacy), LR-ASPP with torch 1.7 (zip)."""
 
 from __future__ import annotations
 
@@ -20,9 +22,22 @@ import torch
 
 from multisc.testing.common import seed_all
 
-TORCH_HUB_COMPONENTS = ("segmenter", "lpips", "dists", "inception")
-#: whether each real file is a legacy pickle (True) or a zip archive (False)
-REAL_CONTAINER = {"segmenter": True, "lpips": False, "dists": True, "inception": True}
+def _torch_hub_components() -> tuple[str, ...]:
+    from multisc.models import REGISTRY
+
+    return tuple(name for name, item in REGISTRY.items() if item.torch_hub)
+
+
+#: every torch hub component: the segmenters and the metrics' networks
+TORCH_HUB_COMPONENTS = _torch_hub_components()
+
+
+def real_container(name: str) -> bool:
+    """Whether component ``name``'s real file is a legacy pickle (True) or a zip archive
+    (False), as its manifest records it (``container``)."""
+    from multisc.models import manifest
+
+    return manifest(name)["container"] == "legacy"
 
 
 def inception_module():
@@ -84,13 +99,15 @@ def torch_hub_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
     return dict(_state(name, seed))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)
 def _state(name: str, seed: int) -> dict[str, torch.Tensor]:
     seed_all(seed)
-    if name == "segmenter":
-        from multisc.transmitter.segmentation import build_fcn
+    from multisc.models import entry
 
-        model = build_fcn()
+    if entry(name).role == "segmenter":
+        from multisc.transmitter.segmentation import build_segmentation_model
+
+        model = build_segmentation_model(name)
     elif name == "lpips":
         from torchvision.models import alexnet
 
@@ -112,7 +129,7 @@ def write_torch_hub_file(
     """Write component ``name``'s stand-in at ``path`` (fp32, the real keys), in the real
     file's container (default), or in the legacy (``legacy=True``) or zip one (``False``)."""
     if legacy is None:
-        legacy = REAL_CONTAINER[name]
+        legacy = real_container(name)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(torch_hub_state(name, seed), path, _use_new_zipfile_serialization=not legacy)

@@ -1,6 +1,8 @@
-"""Captioners: LLaVA (one caption per block, the paper's prompt) and BLIP (VLM-CSC).
+"""Captioners: the LLaVA family (one caption per block, the paper's prompt: the paper's
+Qwen1.5-0.5B LLaVA, LLaVA-1.5-7B), SmolVLM (Idefics3) and BLIP (VLM-CSC's). Which one a
+scheme uses is a choice ([multisc.transmitter.captioners][multisc.transmitter.captioners]).
 
-Both are batched: all blocks of an image, and several images, go through one
+All are batched: all blocks of an image, and several images, go through one
 ``generate`` call (greedy decoding, left padding), so batched and one-by-one captions
 are the same.
 """
@@ -29,12 +31,24 @@ PAPER_PROMPT = "Relay a brief, clear account of the picture shown."
 class _Captioner(ABC):
     """A vision-language model + its processor, captioning images in batches (greedy).
 
-    Subclasses name their registry component and classes, and build the model inputs.
+    Subclasses name their default registry component and classes, and build the model
+    inputs; ``component`` (the registry component it was loaded from) names it in errors.
     """
 
     component = ""
 
-    def __init__(self, model: torch.nn.Module, processor, max_new_tokens: int, batch_size: int):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        processor,
+        max_new_tokens: int,
+        batch_size: int,
+        component: str | None = None,
+        missing_keys: Sequence[str] | None = None,
+    ):
+        self.component = component or type(self).component
+        #: the model's parameters its checkpoint did not hold (``None``: not loaded here)
+        self.missing_keys = None if missing_keys is None else tuple(missing_keys)
         self.model = model.eval()
         self.processor = processor
         self.max_new_tokens = int(max_new_tokens)
@@ -52,15 +66,29 @@ class _Captioner(ABC):
         cls,
         models_dir: str | Path | None = None,
         device: torch.device | str | None = None,
+        component: str | None = None,
         **kwargs,
     ):
-        """Load the registry's component (or ``models_dir/<component>``)."""
+        """Load registry component ``component`` (default: the class's own; or
+        ``models_dir/<component>``)."""
+        component = component or cls.component
         model_class, processor_class = cls._classes()
+        loading: dict = {}
+
+        def load_model(directory: str, **options):
+            model, info = model_class.from_pretrained(
+                directory, output_loading_info=True, **options
+            )
+            loading.update(info)
+            return model
+
         model, processor = load_model_and_processor(
-            cls.component, model_class.from_pretrained, processor_class.from_pretrained,
-            models_dir, device,
+            component, load_model, processor_class.from_pretrained, models_dir, device
+        )
+        return cls(
+            model, processor, component=component,
+            missing_keys=list(loading.get("missing_keys", ())), **kwargs,
         )  # fmt: skip
-        return cls(model, processor, **kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -91,16 +119,13 @@ class _Captioner(ABC):
         return captions
 
 
-class LlavaCaptioner(_Captioner):
-    """A LLaVA-family model (``LlavaForConditionalGeneration`` + its ``AutoProcessor``).
-
-    The prompt goes through the processor's own chat template, one image per prompt.
+class _ChatCaptioner(_Captioner):
+    """A chat VLM prompted through its processor's own chat template, one image per prompt
+    (default: the paper's prompt); decoder-only, so padded on the left.
 
     :param max_new_tokens: bound on caption length (the paper's Qwen1.5-0.5B LLaVA writes
         about 42 characters on average).
     """
-
-    component = "captioner"
 
     def __init__(
         self,
@@ -109,18 +134,12 @@ class LlavaCaptioner(_Captioner):
         prompt: str = PAPER_PROMPT,
         max_new_tokens: int = 60,
         batch_size: int = 16,
+        component: str | None = None,
+        missing_keys: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(model, processor, max_new_tokens, batch_size)
+        super().__init__(model, processor, max_new_tokens, batch_size, component, missing_keys)
         self.processor.tokenizer.padding_side = "left"  # decoder-only: pad on the left
-        reconcile_llava_processor(self.model.config, self.processor)
-        check_tied_output(self.model)
         self.prompt = prompt
-
-    @staticmethod
-    def _classes() -> tuple:
-        from transformers import AutoProcessor, LlavaForConditionalGeneration
-
-        return LlavaForConditionalGeneration, AutoProcessor
 
     def _chat(self, prompt: str) -> str:
         conversation = [
@@ -128,9 +147,15 @@ class LlavaCaptioner(_Captioner):
         ]
         return self.processor.apply_chat_template(conversation, add_generation_prompt=True)
 
+    def _images(self, images: list[Image.Image]) -> list:
+        """The images as the processor takes them (one per prompt)."""
+        return images
+
     def _inputs(self, images, prompts):
         texts = [self._chat(p) for p in prompts]
-        return self.processor(images=images, text=texts, padding=True, return_tensors="pt")
+        return self.processor(
+            images=self._images(images), text=texts, padding=True, return_tensors="pt"
+        )
 
     def _keeps_prompt(self) -> bool:
         return True
@@ -149,6 +174,51 @@ class LlavaCaptioner(_Captioner):
         )
 
 
+class LlavaCaptioner(_ChatCaptioner):
+    """A LLaVA-family model (``LlavaForConditionalGeneration`` + its ``AutoProcessor``): the
+    paper's Qwen1.5-0.5B LLaVA (component ``captioner``) or LLaVA-1.5-7B (``llava-1.5-7b``).
+
+    The prompt goes through the processor's own chat template (``<|im_start|>user\n<image>
+    ...`` for the Qwen one, ``USER: <image>\n... ASSISTANT:`` for LLaVA-1.5); the processor's
+    image-token settings are taken from the model's config
+    ([reconcile_llava_processor][multisc.transmitter.captioning.reconcile_llava_processor]).
+    """
+
+    component = "captioner"
+
+    def __init__(self, model: torch.nn.Module, processor, **kwargs) -> None:
+        super().__init__(model, processor, **kwargs)
+        reconcile_llava_processor(self.model.config, self.processor, self.component)
+        check_tied_output(self.model, self.component, self.missing_keys)
+
+    @staticmethod
+    def _classes() -> tuple:
+        from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+        return LlavaForConditionalGeneration, AutoProcessor
+
+
+class SmolVlmCaptioner(_ChatCaptioner):
+    """SmolVLM (``Idefics3ForConditionalGeneration`` + its ``AutoProcessor``): the image is
+    split into 512 px tiles plus a global view, 64 image tokens each, behind the chat
+    template's ``User:<image>...<end_of_utterance>\nAssistant:``."""
+
+    component = "smolvlm-256m"
+
+    def __init__(self, model: torch.nn.Module, processor, **kwargs) -> None:
+        super().__init__(model, processor, **kwargs)
+        check_tied_output(self.model, self.component, self.missing_keys)
+
+    @staticmethod
+    def _classes() -> tuple:
+        from transformers import AutoProcessor, Idefics3ForConditionalGeneration
+
+        return Idefics3ForConditionalGeneration, AutoProcessor
+
+    def _images(self, images: list[Image.Image]) -> list:
+        return [[image] for image in images]  # Idefics3: a list of images per prompt
+
+
 def _image_side(image_processor) -> tuple[int, int]:
     """(height, width) the image processor resizes (or crops) every image to."""
     size = (
@@ -163,42 +233,56 @@ def _image_side(image_processor) -> tuple[int, int]:
     return side, side
 
 
-def check_tied_output(model: torch.nn.Module) -> None:
-    """Refuse a language model whose output layer should be tied to its input embeddings
-    (``tie_word_embeddings`` in ``config.json`` or its ``text_config``) but is not.
+def check_tied_output(
+    model: torch.nn.Module, component: str = "captioner", missing_keys: Sequence[str] | None = None
+) -> None:
+    """Refuse a language model whose output layer was left at random initialisation: not in
+    its checkpoint (``missing_keys``, as ``from_pretrained`` reports them) and not tied to
+    the input embeddings.
 
-    llava-interleave-qwen stores no ``lm_head``: it keeps ``tie_word_embeddings`` only in
-    ``text_config``, and some transformers 5 releases did not lift it to the model's config
-    (fixed in huggingface/transformers PR 45857), so the head was left random and the
-    captioner wrote nonsense without any error.
+    Checkpoints of small VLMs may store no ``lm_head`` and say ``tie_word_embeddings`` only
+    in their ``text_config`` (llava-interleave-qwen). Whether the loaded model then shares
+    the embedding matrix depends on the composite config class lifting that flag:
+    ``LlavaConfig`` does in every transformers 5 release, ``Idefics3Config`` does not read
+    it from ``text_config`` (SmolVLM-256M stores its own ``lm_head``, 513 MB with it, so it
+    loads whole). A head left random makes the captioner write nonsense without any error;
+    so what was loaded is verified, whatever the class. Without ``missing_keys`` (a model
+    built here), a head the config asks to tie must be shared with, or equal to, the
+    embeddings.
 
-    :raises ModelFileError: the weights are not shared (nor equal); names the transformers
-        version and what to install.
+    :raises ModelFileError: the head is random; names the component, the transformers
+        version and what to do.
     """
     import transformers
 
-    config = model.config
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    wanted = bool(getattr(config, "tie_word_embeddings", False)) or bool(
-        getattr(text, "tie_word_embeddings", False)
-    )
     output, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
-    if not wanted or output is None or embeddings is None:
+    if output is None or embeddings is None:
         return
     head, table = output.weight, embeddings.weight
     if head.device.type == "meta" or head.data_ptr() == table.data_ptr():
         return
-    if head.shape == table.shape and torch.equal(head, table):
+    if missing_keys is not None:
+        names = [name for name, p in model.named_parameters(remove_duplicate=False) if p is head]
+        random = any(name in set(missing_keys) for name in names)
+    else:
+        config = model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        wanted = bool(getattr(config, "tie_word_embeddings", False)) or bool(
+            getattr(text, "tie_word_embeddings", False)
+        )
+        random = wanted and not (head.shape == table.shape and torch.equal(head, table))
+    if not random:
         return
     raise ModelFileError(
-        "component 'captioner': the language model's output layer is not tied to its input "
-        "embeddings although config.json asks for it (tie_word_embeddings); transformers "
-        f"{transformers.__version__} left it untrained, and captions would be nonsense. "
-        "Install transformers>=5.17 (pip install -U 'transformers>=5.17,<6')"
+        f"component {component!r}: the language model's output layer is not in the "
+        "checkpoint and was not tied to the input embeddings (tie_word_embeddings); "
+        f"transformers {transformers.__version__} left it untrained, and captions would be "
+        "nonsense. Install the transformers version multisc was tested with (pip install -c "
+        "constraints.txt -e .), or report it naming the component"
     )
 
 
-def reconcile_llava_processor(config, processor) -> None:
+def reconcile_llava_processor(config, processor, component: str = "captioner") -> None:
     """Make a LLaVA processor insert exactly as many image tokens as the model produces
     image features, or raise one clear error.
 
@@ -234,20 +318,20 @@ def reconcile_llava_processor(config, processor) -> None:
     tokens += wanted["num_additional_image_tokens"] - strategy_drop
     if tokens != features:
         raise ModelFileError(
-            f"component 'captioner': the processor would insert {tokens} image tokens per "
+            f"component {component!r}: the processor would insert {tokens} image tokens per "
             f"image (its image processor resizes to {height}x{width}, patch "
             f"{wanted['patch_size']}) but the model's vision tower gives {features} image "
             f"features (image_size {vision.image_size} in config.json); the processor and "
-            "model files come from different revisions: run `multisc models pull captioner`"
+            f"model files come from different revisions: run `multisc models pull {component}`"
         )
     image_token = getattr(processor, "image_token", None)
     token_id = processor.tokenizer.convert_tokens_to_ids(image_token) if image_token else None
     if token_id != config.image_token_index:
         raise ModelFileError(
-            f"component 'captioner': the processor's image token {image_token!r} has id "
+            f"component {component!r}: the processor's image token {image_token!r} has id "
             f"{token_id}, but model.config.image_token_index is {config.image_token_index}; "
             "the tokenizer and model files do not belong together: run "
-            "`multisc models pull captioner`"
+            f"`multisc models pull {component}`"
         )
 
 
@@ -257,9 +341,15 @@ class BlipCaptioner(_Captioner):
     component = "vlm_captioner"
 
     def __init__(
-        self, model: torch.nn.Module, processor, max_new_tokens: int = 40, batch_size: int = 16
+        self,
+        model: torch.nn.Module,
+        processor,
+        max_new_tokens: int = 40,
+        batch_size: int = 16,
+        component: str | None = None,
+        missing_keys: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(model, processor, max_new_tokens, batch_size)
+        super().__init__(model, processor, max_new_tokens, batch_size, component, missing_keys)
 
     @staticmethod
     def _classes() -> tuple:

@@ -1,4 +1,5 @@
-"""Main-object segmentation with torchvision's FCN-ResNet50 (VOC labels): the *slice*."""
+"""Main-object segmentation with a torchvision segmentation model with VOC labels (the
+paper's FCN-ResNet50, or another registered segmenter): the *slice*."""
 
 from __future__ import annotations
 
@@ -70,34 +71,57 @@ class Segmentation:
     found: bool
 
 
-def build_fcn() -> torch.nn.Module:
-    """torchvision's FCN-ResNet50 with the auxiliary classifier (the real checkpoint has
-    ``aux_classifier`` keys), 21 VOC classes, randomly initialised."""
-    from torchvision.models.segmentation import fcn_resnet50
+def torchvision_builder(component: str) -> tuple[str, bool]:
+    """(torchvision's builder name, whether it has the auxiliary classifier) of segmenter
+    component ``component``, as its recorded manifest names them."""
+    from multisc.models import entry, manifest
 
-    return fcn_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
+    item = entry(component)
+    if item.role != "segmenter":
+        raise InvalidInputError(f"component {component!r} is not a segmenter")
+    torchvision = manifest(component)["configs"]["torchvision"]
+    return item.loads_with.rpartition(".")[2], bool(torchvision.get("aux_loss", False))
 
 
-def load_fcn_state(models_dir: str | Path | None = None) -> dict[str, torch.Tensor]:
-    """The FCN weights: with ``models_dir``, ``DIR/segmenter/fcn_resnet50_coco-1167a1af.pth``
-    (``multisc models export``) or ``DIR/segmenter/model.safetensors`` (make-tiny); else the
-    torch hub cache (``$TORCH_HOME/hub/checkpoints/fcn_resnet50_coco-1167a1af.pth``),
+def build_segmentation_model(component: str = "segmenter") -> torch.nn.Module:
+    """Segmenter component ``component``'s torchvision model (FCN, DeepLabV3 or LR-ASPP),
+    21 VOC classes, with the auxiliary classifier where the real checkpoint has
+    ``aux_classifier`` keys, randomly initialised."""
+    from torchvision.models import segmentation
+
+    builder, aux = torchvision_builder(component)
+    options = {"aux_loss": True} if aux else {}
+    return getattr(segmentation, builder)(
+        weights=None, weights_backbone=None, num_classes=21, **options
+    )
+
+
+def load_segmenter_state(
+    component: str = "segmenter", models_dir: str | Path | None = None
+) -> dict[str, torch.Tensor]:
+    """Segmenter ``component``'s weights: with ``models_dir``, ``DIR/<component>/<the real
+    file name>`` (``multisc models export``) or ``DIR/<component>/model.safetensors``
+    (make-tiny); else the torch hub cache (``$TORCH_HOME/hub/checkpoints/<file>``),
     downloaded there first when missing and the network is allowed
     ([multisc.models.torch_hub_state][multisc.models.loading.torch_hub_state])."""
-    if models_dir is not None and not torch_hub_file("segmenter", models_dir).is_file():
+    from multisc.models import entry
+
+    if models_dir is not None and not torch_hub_file(component, models_dir).is_file():
         raise ModelNotAvailableError(
-            f"weights of 'segmenter' not available: {Path(models_dir) / 'segmenter'} holds "
-            f"neither {FCN_FILE} nor {WEIGHTS_FILE}. Write a model set with `multisc models "
-            "make-tiny DIR` (or `multisc models export DIR`), or drop --models to use the real one"
+            f"weights of {component!r} not available: {Path(models_dir) / component} holds "
+            f"neither {entry(component).repo_id} nor {WEIGHTS_FILE}. Write a model set with "
+            f"`multisc models make-tiny DIR` (or `multisc models export DIR`), or drop --models "
+            "to use the real one"
         )
-    return torch_hub_state("segmenter", models_dir)
+    return torch_hub_state(component, models_dir)
 
 
 class Segmenter:
     """Finds the main object (largest non-background class region) of images.
 
-    :param model: an FCN as [build_fcn][multisc.transmitter.segmentation.build_fcn] makes it, with
-    weights loaded.
+    :param model: a torchvision segmentation model with VOC labels, as
+        [build_segmentation_model][multisc.transmitter.segmentation.build_segmentation_model]
+        makes it, with weights loaded (its output dict's ``"out"``: ``[B, 21, H', W']``).
     :param resize: the shorter image side fed to the network (torchvision's preset: 520).
     :param batch_size: images per forward pass.
     """
@@ -118,6 +142,8 @@ class Segmenter:
         self.resize = int(resize)
         self.batch_size = int(batch_size)
         self._recent: Remembered[Segmentation] = Remembered(self.REMEMBER)
+        #: the registry component it was loaded from (``from_pretrained``)
+        self.component = "segmenter"
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(3, 1, 1)
 
@@ -127,17 +153,23 @@ class Segmenter:
         models_dir: str | Path | None = None,
         device: torch.device | str | None = None,
         resize: int = 520,
+        component: str = "segmenter",
     ) -> Segmenter:
-        """The real FCN-ResNet50 (or ``models_dir/segmenter``)."""
-        model = build_fcn()
-        state = load_fcn_state(models_dir)
+        """Segmenter component ``component`` (the paper's FCN-ResNet50 by default; or
+        ``models_dir/<component>``)."""
+        model = build_segmentation_model(component)
+        state = load_segmenter_state(component, models_dir)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
+            builder, _ = torchvision_builder(component)
             raise ModelNotAvailableError(
-                f"the segmenter weights do not fit FCN-ResNet50 with 21 classes: {exc}"
+                f"the weights of {component!r} do not fit torchvision's {builder} with 21 "
+                f"classes: {str(exc).splitlines()[0]}"
             ) from exc
-        return cls(model, device, resize)
+        segmenter = cls(model, device, resize)
+        segmenter.component = component
+        return segmenter
 
     @torch.no_grad()
     def class_map(self, image: Image.Image) -> np.ndarray:
