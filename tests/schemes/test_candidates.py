@@ -8,10 +8,9 @@ import torch
 from PIL import Image
 
 from multisc.channel import ChannelSpec
-from multisc.receiver.selection import BOX_BITS, choose, slice_score
+from multisc.receiver.selection import BOX_BITS, candidate_generator, choose, slice_score
 from multisc.schemes import build_scheme
 from multisc.schemes.base import channel_seeds, generators_for
-from multisc.receiver.selection import candidate_generator
 
 
 def g(seed=0):

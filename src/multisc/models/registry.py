@@ -134,15 +134,15 @@ PURPOSES: dict[str, str] = {
     "fcn_resnet101": "torchvision FCN-ResNet101 (VOC labels): a segmenter choice",
     "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50 (VOC labels): a segmenter choice",
     "deeplabv3_resnet101": "torchvision DeepLabV3-ResNet101 (VOC labels): a segmenter choice",
-    "lraspp_mobilenet_v3_large": "torchvision LR-ASPP MobileNetV3-Large (VOC labels): a segmenter choice",
+    "lraspp_mobilenet_v3_large": "torchvision LR-ASPP MobileNetV3 (VOC labels): a segmenter choice",
     "captioner": "LLaVA with a Qwen1.5-0.5B language model: one caption per block",
-    "llava-1.5-7b": "LLaVA-1.5 on Vicuna-7B (Table I's second row): a captioner choice, about 14 GB",
+    "llava-1.5-7b": "LLaVA-1.5 on Vicuna-7B (Table I's second row): a captioner choice, 14 GB",
     "smolvlm-256m": "SmolVLM-256M-Instruct (Idefics3): a current small captioner choice",
     "vlm_captioner": "BLIP captioner of VLM-CSC (a captioner choice of every semantic scheme)",
     "corrector": "BART spelling corrector at the receiver",
     "generator": "Stable Diffusion 1.5: image generation at the receiver",
     "lcm_lora_sd15": "LCM-LoRA for SD 1.5: 4-step generation (generator sd15-lcm)",
-    "ip_adapter": "IP-Adapter for SD 1.5 (models/ip-adapter_sd15.safetensors, models/image_encoder)",
+    "ip_adapter": "IP-Adapter for SD 1.5 (models/ip-adapter_sd15.safetensors, image_encoder)",
     "ip_adapter_plus": "IP-Adapter Plus for SD 1.5 (patch embeddings of the same image encoder)",
     "clip": "CLIP image embeddings for the image cosine similarity metric",
     "lpips": "torchvision AlexNet (ImageNet): the LPIPS backbone",
@@ -150,7 +150,9 @@ PURPOSES: dict[str, str] = {
     "inception": "Inception-v3 (TF 2015-12-05 port, torch-fidelity): FID and KID",
 }
 
-REGISTRY: dict[str, ModelEntry] = {name: _entry(name, purpose) for name, purpose in PURPOSES.items()}
+REGISTRY: dict[str, ModelEntry] = {
+    name: _entry(name, purpose) for name, purpose in PURPOSES.items()
+}
 
 
 def entry(name: str) -> ModelEntry:

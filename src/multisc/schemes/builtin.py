@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 
 def _semantic_needs(
-    parts: tuple[tuple[str, str], ...], corrector: str, options: SchemeOptions,
+    parts: tuple[tuple[str, str], ...],
+    corrector: str,
+    options: SchemeOptions,
     select: str | None = None,
 ) -> tuple[str, ...]:
     """A semantic scheme's components: those of its parts (``(role, entry)`` pairs), its

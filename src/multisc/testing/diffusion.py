@@ -228,5 +228,7 @@ def build_lcm_lora(directory: str | Path, size: Size = "tiny", seed: int = 0) ->
         weights[f"{key}.lora_up.weight"] = torch.randn(up) * 0.02
         weights[f"{key}.alpha"] = torch.tensor(float(rank))
     directory = Path(directory)
-    write_weights({k: v.to(dtype) for k, v in weights.items()}, directory / "pytorch_lora_weights.safetensors")
+    write_weights(
+        {k: v.to(dtype) for k, v in weights.items()}, directory / "pytorch_lora_weights.safetensors"
+    )
     return directory

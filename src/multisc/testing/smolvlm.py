@@ -53,9 +53,7 @@ def smolvlm_processor(image_size: int, image_seq_len: int, vocab_size: int | Non
         vocab=vocab, merges=merges, unk_token="<|endoftext|>", bos_token="<|im_start|>",
         eos_token="<end_of_utterance>", pad_token="<|im_end|>",
     )  # fmt: skip
-    tokenizer.add_special_tokens(
-        {"additional_special_tokens": [*IMAGE_TAGS, "<end_of_utterance>"]}
-    )
+    tokenizer.add_special_tokens({"additional_special_tokens": [*IMAGE_TAGS, "<end_of_utterance>"]})
     image_processor = Idefics3ImageProcessor(
         size={"longest_edge": 4 * image_size}, max_image_size={"longest_edge": image_size}
     )

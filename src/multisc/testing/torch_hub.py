@@ -22,6 +22,7 @@ import torch
 
 from multisc.testing.common import seed_all
 
+
 def _torch_hub_components() -> tuple[str, ...]:
     from multisc.models import REGISTRY
 

@@ -41,15 +41,15 @@ _TORCHVISION = {
     ),
 }  # fmt: skip
 for _name, (_component, _summary, _miou, _accuracy) in _TORCHVISION.items():
+    _published = {"miou": _miou, "pixel_accuracy": _accuracy, "set": "COCO val2017, VOC labels"}
     SEGMENTER_REGISTRY.register(
         PartSpec(
             _name,
             _torchvision(_component),
             f"torchvision {_summary}, VOC labels",
             needs=(_component,),
-            info={"published": {"miou": _miou, "pixel_accuracy": _accuracy,
-                                "set": "COCO val2017, VOC labels (torchvision)"}},
-        )  # fmt: skip
+            info={"published": _published},
+        )
     )
 
 
@@ -58,9 +58,7 @@ def segmenter_names() -> tuple[str, ...]:
     return SEGMENTER_REGISTRY.names()
 
 
-def make_segmenter(
-    name: str, models_dir: Any = None, device: Any = None, resize: int = 520
-) -> Any:
+def make_segmenter(name: str, models_dir: Any = None, device: Any = None, resize: int = 520) -> Any:
     """The segmenter ``name`` ([segmenter_names][multisc.transmitter.segmenters.segmenter_names]),
     loaded; ``resize``: the shorter side fed to the network (pixels)."""
     return SEGMENTER_REGISTRY.get(name).build(models_dir, device, resize)
