@@ -179,3 +179,76 @@ def test_a_processor_config_from_the_pinned_tree_still_captions(tiny_models):
 
     (text,) = captioner.caption([Image.new("RGB", (40, 30), (200, 30, 30))])
     assert isinstance(text, str)
+
+
+def test_the_choices_are_pinned_with_the_facts_of_their_pages():
+    """Facts read from the pages each new manifest names (2026-12-04), and the one source of
+    truth for a pin (commit.sha; no floating revision anywhere)."""
+    for name in REGISTRY:
+        assert "revision" not in manifest(name), name
+    llava = REGISTRY["llava-1.5-7b"]
+    assert llava.revision == "95f2cf316249a98c11183f471ab76065c3e5f494"
+    assert "processor_config.json" not in manifest("llava-1.5-7b")["files"]
+    assert llava.checkpoint_dtype == "float16" and len(llava.weights) == 3
+    assert [llava.sha256[w][:8] for w in llava.weights] == ["c11dbf01", "46df6c6e", "4f06177c"]
+    assert 14.1e9 < sum(llava.sizes[w] for w in llava.weights) < 14.2e9
+    config = manifest("llava-1.5-7b")["configs"]["config.json"]
+    assert (config["image_token_index"], config["pad_token_id"]) == (32000, 32001)
+    assert config["tie_word_embeddings"] is False
+    assert REGISTRY["smolvlm-256m"].revision == "982ff50128fdd980fce0b7d2d286824f0f6ac266"
+    plus = REGISTRY["ip_adapter_plus"]
+    assert plus.sizes["models/ip-adapter-plus_sd15.safetensors"] == 98_183_288
+    assert plus.sha256["models/ip-adapter-plus_sd15.safetensors"].startswith("a1c250be")
+    for name in ("ip_adapter", "ip_adapter_plus"):
+        assert (
+            REGISTRY[name].sha256["models/image_encoder/model.safetensors"].startswith("6ca9667d")
+        )
+    lcm = REGISTRY["lcm_lora_sd15"]
+    assert lcm.revision == "cf2fced511dbe7e26c8d1d397e728fbab875db4b"
+    assert lcm.sizes["pytorch_lora_weights.safetensors"] == 134_621_556
+    assert lcm.sha256["pytorch_lora_weights.safetensors"].startswith("8f90d840")
+
+
+def test_the_segmenters_facts_agree_with_torchvisions_own_table():
+    """Each segmenter's file name, parameter count, metrics and size (torchvision's MiB)
+    against the weights table of the installed torchvision."""
+    from torchvision.models import segmentation
+
+    for name, item in REGISTRY.items():
+        if item.role != "segmenter":
+            continue
+        builder = item.loads_with.rpartition(".")[2]
+        enum = next(
+            w for w in vars(segmentation).values()
+            if isinstance(w, type) and w.__name__.lower() == f"{builder}_weights"
+        )  # fmt: skip
+        weights = enum.COCO_WITH_VOC_LABELS_V1
+        recorded = manifest(name)["configs"]["torchvision"]
+        assert weights.url.endswith(item.repo_id) and weights.url == item.url
+        assert weights.meta["num_params"] == recorded["num_params"]
+        metrics = weights.meta["_metrics"]["COCO-val2017-VOC-labels"]
+        assert metrics == recorded["metrics"]["COCO-val2017-VOC-labels"]
+        size_mib = item.sizes[item.repo_id] / 2**20
+        assert abs(size_mib - weights.meta["_file_size"]) < 0.001, name
+
+
+@pytest.mark.parametrize("name", ["llava-1.5-7b", "smolvlm-256m", "lcm_lora_sd15"])
+def test_full_size_choices_have_the_published_layout(name, tmp_path):
+    """LLaVA-1.5-7B: llava-hf's 2024 names in three shards (the 5 GB rule puts each where
+    the published ones end); SmolVLM: its own lm_head (the 513 MB file); the LCM-LoRA:
+    kohya keys, 834 tensors, its data bytes to the byte."""
+    from multisc.testing.files import file_bytes
+
+    files = _captured_full(name, tmp_path)
+    if name == "llava-1.5-7b":
+        keys = {k for state in files.values() for k in state}
+        assert any(k.startswith("language_model.model.") for k in keys)
+        assert "language_model.lm_head.weight" in keys
+        assert sum(file_bytes(s) for s in files.values()) == 14_126_854_144  # 7.06 B x 2
+    elif name == "smolvlm-256m":
+        assert "lm_head.weight" in files["model.safetensors"]
+    else:
+        state = files["pytorch_lora_weights.safetensors"]
+        assert len(state) == 834 and all(k.startswith("lora_unet_") for k in state)
+        # the published file minus its 116,544-byte header and 8-byte length
+        assert file_bytes(state) == 134_621_556 - 116_544 - 8

@@ -74,9 +74,10 @@ def decode_png(data: bytes, name: str) -> Image.Image:
     return _decode(io.BytesIO(data), name, ["PNG"], rgb=False)
 
 
-def open_image_file(path) -> Image.Image:
+def open_image_file(path, mask: bool = False) -> Image.Image:
     """8-bit RGB from an image file of any format PIL reads, EXIF orientation applied:
-    regular files only (a FIFO is refused, not waited on), pixels bounded."""
+    regular files only (a FIFO is refused, not waited on), pixels bounded. With ``mask``,
+    a PNG as stored (a class map: palette or 8-bit indices, mode kept)."""
     import os
     import stat
     from pathlib import Path
@@ -92,7 +93,10 @@ def open_image_file(path) -> Image.Image:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise InvalidInputError(f"{name} is not a regular file: multisc reads only files")
         os.set_blocking(fd, True)
-        return _decode(handle, Path(name).name if len(name) > 300 else name, None)
+        shown = Path(name).name if len(name) > 300 else name
+        if mask:
+            return _decode(handle, shown, ["PNG"], rgb=False)
+        return _decode(handle, shown, None)
 
 
 def to_rgb(image: ImageLike) -> Image.Image:

@@ -80,7 +80,13 @@ def results(tiny_models):
         images,
         refs,
         evaluate_captioners(
-            ["llava", "blip"], images, refs, tiny_models, "cpu", max_new_tokens=8, batch_size=16
+            ["llava-interleave-qwen-0.5b", "blip"],
+            images,
+            refs,
+            tiny_models,
+            "cpu",
+            max_new_tokens=8,
+            batch_size=16,
         ),
     )
 
@@ -88,7 +94,7 @@ def results(tiny_models):
 def test_every_captioner_whole_and_in_blocks_with_bleu_from_its_own_captions(results):
     _, refs, rows = results
     assert [(r.captioner, r.mode) for r in rows] == [
-        ("llava", "whole image"), ("llava", "2x2 blocks"),
+        ("llava-interleave-qwen-0.5b", "whole image"), ("llava-interleave-qwen-0.5b", "2x2 blocks"),
         ("blip", "whole image"), ("blip", "2x2 blocks"),
     ]  # fmt: skip
     for r in rows:
@@ -114,10 +120,16 @@ def test_batched_captions_are_the_captions_one_by_one_and_tokens_are_the_tokeniz
 
     images, refs, rows = results
     one_by_one = evaluate_captioners(
-        ["llava"], images, refs, tiny_models, "cpu", max_new_tokens=8, batch_size=1
+        ["llava-interleave-qwen-0.5b"],
+        images,
+        refs,
+        tiny_models,
+        "cpu",
+        max_new_tokens=8,
+        batch_size=1,
     )
     assert [r.texts for r in one_by_one] == [r.texts for r in rows[:2]]
-    captioner = load_captioner("llava", tiny_models, "cpu", max_new_tokens=8)
+    captioner = load_captioner("llava-interleave-qwen-0.5b", tiny_models, "cpu", max_new_tokens=8)
     tokenizer = captioner.processor.tokenizer
     counts = [len(tokenizer(t["caption"], add_special_tokens=False)["input_ids"])
               for t in rows[0].texts]  # fmt: skip

@@ -6,7 +6,6 @@ captions (``multisc captioner eval``).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +20,6 @@ from multisc.errors import InvalidInputError
 from multisc.metrics.text import multi_reference_bleu
 from multisc.transmitter.blocks import split_blocks
 
-#: the captioners that can be evaluated: name -> (registry component, class)
-CAPTIONERS: dict[str, tuple[str, str]] = {
-    "llava": ("captioner", "multisc.transmitter.captioning:LlavaCaptioner"),
-    "blip": ("vlm_captioner", "multisc.transmitter.captioning:BlipCaptioner"),
-}
 WHOLE, BLOCKS = "whole image", "blocks"
 #: the file ``multisc captioner eval --run DIR`` writes into a run directory (its report
 #: shows it)
@@ -104,16 +98,12 @@ class CaptionerResult:
 
 
 def load_captioner(name: str, models_dir: str | Path | None, device, **kwargs):
-    """The captioner ``name`` (one of `CAPTIONERS`),
-    loaded as a run loads it."""
-    if name not in CAPTIONERS:
-        raise InvalidInputError(
-            f"captioner {name!r} is not one of {', '.join(CAPTIONERS)}"
-        )  # fmt: skip
-    module, _, cls = CAPTIONERS[name][1].partition(":")
-    return getattr(importlib.import_module(module), cls).from_pretrained(
-        models_dir, device, **kwargs
-    )
+    """The registered captioner ``name``
+    ([multisc.transmitter.captioners][multisc.transmitter.captioners]: built-in or from a
+    plugin), loaded as a run loads it."""
+    from multisc.transmitter.captioners import CAPTIONER_REGISTRY
+
+    return CAPTIONER_REGISTRY.get(name).build(models_dir, device, **kwargs)
 
 
 def evaluate_captioners(
@@ -134,24 +124,29 @@ def evaluate_captioners(
     :param images: ``(image id, image)``; references are looked up by id (and block).
     """
     from multisc.devices import resolve_device
-    from multisc.models import component_record, is_stand_in
+    from multisc.models import REGISTRY, component_record, is_stand_in
+    from multisc.transmitter.captioners import CAPTIONER_REGISTRY
 
     if not images:
         raise InvalidInputError("no images to caption")
+    specs = [CAPTIONER_REGISTRY.get(name) for name in names]  # unknown names: before work
     device = resolve_device(device)
     out = []
-    for name in names:
+    for spec in specs:
+        name = spec.name
         say(f"loading {name}")
         captioner = load_captioner(
             name, models_dir, device, max_new_tokens=max_new_tokens, batch_size=batch_size
         )
-        component = CAPTIONERS[name][0]
-        model = _model_name(component, models_dir)
-        record = component_record(component, models_dir)
+        components = [c for c in spec.needs if c in REGISTRY]
+        model = ", ".join(_model_name(c, models_dir) for c in components) or spec.source
+        stand_in = bool(components) and all(
+            is_stand_in(c, component_record(c, models_dir)) for c in components
+        )
         for mode in (WHOLE, BLOCKS):
             say(f"{name}: captioning {len(images)} image(s), {mode}")
             result = _evaluate(name, model, captioner, images, references, mode, rows, cols)
-            result.stand_in = is_stand_in(component, record)
+            result.stand_in = stand_in
             out.append(result)
         del captioner
         if device.type == "cuda":

@@ -14,7 +14,17 @@ from multisc.errors import MultiscError, RunInterrupted, Terminated
 __all__ = ["_emit", "_finite", "_quiet_libraries", "app", "main"]
 
 # the command groups register on `app` as they are imported: this order is --help's
-for _group in ("link", "transmit", "run", "schemes", "jscc", "models", "corrector", "captioner"):
+for _group in (
+    "link",
+    "transmit",
+    "run",
+    "schemes",
+    "jscc",
+    "models",
+    "corrector",
+    "captioner",
+    "segmenter",
+):
     importlib.import_module(f"multisc.cli.{_group}")
 
 

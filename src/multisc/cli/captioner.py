@@ -28,7 +28,10 @@ app.add_typer(captioner_app, name="captioner")
 @captioner_app.command("eval")
 def captioner_eval(
     captioners: list[str] = typer.Option(
-        ["llava,blip"], "--captioners", help="Captioners to compare: llava, blip."
+        None,
+        "--captioners",
+        help="Registered captioners to compare (comma list, or all); default: the paper's "
+        "llava-interleave-qwen-0.5b and VLM-CSC's blip.",
     ),
     images: str = typer.Option(
         "samples", "--images", help="samples, kodak24:DIR, voc2012:DIR, a folder or a glob."
@@ -64,8 +67,18 @@ def captioner_eval(
     )
     from multisc.captioner.references import read_references, sample_references
     from multisc.data.sources import load_images
+    from multisc.transmitter.captioners import (
+        CAPTIONER_REGISTRY,
+        DEFAULT_CAPTIONER,
+        DEFAULT_VLM_CAPTIONER,
+        captioner_names,
+    )
 
-    names = _split(captioners) or []
+    names = _split(captioners) or [DEFAULT_CAPTIONER, DEFAULT_VLM_CAPTIONER]
+    if names == ["all"]:
+        names = list(captioner_names())
+    for name in names:  # an unknown name: before any image is read
+        CAPTIONER_REGISTRY.get(name)
     if run_dir is not None:  # before any work: the table goes into a run, nowhere else
         from multisc.experiment.store import STORE_FILE
         from multisc.runroot import RunRoot

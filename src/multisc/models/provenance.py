@@ -134,14 +134,19 @@ def component_records(
 
 def is_stand_in(name: str, record: Any) -> bool:
     """Whether ``record`` ([component_record][multisc.models.provenance.component_record] of
-    component ``name``) is a tiny stand-in: every weights file under a tenth of the
-    published file's size (the recorded manifest's), as ``multisc models make-tiny``
-    writes them. A record that is not one, or a component without a manifest: ``False``."""
+    component ``name``) is a stand-in ``multisc models make-tiny`` wrote: every weights file
+    under a tenth of the published file's size (the recorded manifest's), or, for a torch
+    hub file (a segmenter: make-tiny writes the real architecture), weights under another
+    name than the published file's. A record that is not one, or a component without a
+    manifest: ``False``."""
     try:
-        published = manifest(str(name))["files"]
+        record_of = manifest(str(name))
+        published = record_of["files"]
     except (OSError, ValueError, KeyError):
         return False
     weights = record.get("weights") if isinstance(record, dict) else None
+    if "url" in record_of and isinstance(weights, dict) and weights:
+        return not set(weights) & set(published)
     sizes = [
         (size, published.get(file))
         for file, size in (weights if isinstance(weights, dict) else {}).items()
