@@ -3,7 +3,8 @@
 #   1. the full-size stand-in set (`multisc models make-random DIR --size full`: every
 #      component at its recorded published config, random weights; skipped if DIR has it),
 #   2. benchmarks/sweep.py at 512 px / 30 steps on 2 photos (all five schemes x 7 SNRs,
-#      ours vs bare diffusers, SNR batching, caption batching),
+#      ours vs bare diffusers, SNR batching, caption batching, and the 4-step sd15-lcm
+#      generator beside the 30-step one),
 #   3. benchmarks/compile.py (torch.compile of the UNet vs eager, recompiles),
 # and prints each JSON (also written to $OUT, else benchmarks/out/).
 #
@@ -60,6 +61,10 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run, keep its JSON, report its secon
 "$PY" -c "import torch; print({'torch': torch.__version__, 'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None})"
 if [ ! -f "$MODELS/generator/model_index.json" ]; then
   step make_random "$MAKE_RANDOM_S" "$PY" -m multisc.cli models make-random "$MODELS" --size full --json
+fi
+if [ ! -f "$MODELS/lcm_lora_sd15/pytorch_lora_weights.safetensors" ]; then  # sd15-lcm's LoRA
+  step make_random_lcm "$MAKE_RANDOM_S" "$PY" -m multisc.cli models make-random "$MODELS" \
+    --size full --only lcm_lora_sd15 --json
 fi
 step sweep "$SWEEP_S" "$PY" benchmarks/sweep.py --models "$MODELS" --device "$DEVICE" \
   --size "$SIZE" --steps "$STEPS" --images "$IMAGES" --json

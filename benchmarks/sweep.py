@@ -10,13 +10,18 @@ seconds per image, then times the same generations:
 - ``snr_batching_speedup``: one diffusion call for all SNRs of an image against one call
   per SNR (target >= 3x on an H100 at 7 SNRs);
 - ``caption_batching_speedup``: the 2x2 blocks of all N images captioned in one
-  ``generate`` (as the runner does) against one call per image.
+  ``generate`` (as the runner does) against one call per image;
+- ``generators``: the same generations (prompts, slices, seeds, batch) with the paper's
+  SD 1.5 (``--steps``, guidance 7.5: two UNet passes a step) and with ``sd15-lcm`` (the
+  LCM-LoRA fused in, ``--lcm-steps`` at guidance 1: one pass a step): seconds and UNet
+  evaluations per image, counted by a hook on the UNet. The 4-step generator is another
+  system, not a faster copy of the paper's: its images differ.
 
 With ``--models DIR`` from ``multisc models make-random DIR --size full`` the models have
 the real architectures, so the seconds are what a real run costs.
 
     python benchmarks/sweep.py --models DIR [--device cuda] [--images 1] [--size 512]
-        [--steps 30] [--json]
+        [--steps 30] [--lcm-steps 4] [--json]
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1)
     parser.add_argument("--size", type=int, default=None, help="generation size (default 512)")
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--lcm-steps", type=int, default=4, help="sd15-lcm's steps (2-8)")
     parser.add_argument(
         "--caption-tokens",
         type=int,
@@ -173,14 +179,28 @@ def main() -> None:
     batched_s, _ = timed(lambda: llava.caption([b for bs in per_image_blocks for b in bs]), device)
     per_image_s, _ = timed(lambda: [llava.caption(bs) for bs in per_image_blocks], device)
 
+    generators = {"sd15": _generation_cost(generator, prompts, slices, seeds, device)}
+    size, steps = generator.size, generator.steps
+    schemes = components = bare = multisc = generator = llava = None  # room for a pipeline
+    import gc
+
+    gc.collect()
+    lcm_options = SchemeOptions(
+        generator="sd15-lcm", steps=args.lcm_steps, generation_size=args.size
+    )
+    lcm = Components(args.models, device, lcm_options).generator(ip_adapter=True)
+    lcm.generate(prompts[:1], seeds()[:1], slices=slices[:1])  # warm-up
+    generators["sd15-lcm"] = _generation_cost(lcm, prompts, slices, seeds, device)
+    paper, fast = generators["sd15"], generators["sd15-lcm"]
+
     n = len(photos)
     report = {
         "device": device_label(device),
         "images": n,
         "schemes": list(SCHEMES),
         "snrs": list(PAPER_SNRS),
-        "generation_size": generator.size,
-        "steps": generator.steps,
+        "generation_size": size,
+        "steps": steps,
         "prepare_calls": prepare_calls,
         "load_seconds": round(load_s, 1),
         "stage_seconds": {k: round(v / n, 2) for k, v in sorted(stage_seconds.items())},
@@ -199,8 +219,33 @@ def main() -> None:
             "one_generate_per_image": round(per_image_s, 2),
         },
         "projected_kodak24_seconds": round(load_s + (sweep_s - load_s) / n * 24, 0),
+        "generators": generators,
+        "lcm_fewer_unet_evaluations": round(
+            paper["unet_evaluations_per_image"] / fast["unet_evaluations_per_image"], 1
+        ),
+        "lcm_speedup": round(paper["seconds_per_image"] / fast["seconds_per_image"], 2),
     }
     emit(report, args.json)
+
+
+def _generation_cost(generator, prompts, slices, seeds, device) -> dict:
+    """Seconds and UNet evaluations (samples through the UNet) per image of one batched
+    ``generate`` of ``prompts`` with ``slices``."""
+    samples = []
+    hook = generator.pipe.unet.register_forward_pre_hook(
+        lambda module, args: samples.append(int(args[0].shape[0]))
+    )
+    try:
+        seconds, _ = timed(lambda: generator.generate(prompts, seeds(), slices=slices), device)
+    finally:
+        hook.remove()
+    return {
+        "steps": generator.steps,
+        "guidance": generator.guidance,
+        "scheduler": type(generator.pipe.scheduler).__name__,
+        "seconds_per_image": round(seconds / len(prompts), 3),
+        "unet_evaluations_per_image": sum(samples) / len(prompts),
+    }
 
 
 if __name__ == "__main__":

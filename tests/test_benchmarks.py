@@ -57,6 +57,13 @@ def test_gpu_sh_runs_end_to_end_on_the_cpu_with_the_tiny_set(tiny_models, tmp_pa
     assert set(sweep["scheme_seconds_per_image"]) == {
         "multisc", "single_text", "vlm_csc", "bpg_ldpc", "deep_jscc"
     }  # fmt: skip
+    # the UNet's samples, counted: two per timestep with guidance (SD 1.5: PNDM's PLMS runs
+    # steps + 1 timesteps), one with LCM's guidance 1 (4 steps)
+    paper, lcm = sweep["generators"]["sd15"], sweep["generators"]["sd15-lcm"]
+    assert paper["unet_evaluations_per_image"] == 2 * (2 + 1)
+    assert paper["scheduler"] == "PNDMScheduler"
+    assert lcm["unet_evaluations_per_image"] == 4 and lcm["scheduler"] == "LCMScheduler"
+    assert sweep["lcm_fewer_unet_evaluations"] == 1.5
     assert "speedup" in json.loads((tmp_path / "compile.json").read_text())
 
 

@@ -197,15 +197,9 @@ def test_models_list_reports_the_tiny_set_available(capsys, tiny_models, tmp_pat
     listing = run_json(capsys, "models", "list", "--models", str(tiny_models))
     assert isinstance(listing, dict) and listing["models_dir"] == str(tiny_models)
     by_name = {row["name"]: row for row in listing["components"]}
-    for name in (
-        "segmenter",
-        "captioner",
-        "vlm_captioner",
-        "corrector",
-        "generator",
-        "ip_adapter",
-        "clip",
-    ):
+    from multisc.testing import PAPER_SET
+
+    for name in PAPER_SET:
         assert by_name[name]["available"], name
         assert by_name[name]["source"] == str(tiny_models / name)
     empty = {

@@ -102,6 +102,11 @@ TINY = (
         "tiny captioners, two photos, 4-token captions",
         add=("--models", "{tiny}", "--limit", "2", "--caption-tokens", "4"),
     ),
+    Tiny(
+        r"multisc segmenter eval",
+        "tiny (random, real-architecture) segmenters at a 64-pixel input",
+        add=("--models", "{tiny}", "--resize", "64"),
+    ),
     Tiny(r"multisc models make-tiny DIR", "one component", add=("--only", "corrector")),
     Tiny(
         r"multisc models make-random",
@@ -300,7 +305,8 @@ def test_every_synopsis_flag_is_one_the_command_has(page):
             words = [a for a in argv[1:] if not a.startswith("-")]
             name = (
                 " ".join(words[:2])
-                if words[:1] in (["models"], ["jscc"], ["corrector"], ["schemes"], ["captioner"])
+                if words[:1]
+                in (["models"], ["jscc"], ["corrector"], ["schemes"], ["captioner"], ["segmenter"])
                 else " ".join(words[:1])
             )
             if name not in helps:

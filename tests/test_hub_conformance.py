@@ -169,6 +169,18 @@ out["clip"] = float(ClipImageCosine("cpu", M)(x, x)[0])
 out["lpips"] = float(LPIPS("cpu", models_dir=M)(x, x)[0])
 out["dists"] = float(DISTS("cpu", M)(x, x)[0])
 out["inception"] = list(InceptionFeatures("cpu", M)([image]).shape)
+# every registered choice of every part, loaded as a run loads it
+from multisc.receiver.generators import make_generator
+from multisc.transmitter.captioners import captioner_names, make_captioner
+from multisc.transmitter.segmenters import make_segmenter, segmenter_names
+
+out["segmenters"] = sorted(n for n in segmenter_names() if make_segmenter(n, M, "cpu", 64)
+                           .segment([image])[0].mask.shape == (40, 48))
+out["captioners"] = sorted(n for n in captioner_names()
+                           if len(make_captioner(n, M, "cpu", 4).caption([image])) == 1)
+lcm = make_generator("sd15-lcm", M, "cpu", "plus").with_settings(0.5, 2, 1.0, 32)
+out["lcm_plus"] = [type(lcm.pipe.scheduler).__name__, lcm.image_features,
+                   lcm.generate(["a dog"], seed, slices=[image])[0].size]
 print(json.dumps(out))
 """
 
@@ -221,6 +233,11 @@ def test_pull_fetches_exactly_the_needed_files_then_every_component_loads_offlin
         0.0, abs=1e-6
     )
     assert out["dists"] == pytest.approx(0.0, abs=1e-6) and out["inception"] == [1, 2048]
+    from multisc.schemes.roles import ROLES
+
+    assert out["segmenters"] == sorted(ROLES["segmenter"].names())
+    assert out["captioners"] == sorted(ROLES["captioner"].names())
+    assert out["lcm_plus"] == ["LCMScheduler", "hidden_states", [32, 32]]
 
     # a self-contained copy: the bytes (the cache's snapshot files are links into blobs/),
     # each component with the repo and commit it came from; it loads with no cache at all

@@ -154,3 +154,25 @@ def test_a_variant_whose_part_is_missing_is_skipped_alone(tiny_models, tmp_path)
     assert "multisc captioner=llava-1.5-7b" in line and "models pull llava-1.5-7b" in line
     assert plan.schemes == ("multisc",)
     shutil.rmtree(models)
+
+
+def test_transmit_takes_the_parts_as_flags_and_names_them(tiny_models, tmp_path, capsys, photo):
+    from multisc.cli import main
+
+    image = tmp_path / "photo.png"
+    photo.save(image)
+    args = ["transmit", str(image), "--scheme", "multisc", "--snr", "6", "--models",
+            str(tiny_models), "--size", "32", "--json"]  # fmt: skip
+    chosen = ["--captioner", "blip", "--ip-adapter", "plus", "--generator", "sd15-lcm",
+              "--segmenter", "lraspp_mobilenet_v3_large", "--steps", "2"]  # fmt: skip
+    assert main([*args, *chosen]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["parts"] == {
+        "segmenter": "lraspp_mobilenet_v3_large", "captioner": "blip",
+        "generator": "sd15-lcm", "ip_adapter": "plus",
+    }  # fmt: skip
+    assert len(payload["texts_sent"]) == 4
+    assert main([*args, "--captioner", "blib"]) == 2
+    assert "did you mean 'blip'" in capsys.readouterr().err
+    assert main([*args, "--generator", "sd15-lcm", "--steps", "30"]) == 2
+    assert "2-8 steps" in capsys.readouterr().err

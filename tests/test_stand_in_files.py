@@ -192,6 +192,10 @@ def test_the_choices_are_pinned_with_the_facts_of_their_pages():
     assert llava.checkpoint_dtype == "float16" and len(llava.weights) == 3
     assert [llava.sha256[w][:8] for w in llava.weights] == ["c11dbf01", "46df6c6e", "4f06177c"]
     assert 14.1e9 < sum(llava.sizes[w] for w in llava.weights) < 14.2e9
+    from multisc.models import component_dtype
+
+    # fp16 on a GPU, as published: 14.1 GB of weights fit a 24 GB card
+    assert component_dtype("llava-1.5-7b", torch.device("cuda")) == torch.float16
     config = manifest("llava-1.5-7b")["configs"]["config.json"]
     assert (config["image_token_index"], config["pad_token_id"]) == (32000, 32001)
     assert config["tie_word_embeddings"] is False

@@ -171,7 +171,7 @@ def _evaluate(name, model, captioner, images, references, mode, rows, cols) -> C
             for block in split_blocks(image, rows, cols):
                 keys.append((image_id, block.position))
                 inputs.append(block.image)
-    device = captioner.device
+    device = next(captioner.model.parameters()).device  # what the interface promises: a model
     captioner.caption(inputs[:1])  # warm-up: first-call costs are not the captioner's
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -218,10 +218,13 @@ ONLY_OPTION = typer.Option(
 )
 
 
-def _write_stand_ins(directory: Path, builders: dict, only: list[str] | None, seed: int, label):
+def _write_stand_ins(
+    directory: Path, builders: dict, only: list[str] | None, seed: int, label, default=None
+):
     from multisc.errors import choices_error
 
-    chosen = [name for item in only or [] for name in item.split(",") if name] or list(builders)
+    chosen = [name for item in only or [] for name in item.split(",") if name]
+    chosen = chosen or list(default or builders)
     for name in chosen:
         if name not in builders:
             raise choices_error("component", name, tuple(builders))
@@ -248,17 +251,23 @@ def models_make_random(
     directory: Path = typer.Argument(..., help="Where to write the component set."),
     size: str = typer.Option("full", "--size", help="full (published architectures) or tiny."),
     only: list[str] = ONLY_OPTION,
+    every: bool = typer.Option(
+        False, "--all", help="Every component, the choices too (full: about 20 GB more)."
+    ),
     seed: int = typer.Option(0, help="Seed of the random weights."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Random weights at the real architectures (the recorded configs, key by key), so that
-    `multisc run --models DIR` costs what a real run costs (full: about 3.3 B parameters)."""
-    from multisc.testing import FULL_BUILDERS, TINY_BUILDERS
+    `multisc run --models DIR` costs what a real run costs. Full size writes the paper's
+    components (about 3.3 B parameters) unless --only names others or --all asks for every
+    one (LLaVA-1.5-7B alone is 14 GB); tiny writes every one."""
+    from multisc.testing import FULL_BUILDERS, PAPER_SET, TINY_BUILDERS
 
     builders = {"full": FULL_BUILDERS, "tiny": TINY_BUILDERS}.get(size)
     if builders is None:
         raise InvalidInputError(f"unknown size {size!r}: choose one of full, tiny")
-    written = _write_stand_ins(directory, builders, only, seed, size)
+    default = None if every or size == "tiny" else PAPER_SET
+    written = _write_stand_ins(directory, builders, only, seed, size, default)
     _emit(written, as_json, f"{size} random components in {directory}")
 
 

@@ -45,7 +45,23 @@ def transmit(
     ),
     out_png: Path | None = typer.Option(None, "--out", help="Where to save the reconstruction."),
     seed: int = typer.Option(0, help="Seed of the channel and the generator."),
-    steps: int = typer.Option(30, help="Diffusion steps."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Diffusion steps (default: the generator's: 30, sd15-lcm 4)."
+    ),
+    segmenter: str | None = typer.Option(
+        None, "--segmenter", help="A registered segmenter (default: fcn_resnet50)."
+    ),
+    captioner: str | None = typer.Option(
+        None,
+        "--captioner",
+        help="A registered captioner (default: the scheme's: the paper's LLaVA, VLM-CSC's blip).",
+    ),
+    generator: str | None = typer.Option(
+        None, "--generator", help="A registered generator (default: sd15)."
+    ),
+    ip_adapter: str | None = typer.Option(
+        None, "--ip-adapter", help="A registered IP-Adapter (default: base)."
+    ),
     size: int | None = typer.Option(
         None, "--size", help="Generation resolution (default: the generator's, 512 for SD 1.5)."
     ),
@@ -53,13 +69,26 @@ def transmit(
     as_json: bool = JSON_OPTION,
     channel=None,
 ) -> None:
-    """One image through one scheme at one SNR: reconstruction, texts, channel uses, metrics."""
+    """One image through one scheme at one SNR: reconstruction, texts, channel uses, metrics.
+    The parts are the scheme's defaults unless --segmenter, --captioner, --generator or
+    --ip-adapter name other registered ones (`multisc schemes list`)."""
     from multisc.channel import ChannelSpec
     from multisc.data.sources import open_image
     from multisc.metrics.scoring import Scorer
     from multisc.schemes import Components, SchemeOptions, build_scheme
+    from multisc.schemes.catalog import get_spec
     from multisc.schemes.registry import seed_generator
 
+    parts = {
+        key: value
+        for key, value in (
+            ("segmenter", segmenter), ("captioner", captioner), ("vlm_captioner", captioner),
+            ("generator", generator), ("ip_adapter", ip_adapter),
+        )
+        if value is not None
+    }  # fmt: skip
+    # checked before the image is read (a typo names the closest registered part)
+    SchemeOptions(steps=steps, **parts)
     spec = ChannelSpec(snr) if channel is None else channel.spec(snr)
     if out_png is not None:  # checked before the work, not after it
         _check_image_output(out_png)
@@ -78,7 +107,9 @@ def transmit(
         jscc: str | list[str] | None = [str(p) for p in shipped(training_channel(spec))] or None
     else:
         jscc = None if checkpoint is None else str(checkpoint)
-    options = SchemeOptions(jscc_checkpoint=jscc, steps=steps, budget=budget, generation_size=size)
+    options = SchemeOptions(
+        jscc_checkpoint=jscc, steps=steps, budget=budget, generation_size=size, **parts
+    )
     components = Components(models, device, options)
     with err.status(f"loading {scheme}"):
         built = build_scheme(scheme, components)
@@ -105,6 +136,11 @@ def transmit(
         "metrics": metrics,
         "metrics_skipped": {k: v.split(". Run")[0] for k, v in scorer.skipped.items()},
         "details": result.details,
+        "parts": {
+            key: value
+            for key, value in options.for_scheme(scheme).parts().items()
+            if key in get_spec(scheme).options
+        },
         "image_size": list(prepared.reference.size),
         "output": str(out_png) if out_png else None,
     }

@@ -108,8 +108,7 @@ LINK_LISTS = ("link_snr_db", "link_bit_errors", "blocks_lost")
 
 
 def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
-    """Rows with metrics as columns (for CSV, Parquet and pandas); when a run's block links
-    differ, each one's SNR, bit errors and losses (JSON lists) and the worst link's SNR."""
+    """Rows with metrics, settings, parts and differing block links' lists as columns."""
     out = []
     rows = store.results()
     varied = list(dict.fromkeys(key for row in rows for key in row["settings"]))
@@ -118,10 +117,13 @@ def flat_rows(store: ResultStore) -> list[dict[str, Any]]:
         flat = {
             k: v for k, v in row.items() if k not in ("metrics", "timings", "details", "settings")
         }
-        # the variant's label stays in `scheme`; its scheme and each varied setting get a
-        # column (empty where a scheme does not read it)
+        # the variant's label stays in `scheme`; its scheme, each varied setting and each
+        # part it was made with get a column (empty where a scheme does not read it)
         flat["scheme_name"] = row["scheme"].split(" ")[0]
         flat.update({key: row["settings"].get(key) for key in varied})
+        parts = row["details"].get("parts")
+        parts = parts if isinstance(parts, dict) else {}  # a store may come from elsewhere
+        flat.update({k: v for k, v in parts.items() if flat.get(k) is None})
         flat.update({f"{k}": v for k, v in row["metrics"].items()})
         flat.update({f"seconds_{k}": v for k, v in row["timings"].items()})
         for key in ("texts_sent", "texts_received", "texts_corrected"):

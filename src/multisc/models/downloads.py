@@ -136,9 +136,12 @@ def pinned(name: str, revision: str | None = None) -> str | None:
 
 def download_sizes(names: list[str], revision: str | None = None) -> dict[str, int]:
     """Bytes still to download per component (what is cached is not counted): from the
-    hub's file listing (a dry run), the recorded size for torch hub files."""
+    hub's file listing (a dry run), the recorded size for torch hub files. A file two
+    components share (IP-Adapter and IP-Adapter Plus: one image encoder in one repo) is
+    counted once, with the first."""
 
     sizes: dict[str, int] = {}
+    counted: set[tuple[str, str | None, str]] = set()
     for name in names:
         item = entry(name)
         if item.torch_hub:
@@ -153,7 +156,10 @@ def download_sizes(names: list[str], revision: str | None = None) -> dict[str, i
         except Exception as exc:  # unreachable, 401/404s
             raise download_error(name, item.repo_id, exc, pinned(name, revision)) from exc
         _check_listing(item, {f.filename for f in plan})
-        sizes[name] = sum(f.file_size or 0 for f in plan if f.will_download)
+        revision_of = pinned(name, revision)
+        new = [f for f in plan if (item.repo_id, revision_of, f.filename) not in counted]
+        counted.update((item.repo_id, revision_of, f.filename) for f in plan)
+        sizes[name] = sum(f.file_size or 0 for f in new if f.will_download)
     return sizes
 
 

@@ -256,3 +256,15 @@ def separate_image_processor(directory: Path, keep_processor_config: bool) -> No
         path.write_text(json.dumps(config, indent=2))
     else:
         path.unlink()
+
+
+def save_vlm(model, processor, directory: Path, size, name: str, processor_config: bool) -> Path:
+    """A vision-language model and its processor as its published repo holds them
+    ([save_transformers_model][multisc.testing.files.save_transformers_model] for the
+    weights; the image processor in ``preprocessor_config.json``, with a small
+    ``processor_config.json`` beside it when ``processor_config``; ``chat_template.json``)."""
+    save_transformers_model(name, model, directory, full=size == "full")
+    processor.save_pretrained(directory)
+    separate_image_processor(directory, keep_processor_config=processor_config)
+    chat_template_json(directory)
+    return directory

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from multisc.testing.common import hub_config, llava_processor, save_model, seed_all
-from multisc.testing.files import chat_template_json, separate_image_processor
+from multisc.testing.files import save_vlm
 from multisc.testing.sizes import INIT_RANGE, TINY, Size
 
 
@@ -192,11 +192,6 @@ def build_llava15(directory: str | Path, size: Size = "tiny", seed: int = 0) -> 
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    directory = Path(directory)
-    save_model(model, directory, size, "llava-1.5-7b")
-    processor.save_pretrained(directory)
-    # the pinned tree's layout: preprocessor_config.json and chat_template.json, and no
+    # the pinned tree's layout: preprocessor_config.json, chat_template.json, and no
     # processor_config.json
-    separate_image_processor(directory, keep_processor_config=False)
-    chat_template_json(directory)
-    return directory
+    return save_vlm(model, processor, Path(directory), size, "llava-1.5-7b", False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from multisc.testing.common import filler_words, hub_config, save_model, seed_all, train_bpe
-from multisc.testing.files import chat_template_json, separate_image_processor
+from multisc.testing.common import filler_words, hub_config, seed_all, train_bpe
+from multisc.testing.files import save_vlm
 from multisc.testing.sizes import INIT_RANGE, TINY, Size
 
 #: SmolLM2's first tokens (ids 0, 1, 2)
@@ -111,9 +111,4 @@ def build_smolvlm(directory: str | Path, size: Size = "tiny", seed: int = 0) -> 
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=end, pad_token_id=tokenizer.pad_token_id
     )
-    directory = Path(directory)
-    save_model(model, directory, size, "smolvlm-256m")
-    processor.save_pretrained(directory)
-    separate_image_processor(directory, keep_processor_config=True)
-    chat_template_json(directory)
-    return directory
+    return save_vlm(model, processor, Path(directory), size, "smolvlm-256m", True)
