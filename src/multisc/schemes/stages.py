@@ -3,10 +3,9 @@ segmenter and its input size) and ``caption`` (keyed by the captioner, its token
 the block grid), so that a sweep over captioners segments each image once, and one over
 segmenters captions it once, across runs that share a run directory.
 
-A stage store is what the run's prepare cache gives
-([PrepareCache.stage][multisc.experiment.prepare_cache.PrepareCache.stage]): ``get(stage, key,
-image, check)`` returns ``(value, seconds)`` or ``None``, ``put(stage, key, image, value,
-seconds)`` keeps it. Values from a store are checked before use (a run directory may come
+A stage store is what the run's prepare cache gives (``PrepareCache.stage()`` of
+``multisc.experiment.prepare_cache``): ``get(stage, key, image, check)`` returns
+``(value, seconds)`` or ``None``, ``put(stage, key, image, value, seconds)`` keeps it. Values from a store are checked before use (a run directory may come
 from someone else): a value that fails is computed again.
 """
 
