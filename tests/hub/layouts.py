@@ -31,9 +31,12 @@ def build_repo(name: str, tiny: Path, root: Path, legacy: bool | None = None) ->
         # the real files' containers (multisc.testing.torch_hub.real_container)
         return write_torch_hub_file(name, folder / item.repo_id, legacy=legacy)
     repo = root / item.repo_id
-    if repo.exists():
+    sharing = [n for n, other in REGISTRY.items() if n != name and other.repo_id == item.repo_id]
+    if repo.exists() and not sharing:
         shutil.rmtree(repo)
-    shutil.copytree(tiny / name, repo)
+    # two components of one repo (IP-Adapter and IP-Adapter Plus: h94/IP-Adapter) fill it
+    # together: their files side by side, the image encoder they share once
+    shutil.copytree(tiny / name, repo, dirs_exist_ok=True)
     if name == "captioner":
         chat_template_json(repo)
     if name in ("captioner", "vlm_captioner"):

@@ -20,6 +20,7 @@ from multisc.imaging import to_image, to_tensor
 from multisc.receiver.fusion import fuse_texts
 from multisc.schemes import Reconstruction, Scheme, SchemeSpec, working_image
 from multisc.schemes.base import channel_seeds, generators_for
+from multisc.schemes.roles import part_needs
 
 NAME = "img2img_sc"
 
@@ -156,9 +157,10 @@ class Img2ImgScheme(Scheme):
 
 
 def build(components) -> Img2ImgScheme:
-    """The scheme from multisc's shared components and this scheme's settings."""
+    """The scheme from multisc's shared components (the captioner and generator the
+    options name: BLIP and SD 1.5 by default) and this scheme's settings."""
     return Img2ImgScheme(
-        components.blip(),
+        components.captioner(components.options.vlm_captioner),
         components.generator(ip_adapter=False),
         components.text_link(),
         components.options.settings(NAME),
@@ -170,8 +172,13 @@ SPEC = SchemeSpec(
     build,
     "one BLIP caption + the image downsampled 8x (analog); SD img2img from the received "
     "image with the received caption",
-    needs=("vlm_captioner", "generator"),
+    # the components of the parts the options name (BLIP's and SD 1.5's by default)
+    needs=lambda o: (
+        *part_needs("captioner", o.vlm_captioner), *part_needs("generator", o.generator)
+    ),
     options=(
+        "vlm_captioner",
+        "generator",
         "text_modulation",
         "text_fec",
         "text_code_rate",
