@@ -174,7 +174,8 @@ SPEC = SchemeSpec(
     "image with the received caption",
     # the components of the parts the options name (BLIP's and SD 1.5's by default)
     needs=lambda o: (
-        *part_needs("captioner", o.vlm_captioner), *part_needs("generator", o.generator)
+        *part_needs("captioner", o.vlm_captioner),
+        *part_needs("generator", o.generator),
     ),
     options=(
         "vlm_captioner",
