@@ -182,6 +182,10 @@ def plot_setting(
         else:
             ax.set_xticks(range(len(categories)), categories)
             ax.set_xlim(-0.5, len(categories) - 0.5)
+            if sum(map(len, categories)) > 36:  # part names (llava-interleave-qwen-0.5b)
+                ax.tick_params(axis="x", labelrotation=30)  # would run into each other
+                for tick in ax.get_xticklabels():
+                    tick.set_horizontalalignment("right")
         ax.set_xlabel(experiments.axis_label(axis))
         ax.set_ylabel(label)
         _value_axis(ax)
