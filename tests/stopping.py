@@ -5,6 +5,11 @@ store holds at least ``rows`` new rows (whole transactions), the child prints ``
 and waits there, forever, for the test to kill it. The test reads that line (the event),
 then kills the process group: the run is mid-run by construction, however fast or slow the
 machine is. A bound on the wait (``timeout``) only turns a hung child into a failure.
+
+Every child starts with SIGINT at its default (``SIG_DFL``): a suite started as a background
+job of a non-interactive shell (``nohup pytest &``) inherits SIGINT as ignored, which the
+child would keep (multisc keeps an inherited "ignore", as ``nohup`` users expect), and the
+test's Ctrl-C would be dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ import selectors
 import signal
 import subprocess
 import sys
+
+
+def _default_sigint() -> None:
+    """In the child, before it runs: SIGINT at its default, whatever the suite inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 
 _PRELUDE = """
 import sys, threading
@@ -56,7 +67,7 @@ def signal_after_rows(
         process = subprocess.Popen(
             [sys.executable, "-c", _PRELUDE + script, str(rows), *args],
             stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
-            env=env,
+            env=env, preexec_fn=_default_sigint,
         )  # fmt: skip
         try:
             with selectors.DefaultSelector() as selector:
@@ -120,7 +131,7 @@ def signal_at(
         process = subprocess.Popen(
             [sys.executable, "-c", _AT + script, target, when, *args],
             stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
-            env=env,
+            env=env, preexec_fn=_default_sigint,
         )  # fmt: skip
         try:
             with selectors.DefaultSelector() as selector:

@@ -272,3 +272,21 @@ def test_an_interrupt_at_any_moment_exits_128_plus_and_the_run_resumes(
     assert "run the same command" in said and "Traceback" not in said
     resumed = run_sweep(load_config(path), report=None)
     assert resumed.rows == 9
+
+
+@pytest.mark.slow
+def test_the_interrupt_tests_pass_when_the_suite_ignores_sigint(tmp_path):
+    """Started as a background job (``nohup pytest &``), the suite inherits SIGINT as
+    ignored: the Ctrl-C tests' children get it back at its default, and pass."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"{Path(__file__)}::test_ctrl_c_or_sigterm_stops_between_rows_says_how_to_resume_and"
+         f"_exits_128_plus[{int(signal.SIGINT)}-130]"],
+        cwd=root, capture_output=True, text=True, timeout=900, env=os.environ.copy(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed" in done.stdout
