@@ -413,3 +413,17 @@ def test_the_terminal_summary_says_when_results_come_from_tiny_models(capsys):
     assert "tiny random stand-in models (corrector)" in said
     _say_stand_ins({"components": "{}"})
     assert capsys.readouterr().err == ""
+
+
+def test_stand_ins_are_named_as_such_and_verify_differs_says_what_to_do(capsys, tiny_models):
+    listing = run_json(capsys, "models", "list", "--models", str(tiny_models))
+    rows = {row["name"]: row for row in listing["components"]}
+    assert rows["captioner"]["available"] and rows["captioner"]["stand_in"]
+    assert rows["segmenter"]["stand_in"]  # real architecture, but not the published file
+    assert not rows["lpips"]["available"] and not rows["lpips"]["stand_in"]
+    doctor = run_json(capsys, "models", "doctor", "--models", str(tiny_models), "--verify")
+    rows = {row["name"]: row for row in doctor["components"]}
+    captioner = rows["captioner"]
+    assert captioner["verify"] == {"model.safetensors": "differs"}
+    assert "random stand-in" in captioner["note"] and "not the published file" in captioner["note"]
+    assert captioner["action"].startswith(f"replace {tiny_models / 'captioner'}")

@@ -44,6 +44,10 @@ def models_list(
             path.parent if models is not None and path.parent == models / item.name else path
         )
 
+    def stand_in(item) -> bool:
+        record = registry.component_record(item.name, models)
+        return registry.is_stand_in(item.name, record)
+
     rows = [
         {
             "name": item.name,
@@ -51,6 +55,7 @@ def models_list(
             "source": where(item),
             "pinned": item.revision,
             "available": registry.is_available(item.name, models),
+            "stand_in": registry.is_available(item.name, models) and stand_in(item),
             "download_bytes": sum(item.sizes.get(f, 0) for f in item.needed),
             "loads_with": item.loads_with,
             "purpose": item.purpose,
@@ -80,6 +85,8 @@ def models_list(
         table.add_column(column)
     for row in rows:
         mark = "[green]yes[/]" if row["available"] else "[red]no[/]"
+        if row["stand_in"]:
+            mark = "[yellow]yes: a random stand-in[/]"
         size = f"{row['download_bytes'] / 1e9:.2f} GB"
         table.add_row(row["name"], row["role"], row["source"], mark, size, row["purpose"])
     show(out, table)
@@ -146,6 +153,10 @@ def models_doctor(
             action = f"multisc models pull {item.name}"
         record = registry.component_record(item.name, models) if available else {}
         note = registry.pinned_problem(item.name) if available and models is None else None
+        if available and registry.is_stand_in(item.name, record):
+            note = (
+                "random stand-in weights (make-tiny or make-random): what they give means nothing"
+            )
         problems = [
             f"{file} {why}"
             for file, why in registry.file_problems(item.name, models).items()
@@ -165,6 +176,18 @@ def models_doctor(
         }
         if verify:
             row["verify"] = registry.verify(item.name, models) if available else {}
+            differs = [f for f, check in row["verify"].items() if check == "differs"]
+            if differs and row["action"] is None:  # whole, but not the published bytes
+                row["note"] = "; ".join(filter(None, [
+                    row["note"], f"{differs[0]} is not the published file (a stand-in, a "
+                    "fine-tune or damage)",
+                ]))  # fmt: skip
+                row["action"] = (
+                    f"replace {models / item.name} with the published files (multisc models "
+                    "export DIR on a machine that has them)"
+                    if in_dir
+                    else f"multisc models pull {item.name} (after deleting the cached files)"
+                )
         rows.append(row)
     if as_json:  # one JSON object, as every command's --json
         _write_json({"models_dir": str(models) if models else None, "components": rows})
