@@ -154,9 +154,8 @@ def models_doctor(
         record = registry.component_record(item.name, models) if available else {}
         note = registry.pinned_problem(item.name) if available and models is None else None
         if available and registry.is_stand_in(item.name, record):
-            note = (
-                "random stand-in weights (make-tiny or make-random): what they give means nothing"
-            )
+            stand_in = "random stand-in weights (make-tiny or make-random): they mean nothing"
+            note = "; ".join(filter(None, [note, stand_in]))
         problems = [
             f"{file} {why}"
             for file, why in registry.file_problems(item.name, models).items()

@@ -1,12 +1,13 @@
 """The stages of a semantic prepare, each cached on its own: ``segment`` (keyed by the
 segmenter and its input size) and ``caption`` (keyed by the captioner, its token bound and
 the block grid), so that a sweep over captioners segments each image once, and one over
-segmenters captions it once, across runs that share a run directory.
+segmenters captions it once, in a run and whenever it resumes (on another worker too).
 
 A stage store is what the run's prepare cache gives (``PrepareCache.stage()`` of
 ``multisc.experiment.prepare_cache``): ``get(stage, key, image, check)`` returns
-``(value, seconds)`` or ``None``, ``put(stage, key, image, value, seconds)`` keeps it. Values from a store are checked before use (a run directory may come
-from someone else): a value that fails is computed again.
+``(value, seconds)`` or ``None``, ``put(stage, key, image, value, seconds)`` keeps it.
+Values from a store are checked before use (a run directory may come from someone else):
+a value that fails is computed again.
 """
 
 from __future__ import annotations
