@@ -427,3 +427,23 @@ def test_stand_ins_are_named_as_such_and_verify_differs_says_what_to_do(capsys, 
     assert captioner["verify"] == {"model.safetensors": "differs"}
     assert "random stand-in" in captioner["note"] and "not the published" in captioner["note"]
     assert captioner["action"].startswith(f"replace {tiny_models / 'captioner'}")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["run", "--snr", "0,3,,6"], "--snr '0,3,,6' has an empty item"),
+        (["run", "--snr", "0,3,"], "--snr '0,3,' has an empty item"),
+        (["run", "--schemes", "multisc,,bpg_ldpc"], "--schemes 'multisc,,bpg_ldpc' has an empty"),
+        (["channel", "--text", "hi", "--snr", "3", "--channel", "rayleig"],
+         "--channel 'rayleig' is not one of awgn, rayleigh, nr; did you mean 'rayleigh'?"),
+    ],
+)  # fmt: skip
+def test_an_empty_list_item_or_a_mistyped_channel_is_one_line_naming_its_flag(
+    args, said, capsys
+):
+    from multisc.cli import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1

@@ -74,7 +74,7 @@ def captioner_eval(
         captioner_names,
     )
 
-    names = _split(captioners) or [DEFAULT_CAPTIONER, DEFAULT_VLM_CAPTIONER]
+    names = _split(captioners, "--captioners") or [DEFAULT_CAPTIONER, DEFAULT_VLM_CAPTIONER]
     if names == ["all"]:
         names = list(captioner_names())
     for name in names:  # an unknown name: before any image is read

@@ -164,11 +164,19 @@ def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
     show(out, table)
 
 
-def _split(values: list[str] | None) -> list[str] | None:
-    """Repeated options and comma-separated lists alike: --snr 0 --snr 3 or --snr 0,3."""
+def _split(values: list[str] | None, flag: str = "a list") -> list[str] | None:
+    """Repeated options and comma-separated lists alike: --snr 0 --snr 3 or --snr 0,3. An
+    empty item (``0,3,,6``, ``0,3,``) is refused, naming ``flag``: a value left out is a
+    mistake, not a request for fewer values."""
     if not values:
         return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+    parts = [part.strip() for value in values for part in value.split(",")]
+    if not all(parts):
+        shown = ",".join(values)
+        raise InvalidInputError(
+            f"{flag} {shown!r} has an empty item: separate values by single commas"
+        )
+    return parts
 
 
 QUIET_ENV = "MULTISC_QUIET_LIBRARIES"
@@ -215,6 +223,10 @@ CHANNEL_FLAGS = (
 )
 
 
+#: what ``--channel`` (``--link``, ``--fading``) takes
+CHANNEL_MODELS = ("awgn", "rayleigh", "nr")
+
+
 def channel_from_flags(**flags: Any):
     """The [ChannelConfig][multisc.experiment.settings.ChannelConfig] the flags give, or ``None``
     when none was given (a run keeps its config's channel; other commands use AWGN)."""
@@ -226,6 +238,14 @@ def channel_from_flags(**flags: Any):
     if not given:
         return None
     model = given.pop("channel_model", None)
+    if model is not None and model not in CHANNEL_MODELS:
+        import difflib
+
+        close = difflib.get_close_matches(str(model), CHANNEL_MODELS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InvalidInputError(
+            f"--channel {model!r} is not one of {', '.join(CHANNEL_MODELS)}{hint}"
+        )
     if model is None:
         nr_only = {k for k in given if k != "coherence"}
         model = "nr" if nr_only else "rayleigh"

@@ -166,7 +166,7 @@ def run(
     CONFIG.yaml; the defaults shown are those of an empty config."""
     from multisc.experiment.config import load_config  # light: no torch (every check first)
 
-    snrs = _split(snr)
+    snrs = _split(snr, "--snr")
     try:
         snr_values = [float(v) for v in snrs] if snrs is not None else None
     except ValueError as exc:
@@ -176,7 +176,7 @@ def run(
     config = load_config(
         config_file,
         images=images,
-        schemes=_split(schemes),
+        schemes=_split(schemes, "--schemes"),
         snr_db=snr_values,
         seeds=seeds,
         channel=None if channel is None else channel.model_dump(exclude_defaults=True),

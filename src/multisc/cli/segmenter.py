@@ -19,7 +19,7 @@ app.add_typer(segmenter_app, name="segmenter")
 def _chosen(values: list[str] | None) -> list[str]:
     from multisc.transmitter.segmenters import DEFAULT_SEGMENTER, segmenter_names
 
-    names = _split(values) or [DEFAULT_SEGMENTER]
+    names = _split(values, "--segmenters") or [DEFAULT_SEGMENTER]
     return list(segmenter_names()) if names == ["all"] else names
 
 
