@@ -447,3 +447,23 @@ def test_an_empty_list_item_or_a_mistyped_channel_is_one_line_naming_its_flag(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1
+
+
+def test_transmit_says_its_results_come_from_stand_ins_and_clips_long_texts(
+    capsys, tiny_models, tmp_path, photo
+):
+    from multisc.cli import main
+    from multisc.cli.transmit import TEXT_CELL, _clipped
+
+    image = tmp_path / "photo.png"
+    photo.save(image)
+    args = ["transmit", str(image), "--scheme", "vlm_csc", "--snr", "6", "--models",
+            str(tiny_models), "--steps", "2", "--size", "32"]  # fmt: skip
+    payload = run_json(capsys, *args)
+    assert payload["stand_ins"] == ["vlm_captioner", "generator"]
+    assert payload["parts"] == {"vlm_captioner": "blip", "generator": "sd15"}
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert "random stand-in models (vlm_captioner, generator)" in printed.err
+    assert "vlm_captioner" in printed.out and "blip" in printed.out
+    assert _clipped("x" * 500) == "x" * (TEXT_CELL - 1) + "…" and _clipped("short") == "short"

@@ -143,6 +143,9 @@ def transmit(
         },
         "image_size": list(prepared.reference.size),
         "output": str(out_png) if out_png else None,
+        "stand_ins": _stand_ins(
+            get_spec(scheme).needed_components(options.for_scheme(scheme)), models
+        ),
     }
     if as_json:
         _write_json(payload)
@@ -152,12 +155,14 @@ def transmit(
     table.add_column("value")
     table.add_row("channel uses", f"{result.channel_uses:,}")
     table.add_row("failed", str(result.failed))
+    for name, entry in payload["parts"].items():
+        table.add_row(name, Text(entry))
     for i, sent in enumerate(result.texts_sent):  # texts are data: never markup
-        table.add_row(f"text {i + 1} sent", Text(sent))
-        table.add_row(f"text {i + 1} received", Text(result.texts_received[i]))
-        table.add_row(f"text {i + 1} corrected", Text(result.texts_corrected[i]))
+        table.add_row(f"text {i + 1} sent", Text(_clipped(sent)))
+        table.add_row(f"text {i + 1} received", Text(_clipped(result.texts_received[i])))
+        table.add_row(f"text {i + 1} corrected", Text(_clipped(result.texts_corrected[i])))
     if result.prompt is not None:
-        table.add_row("prompt", Text(result.prompt))
+        table.add_row("prompt", Text(_clipped(result.prompt)))
     for name, value in metrics.items():
         if value is not None:
             table.add_row(name, f"{value:.4f}")
@@ -166,6 +171,30 @@ def transmit(
     if out_png:
         table.add_row("saved", str(out_png))
     show(out, table)
+    if payload["stand_ins"]:
+        err.print(
+            f"These results come from random stand-in models ({', '.join(payload['stand_ins'])}):"
+            " they mean nothing; pull the real weights (multisc models pull) for results."
+        )
+
+
+#: the longest text a table cell shows (the whole text is in --json)
+TEXT_CELL = 160
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= TEXT_CELL else text[: TEXT_CELL - 1] + "…"
+
+
+def _stand_ins(components, models) -> list[str]:
+    """The components among ``components`` that are random stand-ins (make-tiny's)."""
+    from multisc.models import component_record, is_available, is_stand_in
+
+    return [
+        name
+        for name in components
+        if is_available(name, models) and is_stand_in(name, component_record(name, models))
+    ]
 
 
 def _default_budget(scheme: str, models: Path | None) -> str | None:
