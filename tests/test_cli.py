@@ -467,3 +467,18 @@ def test_transmit_says_its_results_come_from_stand_ins_and_clips_long_texts(
     assert "random stand-in models (vlm_captioner, generator)" in printed.err
     assert "vlm_captioner" in printed.out and "blip" in printed.out
     assert _clipped("x" * 500) == "x" * (TEXT_CELL - 1) + "…" and _clipped("short") == "short"
+
+
+def test_no_help_shows_a_type_beside_an_on_off_flag():
+    """``--json``, ``--verify``, ``--no-download``...: flags take no value, and their help
+    shows none (typer's default prints ``<bool>`` beside them)."""
+    from typer.testing import CliRunner
+
+    from multisc.cli import app
+
+    commands = [[], ["run"], ["transmit"], ["models", "doctor"], ["models", "make-random"],
+                ["schemes", "list"], ["segmenter", "eval"], ["captioner", "eval"]]  # fmt: skip
+    for command in commands:
+        done = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)
+        assert done.exit_code == 0 and "--json" in done.output or not command, command
+        assert "<bool>" not in done.output, command

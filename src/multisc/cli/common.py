@@ -66,7 +66,32 @@ def show(console: Console, table) -> None:
         console._width = saved
 
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
+def _untyped_flags() -> None:
+    """``--help`` shows no type beside an on/off flag (``--json``, ``--help`` itself): typer
+    (0.29) prints ``<bool>`` there, as if the flag took a value, and has no setting for it;
+    its one display method is wrapped, every other option's type is shown as before."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_multisc", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._multisc = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_untyped_flags()
+
+
+def flag(name: str, help: str, **options: Any):
+    """An on/off option: ``--NAME`` alone (off unless given)."""
+    return typer.Option(False, name, help=help, **options)
+
+
+JSON_OPTION = flag("--json", "Print one JSON object instead of a table.")
 
 
 DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when present).")
@@ -114,8 +139,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    version: bool = flag(
+        "--version", "Print the version and exit.", callback=_version, is_eager=True
     ),
 ) -> None:
     """multisc: Multi-SC and baselines over simulated noisy channels."""

@@ -14,6 +14,7 @@ from multisc.cli.common import (
     _write_json,
     app,
     err,
+    flag,
     out,
     show,
 )
@@ -127,9 +128,7 @@ def models_pull(
 @models_app.command("doctor")
 def models_doctor(
     models: Path | None = typer.Option(None, "--models", help="Directory overriding every id."),
-    verify: bool = typer.Option(
-        False, "--verify", help="Hash the weights and compare them with the recorded digests."
-    ),
+    verify: bool = flag("--verify", "Hash the weights and compare them with the recorded digests."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Per component: which of its files are present, missing, partial (truncated, or an
@@ -273,9 +272,7 @@ def models_make_random(
     directory: Path = typer.Argument(..., help="Where to write the component set."),
     size: str = typer.Option("full", "--size", help="full (published architectures) or tiny."),
     only: list[str] = ONLY_OPTION,
-    every: bool = typer.Option(
-        False, "--all", help="Every component, the choices too (full: about 20 GB more)."
-    ),
+    every: bool = flag("--all", "Every component, the choices too (full: about 20 GB more)."),
     seed: int = typer.Option(0, help="Seed of the random weights."),
     as_json: bool = JSON_OPTION,
 ) -> None:

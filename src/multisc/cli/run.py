@@ -21,6 +21,7 @@ from multisc.cli.common import (
     app,
     channel_flags,
     err,
+    flag,
     out,
     show,
 )
@@ -143,13 +144,12 @@ def run(
         "--prepare-batch",
         help="Images whose segmentation and captions run as one batch. (default: 4)",
     ),
-    no_download: bool = typer.Option(
-        False, "--no-download", help="Skip schemes whose weights are missing, even with network."
+    no_download: bool = flag(
+        "--no-download", "Skip schemes whose weights are missing, even with network."
     ),
-    fresh_cache: bool = typer.Option(
-        False,
+    fresh_cache: bool = flag(
         "--fresh-cache",
-        help="Prepare every image again instead of reading the run's prepare cache (for a "
+        "Prepare every image again instead of reading the run's prepare cache (for a "
         "run directory whose cache someone else may have written).",
     ),
     threads: int | None = typer.Option(

@@ -66,7 +66,7 @@ def schemes_list(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         _write_json({"schemes": rows, **parts})
         return
-    table = Table(title="schemes (`multisc run --schemes NAME`; defaults: --json)")
+    table = Table(title="schemes (`multisc run --schemes NAME`; each option's default: --json)")
     for column in ("name", "what travels / receiver", "needs", "options", "from"):
         table.add_column(column)
     for row in rows:
