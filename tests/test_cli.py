@@ -439,9 +439,7 @@ def test_stand_ins_are_named_as_such_and_verify_differs_says_what_to_do(capsys, 
          "--channel 'rayleig' is not one of awgn, rayleigh, nr; did you mean 'rayleigh'?"),
     ],
 )  # fmt: skip
-def test_an_empty_list_item_or_a_mistyped_channel_is_one_line_naming_its_flag(
-    args, said, capsys
-):
+def test_an_empty_list_item_or_a_mistyped_channel_is_one_line_naming_its_flag(args, said, capsys):
     from multisc.cli import main
 
     assert main(args) == 2
@@ -480,5 +478,6 @@ def test_no_help_shows_a_type_beside_an_on_off_flag():
                 ["schemes", "list"], ["segmenter", "eval"], ["captioner", "eval"]]  # fmt: skip
     for command in commands:
         done = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)
-        assert done.exit_code == 0 and "--json" in done.output or not command, command
+        assert done.exit_code == 0, command
+        assert "--json" in done.output or not command, command
         assert "<bool>" not in done.output, command

@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
-
-import torch
+from typing import TYPE_CHECKING
 
 from multisc.errors import DeviceUnavailableError, InvalidInputError
+
+if TYPE_CHECKING:  # torch is imported where it is used: a refused --device loads nothing
+    import torch
+
+#: what ``--device`` takes
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+#: where an NVIDIA driver shows itself without any library loaded
+_NVIDIA = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0")
+
+
+def check_device_name(device: object) -> None:
+    """Refuse, without importing torch, a ``--device`` that cannot work: a name that is not
+    ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, or CUDA on a machine whose NVIDIA driver is
+    absent (no ``/proc/driver/nvidia``, no ``/dev/nvidia*``). Whether torch then finds the
+    GPU is [resolve_device][multisc.devices.resolve_device]'s to say."""
+    if device is None or not isinstance(device, str):
+        return
+    if not _DEVICE.fullmatch(device):
+        raise InvalidInputError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    if device.startswith("cuda") and not any(os.path.exists(p) for p in _NVIDIA):
+        raise DeviceUnavailableError(
+            f"device {device!r} was requested but no CUDA GPU is available on this machine "
+            "(no NVIDIA driver); use --device cpu (or auto)"
+        )
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -19,6 +43,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     Asking for ``cuda`` on a machine without one raises
     ``DeviceUnavailableError`` rather than silently falling back.
     """
+    import torch
+
     if device is None or (isinstance(device, str) and device == "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -40,6 +66,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 def make_generator(seed: int, device: str | torch.device | None = None) -> torch.Generator:
     """A seeded ``torch.Generator`` on ``device`` (resolved as in ``resolve_device``)."""
+    import torch
+
     return torch.Generator(device=resolve_device(device)).manual_seed(check_seed(seed))
 
 
@@ -113,6 +141,8 @@ def torch_threads(threads: int) -> Iterator[int]:
     """Run the block with torch using ``threads`` intra-op CPU threads, then restore."""
     if threads < 1:
         raise InvalidInputError(f"threads must be at least 1, got {threads}")
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -135,5 +165,7 @@ def pin_threads(threads: int) -> int:
         raise InvalidInputError(f"threads must be a whole number >= 1, got {threads!r}")
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    import torch
+
     torch.set_num_threads(threads)
     return threads

@@ -191,6 +191,11 @@ def run(
         fresh_cache=True if fresh_cache else None,
         threads=threads,
     )
+    from multisc.data import check_source
+    from multisc.devices import check_device_name
+
+    check_source(config.images)  # a folder that does not exist: refused before torch loads
+    check_device_name(config.device)
     from multisc.experiment.sweep import run_sweep  # torch, Sionna...: after the checks
     from multisc.report.build import build_report
 
@@ -315,6 +320,11 @@ def compare(
     """One report overlaying finished runs (AWGN against NR, two model revisions, a plugin
     against the built-ins), with paired statistics on the images, SNRs and seeds they
     share."""
+    for run_dir in run_dirs:  # before the report's libraries load (seconds)
+        if not run_dir.is_dir():
+            raise InvalidInputError(
+                f"{run_dir} does not exist or is not a folder: give the folder `multisc run` wrote"
+            )
     from multisc.report.compare import compare_runs
 
     with err.status("writing the comparison (statistics, FID and KID features, figures)"):

@@ -20,6 +20,7 @@ from multisc.cli.common import (
     out,
     show,
 )
+from multisc.errors import InvalidInputError
 
 
 @app.command()
@@ -72,13 +73,14 @@ def transmit(
     """One image through one scheme at one SNR: reconstruction, texts, channel uses, metrics.
     The parts are the scheme's defaults unless --segmenter, --captioner, --generator or
     --ip-adapter name other registered ones (`multisc schemes list`)."""
-    from multisc.channel import ChannelSpec
-    from multisc.data.sources import open_image
-    from multisc.metrics.scoring import Scorer
-    from multisc.schemes import Components, SchemeOptions, build_scheme
+    from multisc.devices import check_device_name
     from multisc.schemes.catalog import get_spec
-    from multisc.schemes.registry import seed_generator
+    from multisc.schemes.options import SchemeOptions
 
+    # every refusal before torch, Sionna or a model library loads (they take seconds)
+    get_spec(scheme)  # an unknown scheme: the closest one named
+    if not image.exists():  # what else is wrong with it, open_image says
+        raise InvalidInputError(f"image file not found: {image}")
     parts = {
         key: value
         for key, value in (
@@ -87,11 +89,17 @@ def transmit(
         )
         if value is not None
     }  # fmt: skip
-    # checked before the image is read (a typo names the closest registered part)
-    SchemeOptions(steps=steps, **parts)
-    spec = ChannelSpec(snr) if channel is None else channel.spec(snr)
+    SchemeOptions(steps=steps, **parts)  # a typo names the closest registered part
+    check_device_name(device)
     if out_png is not None:  # checked before the work, not after it
         _check_image_output(out_png)
+    from multisc.channel import ChannelSpec
+    from multisc.data.sources import open_image
+    from multisc.metrics.scoring import Scorer
+    from multisc.schemes import Components, build_scheme
+    from multisc.schemes.registry import seed_generator
+
+    spec = ChannelSpec(snr) if channel is None else channel.spec(snr)
     picture = open_image(image)
     nr_first_use(spec)  # NR with mcs auto: thresholds measured once, with progress
     if ratio is not None:

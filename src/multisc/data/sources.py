@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from multisc.data.names import check_source
 from multisc.errors import InvalidInputError
 from multisc.imaging import open_image_file, to_rgb
 
@@ -200,12 +201,9 @@ def iter_images(
         files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         if not files:
             raise InvalidInputError(f"no files match the pattern {text!r}")
-    elif path.is_file():
-        files = [path]
     else:
-        raise InvalidInputError(
-            f"image source {text!r} is neither 'samples', an existing folder, a file nor a glob"
-        )
+        check_source(text)  # one place says what a source that names nothing is
+        files = [path]
     yield from opened(files[:limit])
 
 

@@ -42,7 +42,13 @@ def get_spec(name: str) -> SchemeSpec:
     """The registration of ``name``; one clear error naming the choices otherwise."""
     specs = scheme_specs()
     if name not in specs:
-        raise choices_error("scheme", name, list(specs))
+        import difflib
+
+        error = choices_error("scheme", name, list(specs))
+        close = difflib.get_close_matches(str(name), list(specs), n=1)
+        if close:
+            error = type(error)(f"{error}; did you mean {close[0]!r}?")
+        raise error
     return specs[name]
 
 
