@@ -133,3 +133,35 @@ def test_every_scheme_runs_over_nr_and_counts_data_and_pilot_res(built, prepared
     if name == "deep_jscc":  # degrades gracefully
         error = {r.spec.snr_db: np.abs(pixels(r.image) - pixels(photo)).mean() for r in (low, high)}
         assert error[-10.0] > error[25.0], error
+
+
+#: modules a scheme's registration must not import: listing schemes and every refusal read
+#: every entry point, and would wait seconds for these
+HEAVY = ("torch", "diffusers", "transformers", "sionna", "tensorflow")
+
+
+@pytest.mark.parametrize("name", scheme_names())
+def test_its_registration_imports_no_heavy_module(name):
+    """In a fresh process: the built-in registrations, or this plugin's entry point alone,
+    loaded without torch, diffusers, transformers or Sionna (the scheme's code is named by
+    its spec, ``"module:function"``, and imported when the scheme is built)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.metadata as md, sys\n"
+        "from multisc.schemes.builtin import BUILTIN_SCHEMES\n"
+        f"name = {name!r}\n"
+        "if name not in {s.name for s in BUILTIN_SCHEMES}:\n"
+        "    found = [e for e in md.entry_points(group='multisc.schemes') if e.name == name]\n"
+        "    assert found, f'{name} is not an installed entry point'\n"
+        "    found[0].load()\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = done.stdout.strip()
+    assert not loaded, (
+        f"loading scheme {name!r}'s registration imported {loaded}: import them in the "
+        'module the spec\'s build names ("package.module:build"), not where SPEC is'
+    )
