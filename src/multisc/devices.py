@@ -160,7 +160,10 @@ def pin_threads(threads: int) -> int:
     """Use ``threads`` CPU threads from now on: torch's intra-op pool here, and the
     OpenMP/MKL/OpenBLAS variables every child process (Ray workers, subprocesses) reads.
     On a machine another job shares, fewer threads than cores avoid oversubscription (see
-    ``cpu_threads``). :returns: ``threads``."""
+    ``cpu_threads``).
+
+    :returns: ``threads``.
+    """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InvalidInputError(f"threads must be a whole number >= 1, got {threads!r}")
     for name in THREAD_VARIABLES:

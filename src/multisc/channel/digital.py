@@ -56,13 +56,6 @@ class DigitalLink:
     ``mcs: auto`` picks for the SNR): the link's own modulation, FEC and code rate apply
     to the AWGN and Rayleigh channels only.
 
-    :param modulation: ``"bpsk"``, ``"qpsk"``, ``"16qam"`` or ``"64qam"``.
-    :param fec: ``"none"`` (uncoded) or ``"ldpc"`` (5G NR LDPC).
-    :param code_rate: LDPC code rate in [1/5, 0.95] (ignored when uncoded).
-    :param max_block_bits: most information bits per LDPC codeword (12 ... 8448).
-    :param ldpc_iterations: belief-propagation iterations.
-    :param device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
-
     Examples:
 
     ```pycon
@@ -75,6 +68,13 @@ class DigitalLink:
     ('a dog on the grass', 144)
 
     ```
+
+    :param modulation: ``"bpsk"``, ``"qpsk"``, ``"16qam"`` or ``"64qam"``.
+    :param fec: ``"none"`` (uncoded) or ``"ldpc"`` (5G NR LDPC).
+    :param code_rate: LDPC code rate in [1/5, 0.95] (ignored when uncoded).
+    :param max_block_bits: most information bits per LDPC codeword (12 ... 8448).
+    :param ldpc_iterations: belief-propagation iterations.
+    :param device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
     """
 
     def __init__(

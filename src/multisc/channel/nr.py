@@ -106,11 +106,6 @@ class NRTransmission:
 class NRLink:
     """One NR link at one MCS: builds the Sionna PUSCH blocks once and sends batches.
 
-    :param config: the link; ``config.mcs`` must be an index here (``auto`` is resolved by
-        the caller, [multisc.channel.nr_mcs.resolve][multisc.channel.nr_mcs.resolve]).
-    :param device: where the PUSCH chain runs; the channel is drawn on the generator's
-        device and moved here.
-
     Examples:
 
     ```pycon
@@ -120,6 +115,11 @@ class NRLink:
     (432, 672, 96)
 
     ```
+
+    :param config: the link; ``config.mcs`` must be an index here (``auto`` is resolved by
+        the caller, [multisc.channel.nr_mcs.resolve][multisc.channel.nr_mcs.resolve]).
+    :param device: where the PUSCH chain runs; the channel is drawn on the generator's
+        device and moved here.
     """
 
     def __init__(self, config: NRConfig, device: str | torch.device = "cpu") -> None:

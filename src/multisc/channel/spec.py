@@ -39,15 +39,6 @@ class ChannelSpec:
     symbols have unit average power, and the complex noise has total variance
     ``N0 = 10 ** (-snr_db / 10)`` (``N0 / 2`` per real dimension).
 
-    :param snr_db: signal-to-noise ratio in dB; any finite value, negative included.
-    :param fading: ``"awgn"``, or ``"rayleigh"``: i.i.d. CN(0, 1) block fading with one
-        coefficient per ``coherence`` consecutive symbols, perfect CSI at the receiver.
-        Or ``"nr"``: a 5G NR link (OFDM, DMRS, 3GPP fading, channel estimation), set by
-        ``nr`` ([NRConfig][multisc.channel.nr_config.NRConfig]; default ``NRConfig()``). Over NR
-        the SNR is the same Es/N0, per resource element.
-    :param coherence: symbols per fading coefficient (1 = fast fading); ignored for AWGN.
-    :param nr: the NR link when ``fading == "nr"`` (giving it implies ``"nr"``).
-
     Examples:
 
     ```pycon
@@ -58,6 +49,15 @@ class ChannelSpec:
     'rayleigh'
 
     ```
+
+    :param snr_db: signal-to-noise ratio in dB; any finite value, negative included.
+    :param fading: ``"awgn"``, or ``"rayleigh"``: i.i.d. CN(0, 1) block fading with one
+        coefficient per ``coherence`` consecutive symbols, perfect CSI at the receiver.
+        Or ``"nr"``: a 5G NR link (OFDM, DMRS, 3GPP fading, channel estimation), set by
+        ``nr`` ([NRConfig][multisc.channel.nr_config.NRConfig]; default ``NRConfig()``). Over NR
+        the SNR is the same Es/N0, per resource element.
+    :param coherence: symbols per fading coefficient (1 = fast fading); ignored for AWGN.
+    :param nr: the NR link when ``fading == "nr"`` (giving it implies ``"nr"``).
     """
 
     snr_db: float

@@ -181,8 +181,11 @@ class Worker:
         self, tasks: Sequence[Task]
     ) -> tuple[dict[tuple[str, str], Ahead], dict[tuple[str, str], str]]:
         """``prepare_ahead`` of the batch; if it fails, image by image, so that one bad
-        image fails alone. :returns: the prepared results, and the error per
-        (image_id, scheme) of the images that failed."""
+        image fails alone.
+
+        :returns: the prepared results, and the error per (image_id, scheme) of the
+            images that failed.
+        """
         try:
             return self.prepare_ahead(tasks), {}
         except ModelNotAvailableError:

@@ -67,9 +67,10 @@ def compare_rows(
     """The rows of several finished runs as one set of series (``run: scheme``), what
     they share and the lines that say so.
 
-    :returns: (rows, shared counts, notes, each run's latest start by name). Refuses (one
-        line each) fewer than two runs, a folder that is not a run directory, a run still
-        being written, and runs that share no (image, SNR, seed).
+    Refuses (one line each) fewer than two runs, a folder that is not a run directory, a
+    run still being written, and runs that share no (image, SNR, seed).
+
+    :returns: (rows, shared counts, notes, each run's latest start by name).
     """
     from multisc.report.data import read_run
 
@@ -91,11 +92,14 @@ def compare_rows(
             "same images and SNRs)"
         )
     channels = {r["fading"] for rows, _ in runs for r in rows}
+    # a run of one channel: its name says which (the notes list each run's); a run of
+    # several: each series names its channel
+    per_run = [list(dict.fromkeys(r["fading"] for r in rows)) for rows, _ in runs]
     merged = []
-    for name, (rows, _) in zip(names, runs, strict=True):
+    for name, (rows, _), own in zip(names, runs, per_run, strict=True):
         for row in rows:
             label = f"{name}: {row['scheme']}"
-            if len(channels) > 1:
+            if len(own) > 1:
                 label += f" [{row['fading']}]"
             merged.append({**row, "scheme": label, "run": name})
     counts = {
@@ -114,8 +118,9 @@ def compare_rows(
     ]
     if len(channels) > 1:
         notes.append(
-            "The runs' channels differ: a series names its channel, and pairs are matched on "
-            "image, SNR and seed across channels."
+            "The runs' channels differ ("
+            + ", ".join(f"{n}: {', '.join(own)}" for n, own in zip(names, per_run, strict=True))
+            + "): pairs are matched on image, SNR and seed across channels."
         )
     return merged, counts, notes, {n: run for n, (_, run) in zip(names, runs, strict=True)}
 
@@ -125,7 +130,10 @@ def compare_runs(
 ) -> tuple[Path, dict[str, Any]]:
     """Write one report overlaying ``run_dirs`` into ``out``: plots, the paired table
     against ``reference`` (a series label, ``run: scheme``; default the first), and
-    ``paired.json``. :returns: the report's path and the paired statistics."""
+    ``paired.json``.
+
+    :returns: the report's path and the paired statistics.
+    """
     from multisc.report.build import build_compare_report
 
     out = Path(out)
