@@ -72,3 +72,31 @@ def test_cuda_without_a_driver_is_refused_before_torch(image, tmp_path):
         )  # fmt: skip
         assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 2, "heavy": []}
         assert "no CUDA GPU is available" in done.stderr
+
+
+def test_an_out_holding_another_experiment_is_refused_before_saying_resumed(tmp_path):
+    """``--out`` naming a run directory of another config: one line, no "run directory:
+    ... (resumed ...)" first, no heavy module loaded."""
+    from multisc.experiment.store import STORE_FILE, ResultStore
+
+    out = tmp_path / "other"
+    store = ResultStore(out / STORE_FILE)
+    run_id = store.start_run("0123456789abcdef", "schemes: [deep_jscc]\n", {}, "cpu")
+    store.add_results(
+        [{
+            "image_id": "cat", "scheme": "deep_jscc", "fading": "awgn", "snr_db": 3.0,
+            "seed": 0, "image_path": "images/cat/x.png", "channel_uses": 10, "bits_sent": 0,
+            "failed": False, "metrics": {}, "timings": {}, "details": {},
+            "texts_sent": [], "texts_received": [], "texts_corrected": [],
+        }],
+        run_id,
+    )  # fmt: skip
+    store.close()
+    args = ["run", "--schemes", "bpg_ldpc", "--snr", "3", "--limit", "1", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"code": 2, "heavy": []}, (done.stderr, result)
+    assert "different experiment" in done.stderr and "resumed" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

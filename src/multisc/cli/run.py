@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import typer
@@ -9,10 +10,12 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from multisc.cli.common import (
     JSON_OPTION,
@@ -26,6 +29,45 @@ from multisc.cli.common import (
     show,
 )
 from multisc.errors import InvalidInputError
+
+
+class RowsEta(ProgressColumn):
+    """Time left, from the rows this session finished so far (elapsed / rows done x rows
+    left), once one has: rich's own estimate averages over its last 30 s, so a sweep whose
+    rows take minutes each would show ``-:--:--`` throughout. A resumed run's earlier
+    rows (the task's ``resumed`` field) do not count as done in this session's time."""
+
+    def render(self, task) -> Text:
+        done = task.completed - task.fields.get("resumed", 0)
+        if task.finished:
+            return Text("done", style="progress.remaining")
+        if done <= 0 or not task.elapsed or task.total is None:
+            return Text("-:--:--", style="progress.remaining")
+        left = task.elapsed / done * max(task.total - task.completed, 0)
+        return Text(str(datetime.timedelta(seconds=int(left))), style="progress.remaining")
+
+
+def sweep_bar(console, clock=None) -> Progress:
+    """The sweep's bar: the stage's label takes what room is left and is cut short with an
+    ellipsis first, so the row count, elapsed time and ETA stay on one line in an
+    80-column terminal (the bar itself shrinks to 10 cells before the label goes).
+    ``clock``: seconds now (rich's ``get_time``; default the monotonic clock)."""
+    from rich.table import Column
+
+    bar = max(10, min(40, console.width - 70))
+    return Progress(
+        TextColumn(
+            "[bold]sweep[/] {task.description}",
+            table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=12),
+        ),
+        BarColumn(bar_width=bar),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        RowsEta(),
+        console=console,
+        expand=True,
+        get_time=clock,
+    )
 
 
 class SweepView:
@@ -80,16 +122,11 @@ class SweepView:
             if self.training is not None:
                 self.training.stop()
                 self.training = None
-            self.sweep = Progress(
-                TextColumn("[bold]sweep[/] {task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=self.console,
-            )
+            self.sweep = sweep_bar(self.console)
             self.sweep.start()
-            self._task = self.sweep.add_task("", total=event.total, completed=event.rows)
+            self._task = self.sweep.add_task(
+                "", total=event.total, completed=event.rows, resumed=event.rows
+            )
         elif isinstance(event, Progressed):
             if self.sweep is not None:
                 where = f"{event.scheme} / {event.image_id}"
@@ -193,9 +230,11 @@ def run(
     )
     from multisc.data import check_source
     from multisc.devices import check_device_name
+    from multisc.experiment.store import different_experiment
 
     check_source(config.images)  # a folder that does not exist: refused before torch loads
     check_device_name(config.device)
+    different_experiment(Path(config.out), config.digest())  # another experiment's folder
     from multisc.experiment.sweep import run_sweep  # torch, Sionna...: after the checks
     from multisc.report.build import build_report
 

@@ -13,6 +13,15 @@ from multisc.experiment.tasks import Task, TaskResult, task_batches
 from multisc.experiment.worker import Worker
 
 
+def task_steps(scheme: str) -> str:
+    """What sending one image through ``scheme`` does, for the progress bar: a semantic
+    scheme generates, a baseline decodes."""
+    from multisc.schemes.catalog import scheme_specs
+
+    spec = scheme_specs().get(scheme.split(" ")[0])
+    return "send, receive, generate, score" if spec and spec.semantic else "send, decode, score"
+
+
 def run_local(
     config: RunConfig,
     plan: Plan,
@@ -38,7 +47,7 @@ def run_local(
             "captioning, encoding)")  # fmt: skip
         prepared, errors = worker.prepare_isolated(batch)
         for task in batch:
-            say(f"{task.scheme} / {task.image_id}: sending, receiving, generating, scoring")
+            say(f"{task.scheme} / {task.image_id}: {task_steps(task.scheme)}")
             yield worker.process_safely(task, prepared, errors)
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from multisc.errors import InvalidInputError, printable
 from multisc.experiment.config import RunConfig
-from multisc.experiment.store import ResultStore
+from multisc.experiment.store import ResultStore, different_experiment
 from multisc.experiment.tasks import TaskResult
 from multisc.runroot import RunDirError, RunRoot
 from multisc.schemes.base import working_image
@@ -108,13 +108,7 @@ def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
     """Refuse to mix another experiment's results into ``out``. A store holding no row
     (a run that failed before its first result) is never a reason to refuse: the new
     config takes the folder over."""
-    digests = store.digests()
-    if digests and config.digest() not in digests and store.count() > 0:
-        raise InvalidInputError(
-            f"{out} holds results of a different experiment (config digest "
-            f"{sorted(digests)[0]}, this one {config.digest()}); refusing to mix them. "
-            "Pass another --out, or delete that directory to start fresh"
-        )
+    different_experiment(out, config.digest(), store)
 
 
 def record_failure(image_id: str, scheme: str, error: str, root: RunRoot) -> list[dict[str, str]]:

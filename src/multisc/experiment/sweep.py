@@ -30,7 +30,7 @@ from multisc.experiment.rundir import (
     save_references,
     versions,
 )
-from multisc.experiment.store import STORE_FILE, ResultStore
+from multisc.experiment.store import STORE_FILE, ResultStore, different_experiment
 from multisc.experiment.tasks import make_tasks, total_rows
 from multisc.experiment.variants import check_size, format_value, series_order
 from multisc.metrics import finite_mean
@@ -244,6 +244,7 @@ def run_sweep(
         from multisc.devices import pin_threads
 
         pin_threads(config.threads)
+    different_experiment(out, config.digest())  # decided before "resumed" is said
     state = "resumed" if out.is_dir() else "new"
     emit(Said(f"run directory: {out} ({state}; --out DIR to choose another)"))
     unreadable: list[tuple[str, str]] = []
@@ -287,16 +288,15 @@ def one_writer(root: RunRoot):
         lock.__exit__(None, None, None)
 
 
-def _report(report: Callable[[Path], Path], out: Path, nothing_new: bool, say) -> str:
-    """The run's report: kept as it is when nothing changed since it was written (a
-    finished run resumed: its rows are the ones the report drew), else written, said first
-    (FID and KID features, figures and grids take a while)."""
+def _report(report: Callable[[Path], Path], out: Path, nothing_new: bool, emit) -> str:
+    """The run's report: kept when nothing changed since it was written (a finished run
+    resumed), else written, said first as the stage (the bar's label: it takes a while)."""
     from multisc.experiment.rundir import REPORT_FILE, report_is_current
 
     if nothing_new and report_is_current(out):
-        say(f"the report is up to date with the store: {out / REPORT_FILE}")
+        emit(Said(f"the report is up to date with the store: {out / REPORT_FILE}"))
         return str(out / REPORT_FILE)
-    say("writing the report (statistics, FID and KID features, figures, image grids)")
+    emit(Stage("writing the report (statistics, FID and KID features, figures, image grids)"))
     return str(report(out))
 
 
@@ -394,7 +394,7 @@ def _run_locked(
             pairs = f"{len(failed)} image/scheme pair(s)"
             say(f"{images} image(s) skipped ({pairs}): see {out / FAILURES_FILE}")
         if report is not None and store.count():
-            summary.report = _report(report, out, summary.new_rows == 0, say)
+            summary.report = _report(report, out, summary.new_rows == 0, emit)
         return summary
     finally:
         store.close()
