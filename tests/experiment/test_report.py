@@ -46,6 +46,9 @@ def test_report_has_a_plot_per_metric_and_a_grid_per_image(run_dir):
     for src in re.findall(r'<img src="([^"]+)"', page):
         assert (run_dir / src).is_file(), src
     assert "bpg_ldpc" in page and "deep_jscc" in page and "images: " in page
+    # every figure's caption says what it was measured on
+    captions = re.findall(r"<figcaption>(.*?) —", page, re.S)
+    assert captions and all("(channel awgn; budget: 1/2; 3 images, 2 seeds)" in c for c in captions)
 
 
 def test_confidence_interval_is_a_bootstrap_inside_the_metrics_range():
@@ -140,7 +143,11 @@ def test_the_summary_is_written_as_latex_and_markdown_and_means_are_in_json(run_
 
     latex = (run_dir / "summary.tex").read_text()
     assert "\\toprule" in latex and "\\bottomrule" in latex and "bpg\\_ldpc" in latex
-    assert latex.count("\\midrule") == 2  # under the header, and between the two schemes
+    # a table of channel uses and one per metric, each with a rule under its header and
+    # one between the two schemes
+    tables = latex.count("\\begin{table}")
+    assert tables >= 3 and latex.count("\\midrule") == 2 * tables
+    assert "\\caption{PSNR (dB): mean [95\\% bootstrap interval]" in latex
     markdown = (run_dir / "summary.md").read_text().splitlines()
     assert markdown[0].startswith("| scheme | SNR (dB) |") and markdown[1].startswith("| --- |")
     assert len(markdown) == 2 + 2 * 3  # 2 schemes x 3 SNRs

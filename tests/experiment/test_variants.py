@@ -1,5 +1,6 @@
 """``vary:``: any setting as an axis, variants in the store, work shared between them."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -223,8 +224,10 @@ def test_the_report_of_a_budget_sweep_plots_against_the_setting_and_bandwidth(fa
         for budget in ("1/2", "1/8")
     ]
     report = build_report(out)
-    for name in ("psnr_vs_budget", "psnr_vs_bandwidth", "ssim_vs_bandwidth"):
+    for name in ("psnr_vs_bandwidth", "ssim_vs_bandwidth"):
         assert (out / "plots" / f"{name}.png").is_file(), name
+    # the budget's own axis would repeat k/n on a linear scale: not drawn beside it
+    assert not (out / "plots" / "psnr_vs_budget.png").exists()
     statistics = json.loads((out / "paired.json").read_text())
     assert statistics["reference"] == "bpg_ldpc budget=1/8"  # its first variant, by value
     rows = rows_of(out)
@@ -239,7 +242,9 @@ def test_the_report_of_a_budget_sweep_plots_against_the_setting_and_bandwidth(fa
     assert c["p_value"] is None and "too few" in c["note"]  # 3 images: no power
     page = report.read_text()
     assert "Paired comparison against bpg_ldpc budget=1/8" in page and "no power" in page
-    assert "Metrics vs bandwidth" in page and "psnr_vs_budget.png" in page
+    assert "Metrics vs bandwidth" in page and "psnr_vs_budget.png" not in page
+    assert re.search(r"for a\s+test\. With fewer", page)  # a space between sentences
+    assert "<th>PSNR (dB)</th>" in page and "<th>psnr</th>" not in page  # one set of names
 
 
 @pytest.mark.slow
@@ -265,11 +270,17 @@ def test_compare_overlays_runs_with_paired_statistics_on_what_they_share(fast_co
     payload = json.loads(printed.getvalue())
     shared = payload["paired"]["shared"]
     assert shared["images"] == 3 and shared["snrs"] == [6.0] and shared["seeds"] == 1
-    assert payload["paired"]["reference"] == "awgn: bpg_ldpc [awgn]"
+    # one channel per run: the run's name is the series' (the notes say each run's channel)
+    assert payload["paired"]["reference"] == "awgn: bpg_ldpc"
     (c,) = [c for c in payload["paired"]["comparisons"] if c["metric"] == "psnr"]
-    assert c["scheme"] == "rayleigh: bpg_ldpc [rayleigh]" and c["pairs"] == 3 and c["snr_db"] == 6
+    assert c["scheme"] == "rayleigh: bpg_ldpc" and c["pairs"] == 3 and c["snr_db"] == 6
     page = (out / "report.html").read_text()
     assert "share 3 image(s), 1 SNR(s)" in page and (out / "plots" / "psnr.png").is_file()
+    assert "(awgn: awgn, rayleigh: rayleigh)" in page
+    # one scheme in two series; no channel column of "*" rows; a space between sentences
+    assert "1 scheme(s) in 2 series" in page
+    assert "<th>channel</th><th>SNR (dB)</th><th>metric</th>" not in page
+    assert "across channels" in page and "test.With" not in page
 
 
 @pytest.mark.slow

@@ -18,16 +18,14 @@ import os
 import shutil
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.testing.compare import compare_images
 
 from multisc.report import plots
-from multisc.report.style import StyleMap
-from multisc.runroot import RunRoot
+from multisc.report.style import FAILURE_LABELS, StyleMap
 
 BASELINES = Path(__file__).parent / "baselines"
 TOLERANCE = 6.0
@@ -44,15 +42,19 @@ def _row(scheme, image, snr, psnr, uses, settings=None, seed=0):
 
 
 def snr_rows() -> list[dict]:
-    """multisc rising smoothly, bpg_ldpc with a cliff between 3 and 6 dB, deep_jscc rising
-    gently: 4 images each, values spread around the mean."""
+    """multisc rising smoothly, bpg_ldpc with a cliff between 3 and 6 dB (all its
+    transmissions failed at 0 dB, half at 3 dB), deep_jscc rising gently: 4 images each,
+    values spread around the mean."""
     rows = []
     for image in range(4):
         noise = (image - 1.5) * 0.4
         for snr in SNRS:
             rows.append(_row("multisc", image, snr, 14 + 0.3 * snr + noise, 2_800))
             bpg = 12.0 if snr < 6 else 26 + 0.2 * snr
-            rows.append(_row("bpg_ldpc", image, snr, bpg + noise, 22_130))
+            bpg_row = _row("bpg_ldpc", image, snr, bpg + noise, 22_130)
+            # every transmission fails at 0 dB, half of them at 3 dB (failure image scored)
+            bpg_row["failed"] = snr == 0 or (snr == 3 and image < 2)
+            rows.append(bpg_row)
             rows.append(_row("deep_jscc", image, snr, 18 + 0.4 * snr + noise, 16_442))
     return rows
 
@@ -88,26 +90,6 @@ def bandwidth_rows(run: str = "") -> list[dict]:
 
 
 PIXELS = {"i0": 128 * 128, "i1": 128 * 128, "i2": 128 * 128, "i3": 128 * 128}
-
-
-@pytest.fixture
-def captured(monkeypatch, tmp_path):
-    """Every figure the plot functions save, kept open for inspection: name -> figure."""
-    figures: dict[str, object] = {}
-
-    def keep(fig, root, folder, stem, dpi=150):
-        fig.canvas.draw()
-        figures[stem] = fig
-        names = []
-        for suffix in ("png",):
-            root.save_figure(fig, f"{folder}/{stem}.{suffix}", dpi=dpi)
-            names.append(f"{stem}.{suffix}")
-        return names
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    yield figures, RunRoot(tmp_path)
-    for fig in figures.values():
-        plt.close(fig)
 
 
 def _points(ax) -> np.ndarray:
@@ -172,17 +154,27 @@ def test_metric_vs_snr_legend_outside_bands_broken_at_cliffs(captured):
     (ax,) = fig.axes
     assert ax.get_legend() is None and len(fig.legends) == 1  # outside the axes
     # bpg_ldpc's cliff (3 -> 6 dB): two segments, and no band spans the gap
-    bpg = [line for line in ax.get_lines() if line.get_color() == styles("bpg_ldpc")["color"]]
+    bpg = [
+        line for line in ax.get_lines()
+        if line.get_color() == styles("bpg_ldpc")["color"] and line.get_linestyle() != "None"
+    ]  # the curve's segments (an error bar's caps are points)  # fmt: skip
     assert [list(line.get_xdata()) for line in bpg] == [[0.0, 3.0], SNRS[2:]]
     bpg_rgb = list(to_rgb(styles("bpg_ldpc")["color"]))
     bands = [
         c for c in ax.collections
         if isinstance(c, PolyCollection) and list(c.get_facecolor()[0][:3]) == bpg_rgb
     ]  # fmt: skip
-    assert len(bands) == 2  # one per segment
-    for band in bands:
-        xs = band.get_paths()[0].vertices[:, 0]
-        assert xs.max() <= 3.0 or xs.min() >= 6.0  # none drawn across the cliff
+    assert len(bands) == 1  # 6-18 dB; at 0 dB all failed (no interval), 3 dB: an error bar
+    xs = bands[0].get_paths()[0].vertices[:, 0]
+    assert xs.min() >= 6.0  # none drawn across the cliff
+    bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert [c.get_segments()[0][0][0] for c in bars] == [3.0]
+    # failures marked: a cross at 0 dB (all 4 failed), a ring at 3 dB (2 of 4), in the legend
+    marks = {line.get_marker(): list(line.get_xdata()) for line in ax.get_lines()
+             if line.get_gid() == "failed"}  # fmt: skip
+    assert marks == {"x": [0.0], "o": [3.0]}
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[-2:] == list(FAILURE_LABELS)
 
 
 def test_one_style_per_scheme_in_every_figure_of_a_run(captured):
@@ -306,5 +298,8 @@ def test_metric_vs_the_worst_links_snr_moves_only_the_rows_with_link_offsets(cap
     color = styles("multisc")["color"]
     (line,) = [line for line in ax.get_lines() if line.get_color() == color]
     assert list(line.get_xdata()) == [s - 9.0 for s in SNRS]
-    bpg = [line for line in ax.get_lines() if line.get_color() == styles("bpg_ldpc")["color"]]
+    bpg = [
+        line for line in ax.get_lines()
+        if line.get_color() == styles("bpg_ldpc")["color"] and line.get_linestyle() != "None"
+    ]  # the curve's segments (an error bar's caps are points)  # fmt: skip
     assert [x for line in bpg for x in line.get_xdata()] == SNRS  # one link: unmoved

@@ -37,6 +37,8 @@ class RunConfig(_Settings):
     """Everything a sweep needs. Defaults: the paper's experiment on the bundled photos."""
 
     model_config = ConfigDict(extra="forbid")
+    #: one line saying what the run is: the report's tables are captioned with it
+    description: str | None = Field(None, max_length=300)
     images: str = "samples"
     split: str = "val"
     limit: int | None = Field(None, ge=1)

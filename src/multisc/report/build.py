@@ -2,34 +2,30 @@
 figures ([multisc.report.plots][]) and image grids ([multisc.report.grids][]), computes the
 statistics ([multisc.report.stats][], [multisc.report.sets][]), writes the tables
 ([multisc.report.tables][]: also ``summary.tex`` and ``summary.md``) and the page
-(``report.html``, Jinja2 templates in ``templates/``, autoescaped)."""
+(``report.html``: [multisc.report.page][])."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import matplotlib.pyplot as plt
 
-from multisc.captioner.evaluate import TABLE_COLUMNS
 from multisc.experiment.rundir import (
-    IMAGES_DIR,
     REPORT_FILE,
     REPORT_STATE_FILE,
     reference_path,
     report_state,
 )
-from multisc.experiment.store import STORE_FILE
-from multisc.experiment.variants import series_order
 from multisc.report import experiments
 from multisc.report.data import (
     METRICS,
-    MIN_FOR_INTERVAL,
     by_channel,
     compare_to,
     config_value,
+    describe,
     first_variant,
     read_captioners,
     read_notes,
@@ -37,11 +33,10 @@ from multisc.report.data import (
     stand_in_components,
     statistics_settings,
 )
-from multisc.report.grids import GRIDS_DIR, image_grid, tile_metric_names
 from multisc.report.grids import _tile as read_tile
+from multisc.report.grids import image_grid
+from multisc.report.page import render_page
 from multisc.report.plots import (
-    CLIFF,
-    PLOTS_DIR,
     TIME_LABEL,
     plot_bandwidth,
     plot_channel_uses,
@@ -49,13 +44,10 @@ from multisc.report.plots import (
     plot_setting,
     worst_link_rows,
 )
-from multisc.report.style import RC, StyleMap
+from multisc.report.style import FIGURE_NOTE, RC, StyleMap
 from multisc.report.tables import (
     SUMMARY_LATEX,
     SUMMARY_MARKDOWN,
-    component_rows,
-    paired_rows,
-    set_rows,
     summary,
     summary_latex,
     summary_markdown,
@@ -68,6 +60,19 @@ SETS_FILE = "set_metrics.json"
 #: resumed with nothing new keeps its report
 #: the component whose weights each model-based metric needs
 _COMPONENT = {"lpips": "lpips", "dists": "dists", "clip_cosine": "clip"}
+
+
+#: what each figure of a report from tiny stand-ins says at its foot
+STAND_IN_NOTE = "drawn from tiny random stand-in models ({}): not a measurement of the system"
+
+
+@contextlib.contextmanager
+def _reset(token):
+    """Undo a ``ContextVar.set`` when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        FIGURE_NOTE.reset(token)
 
 
 def paired_statistics(
@@ -166,11 +171,14 @@ def write_report(
     root.write_text(SETS_FILE, json.dumps(sets, indent=2))
     rows, channels = by_channel(rows)
     styles = StyleMap({r["scheme"] for r in rows})  # one style per series, every figure
+    runs = list(inputs.values()) if inputs else [run]
+    stand_ins = sorted({name for record in runs for name in stand_in_components(record)})
+    note = FIGURE_NOTE.set(STAND_IN_NOTE.format(", ".join(stand_ins)) if stand_ins else "")
     header, body = summary(rows)
-    root.write_text(SUMMARY_LATEX, summary_latex(header, body, f"multisc: {title}"))
+    root.write_text(SUMMARY_LATEX, summary_latex(rows, describe(rows, run, channels, title)))
     root.write_text(SUMMARY_MARKDOWN, summary_markdown(header, body))
     # scheme and channel names come from the store: text, never mathtext
-    with plt.rc_context({**RC, "text.parse_math": False}):
+    with plt.rc_context({**RC, "text.parse_math": False}), _reset(note):
         metric_plots = {}
         for metric in METRICS:
             names = plot_metric(rows, metric, root, styles)
@@ -183,8 +191,25 @@ def write_report(
         uses_plot = plot_channel_uses(rows, root, styles)
         ids = sorted({r["image_id"] for r in rows})
         grids = {} if sources else {i: image_grid(root, i, rows) for i in ids}
+        bandwidth_plots = {}
+        varied = {name for axis in experiments.varied_axes(rows, run) for name in axis}
+        if "budget" in varied or experiments.spends_differ(rows):
+            pixels: dict[str, int] = {}
+            for source in reversed(list((sources or {}).values()) or [root]):  # first wins
+                pixels.update(
+                    experiments.pixels_per_image(
+                        source, ids, lambda r, i: read_tile(r, reference_path(i))
+                    )
+                )
+            for metric in ("psnr", "ssim", "lpips", "dists", "clip_cosine"):
+                if metric in metric_plots:
+                    names = plot_bandwidth(rows, pixels, metric, METRICS[metric][0], root, styles)
+                    if names:
+                        bandwidth_plots[metric] = names
         setting_plots = {}
         for axis in experiments.varied_axes(rows, run):
+            if axis == ("budget",) and bandwidth_plots:  # k/n says it, on a truer axis
+                continue
             order = experiments.axis_order(run, axis)
             label = experiments.axis_label(axis)
             for metric in metric_plots:
@@ -203,21 +228,6 @@ def write_report(
             )  # fmt: skip
             if names:
                 setting_plots[(experiments.axis_label(axis), "generate_s")] = names
-        bandwidth_plots = {}
-        varied = {name for axis in experiments.varied_axes(rows, run) for name in axis}
-        if "budget" in varied or experiments.spends_differ(rows):
-            pixels: dict[str, int] = {}
-            for source in reversed(list((sources or {}).values()) or [root]):  # first wins
-                pixels.update(
-                    experiments.pixels_per_image(
-                        source, ids, lambda r, i: read_tile(r, reference_path(i))
-                    )
-                )
-            for metric in ("psnr", "ssim", "lpips", "dists", "clip_cosine"):
-                if metric in metric_plots:
-                    names = plot_bandwidth(rows, pixels, metric, METRICS[metric][0], root, styles)
-                    if names:
-                        bandwidth_plots[metric] = names
     grid_files = {image_id: name for image_id, name in grids.items() if name}
     if any("text" in r["details"].get("candidate_scores", {}) for r in rows):
         notes["notes"].append(
@@ -247,134 +257,6 @@ def write_report(
         "settings": setting_plots, "bandwidth": bandwidth_plots, "paired": statistics,
         "sets": sets, "worst_link": worst_plots, "captioners": read_captioners(root),
     }  # fmt: skip
-    page = _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, inputs)
+    page = render_page(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, inputs)
     root.write_text(REPORT_FILE, page)
     return root.root / REPORT_FILE
-
-
-def _bpg_over_nr(rows: list[dict[str, Any]]) -> bool:
-    return any(r["scheme"].startswith("bpg_ldpc") and r["fading"].startswith("nr") for r in rows)
-
-
-def _label(metric: str) -> str:
-    return METRICS[metric][0] if metric in METRICS else TIME_LABEL
-
-
-def _full_size_links(rows: list[dict[str, Any]], image_id: str) -> list[dict[str, str]]:
-    """Links to an image's reconstructions at full size (seed 0), by scheme and SNR; only
-    paths of the form multisc writes (``images/...``, no ``..``) are linked."""
-    links = []
-    mine = [r for r in rows if r["image_id"] == image_id and r["seed"] == 0]
-    order = series_order({r["scheme"] for r in mine})
-    for row in sorted(mine, key=lambda r: (order.index(r["scheme"]), r["snr_db"])):
-        path = str(row["image_path"])
-        parts = path.split("/")
-        if parts[0] != IMAGES_DIR or ".." in parts or not path.endswith(".png"):
-            continue
-        links.append(
-            {
-                "href": "/".join(quote(part) for part in parts),
-                "text": f"{row['scheme']} {row['snr_db']:g} dB",
-            }
-        )
-    return links
-
-
-def _environment():
-    """Jinja2 with autoescaping on for every template: escaping is the default, not a call
-    each change must remember."""
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-    environment = Environment(
-        loader=PackageLoader("multisc.report", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    # a file of the run directory as a relative URL (autoescape makes it attribute-safe)
-    environment.filters["url"] = lambda folder, name: f"{folder}/{quote(str(name))}"
-    return environment
-
-
-def _html(title, rows, run, metric_plots, uses_plot, grid_files, notes, extra, inputs) -> str:
-    """The page, from ``templates/report.html.j2`` and its parts (``inputs``: a
-    comparison's runs, whose stand-ins and devices it names)."""
-    from multisc.report.stats import MIN_PAIRS
-
-    header, body = summary(rows)
-    lines = [*notes.get("skipped", {}).values(), *notes.get("notes", [])]
-    for f in notes.get("failed", []):
-        lines.append(
-            f"image {f['image_id']} could not be read: {f['error']}"
-            if f["scheme"] == "*"
-            else f"image {f['image_id']} could not be sent by {f['scheme']}: {f['error']}"
-        )
-    versions = json.loads(run["versions"]) if run else {}
-    runs = list((inputs or {}).values()) if inputs else [run]
-    stand_ins = sorted({name for record in runs for name in stand_in_components(record)})
-    devices = list(dict.fromkeys(str(r["device"]) for r in runs if r and r.get("device")))
-    statistics = extra["paired"]
-    context = {
-        "title": title,
-        "stand_ins": stand_ins,
-        "counts": {
-            "rows": len(rows),
-            "images": len({r["image_id"] for r in rows}),
-            "schemes": len({r["scheme"] for r in rows}),
-            "snrs": len({r["snr_db"] for r in rows}),
-            "seeds": len({r["seed"] for r in rows}),
-        },
-        "device": ", ".join(devices) if devices else "not recorded",
-        "channels": notes["channels"],
-        "nr": any(c.startswith("nr") for c in notes["channels"]),
-        "bpg_over_nr": _bpg_over_nr(rows),
-        "notes": lines,
-        "plots": PLOTS_DIR,
-        "grids_dir": GRIDS_DIR,
-        "metric_plots": [
-            {"metric": m, "names": names, "label": METRICS[m][0]}
-            for m, names in metric_plots.items()
-        ],
-        "uses_plot": uses_plot,
-        "min_for_interval": MIN_FOR_INTERVAL,
-        "cliff": f"{CLIFF:.0%}",
-        "setting_plots": [
-            {"setting": setting, "metric": metric, "names": names, "label": _label(metric)}
-            for (setting, metric), names in extra["settings"].items()
-        ],
-        "worst_link_plots": [
-            {"metric": metric, "names": names, "label": METRICS[metric][0]}
-            for metric, names in extra["worst_link"].items()
-            if names
-        ],
-        "bandwidth_plots": [
-            {"metric": metric, "names": names, "label": METRICS[metric][0]}
-            for metric, names in extra["bandwidth"].items()
-        ],
-        "sets": set_rows(
-            [c for c in extra["sets"]["sets"] if c["fid"] is not None or c.get("texts")]
-        ),  # a set with neither FID nor texts has nothing to show (the notes say why)
-        "captioners": extra.get("captioners", []),
-        "captioner_header": [header for _, header, _ in TABLE_COLUMNS],
-        "fid_features": extra["sets"].get("fid_features", ""),
-        "kid_subsets": extra["sets"].get("kid_subsets", ""),
-        "paired": paired_rows(statistics["comparisons"]),
-        "reference": str(statistics["reference"]),
-        "correction": statistics.get("correction") or {"name": "Holm", "tests": 0},
-        "interval": statistics.get("interval", "percentile"),
-        "min_pairs": MIN_PAIRS,
-        "summary_header": header,
-        "summary_body": body,
-        "grids": [
-            {"image_id": image_id, "name": name, "links": _full_size_links(rows, image_id)}
-            for image_id, name in grid_files.items()
-        ],
-        "run": run,
-        "versions": [[str(k), str(v)] for k, v in versions.items()],
-        "components": component_rows(run),
-        "tile_metrics": tile_metric_names(rows),
-        "summary_files": [SUMMARY_LATEX, SUMMARY_MARKDOWN],
-        "store_file": STORE_FILE,
-    }
-    return _environment().get_template("report.html.j2").render(context)

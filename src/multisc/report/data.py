@@ -63,7 +63,8 @@ def by_channel(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[s
     channels = list(dict.fromkeys(row["fading"] for row in rows))
     if len(channels) > 1:
         rows = [
-            row if row["scheme"].endswith(f" [{row['fading']}]")  # named already (compare)
+            row if row.get("run") is not None  # a comparison's series: named by compare
+            or row["scheme"].endswith(f" [{row['fading']}]")
             else {**row, "scheme": f"{row['scheme']} [{row['fading']}]"}
             for row in rows
         ]  # fmt: skip
@@ -104,6 +105,56 @@ def curves(rows: list[dict[str, Any]], metric: str) -> dict[str, list[Point]]:
     for (scheme, snr), values in sorted(groups.items()):
         out[scheme].append((snr, *mean_ci(values), len(values)))
     return {scheme: out[scheme] for scheme in series_order(out)}
+
+
+def describe(
+    rows: list[dict[str, Any]], run: dict[str, Any] | None, channels: list[str], title: str
+) -> str:
+    """What a run is, for a table's caption: its config's ``description``, else its schemes,
+    channel(s) and SNRs (``"bpg_ldpc, deep_jscc over awgn at 0-18 dB"``); a comparison
+    (no run) is its ``title``. Never the run folder's name (which may carry a digest)."""
+    if run is None:
+        return title
+    given = config_value(run, "description")
+    if given:
+        return given.strip()
+    from multisc.report.style import scheme_name
+
+    schemes = list(dict.fromkeys(scheme_name(s) for s in series_order({r["scheme"] for r in rows})))
+    snrs = sorted({float(r["snr_db"]) for r in rows})
+    span = f"{snrs[0]:g} dB" if len(snrs) == 1 else f"{snrs[0]:g}-{snrs[-1]:g} dB"
+    return f"{', '.join(schemes)} over {', '.join(channels)} at {span}"
+
+
+def figure_context(
+    rows: list[dict[str, Any]], channels: list[str], run: dict[str, Any] | None = None
+) -> str:
+    """What every figure of a report was measured on, for its caption: the channel(s), the
+    budget(s) (varied, else the config's ``options: budget``) and the number of images and
+    seeds (``"channel awgn; budget: each scheme's default; 5 images, 1 seed"``)."""
+    settings = [r["settings"] for r in rows if isinstance(r.get("settings"), dict)]
+    budgets = sorted({str(s["budget"]) for s in settings if s.get("budget")})
+    options = config_mapping(run, "options")
+    if not budgets and isinstance(options.get("budget"), str | int | float):
+        budgets = [str(options["budget"])]
+    images = len({r["image_id"] for r in rows})
+    seeds = len({r["seed"] for r in rows})
+    return "; ".join(
+        [
+            ("channels " if len(channels) > 1 else "channel ") + ", ".join(channels),
+            "budget: " + ", ".join(budgets) if budgets else "budget: each scheme's default",
+            f"{images} image{'s' if images != 1 else ''}, {seeds} seed{'s' if seeds != 1 else ''}",
+        ]
+    )
+
+
+def failed_shares(rows: list[dict[str, Any]]) -> dict[tuple[str, float], float]:
+    """(scheme, SNR) -> the share of its transmissions that failed (0 to 1): a failed one is
+    scored as the failure image its scheme shows, which a figure marks as such."""
+    groups: dict[tuple[str, float], list[bool]] = defaultdict(list)
+    for row in rows:
+        groups[(row["scheme"], row["snr_db"])].append(bool(row.get("failed")))
+    return {key: float(np.mean(values)) for key, values in groups.items()}
 
 
 def stand_in_components(run: dict[str, Any] | None) -> list[str]:
@@ -186,16 +237,22 @@ def first_variant(run: dict[str, Any] | None, scheme: str | None) -> str | None:
         return scheme
 
 
-def statistics_settings(run: dict[str, Any] | None) -> dict[str, Any]:
-    """The run config's ``statistics:`` mapping (empty when unset or unreadable)."""
+def config_mapping(run: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    """A mapping of the run's config (``statistics``, ``options``; empty when unset or
+    unreadable)."""
     import yaml
 
     try:
         config = yaml.safe_load(run["config_yaml"]) if run else None
     except (yaml.YAMLError, RecursionError, TypeError, KeyError):
         return {}
-    value = config.get("statistics") if isinstance(config, dict) else None
+    value = config.get(key) if isinstance(config, dict) else None
     return value if isinstance(value, dict) else {}
+
+
+def statistics_settings(run: dict[str, Any] | None) -> dict[str, Any]:
+    """The run config's ``statistics:`` mapping (empty when unset or unreadable)."""
+    return config_mapping(run, "statistics")
 
 
 def read_captioners(root: RunRoot) -> list[list[str]]:

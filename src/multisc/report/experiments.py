@@ -85,9 +85,11 @@ def _family(row: dict[str, Any], axis: Axis) -> str:
 
 def setting_points(
     rows: list[dict[str, Any]], axis: Axis, metric: str
-) -> dict[tuple[str, float], list[tuple[Any, float, int]]]:
-    """(series without the axis, SNR) -> [(value, mean metric, n)] in first-seen order."""
+) -> dict[tuple[str, float], list[tuple[Any, float, int, float]]]:
+    """(series without the axis, SNR) -> [(value, mean metric, n, share of the n
+    transmissions that failed)] in first-seen order."""
     groups: dict[tuple[str, float, str], list[float]] = defaultdict(list)
+    failed: dict[tuple[str, float, str], list[bool]] = defaultdict(list)
     values: dict[str, Any] = {}
     for row in rows:
         value = _axis_value(row, axis)
@@ -99,19 +101,21 @@ def setting_points(
         key = format_value(value)
         values[key] = value
         groups[(_family(row, axis), row["snr_db"], key)].append(metric_value)
-    out: dict[tuple[str, float], list[tuple[Any, float, int]]] = defaultdict(list)
+        failed[(_family(row, axis), row["snr_db"], key)].append(bool(row.get("failed")))
+    out: dict[tuple[str, float], list[tuple[Any, float, int, float]]] = defaultdict(list)
     for (name, snr, key), items in groups.items():
-        out[(name, snr)].append((values[key], float(np.mean(items)), len(items)))
+        share = float(np.mean(failed[(name, snr, key)]))
+        out[(name, snr)].append((values[key], float(np.mean(items)), len(items), share))
     return dict(out)
 
 
-def is_numeric(points: dict[tuple[str, float], list[tuple[Any, float, int]]]) -> bool:
+def is_numeric(points: dict[tuple[str, float], list[tuple[Any, float, int, float]]]) -> bool:
     """Whether every value of an axis is a number (``1/48`` included): drawn as lines;
     names (``bart``, ``text``) and pairs (``2x2``) are categories, drawn as points."""
     return all(
         as_number(value) is not None and not isinstance(value, tuple)
         for pts in points.values()
-        for value, _, _ in pts
+        for value, *_ in pts
     )
 
 
@@ -128,10 +132,11 @@ def pixels_per_image(root: RunRoot, ids, read_reference) -> dict[str, int]:
 
 def bandwidth_points(
     rows: list[dict[str, Any]], pixels: dict[str, int], metric: str
-) -> dict[tuple[str, float], list[tuple[float, float]]]:
-    """(scheme with its channel, SNR) -> [(channel uses per pixel value k/n, mean metric)]:
-    per variant, the mean of channel uses / (H·W·3) over its rows; sorted by k/n."""
-    groups: dict[tuple[str, str, float], list[tuple[float, float]]] = defaultdict(list)
+) -> dict[tuple[str, float], list[tuple[float, float, float]]]:
+    """(scheme with its channel, SNR) -> [(channel uses per pixel value k/n, mean metric,
+    share of transmissions that failed)]: per variant, the mean of channel uses / (H·W·3)
+    over its rows; sorted by k/n."""
+    groups: dict[tuple[str, str, float], list[tuple[float, float, bool]]] = defaultdict(list)
     for row in rows:
         value = row["metrics"].get(metric)
         if value is None or not math.isfinite(value) or row["image_id"] not in pixels:
@@ -139,11 +144,15 @@ def bandwidth_points(
         ratio = row["channel_uses"] / (3 * pixels[row["image_id"]])
         # "bpg_ldpc budget=1/48 [channel]" and "run: bpg_ldpc budget=1/48": one curve per
         # family (the run and scheme, its channel), one point per variant
-        groups[(family(row["scheme"]), row["scheme"], row["snr_db"])].append((ratio, value))
-    out: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
+        groups[(family(row["scheme"]), row["scheme"], row["snr_db"])].append(
+            (ratio, value, bool(row.get("failed")))
+        )
+    out: dict[tuple[str, float], list[tuple[float, float, float]]] = defaultdict(list)
     for (scheme, _variant, snr), items in groups.items():
-        ratios, values = zip(*items, strict=True)
-        out[(scheme, snr)].append((float(np.mean(ratios)), float(np.mean(values))))
+        ratios, values, failures = zip(*items, strict=True)
+        out[(scheme, snr)].append(
+            (float(np.mean(ratios)), float(np.mean(values)), float(np.mean(failures)))
+        )
     return {key: sorted(points) for key, points in out.items()}
 
 

@@ -16,9 +16,18 @@ from multisc.errors import InvalidInputError
 from multisc.experiment.rundir import reference_path
 from multisc.experiment.variants import series_order
 from multisc.report.data import FORMATS, is_safe_id
+from multisc.report.style import add_note
 from multisc.runroot import RunRoot
 
 GRIDS_DIR = "grids"
+#: a tile's width (inches): big enough to judge
+TILE_IN = 2.4
+#: the size of a tile's text (points; titles one more): at ``DPI`` about 10 px high, read
+#: at a paper column's width and in the page without clicking through
+TEXT_PT = 7
+DPI = 130
+#: characters per line of a tile's prompt at ``TEXT_PT`` in ``TILE_IN``
+WRAP = 40
 #: the metrics a tile may show under it, in order
 TILE_METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS"))
 
@@ -37,8 +46,9 @@ def _missing(ax, what: str = "missing") -> None:
 
 
 def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
-    """Rows: schemes; columns: the reference, then SNRs (seed 0). Semantic schemes' rows
-    carry the fused prompt the generator saw under each image. None for an id that is not
+    """Rows: schemes; columns: the reference (once, in the first row), then SNRs (seed 0).
+    Semantic schemes' rows carry the fused prompt the generator saw under each image; a
+    grid from tiny stand-ins says so at its top. None for an id that is not
     one multisc makes (it names a file: ``grids/<id>.png``)."""
     if not is_safe_id(image_id):
         return None
@@ -49,30 +59,33 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     reference = _tile(root, reference_path(image_id))
     aspect = reference.height / reference.width if reference is not None else 0.75
     text_rows = any(r.get("prompt") for r in mine)  # semantic schemes' rows carry a prompt
-    fig_w = 2.2 * (len(snrs) + 1)  # tiles 2.2 in wide: big enough to judge
-    row_h = 2.2 * aspect + (0.95 if text_rows else 0.45)
+    fig_w = TILE_IN * (len(snrs) + 1)
+    row_h = TILE_IN * aspect + (1.35 if text_rows else 0.5)
     fig, axes = plt.subplots(
         len(schemes), len(snrs) + 1, figsize=(fig_w, row_h * len(schemes)), squeeze=False,
         layout="tight",  # the grid's own layout, whatever the report's figures use
     )  # fmt: skip
+    add_note(fig, top=True)
     for i, scheme in enumerate(schemes):
         ax = axes[i][0]
-        if reference is not None:
-            ax.imshow(reference)
+        if i == 0:  # the reference once per image: the rows below compare against it
+            if reference is not None:
+                ax.imshow(reference)
+            else:
+                _missing(ax)
+            ax.set_title("reference", fontsize=TEXT_PT + 1)
         else:
-            _missing(ax)
-        ax.set_ylabel(scheme, fontsize=8)
+            ax.set_frame_on(False)  # empty, but it keeps the row's scheme name
+        ax.set_ylabel(scheme, fontsize=TEXT_PT + 1)
         ax.set_xticks([])
         ax.set_yticks([])
-        if i == 0:
-            ax.set_title("reference", fontsize=8)
         for j, snr in enumerate(snrs, start=1):
             ax = axes[i][j]
             ax.set_xticks([])
             ax.set_yticks([])
             row = cell.get((scheme, snr))
             if i == 0:
-                ax.set_title(f"{snr:g} dB", fontsize=8)
+                ax.set_title(f"{snr:g} dB", fontsize=TEXT_PT + 1)
             if row is None:
                 ax.set_axis_off()
                 continue
@@ -97,14 +110,14 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
             if row.get("prompt"):
                 # noise turns bytes into control characters: show them as a middle dot
                 printable = "".join(c if c.isprintable() else "·" for c in row["prompt"])
-                caption = textwrap.shorten(printable, 120, placeholder="…")
-                lines += textwrap.wrap(caption, 44)
+                caption = textwrap.shorten(printable, 100, placeholder="…")
+                lines += textwrap.wrap(caption, WRAP)
             # received text is data: "$" pairs must not be parsed as mathtext
-            ax.set_xlabel("\n".join(lines), fontsize=5, parse_math=False)
+            ax.set_xlabel("\n".join(lines), fontsize=TEXT_PT, parse_math=False)
     name = f"{image_id}.png"
     with warnings.catch_warnings():  # noisy received text: glyphs no font has are boxes
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        root.save_figure(fig, f"{GRIDS_DIR}/{name}", dpi=110)
+        root.save_figure(fig, f"{GRIDS_DIR}/{name}", dpi=DPI)
     plt.close(fig)
     return name
 

@@ -3,23 +3,28 @@ sized for a paper, a colour-blind-safe palette (Okabe and Ito 2008), one fixed s
 series used by every figure of a run and of a comparison, legends outside the axes (never
 over data), and tick labels as plain text (mathtext is off: names come from the store).
 
-Series styles come from a [StyleMap][multisc.report.style.StyleMap]: a scheme (the
-*family*: its name without variant settings, with its run in a comparison and its channel
-when a run has several) keeps one colour and one marker in every figure; its variants, and
-its SNRs where a figure draws one line per SNR, differ by line style.
+Series styles come from a [StyleMap][multisc.report.style.StyleMap]: a scheme keeps one
+colour and one marker by its name alone (fixed for the built-in schemes, a stable hash of
+the name for a plugin's), in every run, comparison and figure type; its runs, channels and
+variants differ by line style and marker fill; where a figure draws one line per SNR, the
+SNRs are shades of the scheme's colour (light: low SNR, dark: high). Points where
+transmissions failed carry marks of their own
+([failure_marks][multisc.report.style.failure_marks]).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import Formatter, FuncFormatter, NullFormatter
 
 from multisc.runroot import RunRoot
 
@@ -65,9 +70,63 @@ def family(series: str) -> str:
     return " ".join(part for part in series.split(" ") if not _SETTING.match(part))
 
 
+#: the built-in schemes' fixed colour and marker: the same in every run, comparison and
+#: figure type
+FIXED: dict[str, tuple[str, str]] = {
+    "multisc": (PALETTE[0], MARKERS[0]),
+    "single_text": (PALETTE[1], MARKERS[1]),
+    "vlm_csc": (PALETTE[2], MARKERS[2]),
+    "bpg_ldpc": (PALETTE[3], MARKERS[3]),
+    "deep_jscc": (PALETTE[4], MARKERS[4]),
+}
+#: a plugin's colour and marker come from a stable hash of its name into these (the
+#: Okabe-Ito colours left over, then Paul Tol's "muted" ones): one plugin looks the same in
+#: every report, whatever else the report holds
+PLUGIN_COLORS = (PALETTE[5], PALETTE[6], "#882255", "#44AA99", "#999933", "#AA4499", "#332288")
+PLUGIN_MARKERS = ("P", "X", "*", "h", "<", ">")
+
+
+def scheme_name(series: str) -> str:
+    """The scheme a series draws: ``"run-a: multisc ip_scale=0.25 [awgn]"`` -> ``"multisc"``."""
+    label = series.partition(" [")[0]
+    if ": " in label:
+        label = label.partition(": ")[2]
+    return label.split(" ")[0]
+
+
+def scheme_style(name: str) -> dict[str, str]:
+    """Colour and marker of a scheme by its name alone: fixed for the built-in schemes, a
+    stable hash (CRC-32, not Python's salted ``hash``) of the name for any other."""
+    if name in FIXED:
+        color, marker = FIXED[name]
+    else:
+        import zlib
+
+        code = zlib.crc32(name.encode("utf-8"))
+        color = PLUGIN_COLORS[code % len(PLUGIN_COLORS)]
+        marker = PLUGIN_MARKERS[(code // len(PLUGIN_COLORS)) % len(PLUGIN_MARKERS)]
+    return {"color": color, "marker": marker}
+
+
+def shade(color: str, rank: int, count: int) -> str:
+    """``color`` made lighter or darker by ``rank`` of ``count`` (an SNR's place among a
+    figure's SNRs): the lowest lightest, the highest darkest, one hue per scheme."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    if count < 2:
+        return to_hex(color)
+    t = rank / (count - 1)  # 0 .. 1
+    rgb = np.asarray(to_rgb(color))
+    # below the middle towards white (at most 50%), above it towards black (at most 40%)
+    mixed = rgb + (1 - rgb) * 0.5 * (1 - 2 * t) if t < 0.5 else rgb * (1 - 0.4 * (2 * t - 1))
+    return to_hex(np.clip(mixed, 0, 1))
+
+
 class StyleMap:
-    """One style per series, fixed for a whole report: a family's colour and marker by its
-    place in the report's order, a variant's line style by its place among its family's.
+    """One style per series, the same in every report: a scheme's colour and marker by its
+    name ([scheme_style][multisc.report.style.scheme_style]); the runs, channels and variants
+    of one scheme differ by line style and marker fill, by their place among that scheme's
+    series in the report.
 
     Args:
         series: every series the report draws (schemes, variant labels, ``run: scheme``,
@@ -79,22 +138,25 @@ class StyleMap:
 
         self.series = series_order(set(series))
         self.families = list(dict.fromkeys(family(s) for s in self.series))
-        self._rank = {}
-        for name in self.series:
-            siblings = [s for s in self.series if family(s) == family(name)]
-            self._rank[name] = siblings.index(name)
+        self._rank: dict[str, int] = {}
+        for names in (self.series, self.families):  # a variant among variants, a family
+            for name in names:  # (run, channel) among the scheme's families
+                siblings = [s for s in names if scheme_name(s) == scheme_name(name)]
+                self._rank.setdefault(name, siblings.index(name))
 
     def family_style(self, name: str) -> dict[str, Any]:
-        """Colour and marker of a family (a series' family is looked up for a series)."""
-        key = family(name)
-        index = self.families.index(key) if key in self.families else len(self.families)
-        return {"color": PALETTE[index % len(PALETTE)], "marker": MARKERS[index % len(MARKERS)]}
+        """Colour and marker of the scheme a series (or family) draws."""
+        return scheme_style(scheme_name(name))
+
+    def rank(self, series: str) -> int:
+        """A series' place among its scheme's series (0 for one the map never saw)."""
+        return self._rank.get(series, 0)
 
     def __call__(self, series: str, rank: int | None = None) -> dict[str, Any]:
-        """Colour, marker, line style and fill of ``series`` (``rank``: the line's place
-        among its family's lines in this figure, e.g. an SNR's; default its variant's)."""
+        """Colour, marker, line style and fill of ``series`` (``rank``: its place among its
+        scheme's lines in this figure; default its place among the report's series)."""
         if rank is None:
-            rank = self._rank.get(series, 0)
+            rank = self.rank(series)
         return {
             **self.family_style(series),
             "linestyle": LINESTYLES[rank % len(LINESTYLES)],
@@ -113,6 +175,26 @@ def plain_number(value: float, _position: Any = None) -> str:
     if magnitude >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}"
+
+
+class UniformFormatter(Formatter):
+    """Tick labels in plain text with one number of decimals per axis: ``20.0, 22.5, 25.0``,
+    never ``20, 22.5, 25`` (matplotlib's ScalarFormatter would do this too, but turns
+    large or small ranges into an offset or a mathtext exponent); thousands grouped."""
+
+    def __call__(self, value: float, pos: Any = None) -> str:
+        return self.format_ticks([value])[0]
+
+    def format_ticks(self, values) -> list[str]:
+        values = [float(v) for v in values]
+        finite = [abs(v) for v in values if np.isfinite(v) and v != 0]
+        if finite and (max(finite) >= 1e9 or max(finite) < 1e-3):
+            return [plain_number(v) for v in values]
+        decimals = 0
+        for v in values:  # the fewest decimals that write every tick exactly (at most 4)
+            while decimals < 4 and abs(round(v, decimals) - v) > 1e-9 * max(1.0, abs(v)):
+                decimals += 1
+        return [f"{v:,.{decimals}f}" if v != 0 else f"{0:.{decimals}f}" for v in values]
 
 
 def plain_log_axis(axis) -> None:
@@ -141,42 +223,110 @@ def thin_ticks(positions: Sequence[float], log: bool = False, apart: float = 0.0
     return kept
 
 
-def legend_outside(fig, ax) -> None:
+#: the marks laid over a point whose transmissions failed: some (a ring), all (a cross)
+PARTLY_FAILED = {"marker": "o", "markersize": 9, "fillstyle": "none", "color": "0.15",
+                 "linestyle": "none", "markeredgewidth": 0.8}  # fmt: skip
+ALL_FAILED = {"marker": "x", "markersize": 7, "color": "0.15", "linestyle": "none",
+              "markeredgewidth": 1.2}  # fmt: skip
+FAILURE_LABELS = (
+    "ring: some transmissions failed",
+    "cross: all failed (scored as the failure image)",
+)
+
+
+def failure_marks(ax, points: Sequence[tuple[float, float, float]], transform=None) -> set[str]:
+    """Lay a ring over each ``(x, y, failed share)`` point where some transmissions failed
+    and a cross where all did (``transform``: the series' own, if shifted); return which
+    kinds were drawn (``"some"``, ``"all"``), for the legend."""
+    some = [(x, y) for x, y, share in points if 0 < share < 1]
+    every = [(x, y) for x, y, share in points if share >= 1]
+    for marks, style in ((some, PARTLY_FAILED), (every, ALL_FAILED)):
+        if marks:
+            xs, ys = zip(*marks, strict=True)
+            ax.plot(xs, ys, **style, zorder=4, gid="failed",
+                    transform=transform or ax.transData)  # fmt: skip
+    return ({"some"} if some else set()) | ({"all"} if every else set())
+
+
+def failure_handles(kinds: set[str]) -> tuple[list[Any], list[str]]:
+    """Legend handles and labels for the failure marks drawn."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    for kind, style, label in zip(("some", "all"), (PARTLY_FAILED, ALL_FAILED), FAILURE_LABELS,
+                                  strict=True):  # fmt: skip
+        if kind in kinds:
+            handles.append(Line2D([], [], **style))
+            labels.append(label)
+    return handles, labels
+
+
+def legend_outside(fig, ax, failures: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     """The axes' legend, outside them at the figure's right (constrained layout keeps room
-    for it), never over a point; none when nothing is labelled."""
+    for it), never over a point, with the failure marks drawn (``failures``); none when
+    nothing is labelled."""
     handles, labels = ax.get_legend_handles_labels()
+    extra_handles, extra_labels = failure_handles(set(failures))
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", frameon=False)
+        fig.legend([*handles, *extra_handles], [*labels, *extra_labels],
+                   loc="outside right upper", frameon=False)  # fmt: skip
 
 
 def family_snr_legend(
-    fig, styles: StyleMap, families: Sequence[str], snrs: Sequence[float], lines: bool = True
+    fig,
+    styles: StyleMap,
+    families: Sequence[str],
+    snrs: Sequence[float],
+    lines: bool = True,
+    failures: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     """One legend, outside the axes, for a figure with a line per (family, SNR): each family
-    once (its colour and marker), then each SNR once (its line style and marker fill, in
-    grey), instead of every pair: 3 schemes at 7 SNRs are 10 entries, not 21."""
+    once (its colour, marker and line style), then each SNR once as a shade of grey (light:
+    low SNR), as its lines are shades of their scheme's colour: 3 schemes at 7 SNRs are 10
+    entries, not 21."""
     from matplotlib.lines import Line2D
 
     handles = [
-        Line2D([], [], **{**styles.family_style(name), "linestyle": "-" if lines else "none"})
+        Line2D([], [], **{**styles(name), "linestyle": styles(name)["linestyle"] if lines
+                          else "none"})
         for name in families
-    ]
+    ]  # fmt: skip
     for rank, _ in enumerate(snrs):
         handles.append(
             Line2D(
-                [], [], color="0.35", marker="o",
-                linestyle=LINESTYLES[rank % len(LINESTYLES)] if lines else "none",
-                fillstyle=FILLS[rank % len(FILLS)],
+                [], [], color=shade("0.45", rank, len(snrs)), marker="s", markersize=6,
+                linestyle="-" if lines else "none", linewidth=3,
             )
         )  # fmt: skip
     labels = [*families, *(f"{snr:g} dB" for snr in snrs)]
-    fig.legend(handles, labels, loc="outside right upper", frameon=False)
+    extra_handles, extra_labels = failure_handles(set(failures))
+    fig.legend([*handles, *extra_handles], [*labels, *extra_labels],
+               loc="outside right upper", frameon=False)  # fmt: skip
 
 
 def new_figure(size: tuple[float, float] = FIGURE):
     """A figure and its axes in the report's size, fonts and layout (call inside
-    ``plt.rc_context(RC)``)."""
-    return plt.subplots(figsize=size, layout="constrained")
+    ``plt.rc_context(RC)``), with the context's
+    [FIGURE_NOTE][multisc.report.style.FIGURE_NOTE]."""
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    add_note(fig)
+    return fig, ax
+
+
+FIGURE_NOTE: ContextVar[str] = ContextVar("FIGURE_NOTE", default="")
+"""A line every figure drawn in this context carries at its bottom left (a report from
+tiny stand-in models says so on each figure, as its page's banner does); set with
+``FIGURE_NOTE.set(...)``."""
+
+
+def add_note(fig, top: bool = False) -> None:
+    """Write [FIGURE_NOTE][multisc.report.style.FIGURE_NOTE], if any, small and grey at
+    the figure's bottom left, under the axes' label (constrained layout keeps room for it;
+    the legend is at the top right), or above everything (``top``: an image grid)."""
+    note = FIGURE_NOTE.get()
+    if note:
+        place = fig.suptitle if top else fig.supxlabel
+        place(note, x=0.005, ha="left", fontsize=6, color="0.3", style="italic")
 
 
 def save_figure(fig, root: RunRoot, folder: str, stem: str, dpi: int = DPI) -> list[str]:

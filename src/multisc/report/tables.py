@@ -93,33 +93,157 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
 
 
-def _column_label(name: str) -> str:
+def column_label(name: str) -> str:
+    """A metric's name in every table (``psnr`` -> ``PSNR (dB)``)."""
     return METRICS[name][0] if name in METRICS else name
 
 
-def summary_latex(header: list[str], body: list[list[str]], caption: str) -> str:
-    """The summary as a booktabs ``table`` (needs ``\\usepackage{booktabs}``): one column
-    per metric, ``mean [low, high]``; rows grouped by series with a rule between."""
-    columns = "l" + "r" * (len(header) - 1)
-    lines = [
-        "% multisc summary: mean [95% bootstrap interval] over images and seeds",
-        "\\begin{table}[t]",
-        "\\centering",
-        f"\\caption{{{latex_escape(caption)}}}",
-        "\\resizebox{\\linewidth}{!}{%",
-        f"\\begin{{tabular}}{{{columns}}}",
-        "\\toprule",
-        " & ".join(latex_escape(_column_label(h)) for h in header) + " \\\\",
-        "\\midrule",
+def _stacked(lines: list[str], align: str = "l") -> str:
+    """Cell lines one under another without a package: a nested ``tabular`` (a line that
+    starts with ``[`` is braced, or ``\\`` would read it as its optional argument)."""
+    if len(lines) == 1:
+        return lines[0]
+    body = " \\\\ ".join(f"{{{line}}}" if line.startswith("[") else line for line in lines)
+    return f"\\begin{{tabular}}[t]{{@{{}}{align}@{{}}}}{body}\\end{{tabular}}"
+
+
+#: a metric's column head in a LaTeX table (its full name is in the caption)
+SHORT = {
+    "psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS", "dists": "DISTS",
+    "clip_cosine": "CLIP cos.", "bleu": "BLEU", "bleu1": "BLEU-1", "bleu4": "BLEU-4",
+    "text_similarity": "Text sim.", "bleu_fused": "BLEU (fused)",
+    "text_similarity_fused": "Text sim. (fused)",
+}  # fmt: skip
+#: text lines a LaTeX table holds before it goes on in another ("continued"): each float
+#: fits a page
+TABLE_LINES = 34
+#: more tables than this (a 48-variant ablation) and each metric starts on a new page
+#: (``\\clearpage``: LaTeX keeps at most 18 floats waiting)
+FLOATS = 12
+
+
+def _series_lines(series: str) -> list[str]:
+    """A series' name, then each of its settings and its channel on lines of their own, a
+    long value under its setting's name: ``multisc ip_scale=0.25 [awgn]`` -> ``multisc``,
+    ``ip_scale=0.25``, ``[awgn]``."""
+    label, bracket, channel = series.partition(" [")
+    lines = []
+    for part in (p for p in label.split(" ") if p):
+        name, equals, value = part.partition("=")
+        if equals and len(part) > 20:
+            lines += [latex_escape(f"{name}="), "\\quad " + latex_escape(value)]
+        else:
+            lines.append(latex_escape(part))
+    return lines + ([latex_escape(f"[{channel}")] if bracket else [])
+
+
+def summary_latex(rows: list[dict[str, Any]], description: str) -> str:
+    """The summary as booktabs tables, one per metric (and one of channel uses), each
+    narrow enough for a paper's column at the document's font size: the series' settings
+    stacked under its name, the interval under the mean, n in the caption. Needs only
+    ``\\usepackage{booktabs}`` (no scaling: a table's font stays the document's)."""
+    metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["scheme"], row["snr_db"])].append(row)
+    order = series_order({s for s, _ in groups})
+    keys = [(s, snr) for s in order for snr in sorted(x for t, x in groups if t == s)]
+    counts = {len(groups[k]) for k in keys}
+    any_failed = any(r["failed"] for r in rows)
+    what = latex_escape(description)
+    uniform = len(counts) == 1  # n in the caption, else a column of its own
+    per_row = f"n = {min(counts)} images and seeds per row" if uniform else "n per row"
+    spent = {s: np.mean([r["channel_uses"] for r in rows if r["scheme"] == s]) for s in order}
+    tables = [
+        "% multisc summary: needs only \\usepackage{booktabs}",
+        _latex_table(
+            f"Channel uses per image (mean over images, SNRs and seeds): {what}.",
+            ["Scheme", "Channel uses"],
+            [(name, [f"{spent[name]:,.0f}"]) for name in order],
+            "r",
+        ),
     ]
+    for metric in metrics:
+        interval = False
+        body = []
+        for scheme, snr in keys:
+            items = groups[(scheme, snr)]
+            values = [float(v) for r in items if (v := r["metrics"].get(metric)) is not None
+                      and math.isfinite(v)]  # fmt: skip
+            form = FORMATS.get(metric, "{:.4g}")
+            cells = [f"{snr:g}"]
+            if not values:
+                cells.append("--")
+            else:
+                mean, low, high = mean_ci(values)
+                lines = [form.format(mean)]
+                if low is not None:
+                    interval = True
+                    lines.append(f"[{form.format(low)}, {form.format(high)}]")
+                cells.append(_stacked(lines, "r"))
+            if not uniform:
+                cells.insert(1, str(len(items)))
+            if any_failed:
+                cells.append(str(sum(bool(r["failed"]) for r in items)))
+            body.append((scheme, cells))
+        how = (
+            f"mean [95\\% bootstrap interval] over the {per_row}"
+            if interval else f"mean over the {per_row}"
+        )  # fmt: skip
+        header = ["Scheme", "SNR (dB)", *([] if uniform else ["n"])]
+        header += [latex_escape(SHORT.get(metric, metric)), *(["Failed"] if any_failed else [])]
+        caption = f"{latex_escape(column_label(metric))}: {how}; {what}."
+        if any_failed:
+            caption += " Failed: transmissions scored as the failure image."
+        tables.append(_latex_table(caption, header, body, "r" * (len(header) - 1)))
+    text = "\n".join(tables) + "\n"
+    floats = text.count("\\begin{table}")
+    if floats > FLOATS:  # LaTeX holds at most 18 floats unplaced: flush them between metrics
+        text = "\n\\clearpage\n".join(tables) + "\n"
+    return text
+
+
+def _latex_table(
+    caption: str, header: list[str], body: list[tuple[str, list[str]]], columns: str
+) -> str:
+    """Booktabs tables of ``body``: the series' name on its group's first row only, a rule
+    between series, at most [TABLE_LINES][multisc.report.tables.TABLE_LINES] text lines
+    each (the next one "continued")."""
+    chunks: list[list[str]] = [[]]
+    used = 0
     previous = None
-    for row in body:
-        if previous is not None and row[0] != previous:
-            lines.append("\\midrule")
-        previous = row[0]
-        lines.append(" & ".join(latex_escape(c) for c in row) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}}", "\\end{table}", ""]
-    return "\n".join(lines)
+    for series, cells in body:
+        name = _stacked(_series_lines(series)) if series != previous else ""
+        height = max(
+            len(_series_lines(series)) if name else 1,
+            *(cell.count("\\\\") + 1 for cell in cells),
+        )  # fmt: skip
+        if used and used + height > TABLE_LINES:
+            chunks.append([])
+            used = 0
+            name = _stacked(_series_lines(series))  # named again at the top of a table
+        elif previous is not None and series != previous:
+            chunks[-1].append("\\midrule")
+        chunks[-1].append(" & ".join([name, *cells]) + " \\\\")
+        used += height
+        previous = series
+    out = []
+    for number, lines in enumerate(chunks):
+        out += [
+            "\\begin{table}[htbp]",
+            "\\centering",
+            f"\\caption{{{caption}{' (continued)' if number else ''}}}",
+            f"\\begin{{tabular}}{{@{{}}l{columns}@{{}}}}",
+            "\\toprule",
+            " & ".join(header) + " \\\\",
+            "\\midrule",
+            *lines,
+            "\\bottomrule",
+            "\\end{tabular}",
+            "\\end{table}",
+            "",
+        ]
+    return "\n".join(out)
 
 
 def summary_markdown(header: list[str], body: list[list[str]]) -> str:
@@ -129,7 +253,7 @@ def summary_markdown(header: list[str], body: list[list[str]]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
 
     aligns = ["---"] + ["---:"] * (len(header) - 1)
-    lines = [cells([_column_label(h) for h in header]), cells(aligns)]
+    lines = [cells([column_label(h) for h in header]), cells(aligns)]
     return "\n".join(lines + [cells(r) for r in body]) + "\n"
 
 
@@ -147,8 +271,9 @@ def set_rows(sets: list[dict[str, Any]]) -> list[list[str]]:
     return out
 
 
-def paired_rows(comparisons: list[dict[str, Any]]) -> list[list[str]]:
-    """One row per comparison, each metric's numbers in that metric's one format."""
+def paired_rows(comparisons: list[dict[str, Any]], channels: bool = True) -> list[list[str]]:
+    """One row per comparison, each metric's numbers in that metric's one format (without
+    the channel column when ``channels`` is false: a comparison across channels)."""
     out = []
     for c in comparisons:
         form = FORMATS.get(c["metric"], "{:.4g}")
@@ -161,8 +286,9 @@ def paired_rows(comparisons: list[dict[str, Any]]) -> list[list[str]]:
         p = "no power" if c["p_value"] is None else f"{c['p_value']:.3g}"
         adjusted = c.get("p_adjusted")
         q = "—" if adjusted is None else f"{adjusted:.3g}"
-        out.append([c["scheme"], c["channel"], f"{c['snr_db']:g}", c["metric"], str(c["pairs"]),
-                    signed.format(c["mean_difference"]), ci, p, q])  # fmt: skip
+        out.append([c["scheme"], *([c["channel"]] if channels else []), f"{c['snr_db']:g}",
+                    c["metric"], str(c["pairs"]), signed.format(c["mean_difference"]), ci, p,
+                    q])  # fmt: skip
     return out
 
 

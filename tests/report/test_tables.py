@@ -1,0 +1,99 @@
+"""``summary.tex`` as a paper takes it: every shipped config's summary compiles in a bare
+``article`` with ``booktabs`` alone, with no error and no overfull box (pdflatex: Debian's
+``texlive-latex-base`` and ``texlive-latex-recommended``, installed by the test command)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from multisc.experiment.config import load_config
+from multisc.experiment.variants import scheme_variants
+from multisc.report.data import METRICS, by_channel, describe
+from multisc.report.tables import summary_latex
+
+CONFIGS = sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml"))
+DOCUMENT = (
+    "\\documentclass{article}\\usepackage{booktabs}\\begin{document}"
+    "\\input{summary.tex}\\end{document}\n"
+)
+
+
+def _rows(config) -> list[dict]:
+    """A row per (variant, channel, SNR, image) of the config, every metric filled with
+    numbers of the metric's size, BPG-LDPC failing at the lowest SNR."""
+    rows = []
+    channels = [getattr(c, "label", None) or c.model for c in config.channels()]
+    snrs = sorted(config.snr_db)
+    for scheme in config.schemes:
+        for variant, channel, snr, image in itertools.product(
+            scheme_variants(config, scheme), channels, snrs, range(3)
+        ):
+            rows.append({
+                "scheme": variant.label, "fading": channel, "snr_db": snr,
+                "image_id": f"i{image}", "seed": 0, "channel_uses": 12_345.0 + image,
+                "failed": scheme == "bpg_ldpc" and snr == snrs[0],
+                "metrics": {m: 10.0 + image + snr / 7 for m in METRICS},
+                "settings": dict(variant.settings), "details": {}, "timings": {},
+            })  # fmt: skip
+    return rows
+
+
+def _pdflatex() -> str:
+    found = shutil.which("pdflatex")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdflatex is missing: the test command installs texlive-latex-base")
+        pytest.skip("pdflatex (Debian's texlive-latex-base, installed by the test command)")
+    return found
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_shipped_configs_summary_compiles_with_booktabs_alone(path, tmp_path):
+    pdflatex = _pdflatex()
+    config = load_config(str(path), out=str(tmp_path / "run"))
+    rows, channels = by_channel(_rows(config))
+    run = {"config_yaml": path.read_text()}
+    text = summary_latex(rows, describe(rows, run, channels, "run-name-0a1b2c"))
+    assert "resizebox" not in text and "run-name-0a1b2c" not in text
+    assert config.description and config.description in text  # captioned with what it is
+    (tmp_path / "summary.tex").write_text(text)
+    (tmp_path / "doc.tex").write_text(DOCUMENT)
+    done = subprocess.run(
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert done.returncode == 0, log[-3000:]
+    bad = [line for line in log.splitlines() if "Overfull" in line or "Float too large" in line]
+    assert not bad, bad
+    assert (tmp_path / "doc.pdf").stat().st_size > 0
+
+
+def test_n_and_the_interval_are_in_the_caption_and_not_where_n_is_one():
+    rows = [
+        {"scheme": "bpg_ldpc", "fading": "awgn", "snr_db": 6.0, "image_id": f"i{i}", "seed": 0,
+         "channel_uses": 100.0, "failed": False, "metrics": {"psnr": 20.0 + i}}
+        for i in range(4)
+    ]  # fmt: skip
+    text = summary_latex(rows, "a test")
+    assert "mean [95\\% bootstrap interval] over the n = 4 images and seeds per row" in text
+    assert "\n%" not in text.partition("\n")[2]  # no comment lines carry the method
+    alone = summary_latex(rows[:1], "a test")
+    assert "bootstrap" not in alone and "n = 1 images and seeds per row" in alone
+
+
+def test_notes_show_code_spans_as_code_and_escape_the_rest():
+    from multisc.report.page import code_spans
+
+    text = "lpips was not computed (`multisc models pull lpips`) <b>from the store</b>"
+    assert str(code_spans(text)) == (
+        "lpips was not computed (<code>multisc models pull lpips</code>) "
+        "&lt;b&gt;from the store&lt;/b&gt;"
+    )
+    assert str(code_spans("`<script>`")) == "<code>&lt;script&gt;</code>"  # escaped inside
