@@ -83,13 +83,16 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     ]
     url = (run_dir / "report.html").as_uri()
     dom = subprocess.run(
-        ["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
-    )
+        ["chromium", *flags, "--window-size=1280,2000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     body = re.search(r"<body[^>]*>", dom.stdout)
     assert body, dom.stderr[-1000:]
     assert 'data-images-ok="true"' in body.group(0)  # every <img> loaded, with pixels
     images = int(re.search(r'data-images="(\d+)"', body.group(0)).group(1))
     assert images >= 3 + 3  # metric plots, channel uses, one grid per image
+    # at 1280 px each figure is laid out at least 700 px wide (its ticks about 10 px high)
+    assert int(re.search(r'data-figure-width="(\d+)"', body.group(0)).group(1)) >= 700
     shot = tmp_path / "report.png"
     subprocess.run(
         ["chromium", *flags, "--window-size=1280,2000", f"--screenshot={shot}", url],
