@@ -322,12 +322,31 @@ def ratio_ticks(measured: list[float]) -> list[float]:
     return thin_ticks(inside, log=True) if len(inside) > 1 else thin_ticks(measured, log=True)
 
 
+def same_curves(curves: list[tuple[float, list]], span: float) -> list[list[tuple[float, list]]]:
+    """Neighbouring (SNR, points) curves of one family that coincide (the same x, and y
+    within 0.5% of ``span`` at every point), grouped in SNR order: each group is drawn once."""
+    groups: list[list[tuple[float, list]]] = []
+    for snr, points in curves:
+        if groups:
+            _, previous = groups[-1][-1]
+            same = len(previous) == len(points) and all(
+                abs(a[0] - b[0]) <= 0.01 * abs(b[0]) and abs(a[1] - b[1]) <= 0.005 * span
+                for a, b in zip(previous, points, strict=True)
+            )
+            if same:
+                groups[-1].append((snr, points))
+                continue
+        groups.append([(snr, points)])
+    return groups
+
+
 def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles: StyleMap):
     """``metric`` against the bandwidth ratio k/n (channel uses per pixel value, H·W·3),
     one curve per (family, SNR) in the scheme's colour, a shade per SNR (light: low), a
     point per variant: the rate-distortion(-perception) view. Points whose transmissions
-    all failed are crosses, not joined into a curve; some failed, a ring. A log axis
-    labelled at round ratios."""
+    all failed are crosses, not joined into a curve; some failed, a ring. SNRs giving the
+    same curve are one curve labelled with their range. A log axis labelled at round
+    ratios."""
     data = experiments.bandwidth_points(rows, pixels, metric)
     if not data:
         return []
@@ -335,23 +354,36 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles:
     order = series_order({name for name, _ in data})
     failures: set[str] = set()
     values = [y for points in data.values() for _, y, _ in points]
+    span = max(values) - min(values)
     with plt.rc_context(RC):
         fig, ax = new_figure()
-        dodger = Dodger(ax, max(values) - min(values), log_x=True)
-        for name, snr in sorted(data, key=lambda k: (order.index(k[0]), k[1])):
-            points = data[(name, snr)]
-            style = _snr_style(styles, name, snrs.index(snr), len(snrs))
-            transform = dodger.transform([(x, y) for x, y, _ in points])
-            measured = [(x, y) for x, y, share in points if share < 1]
-            if measured:
-                x, y = zip(*measured, strict=True)
-                ax.plot(x, y, **style, gid=f"{name} @ {snr:g} dB", transform=transform)
-            failures |= failure_marks(ax, points, transform)
-            lost = [(x, y) for x, y, share in points if share >= 1]
-            if lost:  # each failed point in the line's colour under its cross
-                x, y = zip(*lost, strict=True)
-                ax.plot(x, y, **{**style, "linestyle": "none"}, gid=f"{name} @ {snr:g} dB",
-                        transform=transform)  # fmt: skip
+        dodger = Dodger(ax, span, log_x=True)
+        for name in order:
+            # a family's SNRs that give the very same curve (BPG-LDPC past its cliff) are
+            # drawn once, in the highest one's shade, and labelled with their range
+            for group in same_curves([(snr, data[(name, snr)]) for snr in snrs
+                                      if (name, snr) in data], span):  # fmt: skip
+                snr, points = group[-1]
+                style = _snr_style(styles, name, snrs.index(snr), len(snrs))
+                transform = dodger.transform([(x, y) for x, y, _ in points])
+                tag = f"{name} @ {snr:g} dB"
+                measured = [(x, y) for x, y, share in points if share < 1]
+                if measured:
+                    x, y = zip(*measured, strict=True)
+                    ax.plot(x, y, **style, gid=tag, transform=transform)
+                failures |= failure_marks(ax, points, transform)
+                lost = [(x, y) for x, y, share in points if share >= 1]
+                if lost:  # each failed point in the line's colour under its cross
+                    x, y = zip(*lost, strict=True)
+                    ax.plot(x, y, **{**style, "linestyle": "none"}, gid=tag,
+                            transform=transform)  # fmt: skip
+                if len(group) > 1:
+                    last = max(points)
+                    ax.annotate(
+                        f"{group[0][0]:g}-{snr:g} dB", (last[0], last[1]), xytext=(4, 4),
+                        textcoords="offset points", fontsize=6, color=style["color"],
+                        transform=transform,
+                    )  # fmt: skip
         ax.set_xscale("log")
         plain_log_axis(ax.xaxis)
         ticks = ratio_ticks([x for points in data.values() for x, *_ in points])
