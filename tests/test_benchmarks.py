@@ -129,3 +129,16 @@ def test_variants_py(tiny_models):
         "--steps", "2", "--json",
     )  # fmt: skip
     assert report
+
+
+def test_captioner_train_measures_each_mode(tiny_models):
+    """ "captioner_train.py" with the tiny LLaVA, 2 steps per mode."""
+    report = _script("captioner_train.py", "--models", str(tiny_models), "--steps", "2",
+                     "--json")  # fmt: skip
+    modes = {row["mode"]: row for row in report["modes"]}
+    assert set(modes) == {"projector", "lora", "full"}
+    assert all(row["seconds_per_step"] > 0 and row["peak_memory_gib"] > 0 for row in modes.values())
+    # the projector alone is the least that trains (LoRA's rank 128 outgrows a tiny model)
+    projector = modes["projector"]["trainable_parameters"]
+    assert projector < modes["lora"]["trainable_parameters"]
+    assert projector < modes["full"]["trainable_parameters"]

@@ -98,6 +98,12 @@ TINY = (
     ),
     Tiny(r"multisc corrector eval", "the tiny BART as `bart`", add=("--models", "{tiny}")),
     Tiny(
+        r"multisc captioner train",
+        "the tiny LLaVA as the base, 2 steps, on the CPU",
+        add=("--models", "{tiny}", "--global-batch", "1"),
+        force=("--max-steps", "2", "--device", "cpu"),
+    ),
+    Tiny(
         r"multisc captioner eval",
         "tiny captioners, two photos, 4-token captions",
         add=("--models", "{tiny}", "--limit", "2", "--caption-tokens", "4"),

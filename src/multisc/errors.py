@@ -74,3 +74,20 @@ class RunInterrupted(MultiscError):
         self.stored, self.total = stored, total
         self.exit_code = 143 if terminated else 130
         super().__init__(f"interrupted at {stored}/{total} rows; run the same command to resume")
+
+
+class TrainingInterrupted(MultiscError):
+    """Captioner training stopped by Ctrl-C (SIGINT) or SIGTERM: the steps done are in a
+    checkpoint, and the same command resumes from it.
+
+    Attributes:
+        exit_code: 130 for SIGINT, 143 for SIGTERM (128 + the signal's number).
+    """
+
+    def __init__(self, step: int, total: int, checkpoint: str, terminated: bool = False) -> None:
+        self.step, self.total = step, total
+        self.exit_code = 143 if terminated else 130
+        super().__init__(
+            f"interrupted at step {step}/{total}; saved {checkpoint}: run the same command "
+            "to resume"
+        )

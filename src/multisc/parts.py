@@ -83,9 +83,14 @@ class PartSpec:
 class PartRegistry:
     """The parts of one kind: built-in ones registered in code, others by entry point."""
 
-    def __init__(self, kind: str, group: str) -> None:
+    def __init__(
+        self, kind: str, group: str, resolve: Callable[[str], PartSpec | None] | None = None
+    ) -> None:
         self.kind = kind
         self.group = group
+        #: names outside the registry that still name a part (a trained captioner's
+        #: ``path:DIR``): ``resolve(name)`` gives its spec, or ``None``
+        self.resolve = resolve
         self._builtin: dict[str, PartSpec] = {}
         self._plugins: dict[str, PartSpec] | None = None
 
@@ -107,6 +112,9 @@ class PartRegistry:
         """The part ``name``; one clear error naming the choices otherwise."""
         specs = self.specs()
         if name not in specs:
+            found = self.resolve(name) if self.resolve is not None else None
+            if found is not None:
+                return found
             raise choices_error(self.kind, name, list(specs))
         return specs[name]
 

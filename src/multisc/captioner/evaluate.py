@@ -31,6 +31,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("bleu4", "BLEU-4", 4), ("sacrebleu", "sacreBLEU", 2), ("tokens", "tokens", 1),
     ("characters", "chars", 1), ("seconds_per_image", "s/image", 3),
     ("peak_memory_mib", "peak MiB", 0), ("parameters", "params (M)", 2),
+    ("training_hours", "training (h)", 2),
 )  # fmt: skip
 
 
@@ -91,6 +92,10 @@ class CaptionerResult:
     device: str
     #: the captioner's weights are a tiny random stand-in: its numbers mean nothing
     stand_in: bool = False
+    #: Table I's training time: the wall hours ``multisc captioner train`` spent on it
+    #: (a trained folder, ``path:DIR``; ``None`` for a published checkpoint), and where
+    training_hours: float | None = None
+    trained_on: str | None = None
     texts: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -147,6 +152,10 @@ def evaluate_captioners(
             say(f"{name}: captioning {len(images)} image(s), {mode}")
             result = _evaluate(name, model, captioner, images, references, mode, rows, cols)
             result.stand_in = stand_in
+            seconds = spec.info.get("training_seconds")
+            if isinstance(seconds, int | float):
+                result.training_hours = float(seconds) / 3600
+                result.trained_on = spec.info.get("trained_on")
             out.append(result)
         del captioner
         if device.type == "cuda":

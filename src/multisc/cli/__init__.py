@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from multisc.cli.common import _emit, _finite, _quiet_libraries, app, err
-from multisc.errors import MultiscError, RunInterrupted, Terminated
+from multisc.errors import MultiscError, RunInterrupted, Terminated, TrainingInterrupted
 
 __all__ = ["_emit", "_finite", "_quiet_libraries", "app", "main"]
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             return _interrupted(argv, 15 if isinstance(exc.__cause__, Terminated) else 2)
         err.print("aborted")
         return 1
-    except RunInterrupted as exc:  # a sweep stopped between rows: it resumes
+    except (RunInterrupted, TrainingInterrupted) as exc:  # stopped cleanly: it resumes
         err.print(str(exc), highlight=False, soft_wrap=True)
         return exc.exit_code
     except MultiscError as exc:

@@ -78,8 +78,21 @@ def _one_of(choices):
 
 
 def _part(role: str):
-    """A registered entry of ``role`` (segmenter, captioner, generator, ip_adapter)."""
-    return _one_of(lambda: ROLES[role].names())
+    """A registered entry of ``role`` (segmenter, captioner, generator, ip_adapter), or a
+    name its registry resolves (a trained captioner's ``path:DIR``: its folder is checked)."""
+    listed = _one_of(lambda: ROLES[role].names())
+
+    def check(name: str, value: Any) -> None:
+        registry = ROLES[role]
+        if isinstance(value, str) and registry.resolve is not None and value.startswith("path:"):
+            try:
+                registry.get(value)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"option {name}: {exc}") from None
+            return
+        listed(name, value)
+
+    return check
 
 
 def _or_none(check):

@@ -15,8 +15,18 @@ from typing import Any
 
 from multisc.parts import PartRegistry, PartSpec
 
+
 #: every captioner, one registration each
-CAPTIONER_REGISTRY = PartRegistry("captioner", "multisc.captioners")
+def _trained(name: str):
+    """``path:DIR``: the captioner ``multisc captioner train`` wrote into DIR."""
+    if not name.startswith("path:"):
+        return None
+    from multisc.transmitter.trained import trained_spec
+
+    return trained_spec(name, CAPTIONER_REGISTRY)
+
+
+CAPTIONER_REGISTRY = PartRegistry("captioner", "multisc.captioners", resolve=_trained)
 #: the paper's captioner (the multi-text schemes' default)
 DEFAULT_CAPTIONER = "llava-interleave-qwen-0.5b"
 #: VLM-CSC's captioner
