@@ -260,3 +260,48 @@ def test_help_and_listings_fit_a_100_column_terminal():
     assert max(len(line) for line in help_text) <= 100
     channel = next(line for line in help_text if "channel " in line and "Send one text" in line)
     assert channel.rstrip(" │").endswith("the 5G NR")  # a paragraph, wrapped by the terminal
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        ({"coherence": 0}, "--coherence 0: input should be greater than or equal to 1"),
+        ({"coherence": 10_000_000}, "--coherence 10000000: input should be less than"),
+        ({"csi": "maybe"}, "--csi 'maybe': input should be 'estimated' or 'perfect'"),
+        ({"csi": "perfekt"}, "did you mean 'perfect'?"),
+    ],
+)
+def test_a_bad_channel_flag_is_named_with_the_value_given(flags, said):
+    from multisc.cli.common import channel_from_flags
+    from multisc.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as caught:
+        channel_from_flags(**flags)
+    assert said in str(caught.value) and "invalid channel flags" not in str(caught.value)
+
+
+@pytest.mark.parametrize("option", ["ip_scale", "link_snr_spread_db", "link_outage", "steps"])
+@pytest.mark.parametrize("where", ["options", "per scheme", "vary"])
+def test_an_integer_past_float_range_is_one_line_naming_the_option(option, where):
+    """1 followed by 400 zeros (YAML reads it as an int): no OverflowError traceback."""
+    from multisc.errors import InvalidInputError
+    from multisc.experiment.config import load_config
+
+    huge = 10**400
+    settings = {
+        "options": {"options": {option: huge}},
+        "per scheme": {"options": {"multisc": {option: huge}}},
+        "vary": {"vary": {option: [huge]}},
+    }[where]
+    with pytest.raises(InvalidInputError) as caught:
+        load_config(schemes=["multisc"], out="unused-run", **settings)
+    said = str(caught.value)
+    assert option in said and "about 400 digits" in said and "0000000000" not in said
+
+
+def test_huge_link_offsets_are_one_line_too():
+    from multisc.errors import InvalidInputError
+    from multisc.schemes.options import SchemeOptions
+
+    with pytest.raises(InvalidInputError, match="link_snr_offsets_db: a number too large"):
+        SchemeOptions(link_snr_offsets_db=[0, 10**400, 0, 0])

@@ -181,3 +181,19 @@ def test_text_metrics_compute_every_bleu_order_per_pair():
     assert set(result) == {"bleu1", "bleu2", "bleu3", "bleu4"}
     for k in range(4):  # cumulative BLEU-n falls with n on misspelt text
         assert result["bleu1"][k] >= result["bleu2"][k] >= result["bleu3"][k] >= result["bleu4"][k]
+
+
+def test_corpus_bleu_smooths_exponentially_as_its_docs_say():
+    """No matching 4-gram: sacrebleu's default (exponential) smoothing gives 12.606, where
+    smooth_method="none" gives 0: the report's corpus BLEU is the former, as stated."""
+    from sacrebleu.metrics import BLEU
+
+    from multisc.metrics.text import corpus_bleu
+
+    hypotheses = ["a red bus on the street", "two dogs in a park"]
+    references = ["a red car on a street", "two cats in the park"]
+    score = corpus_bleu(references, hypotheses)
+    assert score == pytest.approx(BLEU(smooth_method="exp").corpus_score(
+        hypotheses, [references]).score)  # fmt: skip
+    assert score == pytest.approx(12.606, abs=1e-3)
+    assert BLEU(smooth_method="none").corpus_score(hypotheses, [references]).score == 0.0

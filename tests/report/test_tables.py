@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -97,3 +98,42 @@ def test_notes_show_code_spans_as_code_and_escape_the_rest():
         "&lt;b&gt;from the store&lt;/b&gt;"
     )
     assert str(code_spans("`<script>`")) == "<code>&lt;script&gt;</code>"  # escaped inside
+
+
+HOSTILE = [
+    "plugin_x ip_scale=λ",  # the paper's own symbol
+    "evil \\input{/etc/passwd} 100% a&b #1 $x$ {y} ~z ^w",
+    "pipe|name <b>",
+    "two\nlines",
+    "ünïcode 中文",
+]
+
+
+def test_hostile_names_show_literally_and_the_tables_still_compile(tmp_path):
+    """Scheme or variant labels from a plugin or a store, holding LaTeX specials, a pipe, a
+    line break, Greek and CJK letters: summary.tex compiles with booktabs alone and shows
+    them literally (no \\input run), summary.md parses back to one row per series."""
+    from multisc.report.tables import summary, summary_markdown
+
+    rows = [
+        {"scheme": name, "fading": "awgn", "snr_db": 3.0, "image_id": f"i{i}", "seed": 0,
+         "channel_uses": 10.0, "failed": False, "metrics": {"psnr": 20.0 + i}}
+        for name in HOSTILE for i in range(3)
+    ]  # fmt: skip
+    text = summary_latex(rows, "names from elsewhere: λ & 50%")
+    assert "\\input{" not in text and "${\\lambda}$" in text and "[U+4E2D]" in text
+    (tmp_path / "summary.tex").write_text(text)
+    (tmp_path / "doc.tex").write_text(DOCUMENT)
+    done = subprocess.run(
+        [_pdflatex(), "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert done.returncode == 0, log[-3000:]
+    assert "Overfull" not in log and "(/etc/passwd" not in log  # never read as a file
+    header, body = summary(rows)
+    lines = summary_markdown(header, body).splitlines()
+    assert len(lines) == 2 + len(HOSTILE)  # header, rule, one line per series
+    for line in lines:
+        cells = [c for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        assert len(cells) == len(header), line

@@ -283,8 +283,30 @@ def channel_from_flags(**flags: Any):
     try:
         return ChannelConfig(model=model, **given)
     except ValidationError as exc:
-        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise InvalidInputError(f"invalid channel flags: {problems}") from exc
+        problems = "; ".join(_flag_problem(e, given) for e in exc.errors())
+        raise InvalidInputError(problems) from exc
+
+
+def _flag_problem(error: dict[str, Any], given: dict[str, Any]) -> str:
+    """One pydantic error of the channel flags as the flag and value given, what it takes,
+    and the closest choice (``--csi 'maybe': ... 'estimated' or 'perfect'; did you mean
+    ...``)."""
+    import difflib
+    import re
+
+    flags = {p.name: p.default.param_decls[0] for p in CHANNEL_FLAGS}
+    field = next((str(part) for part in error.get("loc", ()) if str(part) in flags), None)
+    message = error["msg"].removeprefix("Value error, ")
+    if field is None:
+        return f"invalid channel flags: {message}"
+    value = given.get(field)
+    text = f"{flags[field]} {value!r}: {message[:1].lower()}{message[1:]}"
+    if error.get("type") == "literal_error":
+        choices = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        if close:
+            text += f"; did you mean {close[0]!r}?"
+    return text
 
 
 def channel_flags(func):

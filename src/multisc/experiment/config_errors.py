@@ -72,7 +72,9 @@ def _explain(
         message = error["msg"].removeprefix("Value error, ")
         given = error.get("input")
         if error["type"] in _BOUNDED and not isinstance(given, dict | list):
-            message = f"{message} (got {given!r})"  # what was given, beside what may be
+            from multisc.schemes.options import shown
+
+            message = f"{message} (got {shown(given)})"  # what was given, beside what may be
         if error["type"] == "extra_forbidden":
             line = f"unknown key {location or '(top level)'!r}" + _closest(parts, root)
         elif not location or message.startswith(location):

@@ -4,7 +4,8 @@ reconstructions of a set of transmissions, as torch-fidelity computes them.
 The features are torch-fidelity's ``FeatureExtractorInceptionV3`` (``inception-v3-compat``,
 the 2048 pool features of the TF 2015-12-05 Inception every FID paper uses; component
 ``inception``), which resizes each uint8 image to 299 x 299 with its port of TF 1.x's
-bilinear resize (no antialiasing), as pytorch-fid and the TF original do. FID is
+bilinear resize (no antialiasing). A value here is torch-fidelity's, not pytorch-fid's
+(which resizes half-pixel bilinear and scales pixels 2x/255-1: other numbers). FID is
 torch-fidelity's ``fid_statistics_to_metric`` on those features; KID its
 ``kid_features_to_metric`` (polynomial kernel of degree 3, seed 2020). So a number here is
 the number ``torch_fidelity.calculate_metrics`` gives on the same images and weights.

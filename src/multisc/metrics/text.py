@@ -28,6 +28,8 @@ from multisc.errors import InvalidInputError
 # Sentence-level BLEU-4 as sacrebleu's `sentence_bleu` computes it: exponential
 # smoothing and effective order, on sacrebleu's 13a tokenisation; scale 0-100.
 _BLEU = BLEU(smooth_method="exp", effective_order=True)
+# corpus level: sacrebleu's defaults, written out (exponential smoothing, 13a, 0-100)
+_CORPUS = BLEU(smooth_method="exp")
 
 
 def bleu(reference: str, hypothesis: str) -> float:
@@ -64,12 +66,13 @@ def nltk_bleu(reference: str, hypothesis: str, order: int = 4) -> float:
 
 
 def corpus_bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float | None:
-    """sacrebleu's corpus BLEU-4 of pairs of sentences (13a, case-sensitive, no smoothing
-    needed at corpus level), 0-100; ``None`` for no pairs."""
+    """sacrebleu's corpus BLEU-4 of pairs of sentences, its defaults stated: 13a tokens,
+    case-sensitive, exponential smoothing (``smooth_method="exp"``: a corpus with no
+    matching 4-gram is not 0), 0-100; ``None`` for no pairs."""
     _check_pairs(references, hypotheses)
     if not references:
         return None
-    return float(BLEU().corpus_score(list(hypotheses), [list(references)]).score)
+    return float(_CORPUS.corpus_score(list(hypotheses), [list(references)]).score)
 
 
 def nltk_corpus_bleu(
@@ -97,8 +100,8 @@ def multi_reference_bleu(
     convention: every reference caption of an image counts), in both conventions:
     ``bleu1`` .. ``bleu4`` as NLTK's ``corpus_bleu`` (whitespace tokens, case-sensitive,
     smoothing method 1, 0-1) and ``sacrebleu`` as sacrebleu's ``corpus_score`` (13a,
-    case-sensitive, 0-100; a hypothesis with fewer references has its missing ones left
-    out, as sacrebleu allows). ``None`` for no hypotheses.
+    case-sensitive, exponential smoothing, 0-100; a hypothesis with fewer references has
+    its missing ones left out, as sacrebleu allows). ``None`` for no hypotheses.
 
     :param references: per hypothesis, its references (at least one each).
     """
@@ -122,7 +125,7 @@ def multi_reference_bleu(
     }  # fmt: skip
     depth = max(len(refs) for refs in references)
     streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(depth)]
-    out["sacrebleu"] = float(BLEU().corpus_score(list(hypotheses), streams).score)
+    out["sacrebleu"] = float(_CORPUS.corpus_score(list(hypotheses), streams).score)
     return out
 
 

@@ -84,13 +84,47 @@ def scheme_means(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
+    "^": r"\textasciicircum{}", "|": r"\textbar{}", "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }  # fmt: skip
 
 
+#: Greek letters as math (pdflatex with booktabs alone has no Greek text font): the paper
+#: writes the IP-Adapter weight as lambda
+_GREEK_NAMES = (
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi",
+    "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi",
+    "Omega",
+)  # fmt: skip
+_GREEK = {
+    letter: f"${{\\{name}}}$"
+    for letter, name in zip("αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩ", _GREEK_NAMES, strict=True)
+}
+
+
+def _latex_char(c: str) -> str:
+    if c in _LATEX_SPECIAL:
+        return _LATEX_SPECIAL[c]
+    if c in _GREEK:
+        return _GREEK[c]
+    if c in "\n\r\t" or not c.isprintable():
+        return " "  # a line break in a name would end the row
+    if ord(c) > 0x17F:  # beyond Latin-1 and Latin Extended-A: no glyph in pdflatex's fonts
+        return f"[U+{ord(c):04X}]"
+    return c
+
+
 def latex_escape(text: str) -> str:
-    """``text`` safe inside a LaTeX table cell (names come from the store)."""
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+    """``text`` safe inside a LaTeX table cell (names come from the store): specials shown
+    literally, Greek letters as math, line breaks as spaces, letters pdflatex has no glyph
+    for as ``[U+XXXX]``; the table compiles with booktabs alone."""
+    return "".join(_latex_char(c) for c in str(text))
+
+
+def markdown_cell(text: object) -> str:
+    """``text`` as one Markdown table cell: ``|`` escaped, line breaks as spaces."""
+    return " ".join(str(text).splitlines()).replace("|", "\\|")
 
 
 def column_label(name: str) -> str:
@@ -247,10 +281,11 @@ def _latex_table(
 
 
 def summary_markdown(header: list[str], body: list[list[str]]) -> str:
-    """The summary as a GitHub-flavoured Markdown table (``|`` in names escaped)."""
+    """The summary as a GitHub-flavoured Markdown table (``|`` in names escaped, no line
+    break inside a cell)."""
 
     def cells(row: list[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
+        return "| " + " | ".join(markdown_cell(c) for c in row) + " |"
 
     aligns = ["---"] + ["---:"] * (len(header) - 1)
     lines = [cells([column_label(h) for h in header]), cells(aligns)]

@@ -36,8 +36,21 @@ def _opt(default: Any, help: str, valid: Any = None) -> Any:
     return field(default=default, metadata={"help": help, "valid": valid})
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``value`` as text for a message, cut to ``limit`` characters (an integer of
+    thousands of digits has no ``repr`` at all)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    if isinstance(value, list | tuple):
+        return (
+            "[" + ", ".join(shown(v, 20) for v in value[:8]) + (", ...]" if len(value) > 8 else "]")
+        )
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _bad(name: str, value: Any, allowed: str) -> InvalidInputError:
-    return InvalidInputError(f"option {name}: {value!r} is not {allowed}")
+    return InvalidInputError(f"option {name}: {shown(value)} is not {allowed}")
 
 
 def _integer(lo: int, hi: int):
@@ -335,7 +348,15 @@ class SchemeOptions:
         for option in dataclasses.fields(self):
             valid = option.metadata.get("valid")
             if valid is not None:
-                valid(option.name, getattr(self, option.name))
+                try:
+                    valid(option.name, getattr(self, option.name))
+                except InvalidInputError:
+                    raise
+                except (OverflowError, ValueError) as exc:  # an integer past float range
+                    raise InvalidInputError(
+                        f"option {option.name}: a number too large to use (past the range "
+                        f"of a float): {shown(getattr(self, option.name))}"
+                    ) from exc
         self._check_sampling()
         offsets = self.link_snr_offsets_db
         if offsets is not None and len(offsets) != self.rows * self.cols:
