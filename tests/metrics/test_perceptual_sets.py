@@ -190,3 +190,41 @@ def test_set_metrics_per_scheme_and_snr_with_a_small_set_note(weights, photos):
     assert sets["a"]["fid"] == pytest.approx(0.0, abs=1e-6)
     assert abs(sets["a"]["kid"]) <= 3 * sets["a"]["kid_std"]  # unbiased: about 0
     assert sets["b"]["fid"] > 0 and "few hundred" in sets["b"]["note"]
+
+
+def test_with_several_seeds_each_reference_counts_once_as_in_torch_fidelity(
+    weights, photos_full, tmp_path
+):
+    """Two seeds per image: FID and KID equal torch-fidelity's on a folder of the unique
+    references against a folder of every reconstruction (not the references twice)."""
+    import torch_fidelity
+
+    from multisc.metrics.distribution import kid_subset_size
+
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir()
+    fake.mkdir()
+    rows, images = [], {}
+    for i, photo in enumerate(photos_full):
+        reference = photo.crop((0, 0, 128, 128))
+        reference.save(real / f"{i}.png")
+        images[f"ref{i}"] = reference
+        for seed in (0, 1):
+            made = photo.crop((3 + 5 * seed, 0, 131 + 5 * seed, 128))
+            made.save(fake / f"{i}_{seed}.png")
+            images[f"{i}_{seed}"] = made
+            rows.append({"scheme": "a", "fading": "awgn", "snr_db": 6.0, "seed": seed,
+                         "image_id": f"ref{i}", "image_path": f"{i}_{seed}"})  # fmt: skip
+    n_real, n_fake = len(photos_full), 2 * len(photos_full)
+    expected = torch_fidelity.calculate_metrics(
+        input1=str(real), input2=str(fake), fid=True, kid=True,
+        kid_subset_size=kid_subset_size(min(n_real, n_fake)),
+        feature_extractor_weights_path=str(weights / "inception" / REGISTRY["inception"].repo_id),
+        cuda=False, batch_size=1, verbose=False, cache=False, save_cpu_ram=True,
+    )  # fmt: skip
+    (found,) = set_metrics(
+        rows, lambda r: (images[r["image_id"]], images[r["image_path"]]), weights, "cpu"
+    )["sets"]
+    assert found["images"] == n_fake and found["references"] == n_real
+    assert found["fid"] == pytest.approx(expected["frechet_inception_distance"], rel=1e-6)
+    assert found["kid"] == pytest.approx(expected["kernel_inception_distance_mean"], rel=1e-6)

@@ -37,7 +37,9 @@ def set_metrics(
     device: str = "auto",
 ) -> dict[str, Any]:
     """``{"sets": [...], "skipped": reason or None, "fid_features": ..., ...}``: per
-    (``scheme``, ``fading``, SNR), ``images`` (pairs read), ``fid``, ``kid``, ``kid_std``
+    (``scheme``, ``fading``, SNR), ``images`` (reconstructions read: images x seeds),
+    ``references`` (the real set: each reference image once, however many seeds), ``fid``,
+    ``kid``, ``kid_std``
     (the standard deviation of KID over its subsets), ``kid_subset_size``, ``texts`` (block
     texts), ``corpus_bleu`` (sacrebleu, 0-100), ``corpus_bleu4_nltk`` (0-1) and a ``note``
     when the set is too small for FID to mean much. One Inception pass per image file."""
@@ -88,7 +90,7 @@ def set_metrics(
         out.append(entry)
         if network is None:
             continue
-        real, fake = [], []
+        real, fake = {}, []  # the references once each, whatever the seeds: the real set
         for row in items:
             try:
                 pair = read_pair(row)
@@ -97,16 +99,21 @@ def set_metrics(
             if pair is None:
                 continue
             run = str(row.get("run", ""))
-            real.append(features((run, f"ref:{row['image_id']}"), pair[0]))
+            key = (run, f"ref:{row['image_id']}")
+            real.setdefault(key, features(key, pair[0]))
             fake.append(features((run, str(row["image_path"])), pair[1]))
         n = len(fake)
-        kid_value = kid(np.array(real), np.array(fake)) if n else None
+        references = np.array(list(real.values()))
+        kid_value = kid(references, np.array(fake)) if n else None
         entry.update(
             images=n,
-            fid=fid(np.array(real), np.array(fake)) if n else None,
+            references=len(real),
+            fid=fid(references, np.array(fake)) if n else None,
             kid=None if kid_value is None else kid_value[0],
             kid_std=None if kid_value is None else kid_value[1],
-            kid_subset_size=kid_subset_size(n) if kid_value is not None else None,
+            kid_subset_size=(
+                kid_subset_size(min(len(real), n)) if kid_value is not None else None
+            ),
         )
         if n < 2:
             entry["note"] = "fewer than 2 images: no FID or KID"
