@@ -86,17 +86,28 @@ def _from_coco(text: str, path: Path) -> References:
 
 def _from_csv(text: str, where: str) -> References:
     rows = csv.DictReader(io.StringIO(text))
-    fields = set(rows.fieldnames or [])
+    try:
+        fields = set(rows.fieldnames or [])
+    except csv.Error as exc:
+        raise InvalidInputError(
+            f"reference captions {where}: not a CSV this reads ({exc})"
+        ) from None
     if not {"image", "caption"} <= fields:
         raise InvalidInputError(
             f"reference captions {where}: a CSV needs the columns image,caption (and "
             f"optionally block); it has {', '.join(sorted(fields)) or 'none'}"
         )
     out: References = defaultdict(list)
-    for row in rows:
-        image, caption = (row.get("image") or "").strip(), (row.get("caption") or "").strip()
-        if image and caption:
-            out[(Path(image).stem, (row.get("block") or "").strip())].append(caption)
+    try:
+        for row in rows:
+            image = str(row.get("image") or "").strip()
+            caption = str(row.get("caption") or "").strip()
+            if image and caption:
+                out[(Path(image).stem, str(row.get("block") or "").strip())].append(caption)
+    except csv.Error as exc:  # a field past csv's limit (131,072 characters), a stray quote
+        raise InvalidInputError(
+            f"reference captions {where}: not a CSV this reads (line {rows.line_num}: {exc})"
+        ) from None
     return _nonempty(dict(out), where)
 
 

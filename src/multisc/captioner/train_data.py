@@ -118,7 +118,10 @@ def _raw_records(data: bytes, path: Path, prompt: str) -> list[Any]:
         raise InvalidInputError(f"training data {path}: not UTF-8 text") from None
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as exc:  # a field past csv's limit, a stray quote
+            raise InvalidInputError(f"training data {path}: not a CSV this reads ({exc})") from None
         if rows and not {"image", "caption"} <= set(rows[0]):
             raise InvalidInputError(f"training data {path}: a CSV needs image,caption columns")
         return [_single_turn(row.get("image"), row.get("caption"), prompt) for row in rows]

@@ -60,6 +60,7 @@ def captioner_eval(
     """BLEU against reference captions (NLTK BLEU-1..4 and sacrebleu, all references of an
     image), caption length in tokens and characters, seconds per image, peak memory and
     parameters of each captioner, on whole images and on rows x cols blocks."""
+    from multisc.atomic import check_output_file, write_text
     from multisc.captioner.evaluate import (
         CAPTIONERS_FILE,
         TABLE_COLUMNS,
@@ -75,6 +76,8 @@ def captioner_eval(
         captioner_names,
     )
 
+    if out_file is not None:  # before any work: the table is never lost at the end
+        check_output_file(out_file, "--out")
     names = _split(captioners, "--captioners") or [DEFAULT_CAPTIONER, DEFAULT_VLM_CAPTIONER]
     if names == ["all"]:
         names = list(captioner_names())
@@ -84,6 +87,8 @@ def captioner_eval(
         from multisc.experiment.store import STORE_FILE
         from multisc.runroot import RunRoot
 
+        if run_dir.is_symlink():
+            raise InvalidInputError(f"--run {run_dir} is a symbolic link: give the folder itself")
         if not run_dir.is_dir() or not RunRoot(run_dir).is_file(STORE_FILE):
             raise InvalidInputError(
                 f"--run {run_dir}: not a run directory (no {STORE_FILE}); give the folder "
@@ -110,7 +115,7 @@ def captioner_eval(
         "results": [r.as_dict() for r in results],
     }
     if out_file is not None:
-        out_file.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+        write_text(out_file, json.dumps(payload, indent=2, ensure_ascii=False))
     if run_dir is not None:  # the run's report shows it (multisc report DIR)
         from multisc.runroot import RunRoot
 

@@ -268,7 +268,9 @@ def read_captioners(root: RunRoot) -> list[list[str]]:
     except (ValueError, OSError):
         return []
     results = data.get("results") if isinstance(data, dict) else None
-    return [table_cells(r) for r in results or [] if isinstance(r, dict)][:100]
+    if not isinstance(results, list):  # a file from elsewhere: ``results: 5`` is no table
+        return []
+    return [table_cells(r) for r in results[:100] if isinstance(r, dict)]
 
 
 def read_notes(root: RunRoot) -> dict[str, Any]:

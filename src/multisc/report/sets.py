@@ -111,9 +111,7 @@ def set_metrics(
             fid=fid(references, np.array(fake)) if n else None,
             kid=None if kid_value is None else kid_value[0],
             kid_std=None if kid_value is None else kid_value[1],
-            kid_subset_size=(
-                kid_subset_size(min(len(real), n)) if kid_value is not None else None
-            ),
+            kid_subset_size=(kid_subset_size(min(len(real), n)) if kid_value is not None else None),
         )
         if n < 2:
             entry["note"] = "fewer than 2 images: no FID or KID"

@@ -1,0 +1,71 @@
+"""``captioner eval`` against hostile input: every output path checked before any
+captioning (a folder, a missing parent, a link, dangling or not: never written through),
+references that are not a CSV it reads, and a run's captioners table of another shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from multisc.cli import main
+
+
+def _eval(*args: str) -> int:
+    return main(["captioner", "eval", "--captioners", "blip", *args])
+
+
+@pytest.mark.parametrize("kind", ["folder", "missing parent", "dangling link", "link"])
+def test_a_bad_out_is_refused_before_any_captioning(kind, tmp_path, capsys, monkeypatch):
+    import multisc.captioner.evaluate as evaluate
+
+    def never(*args, **kwargs):
+        raise AssertionError("captioning started")
+
+    monkeypatch.setattr(evaluate, "evaluate_captioners", never)
+    outside = tmp_path / "outside.json"
+    out = {
+        "folder": tmp_path,
+        "missing parent": tmp_path / "nope" / "t.json",
+        "dangling link": tmp_path / "dangling.json",
+        "link": tmp_path / "link.json",
+    }[kind]
+    if kind == "dangling link":
+        out.symlink_to(outside)
+    if kind == "link":
+        outside.write_text("keep")
+        out.symlink_to(outside)
+    assert _eval("--out", str(out)) == 2
+    said = capsys.readouterr().err
+    assert "--out" in said and "Traceback" not in said
+    assert not outside.exists() or outside.read_text() == "keep"  # nothing written through
+
+
+def test_references_past_the_csv_field_limit_are_one_line(tmp_path, capsys):
+    path = tmp_path / "refs.csv"
+    path.write_text('image,caption\nastronaut,"' + "x" * 200_000 + '"\n')
+    assert _eval("--references", str(path), "--images", "samples") == 2
+    said = capsys.readouterr().err
+    assert "not a CSV this reads" in said and "Traceback" not in said
+
+
+@pytest.mark.parametrize("results", [5, True, "text", [5, "x"], None])
+def test_a_captioners_table_of_another_shape_shows_no_rows(results, tmp_path):
+    from multisc.report.data import read_captioners
+    from multisc.runroot import RunRoot
+
+    root = RunRoot(tmp_path)
+    (tmp_path / "captioners.json").write_text(json.dumps({"results": results}))
+    assert read_captioners(root) == []
+
+
+def test_formula_like_captions_round_trip_as_text(tmp_path):
+    """Captions starting with =, +, -, @ are data: read back exactly, never evaluated."""
+    from multisc.captioner.references import read_references
+
+    path = tmp_path / "refs.csv"
+    path.write_text("image,caption\na.png,=cmd|' /C calc'!A0\nb.png,+1+1\nc.png,@SUM(1)\n")
+    found = read_references(path)
+    assert found[("a", "")] == ["=cmd|' /C calc'!A0"] and found[("c", "")] == ["@SUM(1)"]
+    assert Path(path).read_text().count("\n") == 4
