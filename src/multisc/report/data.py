@@ -170,6 +170,64 @@ def stand_in_components(run: dict[str, Any] | None) -> list[str]:
     return [str(name) for name, record in items if is_stand_in(str(name), record)]
 
 
+#: the largest value a metric, timing or channel-use count may have in a report's rows
+#: (anything larger is not a measurement: 1e308 would overflow every mean)
+MAX_VALUE = 1e12
+#: the most distinct SNRs a report draws (a store may hold anything; a figure stays bounded)
+MAX_SNRS = 200
+
+
+def _number(value: Any, low: float = -MAX_VALUE) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool)
+        and math.isfinite(value) and low <= value <= MAX_VALUE
+    )  # fmt: skip
+
+
+def check_rows(rows: list[dict[str, Any]], where: Path) -> None:
+    """Refuse, in one line naming the row and field, values no run writes: a metric or
+    timing that is not a number within ±[MAX_VALUE][multisc.report.data.MAX_VALUE] (or
+    empty; a metric may also be inf or NaN, as runs write them), negative channel uses,
+    details of the wrong shape, more than [MAX_SNRS][multisc.report.data.MAX_SNRS] SNRs.
+    The store's schema checks the columns' types; this, the values a report computes with."""
+
+    def refuse(number: int, row: dict[str, Any], field: str, value: Any) -> None:
+        shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+        raise InvalidInputError(
+            f"{where}: row {number} ({row.get('scheme')!r}, image {row.get('image_id')!r}) "
+            f"has {field} = {shown}, which no run writes: this store was edited or damaged"
+        )
+
+    for number, row in enumerate(rows, start=1):
+        for group in ("metrics", "timings"):
+            values = row.get(group)
+            if not isinstance(values, dict):
+                refuse(number, row, group, values)
+            for key, value in values.items():
+                # a metric may be inf (PSNR of an exact copy) or NaN (left out of means);
+                # a timing is a finite number of seconds
+                measured = (
+                    group == "metrics" and isinstance(value, float) and not math.isfinite(value)
+                )
+                if value is not None and not measured and not _number(value):
+                    refuse(number, row, f"{group}.{key}", value)
+        if not _number(row.get("channel_uses"), low=0):
+            refuse(number, row, "channel_uses", row.get("channel_uses"))
+        details = row.get("details")
+        if not isinstance(details, dict):
+            refuse(number, row, "details", details)
+        scores = details.get("candidate_scores", {})
+        if not isinstance(scores, dict):
+            refuse(number, row, "details.candidate_scores", scores)
+        if "worst_link_snr_db" in details and not _number(details["worst_link_snr_db"]):
+            refuse(number, row, "details.worst_link_snr_db", details["worst_link_snr_db"])
+    snrs = {row["snr_db"] for row in rows}
+    if len(snrs) > MAX_SNRS:
+        raise InvalidInputError(
+            f"{where}: {len(snrs)} distinct SNRs, over the {MAX_SNRS} a report draws"
+        )
+
+
 def read_run(
     run_dir: str | Path, read_only: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -198,6 +256,7 @@ def read_run(
         store.close()
     if not rows:
         raise InvalidInputError(f"{run_dir} has no results yet: run `multisc run` first")
+    check_rows(rows, run_dir / STORE_FILE)
     return rows, run
 
 
