@@ -39,3 +39,24 @@ def test_the_reference_is_drawn_once_and_tile_text_is_readable(tmp_path, monkeyp
         # at least 12 px high as saved (points * dpi / 72); it was 7
         assert label.get_fontsize() * grids.DPI / 72 >= 12
         assert "PSNR 20.00" in label.get_text()
+
+
+def test_a_sliver_of_an_image_draws_a_bounded_grid(tmp_path, monkeypatch):
+    """A 1 x 4000 reference (and reconstruction): the figure stays a few inches and its
+    tiles a few hundred pixels, instead of a 1.4 GiB canvas."""
+    root = RunRoot(tmp_path)
+    (tmp_path / "images" / "sliver").mkdir(parents=True)
+    Image.new("RGB", (1, 4000), (200, 10, 10)).save(tmp_path / reference_path("sliver"))
+    Image.new("RGB", (1, 4000), (10, 200, 10)).save(tmp_path / "images" / "r.png")
+    rows = [{"scheme": "bpg_ldpc", "image_id": "sliver", "snr_db": 3.0, "seed": 0,
+             "image_path": "images/r.png", "failed": False, "metrics": {}}]  # fmt: skip
+    kept = {}
+    monkeypatch.setattr(grids.plt, "close", lambda fig: kept.setdefault("fig", fig))
+    assert grids.image_grid(root, "sliver", rows) == "sliver.png"
+    _, height = kept["fig"].get_size_inches()
+    assert height <= grids.MAX_ASPECT * grids.TILE_IN + 2
+    for ax in kept["fig"].axes:
+        for drawn in ax.images:
+            assert max(drawn.get_array().shape[:2]) <= grids.TILE_PIXELS
+    saved = Image.open(tmp_path / "grids" / "sliver.png")
+    assert saved.width * saved.height < 4_000_000

@@ -72,10 +72,41 @@ def open_image(path: str | Path) -> Image.Image:
     return open_image_file(path)
 
 
+#: the most file names a folder or glob source is listed to (a pattern matching a million
+#: files is refused after this many, before any is opened)
+MAX_MATCHES = 100_000
+#: the most images a source gives without ``--limit`` (each is decoded and held)
+MAX_FILES = 10_000
+
+
+def _bounded(paths, what: str) -> list[Path]:
+    """The regular files among ``paths``, sorted; refused past ``MAX_MATCHES`` names."""
+    found = []
+    for count, path in enumerate(paths, start=1):
+        if count > MAX_MATCHES:
+            raise InvalidInputError(
+                f"{what} names more than {MAX_MATCHES:,} files: narrow it (none was opened)"
+            )
+        if path.is_file():
+            found.append(path)
+    return sorted(found)
+
+
 def _folder_files(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    return _bounded(
+        (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES),
+        f"folder {folder}",
     )
+
+
+def _limited(files: list[Path], limit: int | None, what: str) -> list[Path]:
+    """The first ``limit`` files; without a limit, refused past ``MAX_FILES``."""
+    if limit is None and len(files) > MAX_FILES:
+        raise InvalidInputError(
+            f"{what}: {len(files):,} image files, over the {MAX_FILES:,} read without "
+            "--limit: give --limit N (the first N, sorted by name) or split the set"
+        )
+    return files[:limit]
 
 
 def image_id(path: str | Path) -> str:
@@ -198,13 +229,34 @@ def iter_images(
                 f"no images ({', '.join(IMAGE_SUFFIXES)}) found in folder {path}"
             )
     elif any(ch in text for ch in "*?["):
-        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        files = _bounded((Path(p) for p in glob.iglob(text, recursive=True)), f"{text!r}")
         if not files:
             raise InvalidInputError(f"no files match the pattern {text!r}")
     else:
         check_source(text)  # one place says what a source that names nothing is
         files = [path]
-    yield from opened(files[:limit])
+    yield from opened(_limited(files, limit, text))
+
+
+def count_images(source: str | Path, split: str = "val", limit: int | None = None) -> int:
+    """How many images ``source`` gives (at most ``limit``), from file names alone: no file
+    is opened. Refuses what [iter_images][multisc.data.sources.iter_images] refuses for its
+    size (a pattern past ``MAX_MATCHES`` names, more than ``MAX_FILES`` without a limit)."""
+    text = str(source)
+    if text == "samples":
+        count = len(SAMPLE_PHOTOS)
+    elif text.startswith("kodak24:"):
+        count = len(kodak24_files(text.split(":", 1)[1]))
+    elif text.startswith("voc2012:"):
+        count = len(voc2012_files(text.split(":", 1)[1], split, limit))
+    elif Path(text).is_dir():
+        count = len(_limited(_folder_files(Path(text)), limit, text))
+    elif any(ch in text for ch in "*?["):
+        files = _bounded((Path(p) for p in glob.iglob(text, recursive=True)), f"{text!r}")
+        count = len(_limited(files, limit, text))
+    else:
+        count = 1
+    return min(count, limit) if limit is not None else count
 
 
 def load_images(

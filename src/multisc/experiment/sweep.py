@@ -14,7 +14,8 @@ from typing import Any
 
 from rich.table import Table
 
-from multisc.devices import resolve_device
+from multisc.data.sources import count_images
+from multisc.devices import pin_threads, resolve_device
 from multisc.errors import InvalidInputError, RunInterrupted, Terminated
 from multisc.experiment.config import RunConfig
 from multisc.experiment.executors import run_local, run_ray
@@ -77,8 +78,8 @@ class Progressed:
 
 @dataclass(frozen=True)
 class Stage:
-    """What the run is doing now, before a step that takes a while (loading models,
-    preparing images i-j of N, sending one image through a scheme, writing the report)."""
+    """What the run is doing now, before a step that takes a while (loading, preparing,
+    sending one image through a scheme, writing the report)."""
 
     text: str
 
@@ -241,15 +242,13 @@ def run_sweep(
         raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
     resolve_device(config.device)  # a clear error now rather than in a worker
     if config.threads is not None:
-        from multisc.devices import pin_threads
-
         pin_threads(config.threads)
     different_experiment(out, config.digest())  # decided before "resumed" is said
+    check_size(config, count_images(config.images, config.split, config.limit))  # names only
     state = "resumed" if out.is_dir() else "new"
     emit(Said(f"run directory: {out} ({state}; --out DIR to choose another)"))
     unreadable: list[tuple[str, str]] = []
     images = load_run_images(config, on_error=lambda i, e: unreadable.append((i, e)))
-    check_size(config, len(images) + len(unreadable))  # before anything is written
     root = RunRoot(out)
     root.create()
     with one_writer(root):

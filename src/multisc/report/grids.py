@@ -32,13 +32,27 @@ WRAP = 40
 TILE_METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS"))
 
 
+#: a tile's longest side as drawn (pixels): a grid's memory stays bounded whatever the
+#: run's images (a 1 x 4000 PNG would have asked for a 1.4 GiB figure)
+TILE_PIXELS = 512
+#: the tallest and widest a tile is drawn (height / width)
+MAX_ASPECT = 4.0
+
+
 def _tile(root: RunRoot, relative: str) -> Image.Image | None:
-    """A PNG of the run directory for a grid, or None when it is missing or refused (a
-    link, a path outside the run, not a PNG, too many pixels): the tile says so."""
+    """A PNG of the run directory, whole, or None when it is missing or refused (a link, a
+    path outside the run, not a PNG, too many pixels): the tile says so."""
     try:
         return root.read_image(relative)
     except (FileNotFoundError, InvalidInputError):
         return None
+
+
+def _drawn(image: Image.Image | None) -> Image.Image | None:
+    """``image`` as a grid draws it: at most ``TILE_PIXELS`` on its longest side."""
+    if image is not None:
+        image.thumbnail((TILE_PIXELS, TILE_PIXELS))
+    return image
 
 
 def _missing(ax, what: str = "missing") -> None:
@@ -56,8 +70,9 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
     schemes = series_order({r["scheme"] for r in mine})
     snrs = sorted({r["snr_db"] for r in mine})
     cell = {(r["scheme"], r["snr_db"]): r for r in mine}
-    reference = _tile(root, reference_path(image_id))
+    reference = _drawn(_tile(root, reference_path(image_id)))
     aspect = reference.height / reference.width if reference is not None else 0.75
+    aspect = min(max(aspect, 1 / MAX_ASPECT), MAX_ASPECT)  # a sliver is drawn as a bounded tile
     text_rows = any(r.get("prompt") for r in mine)  # semantic schemes' rows carry a prompt
     fig_w = TILE_IN * (len(snrs) + 1)
     row_h = TILE_IN * aspect + (1.35 if text_rows else 0.5)
@@ -89,7 +104,7 @@ def image_grid(root: RunRoot, image_id: str, rows) -> str | None:
             if row is None:
                 ax.set_axis_off()
                 continue
-            tile = _tile(root, str(row["image_path"]))
+            tile = _drawn(_tile(root, str(row["image_path"])))
             if tile is None:
                 _missing(ax)
             else:
