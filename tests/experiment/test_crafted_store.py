@@ -57,3 +57,35 @@ def test_what_runs_write_is_not_refused(tmp_path):
     details = {"candidate_scores": {"text": [0.1]}}
     rows = [_row(metrics=metrics, timings={"generate": 1.5}, details=details)]
     check_rows(rows, tmp_path / STORE_FILE)
+
+
+def test_what_a_store_names_is_never_opened(tmp_path):
+    """Components keyed by a FIFO's absolute path, a ``../`` path and a package-relative
+    one, and a ``models:`` folder outside the run holding FID's weights: the report opens
+    none of them (a FIFO opened with no writer would hang; the weights would be used)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from multisc.models import REGISTRY
+    from multisc.testing.torch_hub import write_torch_hub_file
+
+    outside = tmp_path / "outside"
+    write_torch_hub_file("inception", outside / "inception" / REGISTRY["inception"].repo_id)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    run = tmp_path / "run"
+    run.mkdir()
+    store = ResultStore(run / STORE_FILE)
+    components = {str(fifo): {"weights": {"x": 1}}, "../../../etc/passwd": {},
+                  "hub_manifests/../captioner": {"weights": {}}}  # fmt: skip
+    run_id = store.start_run("0123456789abcdef", f"models: {outside}\nschemes: [bpg_ldpc]\n",
+                             {}, "cpu", components)  # fmt: skip
+    store.add_results([_row()], run_id)
+    store.close()
+    done = subprocess.run([sys.executable, "-m", "multisc.cli", "report", str(run)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    sets = json.loads((run / "set_metrics.json").read_text())
+    assert sets["skipped"] and "not computed" in sets["skipped"]  # the outside weights: unused

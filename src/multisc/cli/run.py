@@ -239,7 +239,9 @@ def run(
     from multisc.report.build import build_report
 
     with SweepView(err) as view:
-        summary = run_sweep(config, view, report=build_report)
+        summary = run_sweep(
+            config, view, report=lambda out_dir: build_report(out_dir, config.models)
+        )  # this command's --models: never a folder a store names
     if not summary.rows:  # nothing to report is a failure, said with its reasons
         reasons = [f"{f['image_id']}: {f['error']}" for f in summary.failed]
         reasons += list(summary.skipped.values())
@@ -324,13 +326,16 @@ def _written(run_dir: Path, what: str) -> dict | None:
 @app.command()
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory written by `multisc run`."),
+    models: str | None = typer.Option(
+        None, "--models", help="Directory of the metrics' networks (FID's Inception)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Plots of every metric vs SNR, channel uses, image grids and report.html."""
     from multisc.report.build import build_report
 
     with err.status("writing the report (statistics, FID and KID features, figures, grids)"):
-        path = build_report(run_dir)
+        path = build_report(run_dir, models)
     if as_json:
         _write_json(
             {

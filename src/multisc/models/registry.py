@@ -92,8 +92,16 @@ class ModelEntry:
 
 
 def manifest(name: str) -> dict[str, Any]:
-    """The recorded manifest of component ``name``'s real repository (see the module doc)."""
+    """The recorded manifest of component ``name``'s real repository (see the module doc).
+    ``name`` is a name, never a path (a store's components are data): anything but one of
+    the shipped manifests' names is a ``KeyError``."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise KeyError(f"no component manifest named {name!r}")
     resource = files("multisc") / "hub_manifests" / f"{name}.json"
+    if not resource.is_file():
+        raise KeyError(f"no component manifest named {name!r}")
     return json.loads(resource.read_text())
 
 

@@ -24,7 +24,6 @@ from multisc.report.data import (
     METRICS,
     by_channel,
     compare_to,
-    config_value,
     describe,
     first_variant,
     read_captioners,
@@ -105,16 +104,18 @@ def paired_statistics(
     }
 
 
-def build_report(run_dir: str | Path) -> Path:
+def build_report(run_dir: str | Path, models_dir: str | Path | None = None) -> Path:
     """Write ``plots/``, ``grids/``, ``paired.json``, ``set_metrics.json``, ``summary.tex``,
-    ``summary.md`` and ``report.html`` for the run in ``run_dir``.
+    ``summary.md`` and ``report.html`` for the run in ``run_dir``; the metrics' networks
+    (FID's Inception) from ``models_dir`` (the caller's ``--models``) or the cache.
 
     Everything read from the run directory is data (``RunRoot``: no link followed,
-    reads bounded, PNGs only); names from the store never reach mathtext."""
+    reads bounded, PNGs only); what the store names (a ``models:`` folder, components'
+    paths) is a label, never a path opened; names never reach mathtext."""
     run_dir = Path(run_dir)
     rows, run = read_run(run_dir)
     root = RunRoot(run_dir)
-    path = write_report(root, rows, run, read_notes(root), run_dir.name)
+    path = write_report(root, rows, run, read_notes(root), run_dir.name, models_dir=models_dir)
     root.write_text(REPORT_STATE_FILE, json.dumps(report_state(rows)))
     return path
 
@@ -167,7 +168,7 @@ def write_report(
         reconstruction = read_tile(source, str(row["image_path"]))
         return None if reference is None or reconstruction is None else (reference, reconstruction)
 
-    sets = set_metrics(rows, read_pair, models_dir or config_value(run, "models"))
+    sets = set_metrics(rows, read_pair, models_dir)  # never a folder the store names
     root.write_text(SETS_FILE, json.dumps(sets, indent=2))
     rows, channels = by_channel(rows)
     styles = StyleMap({r["scheme"] for r in rows})  # one style per series, every figure
