@@ -75,13 +75,20 @@ def run_ray(
         ) from exc
     started_here = not ray.is_initialized()
     if started_here:
-        check_ray_address(config.ray_address)
-        ray.init(
-            address=config.ray_address,
-            include_dashboard=False,
-            log_to_driver=False,
-            ignore_reinit_error=True,
-        )
+        from multisc.experiment.addresses import check_ray_address
+
+        check_ray_address(config.ray_address)  # also checked before the run starts
+        try:
+            ray.init(
+                address=config.ray_address,
+                include_dashboard=False,
+                log_to_driver=False,
+                ignore_reinit_error=True,
+            )
+        except (ConnectionError, ValueError) as exc:  # a cluster gone since the check
+            raise InvalidInputError(
+                f"Ray could not join {config.ray_address or 'RAY_ADDRESS'}: {exc}"
+            ) from None
     try:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
@@ -107,40 +114,6 @@ def run_ray(
     finally:
         if started_here:
             ray.shutdown()
-
-
-#: seconds a Ray address has to accept a connection before the run is refused
-ADDRESS_TIMEOUT_S = 5.0
-
-
-def check_ray_address(address: str | None) -> None:
-    """Refuse, within ``ADDRESS_TIMEOUT_S``, a ``host:port`` (or ``ray://host:port``)
-    address where nothing accepts a connection: Ray itself retries such an address for
-    minutes. ``None`` and ``auto`` (found by Ray) are left to Ray.
-
-    Raises:
-        InvalidInputError: nothing listens there, or the address is not ``host:port``.
-    """
-    import socket
-
-    if address in (None, "auto", "local"):
-        return
-    bare = address.removeprefix("ray://")
-    host, _, port = bare.rpartition(":")
-    if not host or not port.isdigit():
-        raise InvalidInputError(
-            f"--address {address!r} is not host:port (or ray://host:port, or auto)"
-        )
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), ADDRESS_TIMEOUT_S):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise InvalidInputError(
-            f"--address {address}: nothing answers there ({reason}); start the cluster "
-            "(`ray start --head`) and give the address it prints, or leave --address out "
-            "to start Ray here"
-        ) from None
 
 
 #: Ray actors are named ``multisc-worker-N``

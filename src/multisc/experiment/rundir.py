@@ -197,3 +197,22 @@ def load_run_images(config: RunConfig, on_error=None) -> list[tuple[str, Image.I
     if len(set(ids)) != len(ids):
         raise InvalidInputError(f"image ids are not unique in {config.images}: rename the files")
     return images
+
+
+def check_before_work(config: RunConfig, out: Path) -> None:
+    """Every refusal a run can make from its config and names alone, before it says or
+    writes anything: ``--out`` a file, the device, a folder of another experiment, the
+    run's size (images counted by name, none opened), a Ray address nothing answers at."""
+    from multisc.data.sources import count_images
+    from multisc.devices import resolve_device
+    from multisc.experiment.addresses import check_ray_address
+    from multisc.experiment.store import different_experiment
+    from multisc.experiment.variants import check_size
+
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
+    resolve_device(config.device)  # a clear error now rather than in a worker
+    different_experiment(out, config.digest())  # decided before "resumed" is said
+    check_size(config, count_images(config.images, config.split, config.limit))
+    if config.executor == "ray":
+        check_ray_address(config.ray_address)

@@ -14,7 +14,6 @@ from typing import Any
 
 from rich.table import Table
 
-from multisc.data.sources import count_images
 from multisc.devices import pin_threads, resolve_device
 from multisc.errors import InvalidInputError, RunInterrupted, Terminated
 from multisc.experiment.config import RunConfig
@@ -23,6 +22,7 @@ from multisc.experiment.planning import plan_run
 from multisc.experiment.prepare_cache import CACHE_DIR
 from multisc.experiment.rundir import (
     FAILURES_FILE,
+    check_before_work,
     check_run_dir,
     commit,
     load_run_images,
@@ -31,9 +31,9 @@ from multisc.experiment.rundir import (
     save_references,
     versions,
 )
-from multisc.experiment.store import STORE_FILE, ResultStore, different_experiment
+from multisc.experiment.store import STORE_FILE, ResultStore
 from multisc.experiment.tasks import make_tasks, total_rows
-from multisc.experiment.variants import check_size, format_value, series_order
+from multisc.experiment.variants import format_value, series_order
 from multisc.metrics import finite_mean
 from multisc.runroot import RunRoot
 
@@ -238,13 +238,9 @@ def run_sweep(
     """
     emit = on_event or (lambda event: None)
     out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
-    resolve_device(config.device)  # a clear error now rather than in a worker
+    check_before_work(config, out)  # every refusal before anything is said or written
     if config.threads is not None:
         pin_threads(config.threads)
-    different_experiment(out, config.digest())  # decided before "resumed" is said
-    check_size(config, count_images(config.images, config.split, config.limit))  # names only
     state = "resumed" if out.is_dir() else "new"
     emit(Said(f"run directory: {out} ({state}; --out DIR to choose another)"))
     unreadable: list[tuple[str, str]] = []
