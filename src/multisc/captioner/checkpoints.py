@@ -118,7 +118,7 @@ def resume(out: Path, model, optimizer, schedule, rank: int) -> tuple[int, list[
                 if name in weights:
                     parameter.copy_(weights[name])
         optimizer.load_state_dict(torch.load(latest / "optimizer.pt", weights_only=True))
-        state = json.loads((latest / "state.json").read_text())
+        state = json.loads((latest / "state.json").read_text(encoding="utf-8"))
         schedule.load_state_dict(state["schedule"])
         step = int(state["step"])
         rng = latest / f"rng-{rank}.pt"
@@ -127,7 +127,11 @@ def resume(out: Path, model, optimizer, schedule, rank: int) -> tuple[int, list[
     losses: list[float] = []
     log = out / METRICS_FILE
     if log.is_file() and not log.is_symlink():
-        lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        lines = [
+            json.loads(line)
+            for line in log.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
         kept = [line for line in lines if int(line.get("step", 0)) <= step]
         losses = [float(line["loss"]) for line in kept]
         if rank == 0:

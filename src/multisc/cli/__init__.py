@@ -4,6 +4,7 @@ command takes ``--json``."""
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 from rich.markup import escape
@@ -52,6 +53,22 @@ def _unwrap_helps(group: typer.Typer) -> None:
 _unwrap_helps(app)
 
 
+def _escape_what_the_terminal_cannot_show() -> None:
+    """On a terminal whose encoding is not UTF-8 (``LC_ALL=C`` without Python's UTF-8
+    mode: ASCII), print a character it cannot show as ``\\xfc`` instead of failing with
+    ``UnicodeEncodeError``; files are written in UTF-8 whatever the locale."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            utf = codecs.lookup(encoding).name == "utf-8"
+        except LookupError:
+            utf = False
+        if not utf and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. A ``MultiscError`` or a usage error is printed on one line (exit 2),
     never a traceback."""
@@ -60,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         from click.exceptions import NoArgsIsHelpError, UsageError
 
+    _escape_what_the_terminal_cannot_show()
     _quiet_libraries()
     previous = _terminate_like_interrupt()
     _signalled.clear()

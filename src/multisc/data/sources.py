@@ -169,7 +169,9 @@ def voc2012_files(root: str | Path, split: str = "val", limit: int | None = None
     split_file = base / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not split_file.is_file():
         raise InvalidInputError(f"VOC2012 split {split!r} not found: {split_file} is missing")
-    ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+    ids = [
+        line.strip() for line in split_file.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     if limit is not None:
         ids = ids[: max(0, int(limit))]
     files = [base / "JPEGImages" / f"{image_id}.jpg" for image_id in ids]

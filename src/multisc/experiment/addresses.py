@@ -52,7 +52,7 @@ def check_ray_address(address: str | None) -> None:
 def _recorded() -> str | None:
     try:
         if CURRENT_CLUSTER.is_file() and not CURRENT_CLUSTER.is_symlink():
-            text = CURRENT_CLUSTER.read_text()[:300].strip()
+            text = CURRENT_CLUSTER.read_text(encoding="utf-8", errors="replace")[:300].strip()
             return text or None
     except OSError:
         return None

@@ -114,7 +114,7 @@ def _read_export_record(path: Path) -> dict[str, Any]:
     if not path.is_file() or path.is_symlink() or path.stat().st_size > 1 << 20:
         return {}
     try:
-        record = json_loads(path.read_text())
+        record = json_loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}

@@ -102,7 +102,7 @@ def manifest(name: str) -> dict[str, Any]:
     resource = files("multisc") / "hub_manifests" / f"{name}.json"
     if not resource.is_file():
         raise KeyError(f"no component manifest named {name!r}")
-    return json.loads(resource.read_text())
+    return json.loads(resource.read_text(encoding="utf-8"))
 
 
 def _entry(name: str, purpose: str) -> ModelEntry:

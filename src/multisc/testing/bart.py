@@ -21,7 +21,7 @@ def as_real_corrector_layout(directory: str | Path) -> None:
     ``<s>``=0, ``<pad>``=1, ``</s>``=2 order), and no ``generation_config.json``."""
     directory = Path(directory)
     real = hub_config("corrector")
-    config = json.loads((directory / "config.json").read_text())
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     for key in (*CORRECTOR_SEARCH_KEYS, *CORRECTOR_TOKEN_KEYS):
         config[key] = real[key]
     (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))

@@ -237,7 +237,7 @@ def chat_template_json(directory: Path) -> None:
 
     jinja = directory / "chat_template.jinja"
     if jinja.is_file():
-        template = jinja.read_text()
+        template = jinja.read_text(encoding="utf-8")
         (directory / "chat_template.json").write_text(json.dumps({"chat_template": template}))
         jinja.unlink()
 
@@ -249,7 +249,7 @@ def separate_image_processor(directory: Path, keep_processor_config: bool) -> No
     import json
 
     path = directory / "processor_config.json"
-    config = json.loads(path.read_text())
+    config = json.loads(path.read_text(encoding="utf-8"))
     image = config.pop("image_processor")
     (directory / "preprocessor_config.json").write_text(json.dumps(image, indent=2))
     if keep_processor_config:
