@@ -7,6 +7,8 @@ import json
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from multisc.cli import main
 
@@ -305,3 +307,26 @@ def test_huge_link_offsets_are_one_line_too():
 
     with pytest.raises(InvalidInputError, match="link_snr_offsets_db: a number too large"):
         SchemeOptions(link_snr_offsets_db=[0, 10**400, 0, 0])
+
+
+_ANY = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.floats(allow_nan=True), st.integers(), st.text(max_size=3),
+                       st.booleans()), max_size=6),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(option=st.sampled_from(["link_snr_offsets_db", "link_snr_spread_db", "link_outage"]),
+       value=_ANY)  # fmt: skip
+def test_any_four_links_value_is_accepted_or_one_line(option, value):
+    """Lists of the wrong length, NaN, strings, booleans, 1.0 outage, huge integers: the
+    four-links options take a value or refuse it with one InvalidInputError naming them."""
+    from multisc.errors import InvalidInputError
+    from multisc.schemes.options import SchemeOptions
+
+    try:
+        SchemeOptions(**{option: value})
+    except InvalidInputError as exc:
+        assert f"option {option}" in str(exc)
