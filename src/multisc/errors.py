@@ -7,6 +7,8 @@ what to do; the CLI prints it on one line, without a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MultiscError(Exception):
     """Base class of every error multisc raises on purpose."""
@@ -91,3 +93,16 @@ class TrainingInterrupted(MultiscError):
             f"interrupted at step {step}/{total}; saved {checkpoint}: run the same command "
             "to resume"
         )
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``value`` as text for a message, cut to ``limit`` characters (an integer of
+    thousands of digits has no ``repr`` at all)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    if isinstance(value, list | tuple):
+        return (
+            "[" + ", ".join(shown(v, 20) for v in value[:8]) + (", ...]" if len(value) > 8 else "]")
+        )
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

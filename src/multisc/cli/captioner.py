@@ -60,7 +60,7 @@ def captioner_eval(
     """BLEU against reference captions (NLTK BLEU-1..4 and sacrebleu, all references of an
     image), caption length in tokens and characters, seconds per image, peak memory and
     parameters of each captioner, on whole images and on rows x cols blocks."""
-    from multisc.atomic import check_output_file, write_text
+    from multisc.atomic import write_text
     from multisc.captioner.evaluate import (
         CAPTIONERS_FILE,
         TABLE_COLUMNS,
@@ -68,6 +68,7 @@ def captioner_eval(
         table_cells,
     )
     from multisc.captioner.references import read_references, sample_references
+    from multisc.cli.common import check_output_file
     from multisc.data.sources import load_images
     from multisc.transmitter.captioners import (
         CAPTIONER_REGISTRY,

@@ -328,3 +328,21 @@ def channel_flags(func):
         "return": signature.return_annotation,
     }
     return wrapper
+
+
+def check_output_file(path: str | Path, flag: str) -> Path:
+    """Refuse, before any work, an output file multisc could not write as asked: a link
+    (even one pointing nowhere: it would be written through), a folder, or a file under a
+    folder that does not exist. Write it with
+    [multisc.atomic.write_text][multisc.atomic.write_text]: a new file renamed into place,
+    which replaces a link rather than following it."""
+    path = Path(path)
+    if path.is_symlink():
+        raise InvalidInputError(
+            f"{flag} {path} is a symbolic link: multisc never writes through one"
+        )
+    if path.is_dir():
+        raise InvalidInputError(f"{flag} {path} is a folder: give a file name")
+    if not path.parent.is_dir():
+        raise InvalidInputError(f"{flag} {path}: its folder {path.parent} does not exist")
+    return path

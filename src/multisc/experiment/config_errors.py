@@ -72,7 +72,7 @@ def _explain(
         message = error["msg"].removeprefix("Value error, ")
         given = error.get("input")
         if error["type"] in _BOUNDED and not isinstance(given, dict | list):
-            from multisc.schemes.options import shown
+            from multisc.errors import shown
 
             message = f"{message} (got {shown(given)})"  # what was given, beside what may be
         if error["type"] == "extra_forbidden":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, shown
 from multisc.receiver.correctors import CORRECTOR_REGISTRY
 from multisc.receiver.generators import DEFAULT_GENERATOR
 from multisc.receiver.ip_adapters import DEFAULT_IP_ADAPTER
@@ -34,19 +34,6 @@ def _opt(default: Any, help: str, valid: Any = None) -> Any:
     its check: ``valid(name, value)`` raises one ``InvalidInputError`` naming the key,
     the value and what it may be; run when a config loads, before any work."""
     return field(default=default, metadata={"help": help, "valid": valid})
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """``value`` as text for a message, cut to ``limit`` characters (an integer of
-    thousands of digits has no ``repr`` at all)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
-    if isinstance(value, list | tuple):
-        return (
-            "[" + ", ".join(shown(v, 20) for v in value[:8]) + (", ...]" if len(value) > 8 else "]")
-        )
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _bad(name: str, value: Any, allowed: str) -> InvalidInputError:
