@@ -209,6 +209,7 @@ def test_coco_captions_and_the_eval_csv_become_single_turn_records(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_the_trained_folder_is_a_captioner_choice(data, tiny_models, tmp_path):
     """``path:DIR`` passes the options check, names its record, and loads as a captioner
     (a folder that is not one is one clear error)."""
@@ -250,6 +251,7 @@ def test_the_trained_folder_runs_in_a_sweep_and_in_table_i(data, tiny_models, tm
     assert all(r["training_hours"] > 0 and r["captioner"] == name for r in results)
 
 
+@pytest.mark.slow
 def test_gradient_checkpointing_changes_memory_not_the_numbers(data, tiny_models, tmp_path):
     settings = _settings("full", max_steps=2)
     plain = train(BASE, data, tmp_path / "plain", settings, tiny_models, "cpu")
