@@ -25,6 +25,23 @@ SAMPLE_REFERENCES = "sample_captions.csv"
 References = dict[tuple[str, str], list[str]]
 
 
+def read_text_file(path: Path, limit: int, what: str) -> tuple[bytes, str]:
+    """A data file someone else may have written, as bytes and UTF-8 text: a regular file
+    (no link), at most ``limit`` bytes (checked before it is read whole); one clear
+    ``InvalidInputError`` naming ``what`` otherwise."""
+    if path.is_symlink() or not path.is_file():
+        raise InvalidInputError(f"{what} {path}: not a regular file")
+    size = path.stat().st_size
+    if size > limit:
+        raise InvalidInputError(f"{what} {path}: {size:,} bytes, over the {limit:,} read")
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    try:
+        return data, data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{what} {path}: not UTF-8 text") from None
+
+
 def sample_references() -> References:
     """Hand-written reference captions of the bundled photos: two per whole image and one
     per 2x2 block (``top left`` ... ``bottom right``)."""
@@ -42,19 +59,7 @@ def read_references(path: str | Path) -> References:
       (``block``: a position such as ``top left``, empty for the whole image).
     """
     path = Path(path)
-    if path.is_symlink() or not path.is_file():
-        raise InvalidInputError(f"reference captions {path}: not a regular file")
-    size = path.stat().st_size
-    if size > MAX_REFERENCE_BYTES:
-        raise InvalidInputError(
-            f"reference captions {path}: {size:,} bytes, over the {MAX_REFERENCE_BYTES:,} read"
-        )
-    with path.open("rb") as handle:
-        data = handle.read(MAX_REFERENCE_BYTES + 1)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"reference captions {path}: not UTF-8 text") from None
+    _, text = read_text_file(path, MAX_REFERENCE_BYTES, "reference captions")
     suffix = path.suffix.lower()
     if suffix == ".json":
         return _from_coco(text, path)

@@ -7,7 +7,7 @@ decodable, no ``<image>`` where it has an image, an empty answer, a shape that i
 record) is reported with its number (0-based, in file order) and kind, then skipped or
 refused as ``on_bad`` says: never silently. A data file may come from anyone: it is read
 with a size bound, JSON as data (``multisc.untrusted``), images through
-[open_image_file][multisc.imaging.open_image_file] (pixels bounded) and only under
+``multisc.imaging.open_image_file`` (pixels bounded) and only under
 ``image_root`` (no ``..``, no absolute path, no link).
 """
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from multisc.captioner.references import read_text_file
 from multisc.errors import InvalidInputError
 
 #: the largest data file read (LLaVA's 665k-conversation mix is about 1 GB)
@@ -75,13 +76,9 @@ def read_records(
     if on_bad not in ON_BAD:
         raise InvalidInputError(f"--on-bad-record must be skip or refuse, got {on_bad!r}")
     path = Path(path)
-    if path.is_symlink() or not path.is_file():
-        raise InvalidInputError(f"training data {path}: not a regular file")
-    data = path.read_bytes()[: MAX_DATA_BYTES + 1]
-    if len(data) > MAX_DATA_BYTES:
-        raise InvalidInputError(f"training data {path}: over the {MAX_DATA_BYTES:,} bytes read")
+    data, text = read_text_file(path, MAX_DATA_BYTES, "training data")
     root = Path(image_root) if image_root is not None else path.parent
-    raw = _raw_records(data, path, prompt or PAPER_PROMPT)
+    raw = _raw_records(text, path, prompt or PAPER_PROMPT)
     records = Records([], digest=hashlib.sha256(data).hexdigest())
     for number, item in enumerate(raw):
         try:
@@ -108,14 +105,10 @@ class _Bad(Exception):
         self.kind, self.detail = kind, detail
 
 
-def _raw_records(data: bytes, path: Path, prompt: str) -> list[Any]:
+def _raw_records(text: str, path: Path, prompt: str) -> list[Any]:
     """The file's records as LLaVA-style dictionaries (anything, to be checked)."""
     from multisc.untrusted import json_loads
 
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"training data {path}: not UTF-8 text") from None
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:

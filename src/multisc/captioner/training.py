@@ -1,7 +1,7 @@
 """``multisc captioner train``: fine-tune a LLaVA-class captioner as LLaVA does, on one CPU,
 one GPU or several (``torchrun --nproc_per_node N``: DDP, gloo on CPUs, NCCL on GPUs).
 
-Modes ([MODES][multisc.captioner.training.MODES]): ``projector`` (only the multimodal
+Modes (``MODES``): ``projector`` (only the multimodal
 projector trains: LLaVA's stage 1), ``lora`` (``peft`` LoRA adapters on the language
 model, the projector trainable or frozen) and ``full`` (language model and projector, the
 vision tower frozen: LLaVA's stage 2).
@@ -46,7 +46,7 @@ DEFAULTS = {"projector": (1e-3, 256), "lora": (2e-4, 128), "full": (2e-5, 128)}
 @dataclass
 class TrainSettings:
     """How to train; ``None`` fields take the mode's LLaVA-1.5 default
-    ([DEFAULTS][multisc.captioner.training.DEFAULTS]; style ``plain`` for ``projector``,
+    (``DEFAULTS``; style ``plain`` for ``projector``,
     ``chat`` otherwise)."""
 
     mode: str = "lora"
@@ -174,7 +174,7 @@ def train(
     :param on_step: called after each optimizer step with its log entry (``step``,
         ``loss``, ``learning_rate``, ``seconds``, ``samples_per_second``); a
         ``KeyboardInterrupt`` raised there (or Ctrl-C) saves a checkpoint and raises
-        [TrainingInterrupted][multisc.errors.TrainingInterrupted].
+        ``multisc.errors.TrainingInterrupted``.
     :returns: what was done ([TrainResult][multisc.captioner.training.TrainResult]).
     """
     from multisc.captioner import checkpoints

@@ -186,9 +186,9 @@ def _number(value: Any, low: float = -MAX_VALUE) -> bool:
 
 def check_rows(rows: list[dict[str, Any]], where: Path) -> None:
     """Refuse, in one line naming the row and field, values no run writes: a metric or
-    timing that is not a number within ±[MAX_VALUE][multisc.report.data.MAX_VALUE] (or
+    timing that is not a number within ±``MAX_VALUE`` (or
     empty; a metric may also be inf or NaN, as runs write them), negative channel uses,
-    details of the wrong shape, more than [MAX_SNRS][multisc.report.data.MAX_SNRS] SNRs.
+    details of the wrong shape, more than ``MAX_SNRS`` SNRs.
     The store's schema checks the columns' types; this, the values a report computes with."""
 
     def refuse(number: int, row: dict[str, Any], field: str, value: Any) -> None:
