@@ -345,8 +345,8 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles:
     one curve per (family, SNR) in the scheme's colour, a shade per SNR (light: low), a
     point per variant: the rate-distortion(-perception) view. Points whose transmissions
     all failed are crosses, not joined into a curve; some failed, a ring. SNRs giving the
-    same curve are one curve labelled with their range. A log axis labelled at round
-    ratios."""
+    same curve are one curve, their range said in the legend. A log axis labelled at
+    round ratios."""
     data = experiments.bandwidth_points(rows, pixels, metric)
     if not data:
         return []
@@ -355,6 +355,7 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles:
     failures: set[str] = set()
     values = [y for points in data.values() for _, y, _ in points]
     span = max(values) - min(values)
+    alike: dict[str, list[str]] = {}  # a family's SNRs drawn as one curve
     with plt.rc_context(RC):
         fig, ax = new_figure()
         dodger = Dodger(ax, span, log_x=True)
@@ -377,13 +378,8 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles:
                     x, y = zip(*lost, strict=True)
                     ax.plot(x, y, **{**style, "linestyle": "none"}, gid=tag,
                             transform=transform)  # fmt: skip
-                if len(group) > 1:
-                    last = max(points)
-                    ax.annotate(
-                        f"{group[0][0]:g}-{snr:g} dB", (last[0], last[1]), xytext=(4, 4),
-                        textcoords="offset points", fontsize=6, color=style["color"],
-                        transform=transform,
-                    )  # fmt: skip
+                if len(group) > 1:  # said in the legend: labels on the data would collide
+                    alike.setdefault(name, []).append(f"{group[0][0]:g}-{snr:g} dB")
         ax.set_xscale("log")
         plain_log_axis(ax.xaxis)
         ticks = ratio_ticks([x for points in data.values() for x, *_ in points])
@@ -393,5 +389,6 @@ def plot_bandwidth(rows, pixels, metric: str, label: str, root: RunRoot, styles:
         ax.set_ylabel(label)
         _value_axis(ax, metric)
         ax.grid(True, alpha=0.3, which="both")
-        family_snr_legend(fig, styles, order, snrs, failures=failures)
+        labels = {n: f"{n} ({', '.join(alike[n])}: one curve)" for n in alike}
+        family_snr_legend(fig, styles, order, snrs, failures=failures, labels=labels)
         return save_figure(fig, root, PLOTS_DIR, f"{metric}_vs_bandwidth")

@@ -279,6 +279,7 @@ def family_snr_legend(
     snrs: Sequence[float],
     lines: bool = True,
     failures: set[str] = frozenset(),  # type: ignore[assignment]
+    labels: dict[str, str] | None = None,
 ) -> None:
     """One legend, outside the axes, for a figure with a line per (family, SNR): each family
     once (its colour, marker and line style), then each SNR once as a shade of grey (light:
@@ -298,7 +299,8 @@ def family_snr_legend(
                 linestyle="-" if lines else "none", linewidth=3,
             )
         )  # fmt: skip
-    labels = [*families, *(f"{snr:g} dB" for snr in snrs)]
+    names = [(labels or {}).get(name, name) for name in families]  # a family's own label
+    labels = [*names, *(f"{snr:g} dB" for snr in snrs)]
     extra_handles, extra_labels = failure_handles(set(failures))
     fig.legend([*handles, *extra_handles], [*labels, *extra_labels],
                loc="outside right upper", frameon=False)  # fmt: skip
