@@ -69,3 +69,38 @@ def test_formula_like_captions_round_trip_as_text(tmp_path):
     found = read_references(path)
     assert found[("a", "")] == ["=cmd|' /C calc'!A0"] and found[("c", "")] == ["@SUM(1)"]
     assert Path(path).read_text().count("\n") == 4
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ("{not json", "not COCO captions JSON"),
+        ("[" * 100_000 + "]" * 100_000, "not COCO captions JSON"),
+        ('{"images": 5, "annotations": []}', "not COCO captions JSON"),
+        ("x" * 2048, "over the 1,024 read"),
+    ],
+    ids=["malformed", "nested 100,000 deep", "wrong shape", "too large"],
+)
+def test_reference_json_from_elsewhere_is_one_line(content, said, tmp_path, monkeypatch):
+    from multisc.captioner import references
+    from multisc.errors import InvalidInputError
+
+    monkeypatch.setattr(references, "MAX_REFERENCE_BYTES", 1024 if "x" * 10 in content else 1 << 30)
+    path = tmp_path / "refs.json"
+    path.write_text(content)
+    with pytest.raises(InvalidInputError, match=said):
+        references.read_references(path)
+
+
+def test_references_naming_images_that_do_not_exist_score_nothing(tmp_path, capsys, tiny_models):
+    """References for other images: the table is written, every BLEU empty, and said."""
+    path = tmp_path / "refs.csv"
+    path.write_text("image,caption\nnot-a-photo.png,a thing\n")
+    out = tmp_path / "table.json"
+    code = main(["captioner", "eval", "--captioners", "blip", "--references", str(path),
+                 "--models", str(tiny_models), "--limit", "1", "--caption-tokens", "4",
+                 "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0 and "no caption had a reference for: blip" in err
+    results = json.loads(out.read_text())["results"]
+    assert [r["scored"] for r in results] == [0, 0] and all(r["bleu4"] is None for r in results)
