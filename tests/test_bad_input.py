@@ -75,6 +75,20 @@ def test_configs_and_stores_that_are_not_what_they_claim(capsys, tmp_path):
     assert code == 2 and "not a multisc result store" in err
 
 
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_table_metrics_flags_are_checked_before_the_run_is_read(capsys, tmp_path, command):
+    missing = [str(tmp_path / "nowhere")] * (1 if command == "report" else 2)
+    out = [] if command == "report" else ["--out", str(tmp_path / "cmp")]
+    for flag, message in (
+        ("psnr,lpipz", "--table-metrics: 'lpipz' is not a metric of the report; did you mean "
+         "'lpips'?"),
+        (" , ", "--table-metrics: name at least one metric"),
+    ):  # fmt: skip
+        code, _, err = run(capsys, command, *missing, *out, "--table-metrics", flag)
+        assert code == 2 and message in err and "Traceback" not in err, err
+        assert "nowhere" not in err  # the flag first: nothing read
+
+
 def test_damaged_jscc_checkpoints_are_one_clear_error(trained_jscc, tmp_path):
     import shutil
 

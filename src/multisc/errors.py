@@ -42,6 +42,18 @@ def choices_error(what: str, value: object, choices: list | tuple) -> InvalidInp
     return InvalidInputError(f"unknown {what} {value!r}: choose one of {listed}")
 
 
+def did_you_mean(value: object, choices: list | tuple) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``value``, else ``""``.
+
+    >>> did_you_mean("ssmi", ["psnr", "ssim"])
+    "; did you mean 'ssim'?"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class ModelNotAvailableError(MultiscError, RuntimeError):
     """Pretrained weights are not on this machine and cannot be fetched."""
 

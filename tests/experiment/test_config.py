@@ -50,6 +50,16 @@ def test_digest_ignores_where_and_how_it_runs(tmp_path):
     assert a.digest() != load_config(snr_db=[1.0]).digest()
 
 
+def test_the_reports_words_and_tables_are_not_the_experiment():
+    """A description or the tables' metrics change the report, not a number: the run keeps
+    its folder (and a run from before either key existed resumes)."""
+    plain = load_config()
+    worded = load_config(description="Multi-SC on Kodak", table_metrics=["lpips", "psnr", "lpips"])
+    assert worded.table_metrics == ["lpips", "psnr"]  # in the order given, once
+    assert worded.digest() == plain.digest()
+    assert not {"description", "table_metrics"} & set(plain.identity())
+
+
 #: every setting a probe ran to "0 results" (or a crash) with, and what the one line says:
 #: each option's type and range come from its registration and are checked at load
 REFUSED = [
@@ -95,6 +105,11 @@ REFUSED = [
     ("channel: {model: awgn, prbs: 4}", "prbs applies to model: nr only"),
     ("executor: ray\nray_address: http://head:8265", "ray address 'http://head:8265' is not"),
     ("options: {corrector: gpt}", "corrector: 'gpt' is not one of bart"),
+    ("table_metrics: [psnr, lpipz]", "table_metrics: 'lpipz' is not a metric of the report; did "
+     "you mean 'lpips'"),
+    ("table_metrics: []", "table_metrics: name at least one metric"),
+    ("table_metrics: [bleu2]", "'bleu2' is not a metric of the report"),
+    ("table_metrics: psnr", "table_metrics: .* list"),
 ]  # fmt: skip
 
 

@@ -186,3 +186,29 @@ def test_a_finished_run_resumed_keeps_its_report(run_dir):
     )  # fmt: skip
     assert summary.new_rows == 0 and (run_dir / REPORT_FILE).stat().st_mtime_ns == before
     assert any("the report is up to date" in line for line in lines)
+
+
+def test_a_resume_that_changes_the_tables_metrics_draws_them_again(run_dir, tmp_path):
+    """``table_metrics`` changes no number (the run resumes in its folder) but the report's
+    tables: a resume with nothing new draws the report again with those tables; ``multisc
+    report --table-metrics`` overrides the config's."""
+    from multisc.cli import main
+    from multisc.experiment.config import load_config
+    from multisc.experiment.sweep import Said
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    config = load_config(copy / "config.yaml", out=str(copy), table_metrics=["ssim", "psnr"])
+    lines = []
+    summary = run_sweep(
+        config, lambda e: lines.append(e.text) if isinstance(e, Said) else None,
+        report=build_report,
+    )  # fmt: skip
+    assert summary.new_rows == 0 and not any("up to date" in line for line in lines)
+    header = (copy / "summary.md").read_text().splitlines()[0]
+    assert header.endswith("| SSIM | PSNR (dB) |"), header
+    tex = (copy / "summary.tex").read_text()
+    assert tex.index("\\caption{SSIM") < tex.index("\\caption{PSNR")
+    assert main(["report", str(copy), "--table-metrics", "psnr"]) == 0
+    assert (copy / "summary.md").read_text().splitlines()[0].endswith("| failed | PSNR (dB) |")
+    assert "\\caption{SSIM" not in (copy / "summary.tex").read_text()

@@ -60,7 +60,9 @@ def test_every_shipped_configs_summary_compiles_with_booktabs_alone(path, tmp_pa
     config = load_config(str(path), out=str(tmp_path / "run"))
     rows, channels = by_channel(_rows(config))
     run = {"config_yaml": path.read_text()}
-    text = summary_latex(rows, describe(rows, run, channels, "run-name-0a1b2c"))
+    what = describe(rows, run, channels, "run-name-0a1b2c")
+    text = summary_latex(rows, what, config.table_metrics)
+    assert text.count("\\begin{table}") >= 1 + len(config.table_metrics or METRICS)
     assert "resizebox" not in text and "run-name-0a1b2c" not in text
     assert config.description and config.description in text  # captioned with what it is
     (tmp_path / "summary.tex").write_text(text)
@@ -137,3 +139,32 @@ def test_hostile_names_show_literally_and_the_tables_still_compile(tmp_path):
     for line in lines:
         cells = [c for c in re.split(r"(?<!\\)\|", line)[1:-1]]
         assert len(cells) == len(header), line
+
+
+def test_table_metrics_choose_the_tables_and_their_order():
+    """``table_metrics: [lpips, dists, psnr]``: those tables (columns), in that order; one no
+    row has a value of (dists) is left out; without the key, every metric the rows have."""
+    from multisc.report.tables import summary
+
+    rows = [
+        {"scheme": "bpg_ldpc", "fading": "awgn", "snr_db": 6.0, "image_id": f"i{i}",
+         "seed": 0, "channel_uses": 100.0, "failed": False,
+         "metrics": {"psnr": 20.0 + i, "ssim": 0.5, "lpips": 0.3, "dists": None}}
+        for i in range(4)
+    ]  # fmt: skip
+    text = summary_latex(rows, "a test", ["lpips", "dists", "psnr"])
+    captions = [c.partition(":")[0] for c in re.findall(r"\\caption\{(.*?)\}", text)]
+    assert captions == ["Channel uses per image (mean over images, SNRs and seeds)",
+                        "LPIPS (lower is better)", "PSNR (dB)"]  # fmt: skip
+    assert summary(rows, ["lpips", "psnr"])[0][-2:] == ["lpips", "psnr"]
+    assert summary(rows)[0][-3:] == ["psnr", "ssim", "lpips"]
+    everything = [c.partition(":")[0] for c in re.findall(r"\\caption\{(.*?)\}", summary_latex(
+        rows, "a test"))]  # fmt: skip
+    assert everything[1:] == ["PSNR (dB)", "SSIM", "LPIPS (lower is better)"]
+
+
+def test_the_tables_metric_names_are_the_reports():
+    """One list of names: what a config may choose is what the report draws, in its order."""
+    from multisc.metric_names import REPORTED_METRICS
+
+    assert tuple(METRICS) == REPORTED_METRICS

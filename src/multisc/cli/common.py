@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from multisc import __version__
-from multisc.errors import InvalidInputError, printable
+from multisc.errors import InvalidInputError, did_you_mean, printable
 
 app = typer.Typer(
     name="multisc",
@@ -92,6 +92,24 @@ def flag(name: str, help: str, **options: Any):
 
 
 JSON_OPTION = flag("--json", "Print one JSON object instead of a table.")
+
+
+TABLE_METRICS_OPTION = typer.Option(
+    None,
+    "--table-metrics",
+    help="The metrics summary.tex and summary.md have tables for, comma-separated, in this "
+    "order (e.g. psnr,lpips,clip_cosine). (default: the config's table_metrics, else all; "
+    "the figures keep every metric)",
+)
+
+
+def table_metrics_flag(flag: str | None) -> list[str] | None:
+    """``--table-metrics psnr,lpips`` as names, checked before any work."""
+    from multisc.metric_names import table_metric_names
+
+    if flag is None:
+        return None
+    return table_metric_names([n.strip() for n in flag.split(",") if n.strip()], "--table-metrics")
 
 
 DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when present).")
@@ -264,10 +282,7 @@ def channel_from_flags(**flags: Any):
         return None
     model = given.pop("channel_model", None)
     if model is not None and model not in CHANNEL_MODELS:
-        import difflib
-
-        close = difflib.get_close_matches(str(model), CHANNEL_MODELS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(model, CHANNEL_MODELS)
         raise InvalidInputError(
             f"--channel {model!r} is not one of {', '.join(CHANNEL_MODELS)}{hint}"
         )
@@ -291,7 +306,6 @@ def _flag_problem(error: dict[str, Any], given: dict[str, Any]) -> str:
     """One pydantic error of the channel flags as the flag and value given, what it takes,
     and the closest choice (``--csi 'maybe': ... 'estimated' or 'perfect'; did you mean
     ...``)."""
-    import difflib
     import re
 
     flags = {p.name: p.default.param_decls[0] for p in CHANNEL_FLAGS}
@@ -303,9 +317,7 @@ def _flag_problem(error: dict[str, Any], given: dict[str, Any]) -> str:
     text = f"{flags[field]} {value!r}: {message[:1].lower()}{message[1:]}"
     if error.get("type") == "literal_error":
         choices = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        if close:
-            text += f"; did you mean {close[0]!r}?"
+        text += did_you_mean(value, choices)
     return text
 
 

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from multisc.cli.common import (
     JSON_OPTION,
+    TABLE_METRICS_OPTION,
     _split,
     _write_json,
     app,
@@ -27,6 +28,7 @@ from multisc.cli.common import (
     flag,
     out,
     show,
+    table_metrics_flag,
 )
 from multisc.errors import InvalidInputError
 
@@ -333,13 +335,15 @@ def report(
     models: str | None = typer.Option(
         None, "--models", help="Directory of the metrics' networks (FID's Inception)."
     ),
+    table_metrics: str | None = TABLE_METRICS_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Plots of every metric vs SNR, channel uses, image grids and report.html."""
+    chosen = table_metrics_flag(table_metrics)
     from multisc.report.build import build_report
 
     with err.status("writing the report (statistics, FID and KID features, figures, grids)"):
-        path = build_report(run_dir, models)
+        path = build_report(run_dir, models, chosen)
     if as_json:
         _write_json(
             {
@@ -363,11 +367,13 @@ def compare(
         help="The series the paired statistics compare against ('RUN: scheme'). "
         "(default: the first)",
     ),
+    table_metrics: str | None = TABLE_METRICS_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """One report overlaying finished runs (AWGN against NR, two model revisions, a plugin
     against the built-ins), with paired statistics on the images, SNRs and seeds they
     share."""
+    chosen = table_metrics_flag(table_metrics)
     for run_dir in run_dirs:  # before the report's libraries load (seconds)
         if not run_dir.is_dir():
             raise InvalidInputError(
@@ -376,7 +382,7 @@ def compare(
     from multisc.report.compare import compare_runs
 
     with err.status("writing the comparison (statistics, FID and KID features, figures)"):
-        path, statistics = compare_runs(run_dirs, out_dir, reference)
+        path, statistics = compare_runs(run_dirs, out_dir, reference, chosen)
     if as_json:
         _write_json(
             {"report": str(path), "paired": statistics, "set_metrics": _written(out_dir, "sets")}

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, did_you_mean
 from multisc.experiment.config_errors import _explain
 from multisc.experiment.settings import (
     LATER_OPTIONS,
@@ -29,6 +29,7 @@ from multisc.experiment.settings import (
     StatisticsConfig,
     _Settings,
 )
+from multisc.metric_names import table_metric_names
 from multisc.schemes.builtin import SCHEMES
 from multisc.schemes.options import SchemeOptions
 
@@ -80,6 +81,9 @@ class RunConfig(_Settings):
     compare_to: str | None = None
     #: the report's bootstrap interval and p-value correction (see StatisticsConfig)
     statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
+    #: the metrics ``summary.tex`` and ``summary.md`` have a table (column) for, in this
+    #: order (default: every metric the run has); the figures keep every metric
+    table_metrics: list[str] | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -91,14 +95,16 @@ class RunConfig(_Settings):
         names = scheme_names()
         unknown = [name for name in value if name not in names]
         if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(unknown[0], names)
             raise ValueError(
                 f"unknown scheme {unknown[0]!r}{hint} (choose from {', '.join(names)})"
             )
         return list(dict.fromkeys(value))
+
+    @field_validator("table_metrics")
+    @classmethod
+    def _known_table_metrics(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else table_metric_names(value)
 
     @field_validator("models")
     @classmethod
@@ -238,6 +244,7 @@ class RunConfig(_Settings):
             exclude={
                 "out", "executor", "ray_address", "device", "prepare_batch", "download",
                 "compare_to", "threads", "statistics", "fresh_cache",
+                "description", "table_metrics",  # the report's words and tables only
             }
         )  # fmt: skip
         # settings added later hash as before when left at their defaults (runs resume)

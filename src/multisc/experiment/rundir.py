@@ -26,9 +26,11 @@ REPORT_FILE = "report.html"
 REPORT_STATE_FILE = "report_state.json"
 
 
-def report_state(rows: list[dict[str, Any]]) -> dict[str, str]:
+def report_state(rows: list[dict[str, Any]], run: dict[str, Any] | None = None) -> dict[str, str]:
     """What a report is drawn from: a digest of the rows' keys, outcomes, images, metrics
-    and settings, and the multisc version that drew it (``report_state.json``)."""
+    and settings, one of the latest start's config (``run``: its description, statistics
+    and tables' metrics change the report, not the rows), and the multisc version that
+    drew it (``report_state.json``)."""
     import hashlib
 
     from multisc import __version__
@@ -37,7 +39,9 @@ def report_state(rows: list[dict[str, Any]]) -> dict[str, str]:
             "image_path", "metrics", "settings")  # fmt: skip
     canonical = sorted(json.dumps([row.get(k) for k in keys], sort_keys=True) for row in rows)
     digest = hashlib.sha256("\n".join(canonical).encode()).hexdigest()
-    return {"rows": digest, "multisc": __version__}
+    config = str((run or {}).get("config_yaml") or "")
+    drawn = hashlib.sha256(config.encode("utf-8", "replace")).hexdigest()
+    return {"rows": digest, "config": drawn, "multisc": __version__}
 
 
 def report_is_current(run_dir: str | Path) -> bool:
@@ -52,12 +56,12 @@ def report_is_current(run_dir: str | Path) -> bool:
         recorded = root.read_json(REPORT_STATE_FILE)
         store = ResultStore(Path(run_dir) / STORE_FILE, read_only=True)
         try:
-            rows = store.results()
+            rows, run = store.results(), store.latest_run()
         finally:
             store.close()
     except (InvalidInputError, OSError, ValueError):
         return False
-    return isinstance(recorded, dict) and recorded == report_state(rows)
+    return isinstance(recorded, dict) and recorded == report_state(rows, run)
 
 
 def versions() -> dict[str, str]:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from multisc.errors import InvalidInputError
+from multisc.errors import InvalidInputError, did_you_mean
 
 if TYPE_CHECKING:
     from multisc.experiment.config import RunConfig
@@ -140,8 +140,6 @@ def check_vary(vary: dict[str, Any], schemes: Sequence[str], base: SchemeOptions
     """One ``InvalidInputError`` for the first bad axis: an unknown setting (the
     closest one suggested), a setting no chosen scheme reads (naming those that would), no
     values, a value the setting refuses, a name varied twice."""
-    import difflib
-
     from multisc.schemes.options import SchemeOptions
 
     known = [f.name for f in dataclasses.fields(SchemeOptions) if f.name not in _NOT_AXES]
@@ -157,8 +155,7 @@ def check_vary(vary: dict[str, Any], schemes: Sequence[str], base: SchemeOptions
                     raise InvalidInputError(f"vary: channel setting {name} is an axis of its own")
                 continue
             if name not in known:
-                match = difflib.get_close_matches(name, [*known, *CHANNEL_AXES], n=1)
-                hint = f"; did you mean {match[0]!r}?" if match else ""
+                hint = did_you_mean(name, [*known, *CHANNEL_AXES])
                 raise InvalidInputError(f"vary: unknown setting {name!r}{hint}")
             readers = _readers(name)
             if not set(readers) & set(schemes):

@@ -15,6 +15,7 @@ from PIL import Image
 
 from multisc.errors import InvalidInputError, choices_error
 from multisc.imaging import ImageLike, to_rgb, to_tensor
+from multisc.metric_names import IMAGE_METRICS, TEXT_METRICS
 from multisc.metrics.image import DISTS, LPIPS, ClipImageCosine, psnr, ssim
 from multisc.metrics.text import (
     NLTK_ORDERS,
@@ -25,9 +26,6 @@ from multisc.metrics.text import (
     nltk_bleu,
     nltk_corpus_bleu,
 )
-
-IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "lpips", "dists", "clip_cosine")
-TEXT_METRICS: tuple[str, ...] = ("bleu", "bleu1", "bleu2", "bleu3", "bleu4", "text_similarity")
 
 
 def _pair_tensors(

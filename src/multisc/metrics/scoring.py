@@ -15,12 +15,11 @@ import torch
 from PIL import Image
 
 from multisc.errors import ModelNotAvailableError
-from multisc.metrics import IMAGE_METRICS, TEXT_METRICS, ImageMetrics, TextMetrics
+from multisc.metric_names import FUSED_METRICS, IMAGE_METRICS, TEXT_METRICS
+from multisc.metrics import ImageMetrics, TextMetrics
 from multisc.metrics.text import bleu
 
 SEPARATOR = ". "
-#: metrics of the joined block texts, beside the per-block means of TEXT_METRICS
-FUSED_METRICS: tuple[str, ...] = ("bleu_fused", "text_similarity_fused")
 
 
 class Scorer:

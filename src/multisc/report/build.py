@@ -31,6 +31,7 @@ from multisc.report.data import (
     read_run,
     stand_in_components,
     statistics_settings,
+    stored_table_metrics,
 )
 from multisc.report.grids import _tile as read_tile
 from multisc.report.grids import image_grid
@@ -104,10 +105,16 @@ def paired_statistics(
     }
 
 
-def build_report(run_dir: str | Path, models_dir: str | Path | None = None) -> Path:
+def build_report(
+    run_dir: str | Path,
+    models_dir: str | Path | None = None,
+    table_metrics: list[str] | None = None,
+) -> Path:
     """Write ``plots/``, ``grids/``, ``paired.json``, ``set_metrics.json``, ``summary.tex``,
     ``summary.md`` and ``report.html`` for the run in ``run_dir``; the metrics' networks
-    (FID's Inception) from ``models_dir`` (the caller's ``--models``) or the cache.
+    (FID's Inception) from ``models_dir`` (the caller's ``--models``) or the cache; the
+    tables' metrics ``table_metrics`` (the caller's ``--table-metrics``), else the run
+    config's, else all.
 
     Everything read from the run directory is data (``RunRoot``: no link followed,
     reads bounded, PNGs only); what the store names (a ``models:`` folder, components'
@@ -115,8 +122,10 @@ def build_report(run_dir: str | Path, models_dir: str | Path | None = None) -> P
     run_dir = Path(run_dir)
     rows, run = read_run(run_dir)
     root = RunRoot(run_dir)
-    path = write_report(root, rows, run, read_notes(root), run_dir.name, models_dir=models_dir)
-    root.write_text(REPORT_STATE_FILE, json.dumps(report_state(rows)))
+    chosen = table_metrics or stored_table_metrics(run)
+    notes = read_notes(root)
+    path = write_report(root, rows, run, notes, run_dir.name, models_dir=models_dir, chosen=chosen)
+    root.write_text(REPORT_STATE_FILE, json.dumps(report_state(rows, run)))
     return path
 
 
@@ -128,16 +137,19 @@ def build_compare_report(
     lines: list[str],
     reference: str | None = None,
     runs: dict[str, dict[str, Any] | None] | None = None,
+    chosen: list[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """The report of several runs' ``rows`` (series ``run: scheme``) into ``root``: no
     image grids (each run's report has its own); the references' sizes read from the runs;
     the stand-in banner and the devices of every input run (``runs``: each run's latest
-    start, by name)."""
+    start, by name); the tables' metrics ``chosen`` (else all)."""
     statistics = paired_statistics(rows, None, reference, match_channel=False)
     statistics = {**statistics, "shared": counts}
     notes = {"skipped": {}, "notes": list(lines), "failed": []}
     title = "comparison of " + ", ".join(counts["runs"])
-    path = write_report(root, rows, None, notes, title, statistics, sources, inputs=runs)
+    path = write_report(
+        root, rows, None, notes, title, statistics, sources, inputs=runs, chosen=chosen
+    )
     return path, statistics
 
 
@@ -151,10 +163,12 @@ def write_report(
     sources: dict[str, RunRoot] | None = None,
     models_dir: str | None = None,
     inputs: dict[str, dict[str, Any] | None] | None = None,
+    chosen: list[str] | None = None,
 ) -> Path:
     """The report of ``rows`` into ``root``: one run's, or (``sources``: the runs the rows
     came from, by the name in each row's ``run``, whose images are read there; ``inputs``:
-    their latest starts) several runs' overlaid, without image grids."""
+    their latest starts) several runs' overlaid, without image grids; the tables'
+    metrics ``chosen`` (else all)."""
     from multisc.report.sets import set_metrics
 
     statistics = statistics or paired_statistics(rows, run)
@@ -175,8 +189,9 @@ def write_report(
     runs = list(inputs.values()) if inputs else [run]
     stand_ins = sorted({name for record in runs for name in stand_in_components(record)})
     note = FIGURE_NOTE.set(STAND_IN_NOTE.format(", ".join(stand_ins)) if stand_ins else "")
-    header, body = summary(rows)
-    root.write_text(SUMMARY_LATEX, summary_latex(rows, describe(rows, run, channels, title)))
+    header, body = summary(rows, chosen)
+    what = describe(rows, run, channels, title)
+    root.write_text(SUMMARY_LATEX, summary_latex(rows, what, chosen))
     root.write_text(SUMMARY_MARKDOWN, summary_markdown(header, body))
     # scheme and channel names come from the store: text, never mathtext
     with plt.rc_context({**RC, "text.parse_math": False}), _reset(note):
@@ -254,6 +269,12 @@ def write_report(
             )
     if sets["skipped"]:
         notes["notes"].append(sets["skipped"])
+    empty = [m for m in chosen or () if not any(r["metrics"].get(m) is not None for r in rows)]
+    if empty:
+        notes["notes"].append(
+            f"table_metrics names {', '.join(empty)}: no row has a value of it, so the "
+            "tables leave it out"
+        )
     extra = {
         "settings": setting_plots, "bandwidth": bandwidth_plots, "paired": statistics,
         "sets": sets, "worst_link": worst_plots, "captioners": read_captioners(root),

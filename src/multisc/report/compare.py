@@ -126,13 +126,17 @@ def compare_rows(
 
 
 def compare_runs(
-    run_dirs: Sequence[str | Path], out: str | Path, reference: str | None = None
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    reference: str | None = None,
+    table_metrics: list[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Write one report overlaying ``run_dirs`` into ``out``: plots, the paired table
-    against ``reference`` (a series label, ``run: scheme``; default the first), and
-    ``paired.json``.
+    against ``reference`` (a series label, ``run: scheme``; default the first),
+    ``paired.json``, and the summary tables of ``table_metrics`` (default: every metric).
 
-    :returns: the report's path and the paired statistics.
+    Returns:
+        The report's path and the paired statistics.
     """
     from multisc.report.build import build_compare_report
 
@@ -152,4 +156,6 @@ def compare_runs(
             + ", ".join(labels)
         )
     sources = {name: RunRoot(Path(d)) for name, d in zip(counts["runs"], run_dirs, strict=True)}
-    return build_compare_report(RunRoot(out), rows, sources, counts, notes, reference, runs=records)
+    return build_compare_report(
+        RunRoot(out), rows, sources, counts, notes, reference, runs=records, chosen=table_metrics
+    )

@@ -260,15 +260,20 @@ def read_run(
     return rows, run
 
 
-def config_value(run: dict[str, Any] | None, key: str) -> str | None:
-    """A text setting of the run's config (``None`` when unset or unreadable)."""
+def _stored_config(run: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's config as stored (empty when unset or unreadable): data, never trusted."""
     import yaml
 
     try:
         config = yaml.safe_load(run["config_yaml"]) if run else None
     except (yaml.YAMLError, RecursionError, TypeError, KeyError):
-        return None
-    value = config.get(key) if isinstance(config, dict) else None
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def config_value(run: dict[str, Any] | None, key: str) -> str | None:
+    """A text setting of the run's config (``None`` when unset or unreadable)."""
+    value = _stored_config(run).get(key)
     return value if isinstance(value, str) else None
 
 
@@ -299,14 +304,24 @@ def first_variant(run: dict[str, Any] | None, scheme: str | None) -> str | None:
 def config_mapping(run: dict[str, Any] | None, key: str) -> dict[str, Any]:
     """A mapping of the run's config (``statistics``, ``options``; empty when unset or
     unreadable)."""
-    import yaml
-
-    try:
-        config = yaml.safe_load(run["config_yaml"]) if run else None
-    except (yaml.YAMLError, RecursionError, TypeError, KeyError):
-        return {}
-    value = config.get(key) if isinstance(config, dict) else None
+    value = _stored_config(run).get(key)
     return value if isinstance(value, dict) else {}
+
+
+def stored_table_metrics(run: dict[str, Any] | None) -> list[str] | None:
+    """The run config's ``table_metrics`` (``None`` when unset or unreadable), each name
+    checked as a new config's would be.
+
+    Raises:
+        InvalidInputError: the stored list names something that is not a reported metric."""
+    from multisc.metric_names import table_metric_names
+
+    value = _stored_config(run).get("table_metrics")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInputError("the run's config: table_metrics is not a list of metrics")
+    return table_metric_names(value, "the run's config: table_metrics")
 
 
 def statistics_settings(run: dict[str, Any] | None) -> dict[str, Any]:

@@ -29,9 +29,17 @@ def cell(metric: str, values: list[float]) -> str:
     return f"{form.format(mean)} [{form.format(low)}, {form.format(high)}]"
 
 
-def summary(rows) -> tuple[list[str], list[list[str]]]:
-    """Mean metrics per (scheme, SNR), each with its 95% bootstrap interval."""
-    metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
+def table_metrics(rows: list[dict[str, Any]], chosen: list[str] | None = None) -> list[str]:
+    """The metrics a table has a column (or a table) for: ``chosen`` (a config's or the
+    command's ``table_metrics``, in its order), else every metric of the report; only those
+    some row has a value of."""
+    return [m for m in chosen or METRICS if any(r["metrics"].get(m) is not None for r in rows)]
+
+
+def summary(rows, chosen: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Mean metrics per (scheme, SNR), each with its 95% bootstrap interval; the metrics
+    as [table_metrics][multisc.report.tables.table_metrics] says."""
+    metrics = table_metrics(rows, chosen)
     groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["scheme"], row["snr_db"])].append(row)
@@ -171,12 +179,15 @@ def _series_lines(series: str) -> list[str]:
     return lines + ([latex_escape(f"[{channel}")] if bracket else [])
 
 
-def summary_latex(rows: list[dict[str, Any]], description: str) -> str:
+def summary_latex(
+    rows: list[dict[str, Any]], description: str, chosen: list[str] | None = None
+) -> str:
     """The summary as booktabs tables, one per metric (and one of channel uses), each
     narrow enough for a paper's column at the document's font size: the series' settings
     stacked under its name, the interval under the mean, n in the caption. Needs only
-    ``\\usepackage{booktabs}`` (no scaling: a table's font stays the document's)."""
-    metrics = [m for m in METRICS if any(r["metrics"].get(m) is not None for r in rows)]
+    ``\\usepackage{booktabs}`` (no scaling: a table's font stays the document's). The
+    metrics as [table_metrics][multisc.report.tables.table_metrics] says."""
+    metrics = table_metrics(rows, chosen)
     groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["scheme"], row["snr_db"])].append(row)

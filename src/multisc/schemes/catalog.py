@@ -6,7 +6,7 @@ Light to import (no torch, no Sionna): the names a run accepts, config checks an
 
 from __future__ import annotations
 
-from multisc.errors import InvalidInputError, choices_error
+from multisc.errors import InvalidInputError, choices_error, did_you_mean
 from multisc.schemes.builtin import BUILTIN_SCHEMES
 from multisc.schemes.spec import ENTRY_POINT_GROUP, REGISTERED, SchemeSpec
 
@@ -42,13 +42,8 @@ def get_spec(name: str) -> SchemeSpec:
     """The registration of ``name``; one clear error naming the choices otherwise."""
     specs = scheme_specs()
     if name not in specs:
-        import difflib
-
         error = choices_error("scheme", name, list(specs))
-        close = difflib.get_close_matches(str(name), list(specs), n=1)
-        if close:
-            error = type(error)(f"{error}; did you mean {close[0]!r}?")
-        raise error
+        raise type(error)(f"{error}{did_you_mean(name, list(specs))}")
     return specs[name]
 
 

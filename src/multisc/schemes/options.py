@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from multisc.errors import InvalidInputError, shown
+from multisc.errors import InvalidInputError, did_you_mean, shown
 from multisc.receiver.correctors import CORRECTOR_REGISTRY
 from multisc.receiver.generators import DEFAULT_GENERATOR
 from multisc.receiver.ip_adapters import DEFAULT_IP_ADAPTER
@@ -64,12 +64,9 @@ def _one_of(choices):
     close miss is named ("did you mean ...")."""
 
     def check(name: str, value: Any) -> None:
-        import difflib
-
         names = tuple(choices() if callable(choices) else choices)
         if value not in names:
-            close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, names)
             raise InvalidInputError(
                 f"option {name}: {value!r} is not one of {', '.join(map(str, names))}{hint}"
             )
