@@ -156,6 +156,7 @@ def test_the_command_runs_out_of_the_box_on_the_bundled_photos(tiny_models, caps
     assert not (tmp_path / "no-run").exists()  # refused before any work, nothing made
 
 
+@pytest.mark.slow  # a whole report in a subprocess: the full suite
 def test_the_table_goes_into_a_runs_report_and_a_hostile_table_file_shows_nothing_else(
     tiny_models, capsys, tmp_path
 ):

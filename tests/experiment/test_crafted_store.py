@@ -59,6 +59,7 @@ def test_what_runs_write_is_not_refused(tmp_path):
     check_rows(rows, tmp_path / STORE_FILE)
 
 
+@pytest.mark.slow  # a whole report in a subprocess (a FIFO would hang it): the full suite
 def test_what_a_store_names_is_never_opened(tmp_path):
     """Components keyed by a FIFO's absolute path, a ``../`` path and a package-relative
     one, and a ``models:`` folder outside the run holding FID's weights: the report opens

@@ -188,6 +188,7 @@ def test_a_finished_run_resumed_keeps_its_report(run_dir):
     assert any("the report is up to date" in line for line in lines)
 
 
+@pytest.mark.slow  # a resumed sweep and two reports: the full suite
 def test_a_resume_that_changes_the_tables_metrics_draws_them_again(run_dir, tmp_path):
     """``table_metrics`` changes no number (the run resumes in its folder) but the report's
     tables: a resume with nothing new draws the report again with those tables; ``multisc
