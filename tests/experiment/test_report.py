@@ -213,3 +213,9 @@ def test_a_resume_that_changes_the_tables_metrics_draws_them_again(run_dir, tmp_
     assert main(["report", str(copy), "--table-metrics", "psnr"]) == 0
     assert (copy / "summary.md").read_text().splitlines()[0].endswith("| failed | PSNR (dB) |")
     assert "\\caption{SSIM" not in (copy / "summary.tex").read_text()
+    from multisc.experiment.rundir import report_is_current
+
+    assert not report_is_current(copy)  # drawn as the flag said: the next resume redraws it
+    run_sweep(config, report=build_report)
+    assert report_is_current(copy)
+    assert (copy / "summary.md").read_text().splitlines()[0].endswith("| SSIM | PSNR (dB) |")

@@ -122,10 +122,14 @@ def build_report(
     run_dir = Path(run_dir)
     rows, run = read_run(run_dir)
     root = RunRoot(run_dir)
-    chosen = table_metrics or stored_table_metrics(run)
+    stored = stored_table_metrics(run)
+    chosen = table_metrics or stored
     notes = read_notes(root)
     path = write_report(root, rows, run, notes, run_dir.name, models_dir=models_dir, chosen=chosen)
-    root.write_text(REPORT_STATE_FILE, json.dumps(report_state(rows, run)))
+    state = report_state(rows, run)
+    if chosen != stored:  # drawn as the command asked, not as the config says: a resume redraws
+        state["tables"] = ",".join(chosen or ())
+    root.write_text(REPORT_STATE_FILE, json.dumps(state))
     return path
 
 
