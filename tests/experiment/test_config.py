@@ -146,3 +146,25 @@ def test_a_config_run_with_changed_settings_gets_its_own_folder():
     assert quick.out.startswith("runs/bandwidth-limit-snr_db-")
     assert quick.out.endswith(quick.digest()[:8])
     assert load_config(path, limit=1, out="somewhere").out == "somewhere"  # --out decides
+
+
+def test_a_run_started_when_the_description_was_in_the_digest_resumes(tmp_path):
+    """multisc 0.1.0 of 2026-12-05 hashed ``description`` into the digest: a run directory
+    it started is this experiment's (resumed, not refused); another experiment's is not."""
+    import hashlib
+    import json
+
+    from multisc.experiment.store import STORE_FILE, ResultStore, different_experiment
+    from tests.experiment.test_crafted_store import _row
+
+    config = load_config(description="Multi-SC on Kodak", table_metrics=["psnr"])
+    identity = {**config.identity(), "description": "Multi-SC on Kodak"}  # as it was hashed
+    then = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    assert config.digests() == (config.digest(), then.hexdigest()[:16])
+    assert then.hexdigest()[:16] != config.digest()
+    store = ResultStore(tmp_path / STORE_FILE)
+    store.add_results([_row()], store.start_run(then.hexdigest()[:16], "", {}, "cpu", {}))
+    store.close()
+    different_experiment(tmp_path, config.digests())  # resumed
+    with pytest.raises(InvalidInputError, match="different experiment"):
+        different_experiment(tmp_path, load_config(snr_db=[1.0]).digests())

@@ -236,7 +236,7 @@ def run(
 
     check_source(config.images)  # a folder that does not exist: refused before torch loads
     check_device_name(config.device)
-    different_experiment(Path(config.out), config.digest())  # another experiment's folder
+    different_experiment(Path(config.out), config.digests())  # another experiment's folder
     if config.executor == "ray":  # an address nothing answers at: seconds, not minutes
         from multisc.experiment.addresses import check_ray_address
 

@@ -264,11 +264,20 @@ class RunConfig(_Settings):
 
     def digest(self) -> str:
         """A short hash of ``identity``: a run directory belongs to one digest."""
-        text = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _short_hash(self.identity())
+
+    def digests(self) -> tuple[str, ...]:
+        """``digest``, then the one multisc 0.1.0 of 2026-12-05 gave the same experiment (its
+        identity held ``description``): a run directory started under either resumes."""
+        return self.digest(), _short_hash({**self.identity(), "description": self.description})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+def _short_hash(identity: dict[str, Any]) -> str:
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 #: the run directory of the default experiment (the paper's, on the bundled photos)

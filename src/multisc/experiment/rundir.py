@@ -112,7 +112,7 @@ def check_run_dir(out: Path, config: RunConfig, store: ResultStore) -> None:
     """Refuse to mix another experiment's results into ``out``. A store holding no row
     (a run that failed before its first result) is never a reason to refuse: the new
     config takes the folder over."""
-    different_experiment(out, config.digest(), store)
+    different_experiment(out, config.digests(), store)
 
 
 def record_failure(image_id: str, scheme: str, error: str, root: RunRoot) -> list[dict[str, str]]:
@@ -216,7 +216,7 @@ def check_before_work(config: RunConfig, out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a run directory: choose a folder")
     resolve_device(config.device)  # a clear error now rather than in a worker
-    different_experiment(out, config.digest())  # decided before "resumed" is said
+    different_experiment(out, config.digests())  # decided before "resumed" is said
     check_size(config, count_images(config.images, config.split, config.limit))
     if config.executor == "ray":
         check_ray_address(config.ray_address)

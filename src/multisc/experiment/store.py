@@ -311,9 +311,12 @@ class ResultStore:
         return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
 
-def different_experiment(out: Path, digest: str, store: ResultStore | None = None) -> None:
-    """Refuse a run directory whose store holds rows of another experiment (another config
-    digest): one ``InvalidInputError`` naming both digests. ``store``: the run's open store;
+def different_experiment(
+    out: Path, digests: tuple[str, ...], store: ResultStore | None = None
+) -> None:
+    """Refuse a run directory whose store holds rows of another experiment (none of the
+    config's ``digests``: [RunConfig.digests][multisc.experiment.config.RunConfig.digests]):
+    one ``InvalidInputError`` naming the store's and the config's. ``store``: the run's open store;
     ``None``: ``out``'s store opened read-only, if there is one (so ``multisc run`` decides
     before it says "resumed", and before torch loads). A store with no row is never a
     reason to refuse: the new config takes the folder over."""
@@ -327,13 +330,13 @@ def different_experiment(out: Path, digest: str, store: ResultStore | None = Non
             return
         store = ResultStore(out / STORE_FILE, read_only=True)
     try:
-        digests, rows = store.digests(), store.count()
+        stored, rows = store.digests(), store.count()
     finally:
         if own:
             store.close()
-    if digests and digest not in digests and rows > 0:
+    if stored and not set(stored) & set(digests) and rows > 0:
         raise InvalidInputError(
             f"{out} holds results of a different experiment (config digest "
-            f"{sorted(digests)[0]}, this one {digest}); refusing to mix them. "
+            f"{sorted(stored)[0]}, this one {digests[0]}); refusing to mix them. "
             "Pass another --out, or delete that directory to start fresh"
         )
