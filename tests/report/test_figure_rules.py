@@ -216,3 +216,47 @@ def test_snrs_giving_the_same_curve_are_drawn_once_with_their_range(captured):
     assert bpg == ["bpg_ldpc @ 0 dB", "bpg_ldpc @ 12 dB"]  # 6 and 12 dB: one curve
     legend = [t.get_text() for t in figures["psnr_vs_bandwidth"].legends[0].get_texts()]
     assert "bpg_ldpc (6-12 dB: one curve)" in legend and not ax.texts
+
+
+@pytest.mark.parametrize("long_labels", [False, True], ids=["short", "long"])
+def test_a_legend_of_48_variants_stays_on_the_figure_and_a_long_note_wraps(captured, long_labels):
+    """An ablation's 48 series: the legend stays on the figure (it used to run off it and
+    squeeze the axes to nothing: "constrained_layout not applied"), the figure grows for
+    it, beside the axes or (labels too long to leave them room) under them, and a
+    stand-in note naming many parts wraps inside the figure, never under the legend."""
+    import warnings
+
+    from multisc.report.style import FIGURE
+
+    figures, root = captured
+    name = ("multisc captioner=llava-interleave-qwen-0.5b segmenter=lraspp_mobilenet_v3_large "
+            "ip_adapter=plus generator=sd15-lcm-{}") if long_labels else "multisc g={}"  # fmt: skip
+    rows = [
+        {"scheme": name.format(i), "image_id": "i0", "snr_db": 6.0, "seed": 0,
+         "fading": "awgn", "channel_uses": 100.0, "failed": False,
+         "metrics": {"psnr": 9.0 + i / 100}, "settings": {}, "timings": {}}
+        for i in range(48)
+    ]  # fmt: skip
+    token = FIGURE_NOTE.set(
+        "drawn from tiny random stand-in models ("
+        + ", ".join(f"component_{i}" for i in range(20))
+        + "): not a measurement of the system"
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "constrained_layout not applied" is a failure
+            plots.plot_metric(rows, "psnr", root, StyleMap({r["scheme"] for r in rows}))
+    finally:
+        FIGURE_NOTE.reset(token)
+    fig = figures["psnr"]
+    assert fig.get_size_inches()[1] > FIGURE[1]
+    renderer = fig.canvas.get_renderer()
+    inside = fig.bbox.padded(1)
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert inside.contains(legend.x0, legend.y0) and inside.contains(legend.x1, legend.y1)
+    axes = fig.axes[0].get_window_extent(renderer)
+    assert axes.height > 0.5 * FIGURE[1] * fig.dpi and axes.width > 0.3 * FIGURE[0] * fig.dpi
+    assert not axes.overlaps(legend)
+    note = fig._suptitle if long_labels else fig._supxlabel
+    box = note.get_window_extent(renderer)
+    assert "\n" in note.get_text() and box.x1 <= fig.bbox.x1 and not box.overlaps(legend)

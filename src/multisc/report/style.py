@@ -261,6 +261,35 @@ def failure_handles(kinds: set[str]) -> tuple[list[Any], list[str]]:
     return handles, labels
 
 
+#: legend entries a figure of the report's height holds beside its axes (7 pt text); a
+#: legend with more makes its figure taller by as much (an ablation's 48 variants)
+LEGEND_ROWS = 16
+#: the longest label a legend beside the axes may hold and leave them room (7 pt text, at
+#: most half the figure's width); a longer one puts the legend under the axes
+LEGEND_CHARACTERS = 60
+#: the height of one legend row under the axes (7 pt text and its spacing), in inches
+LEGEND_ROW_INCHES = 0.16
+
+
+def _legend_place(fig, labels: Sequence[str]) -> str:
+    """Where ``fig``'s legend of ``labels`` goes, the figure made tall enough for it:
+    beside the axes (the report's layout; past
+    [LEGEND_ROWS][multisc.report.style.LEGEND_ROWS] rows the figure grows taller), or
+    under them where a label is too long to leave the axes room beside it (the figure
+    grows by the legend's rows)."""
+    width, height = fig.get_size_inches()
+    if max(map(len, labels), default=0) > LEGEND_CHARACTERS:
+        fig.set_size_inches(width, height + len(labels) * LEGEND_ROW_INCHES)
+        if fig._supxlabel is not None:  # the note goes on top: the legend takes the foot
+            fig._supxlabel.remove()
+            fig._supxlabel = None
+            add_note(fig, top=True)
+        return "outside lower center"
+    if len(labels) > LEGEND_ROWS:
+        fig.set_size_inches(width, max(height, FIGURE[1] * len(labels) / LEGEND_ROWS))
+    return "outside right upper"
+
+
 def legend_outside(fig, ax, failures: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     """The axes' legend, outside them at the figure's right (constrained layout keeps room
     for it), never over a point, with the failure marks drawn (``failures``); none when
@@ -268,8 +297,9 @@ def legend_outside(fig, ax, failures: set[str] = frozenset()) -> None:  # type: 
     handles, labels = ax.get_legend_handles_labels()
     extra_handles, extra_labels = failure_handles(set(failures))
     if handles:
-        fig.legend([*handles, *extra_handles], [*labels, *extra_labels],
-                   loc="outside right upper", frameon=False)  # fmt: skip
+        every = [*labels, *extra_labels]
+        fig.legend([*handles, *extra_handles], every, loc=_legend_place(fig, every),
+                   frameon=False)  # fmt: skip
 
 
 def family_snr_legend(
@@ -302,8 +332,9 @@ def family_snr_legend(
     names = [(labels or {}).get(name, name) for name in families]  # a family's own label
     labels = [*names, *(f"{snr:g} dB" for snr in snrs)]
     extra_handles, extra_labels = failure_handles(set(failures))
-    fig.legend([*handles, *extra_handles], [*labels, *extra_labels],
-               loc="outside right upper", frameon=False)  # fmt: skip
+    every = [*labels, *extra_labels]
+    fig.legend([*handles, *extra_handles], every, loc=_legend_place(fig, every),
+               frameon=False)  # fmt: skip
 
 
 def new_figure(size: tuple[float, float] = FIGURE):
@@ -321,14 +352,22 @@ tiny stand-in models says so on each figure, as its page's banner does); set wit
 ``FIGURE_NOTE.set(...)``."""
 
 
+#: characters of the 6 pt note per inch of figure: a long list of stand-ins wraps, not cut
+NOTE_CHARACTERS_PER_INCH = 20
+
+
 def add_note(fig, top: bool = False) -> None:
     """Write [FIGURE_NOTE][multisc.report.style.FIGURE_NOTE], if any, small and grey at
     the figure's bottom left, under the axes' label (constrained layout keeps room for it;
     the legend is at the top right), or above everything (``top``: an image grid)."""
     note = FIGURE_NOTE.get()
     if note:
+        import textwrap
+
+        width = int(fig.get_size_inches()[0] * NOTE_CHARACTERS_PER_INCH)
         place = fig.suptitle if top else fig.supxlabel
-        place(note, x=0.005, ha="left", fontsize=6, color="0.3", style="italic")
+        place(textwrap.fill(note, width), x=0.005, ha="left", fontsize=6, color="0.3",
+              style="italic")  # fmt: skip
 
 
 def save_figure(fig, root: RunRoot, folder: str, stem: str, dpi: int = DPI) -> list[str]:
